@@ -1,0 +1,2 @@
+//! `weir`: the weir command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Packet protection (DESIGN.md §3).

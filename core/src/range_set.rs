@@ -1,0 +1,1 @@
+//! A bounded set of disjoint integer ranges.

@@ -1,0 +1,1 @@
+//! The weir wire format (DESIGN.md §3).
