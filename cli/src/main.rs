@@ -36,6 +36,10 @@ enum CliError {
     Sim(#[from] weir_core::sim::SimError),
     #[error("invalid probe flow: {0}")]
     Probe(#[from] weir_core::sim::ProbeError),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] weir_core::config::ConfigError),
+    #[error("cannot connect: {0}")]
+    Connect(#[from] weir_core::endpoint::ConnectError),
 }
 
 fn main() -> ExitCode {

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ColumnConstraint, Table, Width};
-use weir_core::sim::{Bitrate, DropCause};
+use weir_core::connection::ConnectionStats;
+use weir_core::sim::{Bitrate, DropCause, LinkStats};
 
 use crate::scenario::{fmt_duration, fmt_percent};
-use crate::sim_cmd::Outcome;
+use crate::sim_cmd::{FlowOutcome, Outcome};
 
 fn table(header: [&str; 2]) -> Table {
     let mut t = Table::new();
@@ -28,8 +29,24 @@ fn ratio(part: u64, whole: u64) -> String {
     }
 }
 
-fn delays(values: [Duration; 5]) -> String {
-    values.map(fmt_duration).join(" / ")
+fn durations(values: &[Duration]) -> String {
+    values
+        .iter()
+        .map(|d| fmt_duration(*d))
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
+fn rate(bytes: u64, over: Duration) -> String {
+    Bitrate::from_bytes_in(bytes, over).map_or_else(|| "–".to_owned(), |r| r.to_string())
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 10_000_000 => format!("{:.2} MB", b as f64 / 1e6),
+        b if b >= 10_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b => format!("{b} B"),
+    }
 }
 
 /// The list printed by `weir sim --list-presets`.
@@ -58,43 +75,63 @@ pub fn render(o: &Outcome) -> String {
     }
     let _ = writeln!(
         out,
-        "  seed {}, probe: {} of {}-byte datagrams for {} of virtual time (simulated {} in {} of wall time)\n",
+        "  seed {}, {} of virtual time simulated in {} of wall time\n",
         o.seed,
-        o.probe_rate,
-        o.packet_size,
-        fmt_duration(o.duration),
         fmt_duration(o.elapsed),
         fmt_duration(o.wall),
     );
+    let flow = match &o.flow {
+        FlowOutcome::Probe {
+            rate,
+            packet_size,
+            sent,
+            report,
+        } => {
+            let _ = writeln!(
+                out,
+                "probe: {rate} of {packet_size}-byte datagrams for {}",
+                fmt_duration(o.duration)
+            );
+            probe_table(o, *sent, report)
+        }
+        FlowOutcome::Bulk { .. } => bulk_table(o),
+        FlowOutcome::Game { .. } => game_table(o),
+    };
+    let _ = writeln!(out, "{flow}\n");
+    let stats = match &o.flow {
+        FlowOutcome::Probe { .. } => None,
+        FlowOutcome::Bulk { stats, .. } | FlowOutcome::Game { stats, .. } => stats.as_ref(),
+    };
+    if let Some(stats) = stats {
+        let _ = writeln!(out, "{}\n", connection_table(stats));
+    }
+    let _ = writeln!(out, "{}", link_table(o, &o.forward));
+    out
+}
 
-    let p = &o.probe;
-    let lost = o.sent.saturating_sub(p.received.packets);
-    let goodput =
-        Bitrate::from_bytes_in(p.received.bytes, o.duration).unwrap_or(Bitrate::from_bps(0));
+fn probe_table(o: &Outcome, sent: u64, p: &weir_core::sim::ProbeReport) -> Table {
+    let lost = sent.saturating_sub(p.received.packets);
     let mut t = table(["probe flow", "value"]);
-    t.add_row(["datagrams sent".to_owned(), o.sent.to_string()]);
+    t.add_row(["datagrams sent".to_owned(), sent.to_string()]);
     t.add_row([
         "delivered (distinct, intact)".to_owned(),
         format!(
             "{} ({})",
             p.received.packets,
-            ratio(p.received.packets, o.sent)
+            ratio(p.received.packets, sent)
         ),
     ]);
-    t.add_row([
-        "lost".to_owned(),
-        format!("{lost} ({})", ratio(lost, o.sent)),
-    ]);
+    t.add_row(["lost".to_owned(), format!("{lost} ({})", ratio(lost, sent))]);
     t.add_row(["duplicates".to_owned(), p.duplicates.to_string()]);
     t.add_row(["arrived out of order".to_owned(), p.reordered.to_string()]);
     t.add_row([
         "corrupted (failed checksum)".to_owned(),
         p.malformed.to_string(),
     ]);
-    t.add_row(["goodput".to_owned(), goodput.to_string()]);
+    t.add_row(["goodput".to_owned(), rate(p.received.bytes, o.duration)]);
     t.add_row([
         "one-way delay min/p50/p95/p99/max".to_owned(),
-        delays([
+        durations(&[
             p.one_way_min,
             p.one_way_p50,
             p.one_way_p95,
@@ -106,9 +143,129 @@ pub fn render(o: &Outcome) -> String {
         "one-way delay mean".to_owned(),
         fmt_duration(p.one_way_mean),
     ]);
-    let _ = writeln!(out, "{t}\n");
+    t
+}
 
-    let f = &o.forward;
+fn bulk_table(o: &Outcome) -> Table {
+    let FlowOutcome::Bulk {
+        written,
+        received,
+        connected,
+        completed,
+        receive_span,
+        ..
+    } = &o.flow
+    else {
+        return table(["bulk flow", "value"]);
+    };
+    let mut t = table(["bulk flow (one stream, client → server)", "value"]);
+    t.add_row([
+        "handshake completed at".to_owned(),
+        connected.map_or("never".to_owned(), fmt_duration),
+    ]);
+    t.add_row([
+        "bytes written / read".to_owned(),
+        format!("{} / {}", size(*written), size(*received)),
+    ]);
+    match (connected, completed) {
+        (Some(start), Some(end)) => {
+            let took = end.saturating_sub(*start);
+            t.add_row(["transfer completed in".to_owned(), fmt_duration(took)]);
+            t.add_row([
+                "goodput (connect → all acknowledged)".to_owned(),
+                rate(*received, took),
+            ]);
+        }
+        _ => {
+            t.add_row(["transfer completed".to_owned(), "no".to_owned()]);
+        }
+    }
+    if let Some(span) = receive_span {
+        t.add_row([
+            "goodput (first → last byte read)".to_owned(),
+            rate(*received, *span),
+        ]);
+    }
+    if let (Some(capacity), Some(span)) = (
+        o.scenario.forward.rate,
+        receive_span.filter(|s| !s.is_zero()),
+    ) {
+        let got = *received as f64 * 8.0 / span.as_secs_f64();
+        t.add_row([
+            "share of link capacity".to_owned(),
+            fmt_percent(got / capacity.bps() as f64),
+        ]);
+    }
+    t
+}
+
+fn game_table(o: &Outcome) -> Table {
+    let FlowOutcome::Game {
+        tick_rate,
+        message_size,
+        reliable,
+        sent,
+        received,
+        delays,
+        ..
+    } = &o.flow
+    else {
+        return table(["game flow", "value"]);
+    };
+    let how = if *reliable {
+        "reliable stream, priority 10"
+    } else {
+        "unreliable messages"
+    };
+    let mut t = table([
+        &format!("game flow ({tick_rate} Hz × {message_size} B, {how})"),
+        "value",
+    ]);
+    t.add_row(["messages sent".to_owned(), sent.to_string()]);
+    t.add_row([
+        "messages received".to_owned(),
+        format!("{received} ({})", ratio(*received, *sent)),
+    ]);
+    t.add_row([
+        "goodput".to_owned(),
+        rate(received * *message_size as u64, o.duration),
+    ]);
+    t.add_row([
+        "one-way delay min/p50/p95/p99/max".to_owned(),
+        durations(delays),
+    ]);
+    t
+}
+
+fn connection_table(c: &ConnectionStats) -> Table {
+    let mut t = table(["sender's connection", "value"]);
+    t.add_row(["congestion controller".to_owned(), c.controller.to_string()]);
+    t.add_row([
+        "packets sent / lost".to_owned(),
+        format!(
+            "{} / {} ({})",
+            c.packets_sent,
+            c.packets_lost,
+            ratio(c.packets_lost, c.packets_sent)
+        ),
+    ]);
+    t.add_row([
+        "stream bytes retransmitted".to_owned(),
+        size(c.stream_bytes_retransmitted),
+    ]);
+    t.add_row([
+        "RTT min / smoothed / var".to_owned(),
+        durations(&[c.min_rtt, c.srtt, c.rttvar]),
+    ]);
+    t.add_row(["congestion window".to_owned(), size(c.cwnd)]);
+    t.add_row([
+        "congestion events / probe timeouts".to_owned(),
+        format!("{} / {}", c.congestion_events, c.pto_count),
+    ]);
+    t
+}
+
+fn link_table(o: &Outcome, f: &LinkStats) -> Table {
     let mut t = table(["forward link", "value"]);
     t.add_row([
         "datagrams offered".to_owned(),
@@ -131,24 +288,22 @@ pub fn render(o: &Outcome) -> String {
         "duplicated / reordered / corrupted".to_owned(),
         format!("{} / {} / {}", f.duplicated, f.reordered, f.corrupted),
     ]);
-    if s.forward.rate.is_some() {
+    if o.scenario.forward.rate.is_some() {
         t.add_row([
-            "queueing delay mean/p50/p95/p99".to_owned(),
-            [
+            "queueing delay mean/p50/p95/p99/max".to_owned(),
+            durations(&[
                 f.mean_queue_delay(),
                 f.queue_delay_quantile(0.5),
                 f.queue_delay_quantile(0.95),
                 f.queue_delay_quantile(0.99),
-            ]
-            .map(fmt_duration)
-            .join(" / "),
+                f.max_queue_delay(),
+            ]),
         ]);
         t.add_row(["peak queue".to_owned(), format!("{} B", f.peak_queue_bytes)]);
         t.add_row([
             "utilisation".to_owned(),
-            fmt_percent(f.utilisation(o.duration)),
+            fmt_percent(f.utilisation(o.elapsed.min(o.duration.max(Duration::from_millis(1))))),
         ]);
     }
-    let _ = writeln!(out, "{t}");
-    out
+    t
 }

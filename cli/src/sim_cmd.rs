@@ -1,15 +1,34 @@
-//! `weir sim`: run a path scenario with a constant-bit-rate probe flow.
+//! `weir sim`: run a path scenario with a probe flow or a real weir connection on it.
 
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::connection::ConnectionStats;
+use weir_core::endpoint::Endpoint;
+use weir_core::sim::flows::{
+    BulkAmount, BulkReceiver, BulkSender, GameReceiver, GameSender, GameTransport,
+};
 use weir_core::sim::presets::PRESETS;
-use weir_core::sim::{Bitrate, CbrSource, LinkStats, ProbeReport, ProbeSink, Scenario, Simulator};
+use weir_core::sim::{
+    App, Bitrate, CbrSource, EndpointNode, LinkStats, ProbeReport, ProbeSink, Scenario, Simulator,
+};
 
 use crate::CliError;
 use crate::report;
 use crate::scenario::PathArgs;
-use crate::units::{parse_duration, parse_rate};
+use crate::units::{parse_bytes, parse_duration, parse_rate};
+
+/// What runs over the simulated path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Flow {
+    /// A constant-bit-rate probe (no protocol): what the link itself does.
+    Probe,
+    /// A weir connection moving bulk data on one stream.
+    Bulk,
+    /// A weir connection carrying a 60 Hz small-message game flow.
+    Game,
+}
 
 /// Arguments of `weir sim`.
 #[derive(Debug, Args)]
@@ -19,32 +38,72 @@ pub struct SimArgs {
     pub list_presets: bool,
     #[command(flatten)]
     pub path: PathArgs,
-    /// Virtual time the probe flow sends for, e.g. 10s.
+    /// What to run over the path.
+    #[arg(long, value_enum, default_value = "probe")]
+    pub flow: Flow,
+    /// Virtual time the flow runs for, e.g. 10s.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "TIME")]
-    pub duration: std::time::Duration,
+    pub duration: Duration,
     /// Seed of every random decision: the same seed gives the same run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Rate of the probe flow (default: 90% of the forward bottleneck, or 10mbit without one).
+    /// Probe flow: its rate (default: 90% of the forward bottleneck, or 10mbit without one).
     #[arg(long, value_parser = parse_rate, value_name = "RATE")]
     pub probe_rate: Option<Bitrate>,
-    /// Size of each probe datagram (UDP payload), in bytes.
+    /// Probe flow: size of each datagram (UDP payload), in bytes.
     #[arg(long, default_value_t = 1200, value_name = "BYTES")]
     pub packet_size: usize,
+    /// Bulk flow: send exactly this much (e.g. 10MB) instead of for --duration.
+    #[arg(long, value_parser = parse_bytes, value_name = "SIZE")]
+    pub bytes: Option<u64>,
+    /// Game flow: messages per second.
+    #[arg(long, default_value_t = 60, value_name = "HZ")]
+    pub tick_rate: u32,
+    /// Game flow: bytes per message.
+    #[arg(long, default_value_t = 200, value_name = "BYTES")]
+    pub message_size: usize,
+    /// Game flow: carry messages on a reliable high-priority stream instead of unreliable
+    /// datagrams.
+    #[arg(long)]
+    pub reliable: bool,
 }
 
-/// Everything one probe run measured.
+/// Everything a run measured.
 pub struct Outcome {
     pub scenario: Scenario,
     pub seed: u64,
     pub duration: Duration,
-    pub probe_rate: Bitrate,
-    pub packet_size: usize,
-    pub sent: u64,
-    pub probe: ProbeReport,
     pub forward: LinkStats,
     pub elapsed: Duration,
     pub wall: Duration,
+    pub flow: FlowOutcome,
+}
+
+/// What the flow itself measured.
+pub enum FlowOutcome {
+    Probe {
+        rate: Bitrate,
+        packet_size: usize,
+        sent: u64,
+        report: ProbeReport,
+    },
+    Bulk {
+        written: u64,
+        received: u64,
+        connected: Option<Duration>,
+        completed: Option<Duration>,
+        receive_span: Option<Duration>,
+        stats: Option<ConnectionStats>,
+    },
+    Game {
+        tick_rate: u32,
+        message_size: usize,
+        reliable: bool,
+        sent: u64,
+        received: u64,
+        delays: [Duration; 5],
+        stats: Option<ConnectionStats>,
+    },
 }
 
 pub fn run(args: &SimArgs) -> Result<(), CliError> {
@@ -53,55 +112,224 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let scenario = args.path.scenario()?;
-    let outcome = simulate(scenario, args)?;
+    let wall = Instant::now();
+    let mut outcome = match args.flow {
+        Flow::Probe => probe(scenario, args, wall)?,
+        Flow::Bulk => bulk(scenario, args, wall)?,
+        Flow::Game => game(scenario, args, wall)?,
+    };
+    outcome.wall = wall.elapsed();
     print!("{}", report::render(&outcome));
     Ok(())
 }
 
-fn simulate(scenario: Scenario, args: &SimArgs) -> Result<Outcome, CliError> {
-    let wall_start = Instant::now();
-    let epoch = wall_start;
-    let probe_rate = args.probe_rate.unwrap_or_else(|| {
+const SENDER: &str = "10.0.0.1:4433";
+const RECEIVER: &str = "10.0.0.2:4433";
+
+fn addresses() -> (std::net::SocketAddr, std::net::SocketAddr) {
+    (
+        SENDER.parse().expect("literal address"),
+        RECEIVER.parse().expect("literal address"),
+    )
+}
+
+fn probe(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {
+    let rate = args.probe_rate.unwrap_or_else(|| {
         scenario
             .forward
             .rate
             .map_or(Bitrate::from_mbps(10), |rate| rate.scaled(0.9))
     });
+    let (sender_addr, receiver_addr) = addresses();
     let mut sim = Simulator::new(args.seed, epoch);
-    let sender_addr = "10.0.0.1:4433".parse().expect("literal address");
-    let receiver_addr = "10.0.0.2:4433".parse().expect("literal address");
-    let source = CbrSource::new(
-        receiver_addr,
-        probe_rate,
-        args.packet_size,
-        epoch,
-        args.duration,
-    )?;
-    let total = source.total();
+    let source = CbrSource::new(receiver_addr, rate, args.packet_size, epoch, args.duration)?;
+    let sent = source.total();
     let sender = sim.add_node(sender_addr, source)?;
     let receiver = sim.add_node(receiver_addr, ProbeSink::new(epoch))?;
     let (forward, _) = scenario.install(&mut sim, sender, receiver)?;
     sim.run_until(args.duration)?;
     // Let the queues drain and the last datagrams land (schedules may go on far longer).
     while sim.packets_in_flight() > 0 && sim.step()? {}
-    let probe = sim
+    let report = sim
         .node::<ProbeSink>(receiver)
         .map(ProbeSink::report)
         .expect("the receiver node is a ProbeSink");
-    let forward = sim
-        .link_stats(forward)
-        .cloned()
-        .expect("the forward link exists");
     Ok(Outcome {
+        forward: sim
+            .link_stats(forward)
+            .cloned()
+            .expect("the forward link exists"),
+        elapsed: sim.elapsed(),
         scenario,
         seed: args.seed,
         duration: args.duration,
-        probe_rate,
-        packet_size: args.packet_size,
-        sent: total,
-        probe,
-        forward,
+        wall: Duration::ZERO,
+        flow: FlowOutcome::Probe {
+            rate,
+            packet_size: args.packet_size,
+            sent,
+            report,
+        },
+    })
+}
+
+/// A weir client (with `sender`) and server (with `receiver`) joined by the scenario's path.
+fn connection<S: App, R: App>(
+    scenario: &Scenario,
+    args: &SimArgs,
+    epoch: Instant,
+    sender: S,
+    receiver: R,
+) -> Result<
+    (
+        Simulator,
+        weir_core::sim::NodeId,
+        weir_core::sim::NodeId,
+        weir_core::sim::LinkId,
+    ),
+    CliError,
+> {
+    let (client_addr, server_addr) = addresses();
+    let transport = TransportConfig::default();
+    let server = Endpoint::new(
+        epoch,
+        EndpointConfig {
+            seed: args.seed.wrapping_add(1),
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            transport: transport.clone(),
+            retry: false,
+        }),
+    )?;
+    let mut client = Endpoint::new(
+        epoch,
+        EndpointConfig {
+            seed: args.seed.wrapping_add(2),
+            ..EndpointConfig::default()
+        },
+        None,
+    )?;
+    client.set_client_config(transport)?;
+    client.connect(epoch, server_addr)?;
+    let mut sim = Simulator::new(args.seed, epoch);
+    let c = sim.add_node(client_addr, EndpointNode::new(client, sender))?;
+    let s = sim.add_node(server_addr, EndpointNode::new(server, receiver))?;
+    let (forward, _) = scenario.install(&mut sim, c, s)?;
+    Ok((sim, c, s, forward))
+}
+
+fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {
+    let amount = args
+        .bytes
+        .map_or(BulkAmount::For(args.duration), BulkAmount::Bytes);
+    let sender = BulkSender::new(amount, 0, true);
+    let (mut sim, c, s, forward) =
+        connection(&scenario, args, epoch, sender, BulkReceiver::default())?;
+    // A sized transfer runs until it completes (bounded); a timed one for its duration plus a
+    // little to drain.
+    let limit = match amount {
+        BulkAmount::Bytes(_) => args.duration.max(Duration::from_secs(3600)),
+        BulkAmount::For(d) => d + Duration::from_secs(5),
+    };
+    let step = Duration::from_millis(100);
+    while sim.elapsed() < limit {
+        sim.run_for(step)?;
+        let done = sim
+            .node::<EndpointNode<BulkSender>>(c)
+            .is_some_and(|n| n.app.completed_at.is_some() || n.app.closed.is_some());
+        if done {
+            break;
+        }
+    }
+    let since = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(epoch));
+    let tx = &sim
+        .node::<EndpointNode<BulkSender>>(c)
+        .expect("sender node")
+        .app;
+    let rx = &sim
+        .node::<EndpointNode<BulkReceiver>>(s)
+        .expect("receiver node")
+        .app;
+    let flow = FlowOutcome::Bulk {
+        written: tx.written(),
+        received: rx.received,
+        connected: since(tx.connected_at),
+        completed: since(tx.completed_at),
+        receive_span: match (rx.first_byte, rx.last_byte) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        },
+        stats: tx.stats.clone(),
+    };
+    Ok(Outcome {
+        forward: sim.link_stats(forward).cloned().expect("forward link"),
         elapsed: sim.elapsed(),
-        wall: wall_start.elapsed(),
+        scenario,
+        seed: args.seed,
+        duration: args.duration,
+        wall: Duration::ZERO,
+        flow,
+    })
+}
+
+fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {
+    let transport = if args.reliable {
+        GameTransport::Stream { priority: 10 }
+    } else {
+        GameTransport::Datagrams {
+            ttl: Duration::from_millis(500),
+        }
+    };
+    let sender = GameSender::new(
+        epoch,
+        args.tick_rate,
+        args.message_size,
+        transport,
+        args.duration,
+    );
+    let receiver = GameReceiver::new(epoch, args.message_size);
+    let (mut sim, c, s, forward) = connection(&scenario, args, epoch, sender, receiver)?;
+    sim.run_until(args.duration + Duration::from_secs(5))?;
+    let stats = {
+        let node = sim
+            .node_mut::<EndpointNode<GameSender>>(c)
+            .expect("sender node");
+        let handle = node.app.handle();
+        handle
+            .and_then(|h| node.endpoint.connection(h))
+            .map(|conn| conn.stats())
+    };
+    let tx = &sim
+        .node::<EndpointNode<GameSender>>(c)
+        .expect("sender node")
+        .app;
+    let rx = &sim
+        .node::<EndpointNode<GameReceiver>>(s)
+        .expect("receiver node")
+        .app;
+    let flow = FlowOutcome::Game {
+        tick_rate: args.tick_rate,
+        message_size: args.message_size,
+        reliable: args.reliable,
+        sent: tx.sent,
+        received: rx.received,
+        delays: [
+            rx.delay_quantile(0.0),
+            rx.delay_quantile(0.5),
+            rx.delay_quantile(0.95),
+            rx.delay_quantile(0.99),
+            rx.max_delay,
+        ],
+        stats,
+    };
+    Ok(Outcome {
+        forward: sim.link_stats(forward).cloned().expect("forward link"),
+        elapsed: sim.elapsed(),
+        scenario,
+        seed: args.seed,
+        duration: args.duration,
+        wall: Duration::ZERO,
+        flow,
     })
 }

@@ -29,8 +29,15 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod config;
+pub mod congestion;
+pub mod connection;
+pub mod endpoint;
+pub mod error;
 pub mod protect;
 pub mod range_set;
+pub(crate) mod recovery;
+pub mod streams;
 mod transmit;
 pub mod wire;
 
@@ -40,4 +47,6 @@ pub mod sim;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
+pub use error::{TransportError, TransportErrorCode};
+pub use streams::{Dir, Side, StreamId};
 pub use transmit::{EcnCodepoint, Transmit};

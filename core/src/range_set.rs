@@ -103,6 +103,13 @@ impl RangeSet {
 
     /// Whether `value` is in the set.
     pub fn contains(&self, value: u64) -> bool {
+        // Fast path: the newest range answers for the common case (the next packet number).
+        match self.ranges.back() {
+            None => return false,
+            Some(last) if value >= last.end => return false,
+            Some(last) if value >= last.start => return true,
+            Some(_) => {}
+        }
         let i = self.ranges.partition_point(|r| r.end <= value);
         self.ranges.get(i).is_some_and(|r| r.start <= value)
     }

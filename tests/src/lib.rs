@@ -10,6 +10,8 @@ use bytes::BytesMut;
 use weir_core::Transmit;
 use weir_core::sim::Node;
 
+pub use weir_core::sim::{App, EndpointNode};
+
 /// Any instant serves as the simulator's epoch: virtual time is added to it.
 pub fn epoch() -> Instant {
     Instant::now()
@@ -152,4 +154,13 @@ impl Node for Recorder {
     fn poll_timeout(&mut self) -> Option<Instant> {
         None
     }
+}
+
+/// The byte at `offset` of test stream `stream`: a cheap pseudo-random pattern, so that a
+/// receiver can check every byte without keeping what was sent.
+pub fn pattern(stream: u64, offset: u64) -> u8 {
+    let x = stream
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(offset.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    (x ^ (x >> 29) ^ (x >> 47)) as u8
 }

@@ -49,16 +49,11 @@ mod timer;
 mod proptests;
 
 // The connection is the user of these; until it is wired up some are only used by tests.
-#[allow(unused_imports)]
-pub(crate) use persistent::{in_persistent_congestion, persistent_congestion_duration};
-#[allow(unused_imports)]
+pub(crate) use persistent::in_persistent_congestion;
 pub(crate) use rtt::RttEstimator;
-#[allow(unused_imports)]
 pub(crate) use sent::{SentPacket, SentPackets};
-#[allow(unused_imports)]
-pub(crate) use space::{AckError, AckOutcome, LossOutcome, SpaceRecovery};
-#[allow(unused_imports)]
-pub(crate) use timer::{LossDetection, LossTimer, TimerInputs, loss_detection_timer};
+pub(crate) use space::{LossOutcome, SpaceRecovery};
+pub(crate) use timer::{LossDetection, LossTimer, TimerInputs};
 
 /// RFC 9002 §6.1.1: packet threshold — a packet is lost once a packet sent at least this many
 /// packet numbers after it is acknowledged (kPacketThreshold = 3).

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use super::{
-    AckError, INITIAL_RTT, PACKET_THRESHOLD, RttEstimator, SentPacket, SpaceId, SpaceRecovery,
-    test_epoch,
+    INITIAL_RTT, PACKET_THRESHOLD, RttEstimator, SentPacket, SpaceId, SpaceRecovery,
+    space::AckError, test_epoch,
 };
 
 #[derive(Debug, Clone)]

@@ -138,23 +138,27 @@ impl<T> SentPackets<T> {
     }
 
     /// The tracked packet `pn`.
+    #[cfg(test)]
     pub(crate) fn get(&self, pn: u64) -> Option<&SentPacket<T>> {
         let index = usize::try_from(pn.checked_sub(self.base)?).ok()?;
         self.slots.get(index)?.as_ref()
     }
 
     /// The tracked packet `pn`, mutably.
+    #[cfg(test)]
     pub(crate) fn get_mut(&mut self, pn: u64) -> Option<&mut SentPacket<T>> {
         let index = usize::try_from(pn.checked_sub(self.base)?).ok()?;
         self.slots.get_mut(index)?.as_mut()
     }
 
     /// Number of tracked packets.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.live
     }
 
     /// Whether no packet is tracked.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.live == 0
     }

@@ -89,11 +89,6 @@ impl<T> SpaceRecovery<T> {
         }
     }
 
-    /// Which space this is.
-    pub(crate) fn space(&self) -> SpaceId {
-        self.space
-    }
-
     /// The unacknowledged packets (read-only: use [`data_mut`](Self::data_mut) to edit a
     /// packet's frames).
     pub(crate) fn sent(&self) -> &SentPackets<T> {
@@ -102,6 +97,7 @@ impl<T> SpaceRecovery<T> {
 
     /// The frame record of unacknowledged packet `pn`, e.g. to mark frames already
     /// retransmitted by a probe.
+    #[cfg(test)]
     pub(crate) fn data_mut(&mut self, pn: u64) -> Option<&mut T> {
         self.sent.get_mut(pn).map(|p| &mut p.data)
     }

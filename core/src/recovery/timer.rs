@@ -178,6 +178,7 @@ impl LossDetection {
     }
 
     /// Consecutive PTOs without an acknowledgement (`pto_count`).
+    #[cfg(test)]
     pub(crate) fn pto_count(&self) -> u32 {
         self.pto_count
     }
@@ -217,6 +218,7 @@ impl LossDetection {
     }
 
     /// The armed deadline and its reason.
+    #[cfg(test)]
     pub(crate) fn timer(&self) -> Option<(Instant, LossTimer)> {
         self.armed
     }

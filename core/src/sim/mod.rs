@@ -34,7 +34,9 @@
 //! ```
 
 mod config;
+mod endpoint_node;
 mod event;
+pub mod flows;
 mod link;
 mod loss;
 mod network;
@@ -53,6 +55,7 @@ use bytes::BytesMut;
 use crate::Transmit;
 
 pub use config::{DEFAULT_MTU, LinkConfig, LinkConfigError, Schedule};
+pub use endpoint_node::{App, EndpointNode};
 pub use loss::{GilbertElliott, LossModel};
 pub use network::{SimError, Simulator};
 pub use presets::Scenario;

@@ -1,0 +1,244 @@
+//! Configuration of endpoints and connections. Every limit the core enforces is here, with its
+//! unit in its type (DESIGN.md §2: every limit is configurable and enforced).
+//!
+//! All configuration structs are plain data with public fields, sensible [`Default`]s and a
+//! `validate` method; [`Endpoint::new`](crate::endpoint::Endpoint::new) and
+//! [`Endpoint::connect`](crate::endpoint::Endpoint::connect) validate what they are given.
+
+use std::time::Duration;
+
+use crate::congestion::{ControllerConfig, ControllerKind, UnsupportedController};
+use crate::streams::StreamsConfig;
+use crate::wire::ConnectionId;
+
+/// Smallest datagram size a weir path must carry (RFC 9000 §14: 1200 bytes).
+pub const MIN_DATAGRAM_SIZE: u16 = 1200;
+
+/// Parameters of each connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportConfig {
+    /// Close the connection after this long without receiving anything (RFC 9000 §10.1); the
+    /// effective timeout is the smaller of both ends' values. Zero disables it.
+    pub idle_timeout: Duration,
+    /// Send a PING when nothing ack-eliciting was sent for this long, so that an idle
+    /// connection (a game lobby) stays open and NAT bindings stay fresh.
+    pub keep_alive_interval: Option<Duration>,
+    /// Longest this end delays an acknowledgement (RFC 9000 §13.2.1).
+    pub max_ack_delay: Duration,
+    /// ACK delays are sent in units of 2^exponent µs (RFC 9000 §18.2).
+    pub ack_delay_exponent: u8,
+    /// Acknowledge at once after this many ack-eliciting packets (RFC 9000 §13.2.2: 2).
+    pub ack_eliciting_threshold: u32,
+    /// Received packet-number ranges remembered per space (bounds ACK tracking memory).
+    pub max_ack_ranges: usize,
+    /// RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms).
+    pub initial_rtt: Duration,
+    /// Longest interval between probes while nothing is acknowledged (never below one
+    /// un-backed-off PTO). RFC 9002 doubles the probe timeout without bound; a capped backoff
+    /// keeps probing a dead path (a tunnel, a dropped Wi-Fi) often enough to notice within this
+    /// long that it came back. `None` follows RFC 9002.
+    pub max_probe_timeout: Option<Duration>,
+    /// Size of the datagrams this end sends (UDP payload).
+    pub max_datagram_size: u16,
+    /// The congestion controller and its parameters.
+    pub congestion: ControllerConfig,
+    /// Stream limits, windows and buffers.
+    pub streams: StreamsConfig,
+    /// Bytes of unreliable messages waiting to be read; `None` refuses messages from the peer.
+    pub datagram_receive_buffer: Option<usize>,
+    /// Bytes of unreliable messages waiting to be sent (the oldest are dropped beyond this).
+    pub datagram_send_buffer: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30),
+            keep_alive_interval: None,
+            max_ack_delay: Duration::from_millis(25),
+            ack_delay_exponent: 3,
+            ack_eliciting_threshold: 2,
+            max_ack_ranges: 256,
+            initial_rtt: crate::recovery::INITIAL_RTT,
+            max_probe_timeout: Some(Duration::from_secs(3)),
+            max_datagram_size: MIN_DATAGRAM_SIZE,
+            congestion: ControllerConfig::new(ControllerKind::NewReno),
+            streams: StreamsConfig::default(),
+            datagram_receive_buffer: Some(1 << 20),
+            datagram_send_buffer: 1 << 20,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// Checks every value against what the protocol allows.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_datagram_size < MIN_DATAGRAM_SIZE {
+            return Err(ConfigError::DatagramSize(self.max_datagram_size));
+        }
+        if self.ack_delay_exponent > 20 {
+            return Err(ConfigError::AckDelayExponent(self.ack_delay_exponent));
+        }
+        if self.max_ack_delay >= Duration::from_millis(1 << 14) {
+            return Err(ConfigError::MaxAckDelay(self.max_ack_delay));
+        }
+        if self.max_ack_ranges == 0 {
+            return Err(ConfigError::Zero("max_ack_ranges"));
+        }
+        if self.ack_eliciting_threshold == 0 {
+            return Err(ConfigError::Zero("ack_eliciting_threshold"));
+        }
+        if self.initial_rtt.is_zero() {
+            return Err(ConfigError::Zero("initial_rtt"));
+        }
+        if self.keep_alive_interval.is_some_and(|k| k.is_zero()) {
+            return Err(ConfigError::Zero("keep_alive_interval"));
+        }
+        if self.streams.max_concurrent_bidi > 1 << 60 || self.streams.max_concurrent_uni > 1 << 60 {
+            return Err(ConfigError::StreamLimit);
+        }
+        if self.streams.stream_receive_window == 0 || self.streams.receive_window == 0 {
+            return Err(ConfigError::Zero("receive window"));
+        }
+        if !self.congestion.kind.is_implemented() {
+            return Err(ConfigError::Controller(UnsupportedController {
+                kind: self.congestion.kind,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of an endpoint (one UDP socket's worth of connections).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointConfig {
+    /// Seed of every random choice the endpoint makes (connection IDs, token keys): the same
+    /// seed and inputs give the same run (DESIGN.md §2).
+    pub seed: u64,
+    /// Length of the connection IDs this endpoint issues (4 to 20 bytes).
+    pub cid_len: usize,
+    /// Most connections at once; new ones are refused beyond it.
+    pub max_connections: usize,
+    /// Most stateless answers (Retry, Version Negotiation) waiting to be sent; further ones are
+    /// dropped, so a flood of spoofed Initials cannot grow memory.
+    pub max_stateless_responses: usize,
+    /// How long a retry token stays valid.
+    pub retry_token_lifetime: Duration,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            cid_len: 8,
+            max_connections: 10_000,
+            max_stateless_responses: 64,
+            retry_token_lifetime: Duration::from_secs(10),
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// Smallest connection-ID length: shorter IDs are too easy to guess or collide.
+    pub const MIN_CID_LEN: usize = 4;
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(Self::MIN_CID_LEN..=ConnectionId::MAX_LEN).contains(&self.cid_len) {
+            return Err(ConfigError::CidLength(self.cid_len));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Zero("max_connections"));
+        }
+        if self.retry_token_lifetime.is_zero() {
+            return Err(ConfigError::Zero("retry_token_lifetime"));
+        }
+        Ok(())
+    }
+}
+
+/// What a server needs on top of its endpoint configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Parameters of accepted connections.
+    pub transport: TransportConfig,
+    /// Answer every new client with a stateless Retry, so that a spoofed source address costs
+    /// the server no state (one extra round trip for legitimate clients). Without it the server
+    /// keeps state at once but sends at most 3× what it received until the client's address is
+    /// validated (RFC 9000 §8.1).
+    pub retry: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            transport: TransportConfig::default(),
+            retry: true,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A datagram size below the protocol minimum.
+    #[error("max_datagram_size {0} is below the minimum of 1200 bytes")]
+    DatagramSize(u16),
+    /// An ACK delay exponent above 20.
+    #[error("ack_delay_exponent {0} exceeds 20")]
+    AckDelayExponent(u8),
+    /// A max ACK delay of 2^14 ms or more.
+    #[error("max_ack_delay {0:?} must be below 16384 ms")]
+    MaxAckDelay(Duration),
+    /// A connection-ID length outside 4..=20.
+    #[error("connection IDs must be 4 to 20 bytes, got {0}")]
+    CidLength(usize),
+    /// A stream limit above 2^60.
+    #[error("stream limits must not exceed 2^60")]
+    StreamLimit,
+    /// A value that must be positive is zero.
+    #[error("{0} must not be zero")]
+    Zero(&'static str),
+    /// The congestion controller asked for is not available.
+    #[error(transparent)]
+    Controller(#[from] UnsupportedController),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        TransportConfig::default()
+            .validate()
+            .expect("transport defaults");
+        EndpointConfig::default()
+            .validate()
+            .expect("endpoint defaults");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut t = TransportConfig {
+            max_datagram_size: 1000,
+            ..TransportConfig::default()
+        };
+        assert_eq!(t.validate(), Err(ConfigError::DatagramSize(1000)));
+        t.max_datagram_size = 1200;
+        t.ack_delay_exponent = 21;
+        assert_eq!(t.validate(), Err(ConfigError::AckDelayExponent(21)));
+        let e = EndpointConfig {
+            cid_len: 2,
+            ..EndpointConfig::default()
+        };
+        assert_eq!(e.validate(), Err(ConfigError::CidLength(2)));
+        assert!(
+            e.validate()
+                .expect_err("short")
+                .to_string()
+                .contains("4 to 20")
+        );
+    }
+}

@@ -1,0 +1,571 @@
+//! A connection: the protocol state machine between two endpoints.
+//!
+//! Connections live inside an [`Endpoint`](crate::endpoint::Endpoint), which routes datagrams
+//! to them by connection ID and drives their timers; the application reaches one through
+//! [`Endpoint::connection`](crate::endpoint::Endpoint::connection) to open streams, write,
+//! read, send messages and close. Every method that can depend on time takes `now`.
+
+mod ack_tracker;
+mod datagrams;
+mod error;
+mod handshake;
+mod handshake_stream;
+mod lifecycle;
+mod recv;
+mod send;
+mod space;
+mod stats;
+mod timers;
+mod transport_params;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use self::datagrams::Datagrams;
+use self::handshake::Handshake;
+use self::space::{PacketSpace, SentFrames};
+use self::timers::TimerTable;
+use crate::config::TransportConfig;
+use crate::congestion::{Controller, UnsupportedController};
+use crate::protect::{Crc32cKey, IdentityHeaderKey};
+use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
+use crate::streams::{
+    ClosedStream, Dir, OpenError, ReadError, Side, StreamEvent, StreamId, StreamState,
+    StreamsState, WriteError,
+};
+use crate::wire::{ConnectionId, VarInt};
+
+pub use datagrams::{Datagram, DatagramStats, MAX_CHANNELS, SendDatagramError};
+pub use error::{ConnectionError, Reason};
+pub use stats::ConnectionStats;
+pub use timers::Timer;
+pub use transport_params::TransportParameters;
+
+/// Something the application should know about a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed: streams and messages can flow both ways.
+    Connected,
+    /// Something happened on a stream.
+    Stream(StreamEvent),
+    /// Unreliable messages wait in [`Connection::recv_datagram`].
+    DatagramReceived,
+    /// The connection is closed: no more data flows. Reported once.
+    Closed(ConnectionError),
+    /// The connection's state is gone; its handle is no longer valid. Always the last event.
+    Drained,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The handshake is under way.
+    Handshaking,
+    /// Data flows.
+    Established,
+    /// We closed: CONNECTION_CLOSE is repeated in answer to the peer's packets until the
+    /// closing period ends (RFC 9000 §10.2.1).
+    Closing,
+    /// The peer closed: nothing is sent until the draining period ends (RFC 9000 §10.2.2).
+    Draining,
+    /// Gone.
+    Drained,
+}
+
+/// The CONNECTION_CLOSE frame this end sends while closing.
+#[derive(Debug, Clone)]
+enum CloseFrame {
+    Transport {
+        code: VarInt,
+        frame_type: VarInt,
+        reason: Bytes,
+    },
+    Application {
+        code: VarInt,
+        reason: Bytes,
+    },
+}
+
+/// A connection's identities, fixed by the endpoint that creates it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionIds {
+    /// Our connection ID: the destination of every packet the peer sends us after its first.
+    pub(crate) local: ConnectionId,
+    /// The peer's connection ID (client: a random one until the server's first packet).
+    pub(crate) remote: ConnectionId,
+    /// The destination connection ID of the client's first Initial.
+    pub(crate) original_dcid: ConnectionId,
+    /// The source connection ID of the server's Retry, if there was one.
+    pub(crate) retry_scid: Option<ConnectionId>,
+}
+
+/// One connection (see the [module docs](self)).
+pub struct Connection {
+    side: Side,
+    config: Arc<TransportConfig>,
+    phase: Phase,
+    remote: SocketAddr,
+    ids: ConnectionIds,
+    /// Client: whether the server's first packet fixed the remote connection ID.
+    remote_cid_confirmed: bool,
+    /// Client: the token from a Retry, sent in every Initial after it.
+    retry_token: Bytes,
+    handshake: Handshake,
+    handshake_confirmed: bool,
+    handshake_done_pending: bool,
+    spaces: [PacketSpace; 3],
+    rtt: RttEstimator,
+    loss: LossDetection,
+    first_rtt_sample: Option<Instant>,
+    congestion: Box<dyn Controller>,
+    streams: StreamsState,
+    datagrams: Datagrams,
+    peer_params: Option<TransportParameters>,
+    timers: TimerTable,
+    events: VecDeque<Event>,
+    /// Server: whether the client's address is validated (RFC 9000 §8.1).
+    address_validated: bool,
+    /// Bytes received from and sent to an unvalidated address (the 3× limit).
+    unvalidated_received: u64,
+    unvalidated_sent: u64,
+    /// Ack-eliciting probe packets owed after a PTO, and their space.
+    probes: u8,
+    probe_space: SpaceId,
+    close_frame: Option<CloseFrame>,
+    close_pending: bool,
+    close_started: Instant,
+    last_close_sent: Option<Instant>,
+    closed_reported: bool,
+    /// Idle timeout in force (the smaller of both ends' values), if any.
+    idle_timeout: Option<Duration>,
+    last_activity: Instant,
+    /// Whether an ack-eliciting packet was sent since the last packet was received.
+    eliciting_since_receive: bool,
+    last_ack_eliciting_sent: Option<Instant>,
+    /// Whether the sender ran out of data with window to spare (RFC 9002 §7.8).
+    app_limited: bool,
+    packet_key: Crc32cKey,
+    header_key: IdentityHeaderKey,
+    stats: ConnectionStats,
+    scratch_acked: Vec<(u64, SentPacket<SentFrames>)>,
+    scratch_lost: Vec<(u64, SentPacket<SentFrames>)>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("side", &self.side)
+            .field("phase", &self.phase)
+            .field("remote", &self.remote)
+            .field("local_cid", &self.ids.local)
+            .field("remote_cid", &self.ids.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// A client connection to `remote`; its first flight (the ClientHello) is queued.
+    pub(crate) fn client(
+        now: Instant,
+        config: Arc<TransportConfig>,
+        remote: SocketAddr,
+        ids: ConnectionIds,
+    ) -> Result<Self, UnsupportedController> {
+        let mut conn = Self::new(now, Side::Client, config, remote, ids, None)?;
+        let params = conn.local_parameters();
+        conn.handshake =
+            Handshake::client(params, &mut conn.spaces[SpaceId::Initial.index()].handshake);
+        // The client's own address needs no validation.
+        conn.address_validated = true;
+        Ok(conn)
+    }
+
+    /// A server connection for a client whose first Initial arrived from `remote`. With a
+    /// Retry the client's address is already validated.
+    pub(crate) fn server(
+        now: Instant,
+        config: Arc<TransportConfig>,
+        remote: SocketAddr,
+        ids: ConnectionIds,
+        address_validated: bool,
+    ) -> Result<Self, UnsupportedController> {
+        let mut conn = Self::new(now, Side::Server, config, remote, ids, None)?;
+        let mut params = conn.local_parameters();
+        params.original_destination_connection_id = Some(conn.ids.original_dcid);
+        params.retry_source_connection_id = conn.ids.retry_scid;
+        conn.handshake = Handshake::server(params);
+        conn.address_validated = address_validated;
+        Ok(conn)
+    }
+
+    fn new(
+        now: Instant,
+        side: Side,
+        config: Arc<TransportConfig>,
+        remote: SocketAddr,
+        ids: ConnectionIds,
+        _reserved: Option<()>,
+    ) -> Result<Self, UnsupportedController> {
+        let max_datagram = u64::from(config.max_datagram_size);
+        let congestion = config.congestion.build(now, max_datagram)?;
+        let streams = StreamsState::new(side, &config.streams);
+        let datagrams = Datagrams::new(
+            config.datagram_send_buffer,
+            config.datagram_receive_buffer.unwrap_or(0),
+        );
+        let spaces = SpaceId::ALL.map(|id| PacketSpace::new(id, config.max_ack_ranges));
+        let controller = congestion.kind();
+        Ok(Self {
+            side,
+            phase: Phase::Handshaking,
+            remote,
+            ids,
+            remote_cid_confirmed: false,
+            retry_token: Bytes::new(),
+            handshake: Handshake::server(TransportParameters::default()),
+            handshake_confirmed: false,
+            handshake_done_pending: false,
+            spaces,
+            rtt: RttEstimator::new(config.initial_rtt),
+            loss: LossDetection::new(),
+            first_rtt_sample: None,
+            congestion,
+            streams,
+            datagrams,
+            peer_params: None,
+            timers: TimerTable::default(),
+            events: VecDeque::new(),
+            address_validated: false,
+            unvalidated_received: 0,
+            unvalidated_sent: 0,
+            probes: 0,
+            probe_space: SpaceId::Initial,
+            close_frame: None,
+            close_pending: false,
+            close_started: now,
+            last_close_sent: None,
+            closed_reported: false,
+            idle_timeout: (!config.idle_timeout.is_zero()).then_some(config.idle_timeout),
+            last_activity: now,
+            eliciting_since_receive: false,
+            last_ack_eliciting_sent: None,
+            app_limited: true,
+            packet_key: Crc32cKey,
+            header_key: IdentityHeaderKey,
+            stats: ConnectionStats {
+                packets_sent: 0,
+                bytes_sent: 0,
+                packets_received: 0,
+                bytes_received: 0,
+                packets_dropped: 0,
+                packets_lost: 0,
+                bytes_lost: 0,
+                stream_bytes_retransmitted: 0,
+                congestion_events: 0,
+                pto_count: 0,
+                srtt: config.initial_rtt,
+                rttvar: config.initial_rtt / 2,
+                min_rtt: Duration::ZERO,
+                latest_rtt: Duration::ZERO,
+                cwnd: 0,
+                ssthresh: None,
+                bytes_in_flight: 0,
+                controller,
+                open_streams: 0,
+                stream_send_buffered: 0,
+                stream_recv_buffered: 0,
+                datagrams: DatagramStats::default(),
+            },
+            scratch_acked: Vec::new(),
+            scratch_lost: Vec::new(),
+            config,
+        })
+    }
+
+    /// The transport parameters this end announces.
+    fn local_parameters(&self) -> TransportParameters {
+        let limits = self.streams.local_limits();
+        TransportParameters {
+            original_destination_connection_id: None,
+            max_idle_timeout: self.config.idle_timeout,
+            max_udp_payload_size: u64::from(self.config.max_datagram_size).max(1200),
+            initial_max_data: limits.max_data,
+            initial_max_stream_data_bidi_local: limits.max_stream_data_bidi_local,
+            initial_max_stream_data_bidi_remote: limits.max_stream_data_bidi_remote,
+            initial_max_stream_data_uni: limits.max_stream_data_uni,
+            initial_max_streams_bidi: limits.max_streams_bidi,
+            initial_max_streams_uni: limits.max_streams_uni,
+            ack_delay_exponent: self.config.ack_delay_exponent,
+            max_ack_delay: self.config.max_ack_delay,
+            initial_source_connection_id: Some(self.ids.local),
+            retry_source_connection_id: None,
+            max_datagram_frame_size: self
+                .config
+                .datagram_receive_buffer
+                .map(|_| u64::from(u16::MAX)),
+        }
+    }
+
+    // ----- Introspection -----
+
+    /// Which end of the connection this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Whether the handshake completed and the connection is not closed.
+    pub fn is_connected(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    /// Whether the connection is closed (closing, draining or gone).
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Closing | Phase::Draining | Phase::Drained
+        )
+    }
+
+    /// Whether the connection's state is gone.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.phase == Phase::Drained
+    }
+
+    /// Our connection ID.
+    pub(crate) fn local_cid(&self) -> ConnectionId {
+        self.ids.local
+    }
+
+    /// The client's original destination connection ID (routes its early Initials).
+    pub(crate) fn original_dcid(&self) -> ConnectionId {
+        self.ids.original_dcid
+    }
+
+    /// Whether the handshake is confirmed (both ends know it completed).
+    pub(crate) fn is_handshake_confirmed(&self) -> bool {
+        self.handshake_confirmed
+    }
+
+    /// A snapshot of the connection's counters and estimates.
+    pub fn stats(&self) -> ConnectionStats {
+        let mut stats = self.stats.clone();
+        stats.srtt = self.rtt.smoothed();
+        stats.rttvar = self.rtt.rttvar();
+        stats.min_rtt = if self.rtt.has_samples() {
+            self.rtt.min()
+        } else {
+            Duration::ZERO
+        };
+        stats.latest_rtt = if self.rtt.has_samples() {
+            self.rtt.latest()
+        } else {
+            Duration::ZERO
+        };
+        stats.cwnd = self.congestion.window();
+        stats.ssthresh = self.congestion.ssthresh();
+        stats.bytes_in_flight = self.bytes_in_flight();
+        stats.controller = self.congestion.kind();
+        stats.open_streams = self.streams.open_streams();
+        stats.stream_send_buffered = self.streams.send_buffered();
+        stats.stream_recv_buffered = self.streams.recv_buffered();
+        stats.datagrams = self.datagrams.stats();
+        stats
+    }
+
+    /// The next deadline and why (for diagnostics; [`Endpoint::poll_timeout`] is what drivers
+    /// use).
+    ///
+    /// [`Endpoint::poll_timeout`]: crate::endpoint::Endpoint::poll_timeout
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        self.timer_deadlines()
+            .into_iter()
+            .flatten()
+            .min_by_key(|(_, at)| *at)
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) must run.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timer().map(|(_, at)| at)
+    }
+
+    /// Moves pending events (the connection's own and its streams') into `out`.
+    pub(crate) fn drain_events(&mut self, mut out: impl FnMut(Event)) {
+        while let Some(event) = self.streams.poll_event() {
+            self.events.push_back(Event::Stream(event));
+        }
+        while let Some(event) = self.events.pop_front() {
+            out(event);
+        }
+    }
+
+    fn bytes_in_flight(&self) -> u64 {
+        self.spaces
+            .iter()
+            .map(|s| s.recovery.bytes_in_flight())
+            .sum()
+    }
+
+    // ----- Streams -----
+
+    fn check_open(&self, id: StreamId) -> Result<(), ClosedStream> {
+        if self.is_closed() {
+            Err(ClosedStream { id })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Opens a bidirectional stream with `priority` (higher is served first).
+    pub fn open_bi(&mut self, priority: i32) -> Result<StreamId, OpenError> {
+        self.open(Dir::Bi, priority)
+    }
+
+    /// Opens a unidirectional stream with `priority` (higher is served first).
+    pub fn open_uni(&mut self, priority: i32) -> Result<StreamId, OpenError> {
+        self.open(Dir::Uni, priority)
+    }
+
+    fn open(&mut self, dir: Dir, priority: i32) -> Result<StreamId, OpenError> {
+        if self.is_closed() {
+            return Err(OpenError::ConnectionClosed);
+        }
+        self.streams.open(dir, priority)
+    }
+
+    /// The next bidirectional stream the peer opened, if any.
+    pub fn accept_bi(&mut self) -> Option<StreamId> {
+        self.streams.accept(Dir::Bi)
+    }
+
+    /// The next unidirectional stream the peer opened, if any.
+    pub fn accept_uni(&mut self) -> Option<StreamId> {
+        self.streams.accept(Dir::Uni)
+    }
+
+    /// Copies as much of `data` into the stream's send buffer as it accepts; returns how much.
+    pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
+        self.check_open(id)?;
+        self.streams.write(id, data)
+    }
+
+    /// Like [`write`](Self::write), without copying: the stream keeps (a prefix of) `data`.
+    pub fn write_chunk(&mut self, id: StreamId, data: Bytes) -> Result<usize, WriteError> {
+        self.check_open(id)?;
+        self.streams.write_chunk(id, data)
+    }
+
+    /// Ends the stream after the data written so far.
+    pub fn finish(&mut self, id: StreamId) -> Result<(), ClosedStream> {
+        self.check_open(id)?;
+        self.streams.finish(id)
+    }
+
+    /// Abandons the stream's sending half with an application error code; data not yet
+    /// acknowledged is never retransmitted.
+    pub fn reset(&mut self, id: StreamId, error_code: VarInt) -> Result<(), ClosedStream> {
+        self.check_open(id)?;
+        self.streams.reset(id, error_code)
+    }
+
+    /// Reads up to `max_len` bytes in order: `Ok(None)` at the end of the stream.
+    pub fn read(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        max_len: usize,
+    ) -> Result<Option<Bytes>, ReadError> {
+        self.streams.read(now, id, max_len)
+    }
+
+    /// Asks the peer to stop sending on the stream.
+    pub fn stop(&mut self, id: StreamId, error_code: VarInt) -> Result<(), ClosedStream> {
+        self.check_open(id)?;
+        self.streams.stop(id, error_code)
+    }
+
+    /// Changes a stream's priority.
+    pub fn set_priority(&mut self, id: StreamId, priority: i32) -> Result<(), ClosedStream> {
+        self.streams.set_priority(id, priority)
+    }
+
+    /// A stream's state, `None` once its state is gone.
+    pub fn stream_state(&self, id: StreamId) -> Option<StreamState> {
+        self.streams.state(id)
+    }
+
+    // ----- Unreliable messages -----
+
+    /// The largest message [`send_datagram`](Self::send_datagram) accepts now, or why none.
+    pub fn max_datagram_size(&self) -> Result<usize, SendDatagramError> {
+        if self.is_closed() {
+            return Err(SendDatagramError::Closed);
+        }
+        let params = self
+            .peer_params
+            .as_ref()
+            .ok_or(SendDatagramError::NotConnected)?;
+        let peer_max = params
+            .max_datagram_frame_size
+            .ok_or(SendDatagramError::UnsupportedByPeer)?;
+        // A short-header packet: flags, the peer's connection ID, a 4-byte packet number, the
+        // tag; a MESSAGE frame with the largest channel, sequence, deadline and length fields.
+        let packet_room = usize::from(self.config.max_datagram_size)
+            .saturating_sub(1 + self.ids.remote.len() + 4 + crate::protect::integrity::TAG_LEN);
+        let frame_overhead = 1 + 8 + 8 + 8 + 2;
+        let from_packet = packet_room.saturating_sub(frame_overhead);
+        let from_peer =
+            usize::try_from(peer_max.saturating_sub(frame_overhead as u64)).unwrap_or(usize::MAX);
+        Ok(from_packet.min(from_peer))
+    }
+
+    /// Queues an unreliable message on `channel`, to be dropped if not sent within `ttl`.
+    /// When the queue is full the oldest queued message is dropped.
+    pub fn send_datagram(
+        &mut self,
+        now: Instant,
+        channel: u64,
+        data: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<(), SendDatagramError> {
+        let max = self.max_datagram_size()?;
+        if data.len() > max {
+            return Err(SendDatagramError::TooLarge {
+                size: data.len(),
+                max,
+            });
+        }
+        self.datagrams.send(now, channel, data, ttl)
+    }
+
+    /// The next unreliable message received that is still fresh.
+    pub fn recv_datagram(&mut self, now: Instant) -> Option<Datagram> {
+        self.datagrams.recv(now)
+    }
+
+    // ----- Closing -----
+
+    /// Closes the connection with an application error code and reason. The peer is told with a
+    /// CONNECTION_CLOSE frame, repeated at growing intervals (and in answer to the peer's
+    /// packets) for three probe timeouts; then the connection reports [`Event::Drained`].
+    /// Nothing acknowledges a CONNECTION_CLOSE: if every copy is lost the peer learns of the end
+    /// from its idle timeout.
+    pub fn close(&mut self, now: Instant, error_code: VarInt, reason: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        let frame = CloseFrame::Application {
+            code: error_code,
+            reason: Bytes::copy_from_slice(reason),
+        };
+        self.start_closing(now, frame, ConnectionError::LocallyClosed);
+    }
+}

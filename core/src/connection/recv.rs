@@ -1,0 +1,424 @@
+//! Receiving: opening packets, acting on their frames, and what acknowledgements and losses do
+//! to the rest of the connection.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::space::SentFrames;
+use super::{Connection, ConnectionError, Event, Phase};
+use crate::congestion::{AckEvent, AckedPacket, CongestionCause, CongestionEvent};
+use crate::error::TransportError;
+use crate::recovery::{LossOutcome, SpaceId, in_persistent_congestion};
+use crate::streams::{Side, StreamId, dir_from_wire};
+use crate::wire::frame::{ConnectionClose, Frame};
+use crate::wire::{Ack, Header, OpenedPacket, PacketType, PartialDecode, VERSION_1, open_packet};
+
+impl Connection {
+    /// Counts a datagram from the peer (before its packets), for the anti-amplification limit.
+    pub(crate) fn on_datagram_received(&mut self, len: usize) {
+        self.stats.bytes_received += len as u64;
+        if !self.address_validated {
+            self.unvalidated_received += len as u64;
+        }
+    }
+
+    /// One packet of a datagram from `remote`, split off by the endpoint.
+    pub(crate) fn handle_packet(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        partial: PartialDecode,
+    ) {
+        if self.phase == Phase::Drained || remote != self.remote {
+            // weir does not migrate connections: another address is another peer.
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let space = match partial.packet_type() {
+            PacketType::Initial => SpaceId::Initial,
+            PacketType::Handshake => SpaceId::Handshake,
+            PacketType::Short => SpaceId::Data,
+            PacketType::Retry => return self.handle_retry(now, partial),
+            PacketType::VersionNegotiation => return self.handle_version_negotiation(partial),
+        };
+        // A client cannot read short packets before it has the server's parameters; the server
+        // retransmits them.
+        let too_early = space == SpaceId::Data
+            && self.side == Side::Client
+            && !self.handshake.has_peer_parameters();
+        if self.spaces[space.index()].discarded || too_early {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let largest = self.spaces[space.index()].acks.largest();
+        let Ok(packet) = open_packet(partial, Some(&self.header_key), &self.packet_key, largest)
+        else {
+            // Corrupted in flight, or not ours: dropped, never delivered (DESIGN.md §3).
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        let pn = packet.number;
+        if self.spaces[space.index()].acks.is_duplicate(pn) {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        self.stats.packets_received += 1;
+        self.last_activity = now;
+        self.eliciting_since_receive = false;
+        if self.side == Side::Client
+            && space == SpaceId::Initial
+            && !self.remote_cid_confirmed
+            && let Some(scid) = packet.header.scid()
+        {
+            // RFC 9000 §7.2: the server's first packet fixes its connection ID.
+            self.ids.remote = *scid;
+            self.remote_cid_confirmed = true;
+        }
+        if self.side == Side::Server && *packet.header.dcid() == self.ids.local {
+            // Only a client that received our packet knows our connection ID (RFC 9000 §8.1).
+            self.address_validated = true;
+        }
+        if self.side == Side::Server
+            && space == SpaceId::Data
+            && self.handshake.assume_client_finished()
+        {
+            self.on_handshake_complete(now);
+        }
+        match self.phase {
+            Phase::Closing => return self.on_packet_while_closing(now, &packet),
+            Phase::Draining | Phase::Drained => return,
+            Phase::Handshaking | Phase::Established => {}
+        }
+        let mut ack_eliciting = false;
+        let result = self.process_frames(now, space, &packet, &mut ack_eliciting);
+        let space_state = &mut self.spaces[space.index()];
+        if !space_state.discarded {
+            space_state.acks.on_packet(
+                now,
+                pn,
+                ack_eliciting,
+                self.config.max_ack_delay,
+                self.config.ack_eliciting_threshold,
+            );
+        }
+        if let Err(error) = result {
+            self.close_with_error(now, error);
+        }
+    }
+
+    fn on_packet_while_closing(&mut self, now: Instant, packet: &OpenedPacket) {
+        for frame in packet.frames().flatten() {
+            if let Frame::ConnectionClose(close) = frame {
+                let error = Self::peer_close_error(&close);
+                self.start_draining(now, error);
+                return;
+            }
+        }
+        // RFC 9000 §10.2.1: answer with CONNECTION_CLOSE again, but not more than once a round
+        // trip, so a flood of packets cannot make us flood back.
+        let quiet = self.rtt.smoothed();
+        if self
+            .last_close_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= quiet)
+        {
+            self.close_pending = true;
+        }
+    }
+
+    fn process_frames(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        packet: &OpenedPacket,
+        ack_eliciting: &mut bool,
+    ) -> Result<(), TransportError> {
+        for frame in packet.frames() {
+            let frame = frame.map_err(|e| {
+                let error = TransportError::frame_encoding(e.to_string());
+                match e.frame_type {
+                    Some(ty) => error.in_frame(ty),
+                    None => error,
+                }
+            })?;
+            *ack_eliciting |= frame.is_ack_eliciting();
+            let allowed = match space {
+                // RFC 9000 §12.4: the handshake spaces carry only these.
+                SpaceId::Initial | SpaceId::Handshake => matches!(
+                    frame,
+                    Frame::Padding(_)
+                        | Frame::Ping
+                        | Frame::Ack(_)
+                        | Frame::Handshake(_)
+                        | Frame::ConnectionClose(ConnectionClose::Transport { .. })
+                ),
+                SpaceId::Data => !matches!(frame, Frame::Handshake(_)),
+            };
+            if !allowed {
+                let ty = frame.frame_type();
+                return Err(TransportError::protocol_violation(format!(
+                    "{ty} frame in a {space:?} packet"
+                ))
+                .in_frame(ty));
+            }
+            self.on_frame(now, space, frame)?;
+            if self.is_closed() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        frame: Frame,
+    ) -> Result<(), TransportError> {
+        match frame {
+            Frame::Padding(_) | Frame::Ping => {}
+            Frame::Ack(ack) => self.on_ack_frame(now, space, &ack)?,
+            Frame::Handshake(data) => {
+                self.spaces[space.index()].handshake.on_frame(data)?;
+                self.advance_handshake(now, space)?;
+            }
+            Frame::Stream(frame) => self.streams.on_stream_frame(frame)?,
+            Frame::ResetStream(frame) => self.streams.on_reset_stream(&frame)?,
+            Frame::StopSending(frame) => self.streams.on_stop_sending(&frame)?,
+            Frame::MaxData(max) => self.streams.on_max_data(max.into_inner()),
+            Frame::MaxStreamData { id, max } => {
+                self.streams
+                    .on_max_stream_data(StreamId::from_varint(id), max.into_inner())?;
+            }
+            Frame::MaxStreams { dir, count } => {
+                self.streams
+                    .on_max_streams(dir_from_wire(dir), count.into_inner())?;
+            }
+            Frame::DataBlocked(limit) => self.streams.on_data_blocked(limit.into_inner()),
+            Frame::StreamDataBlocked { id, limit } => {
+                self.streams
+                    .on_stream_data_blocked(StreamId::from_varint(id), limit.into_inner())?;
+            }
+            Frame::StreamsBlocked { dir, limit } => {
+                self.streams
+                    .on_streams_blocked(dir_from_wire(dir), limit.into_inner())?;
+            }
+            Frame::ConnectionClose(close) => {
+                let error = Self::peer_close_error(&close);
+                self.start_draining(now, error);
+            }
+            Frame::HandshakeDone => {
+                if self.side == Side::Server {
+                    return Err(
+                        TransportError::protocol_violation("a client sent HANDSHAKE_DONE")
+                            .in_frame(crate::wire::FrameType::HANDSHAKE_DONE),
+                    );
+                }
+                self.confirm_handshake(now);
+            }
+            Frame::Message(message) => {
+                if self.config.datagram_receive_buffer.is_none() {
+                    return Err(TransportError::protocol_violation(
+                        "MESSAGE frame, but this end announced no max_datagram_frame_size",
+                    )
+                    .in_frame(message.header().frame_type()));
+                }
+                let one_way = self.rtt.smoothed() / 2;
+                if self.datagrams.on_frame(now, message, one_way) {
+                    self.events.push_back(Event::DatagramReceived);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An ACK frame (RFC 9002 Appendix A.7): losses first, then what was acknowledged.
+    fn on_ack_frame(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        ack: &Ack,
+    ) -> Result<(), TransportError> {
+        let ack_delay = match space {
+            SpaceId::Data => {
+                let exponent = self
+                    .peer_params
+                    .as_ref()
+                    .map_or(3, |p| p.ack_delay_exponent);
+                Duration::from_micros(ack.delay().saturating_mul(1 << exponent))
+            }
+            SpaceId::Initial | SpaceId::Handshake => Duration::ZERO,
+        };
+        let max_ack_delay = self.peer_max_ack_delay();
+        self.scratch_acked.clear();
+        self.scratch_lost.clear();
+        let outcome = self.spaces[space.index()].recovery.on_ack_received(
+            now,
+            ack.largest(),
+            ack.iter(),
+            ack_delay,
+            &mut self.rtt,
+            self.handshake_confirmed,
+            max_ack_delay,
+            &mut self.scratch_acked,
+            &mut self.scratch_lost,
+        )?;
+        if outcome.newly_acked == 0 {
+            return Ok(());
+        }
+        if outcome.rtt_sampled && self.first_rtt_sample.is_none() {
+            self.first_rtt_sample = Some(now);
+        }
+        // Losses before acknowledgements, so that packets acknowledged by the same frame do not
+        // grow the window that the loss just reduced.
+        self.on_packets_lost(now, space, outcome.loss);
+        let rtt = self.rtt.snapshot();
+        let acked = std::mem::take(&mut self.scratch_acked);
+        for (_, packet) in &acked {
+            if packet.in_flight {
+                self.congestion.on_packet_acked(
+                    now,
+                    &AckedPacket {
+                        sent_time: packet.time_sent,
+                        bytes: u64::from(packet.size),
+                        rtt,
+                        app_limited: self.app_limited,
+                    },
+                );
+            }
+            self.on_frames_acked(space, &packet.data);
+        }
+        self.scratch_acked = acked;
+        if let Some(largest_acked_sent_time) = outcome.largest_newly_acked_sent {
+            let event = AckEvent {
+                bytes_acked: outcome.acked_bytes,
+                bytes_in_flight: self.bytes_in_flight(),
+                rtt,
+                rtt_sampled: outcome.rtt_sampled,
+                largest_acked_sent_time,
+                app_limited: self.app_limited,
+                delivery_rate: None,
+            };
+            self.congestion.on_ack_event(now, &event);
+        }
+        if self.side == Side::Server || self.handshake_confirmed {
+            self.loss.reset_pto_count();
+        }
+        self.probes = 0;
+        self.streams.set_rtt(self.rtt.smoothed());
+        self.set_loss_timer(now);
+        Ok(())
+    }
+
+    /// Packets in `self.scratch_lost` were declared lost in `space`: one congestion event, then
+    /// their frames are queued again.
+    pub(super) fn on_packets_lost(&mut self, now: Instant, space: SpaceId, outcome: LossOutcome) {
+        let lost = std::mem::take(&mut self.scratch_lost);
+        if !lost.is_empty() {
+            self.stats.packets_lost += lost.len() as u64;
+            self.stats.bytes_lost += outcome.bytes;
+            if let Some(sent_time) = outcome.newest_sent {
+                let persistent = in_persistent_congestion(
+                    &lost,
+                    &self.rtt,
+                    self.peer_max_ack_delay(),
+                    self.first_rtt_sample,
+                );
+                let event = CongestionEvent {
+                    sent_time,
+                    lost_bytes: outcome.bytes,
+                    persistent,
+                    bytes_in_flight: self.bytes_in_flight(),
+                    cause: CongestionCause::Loss,
+                };
+                self.congestion.on_congestion_event(now, &event);
+                self.stats.congestion_events += 1;
+            }
+            for (_, packet) in &lost {
+                self.requeue_frames(space, &packet.data);
+            }
+        }
+        self.scratch_lost = lost;
+        self.scratch_lost.clear();
+    }
+
+    /// Queues what a lost (or probed) packet carried to be sent again, where still needed.
+    pub(super) fn requeue_frames(&mut self, space: SpaceId, frames: &SentFrames) {
+        let sp = &mut self.spaces[space.index()];
+        for &(offset, len) in &frames.handshake {
+            sp.handshake.on_lost(offset, len);
+        }
+        if !frames.streams.is_empty() {
+            self.stats.stream_bytes_retransmitted += frames
+                .streams
+                .chunks
+                .iter()
+                .map(|c| u64::from(c.len))
+                .sum::<u64>();
+            self.streams.on_lost(&frames.streams);
+        }
+        if frames.handshake_done && !self.spaces[SpaceId::Data.index()].discarded {
+            self.handshake_done_pending = true;
+        }
+    }
+
+    fn on_frames_acked(&mut self, space: SpaceId, frames: &SentFrames) {
+        let sp = &mut self.spaces[space.index()];
+        if let Some(largest) = frames.ack_largest {
+            sp.acks.on_ack_acked(largest);
+        }
+        for &(offset, len) in &frames.handshake {
+            sp.handshake.on_acked(offset, len);
+        }
+        if !frames.streams.is_empty() {
+            self.streams.on_acked(&frames.streams);
+        }
+    }
+
+    /// A Retry (client only, once, before any other server packet; RFC 9000 §17.2.5.2).
+    fn handle_retry(&mut self, now: Instant, partial: PartialDecode) {
+        let acceptable = self.side == Side::Client
+            && self.phase == Phase::Handshaking
+            && !self.remote_cid_confirmed
+            && self.ids.retry_scid.is_none();
+        if !acceptable {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let Ok(packet) = open_packet(partial, None, &self.packet_key, None) else {
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        let Some(scid) = packet.header.scid().copied() else {
+            return;
+        };
+        if scid == self.ids.original_dcid || packet.payload.is_empty() {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        self.ids.retry_scid = Some(scid);
+        self.ids.remote = scid;
+        self.retry_token = packet.payload;
+        self.spaces[SpaceId::Initial.index()].restart(&mut self.scratch_lost);
+        self.scratch_lost.clear();
+        self.set_loss_timer(now);
+    }
+
+    /// A Version Negotiation packet: the server speaks none of our versions (RFC 9000 §6.2).
+    fn handle_version_negotiation(&mut self, partial: PartialDecode) {
+        if self.side != Side::Client
+            || self.remote_cid_confirmed
+            || self.phase != Phase::Handshaking
+        {
+            return;
+        }
+        let Ok(packet) = open_packet(partial, None, &self.packet_key, None) else {
+            return;
+        };
+        if let Header::VersionNegotiation { versions, .. } = &packet.header
+            && !versions.contains(VERSION_1)
+        {
+            self.report_closed(ConnectionError::VersionMismatch);
+            self.drain_now();
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Building datagrams: which packet-number spaces get a packet, what goes in each, and the
+//! limits every datagram respects (congestion window, anti-amplification, padding rules).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::space::SentFrames;
+use super::{CloseFrame, Connection, Phase};
+use crate::Transmit;
+use crate::protect::integrity::TAG_LEN;
+use crate::recovery::{SentPacket, SpaceId};
+use crate::streams::Side;
+use crate::wire::frame::{ConnectionClose, Frame, FrameType};
+use crate::wire::{Ack, Header, PacketBuilder, PacketNumber, VERSION_1, VarInt};
+
+/// Datagrams that carry an Initial packet are padded to this size (RFC 9000 §14.1), so that the
+/// server's anti-amplification budget and the path's MTU are both checked by the first flight.
+const MIN_INITIAL_DATAGRAM: usize = 1200;
+/// Smallest room worth starting a packet in.
+const MIN_PACKET_ROOM: usize = 48;
+/// RFC 9000 §19.3: ACK delays in Initial and Handshake packets use the default exponent.
+const HANDSHAKE_ACK_DELAY_EXPONENT: u8 = 3;
+
+/// How a packet must be padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Padding {
+    None,
+    /// Pad the datagram to this size if the packet turns out ack-eliciting.
+    IfEliciting(usize),
+    /// Pad the datagram to this size if the packet is sent at all (ACK-only included).
+    IfSent(usize),
+    /// Pad the datagram to this size, sending a padding-only packet if need be.
+    Always(usize),
+}
+
+impl Connection {
+    /// Writes the next datagram into `buf` (which the caller passes empty) and describes it;
+    /// `None` when there is nothing to send now.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        match self.phase {
+            Phase::Drained | Phase::Draining => return None,
+            Phase::Closing => return self.transmit_close(now, buf),
+            Phase::Handshaking | Phase::Established => {}
+        }
+        let start = buf.len();
+        let budget = self.datagram_budget();
+        if budget < MIN_PACKET_ROOM {
+            return None;
+        }
+        let data_usable = self.data_space_usable();
+        let initial_pad = match self.side {
+            // RFC 9000 §14.1: every datagram with an Initial from the client, and every one
+            // with an ack-eliciting Initial from the server, is padded to 1200 bytes.
+            Side::Client => Padding::Always(MIN_INITIAL_DATAGRAM),
+            Side::Server => Padding::IfEliciting(MIN_INITIAL_DATAGRAM),
+        };
+        let mut pad_left = false;
+        if self.spaces[SpaceId::Initial.index()].discarded {
+            // Nothing to coalesce with.
+        } else if let Some(eliciting) =
+            self.build_initial(now, buf, start, budget, data_usable, initial_pad)
+        {
+            pad_left = data_usable && (self.side == Side::Client || eliciting);
+        }
+        if data_usable {
+            let room = budget.saturating_sub(buf.len() - start);
+            let pad = if pad_left {
+                Padding::Always(MIN_INITIAL_DATAGRAM.min(budget))
+            } else {
+                Padding::None
+            };
+            if room >= MIN_PACKET_ROOM {
+                self.build_packet(now, SpaceId::Data, buf, start, room, pad);
+            }
+        }
+        let size = buf.len() - start;
+        if size == 0 {
+            return None;
+        }
+        self.on_datagram_sent(size);
+        Some(Transmit {
+            destination: self.remote,
+            size,
+            segment_size: None,
+            ecn: None,
+        })
+    }
+
+    /// The Initial packet of a datagram. When the Data space cannot follow it in the same
+    /// datagram, the Initial itself carries the padding. Returns whether it was ack-eliciting.
+    fn build_initial(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        start: usize,
+        budget: usize,
+        data_usable: bool,
+        pad: Padding,
+    ) -> Option<bool> {
+        let pad = match (data_usable, pad) {
+            (false, Padding::Always(n)) => Padding::Always(n.min(budget)),
+            (false, Padding::IfEliciting(n)) => Padding::IfEliciting(n.min(budget)),
+            (true, _) | (_, Padding::None) | (_, Padding::IfSent(_)) => Padding::None,
+        };
+        // A client's Initial padding is only "always" when it sends an Initial at all.
+        let pad = match pad {
+            Padding::Always(n) => Padding::IfSent(n),
+            other => other,
+        };
+        self.build_packet(now, SpaceId::Initial, buf, start, budget, pad)
+    }
+
+    fn datagram_budget(&self) -> usize {
+        let max = usize::from(self.config.max_datagram_size);
+        if self.address_validated {
+            return max;
+        }
+        // RFC 9000 §8.1: at most three times what the unvalidated address sent us.
+        let allowed = self
+            .unvalidated_received
+            .saturating_mul(3)
+            .saturating_sub(self.unvalidated_sent);
+        max.min(usize::try_from(allowed).unwrap_or(usize::MAX))
+    }
+
+    fn on_datagram_sent(&mut self, size: usize) {
+        if !self.address_validated {
+            self.unvalidated_sent += size as u64;
+        }
+    }
+
+    /// Whether short-header packets can be sent: the handshake has the peer's parameters (the
+    /// client also learned the server's connection ID with them).
+    pub(super) fn data_space_usable(&self) -> bool {
+        self.handshake.has_peer_parameters() && !self.spaces[SpaceId::Data.index()].discarded
+    }
+
+    fn congestion_allows(&self) -> bool {
+        self.bytes_in_flight() + u64::from(self.config.max_datagram_size)
+            <= self.congestion.window()
+    }
+
+    fn has_eliciting_data(&self, id: SpaceId) -> bool {
+        let space = &self.spaces[id.index()];
+        match id {
+            SpaceId::Initial | SpaceId::Handshake => space.has_handshake_data(),
+            SpaceId::Data => {
+                self.handshake_done_pending
+                    || space.ping_pending
+                    || self.streams.has_pending()
+                    || self.datagrams.has_pending()
+            }
+        }
+    }
+
+    /// Builds one packet of space `id` at the end of `buf` (whose current datagram started at
+    /// `datagram_start`) in at most `room` bytes. Returns whether it was ack-eliciting, or
+    /// `None` if nothing was worth sending.
+    fn build_packet(
+        &mut self,
+        now: Instant,
+        id: SpaceId,
+        buf: &mut Vec<u8>,
+        datagram_start: usize,
+        room: usize,
+        pad: Padding,
+    ) -> Option<bool> {
+        if self.spaces[id.index()].discarded || id == SpaceId::Handshake {
+            return None;
+        }
+        let probe = self.probes > 0 && self.probe_space == id;
+        let may_elicit = probe || self.congestion_allows();
+        let eliciting_pending = may_elicit && self.has_eliciting_data(id);
+        let ack_due = self.spaces[id.index()].acks.ack_due(now);
+        if !eliciting_pending && !ack_due && !matches!(pad, Padding::Always(_)) {
+            return None;
+        }
+
+        let packet_start = buf.len();
+        let (pn, header) = self.header_for(id);
+        let mut builder = PacketBuilder::new(buf, &header, pn, room, TAG_LEN).ok()?;
+        let mut frames = SentFrames::default();
+        let mut eliciting = false;
+
+        let space = &mut self.spaces[id.index()];
+        if space.acks.has_news() {
+            let exponent = match id {
+                SpaceId::Data => self.config.ack_delay_exponent,
+                SpaceId::Initial | SpaceId::Handshake => HANDSHAKE_ACK_DELAY_EXPONENT,
+            };
+            let delay = u64::try_from(space.acks.ack_delay(now).as_micros() >> exponent)
+                .unwrap_or(u64::MAX);
+            let cap = builder.frame_space();
+            if Ack::encode(space.acks.ranges(), delay, None, cap, builder.buf()).is_some() {
+                frames.ack_largest = space.acks.ranges().max();
+                space.acks.on_ack_sent();
+            }
+        }
+
+        if eliciting_pending {
+            match id {
+                SpaceId::Initial | SpaceId::Handshake => {
+                    let room = builder.frame_space();
+                    space
+                        .handshake
+                        .write_frames(builder.buf(), room, &mut frames.handshake);
+                    eliciting |= !frames.handshake.is_empty();
+                }
+                SpaceId::Data => {
+                    if self.handshake_done_pending && builder.frame_space() >= 1 {
+                        builder.buf().push(FrameType::HANDSHAKE_DONE.value() as u8);
+                        frames.handshake_done = true;
+                        self.handshake_done_pending = false;
+                        eliciting = true;
+                    }
+                    let room = builder.frame_space();
+                    self.streams
+                        .write_control_frames(builder.buf(), room, &mut frames.streams);
+                    let room = builder.frame_space();
+                    eliciting |= self.datagrams.write_frames(now, builder.buf(), room) > 0;
+                    let room = builder.frame_space();
+                    self.streams
+                        .write_stream_frames(builder.buf(), room, &mut frames.streams);
+                    eliciting |= !frames.streams.is_empty();
+                }
+            }
+            if (space.ping_pending || probe) && !eliciting && builder.frame_space() >= 1 {
+                builder.buf().push(FrameType::PING.value() as u8);
+                eliciting = true;
+            }
+            if eliciting {
+                space.ping_pending = false;
+            }
+        }
+
+        let padded = match pad {
+            Padding::None => false,
+            Padding::IfEliciting(_) => eliciting,
+            Padding::IfSent(_) => eliciting || frames.ack_largest.is_some(),
+            Padding::Always(_) => true,
+        };
+        if padded {
+            let target = match pad {
+                Padding::IfEliciting(n) | Padding::IfSent(n) | Padding::Always(n) => n,
+                Padding::None => 0,
+            };
+            builder.pad_to(target.saturating_sub(packet_start - datagram_start));
+        }
+        if !eliciting && frames.ack_largest.is_none() && !padded {
+            buf.truncate(packet_start);
+            return None;
+        }
+        let size = match builder.finish(&self.packet_key, &self.header_key) {
+            Ok(size) => size,
+            Err(_) => {
+                buf.truncate(packet_start);
+                return None;
+            }
+        };
+        let space = &mut self.spaces[id.index()];
+        space.next_pn += 1;
+        let in_flight = eliciting || padded;
+        let size16 = u16::try_from(size).unwrap_or(u16::MAX);
+        space.recovery.on_packet_sent(
+            pn,
+            SentPacket::new(now, size16, eliciting, in_flight, frames),
+        );
+        if in_flight {
+            let in_flight_bytes = self.bytes_in_flight();
+            self.congestion
+                .on_packet_sent(now, size as u64, in_flight_bytes);
+        }
+        if eliciting {
+            if !self.eliciting_since_receive {
+                // RFC 9000 §10.1: sending the first ack-eliciting packet after receiving
+                // restarts the idle timer.
+                self.eliciting_since_receive = true;
+                self.last_activity = now;
+            }
+            self.last_ack_eliciting_sent = Some(now);
+            if probe {
+                self.probes -= 1;
+            }
+        }
+        if in_flight {
+            self.set_loss_timer(now);
+        }
+        if id == SpaceId::Data {
+            self.app_limited = !self.streams.has_pending() && !self.datagrams.has_pending();
+        }
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += size as u64;
+        Some(eliciting)
+    }
+
+    /// The header of the next packet of space `id`, and its full packet number.
+    fn header_for(&self, id: SpaceId) -> (u64, Header) {
+        let space = &self.spaces[id.index()];
+        let pn = space.next_pn;
+        let number = PacketNumber::new(pn, space.recovery.largest_acked());
+        let header = match id {
+            SpaceId::Initial => Header::Initial {
+                version: VERSION_1,
+                dcid: self.ids.remote,
+                scid: self.ids.local,
+                token: match self.side {
+                    Side::Client => self.retry_token.clone(),
+                    Side::Server => Bytes::new(),
+                },
+                number,
+            },
+            SpaceId::Handshake => Header::Handshake {
+                version: VERSION_1,
+                dcid: self.ids.remote,
+                scid: self.ids.local,
+                number,
+            },
+            SpaceId::Data => Header::Short {
+                spin: false,
+                key_phase: false,
+                dcid: self.ids.remote,
+                number,
+            },
+        };
+        (pn, header)
+    }
+
+    /// While closing: one packet with CONNECTION_CLOSE, when one is owed (RFC 9000 §10.2.1).
+    fn transmit_close(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if !self.close_pending {
+            return None;
+        }
+        let frame = self.close_frame.clone()?;
+        let start = buf.len();
+        let budget = self.datagram_budget();
+        // The peer can read short-header packets once it has our parameters; before that only
+        // Initial packets reach it.
+        let id = if self.data_space_usable() && self.remote_can_read_short() {
+            SpaceId::Data
+        } else if !self.spaces[SpaceId::Initial.index()].discarded {
+            SpaceId::Initial
+        } else {
+            SpaceId::Data
+        };
+        let (pn, header) = self.header_for(id);
+        let mut builder = PacketBuilder::new(buf, &header, pn, budget, TAG_LEN).ok()?;
+        let room = builder.frame_space();
+        let close = match (frame, id) {
+            // RFC 9000 §10.2.3: an application close in an Initial packet reveals nothing of the
+            // application: it becomes APPLICATION_ERROR without a reason.
+            (CloseFrame::Application { .. }, SpaceId::Initial | SpaceId::Handshake) => {
+                ConnectionClose::Transport {
+                    error_code: VarInt::from_u32(0xc),
+                    frame_type: VarInt::ZERO,
+                    reason: Bytes::new(),
+                }
+            }
+            (CloseFrame::Application { code, reason }, SpaceId::Data) => {
+                ConnectionClose::Application {
+                    error_code: code,
+                    reason: truncate(reason, room.saturating_sub(24)),
+                }
+            }
+            (
+                CloseFrame::Transport {
+                    code,
+                    frame_type,
+                    reason,
+                },
+                _,
+            ) => ConnectionClose::Transport {
+                error_code: code,
+                frame_type,
+                reason: truncate(reason, room.saturating_sub(32)),
+            },
+        };
+        if !builder.write_frame(&Frame::ConnectionClose(close)) {
+            buf.truncate(start);
+            return None;
+        }
+        let size = match builder.finish(&self.packet_key, &self.header_key) {
+            Ok(size) => size,
+            Err(_) => {
+                buf.truncate(start);
+                return None;
+            }
+        };
+        self.spaces[id.index()].next_pn += 1;
+        self.close_pending = false;
+        self.last_close_sent = Some(now);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += size as u64;
+        self.on_datagram_sent(size);
+        Some(Transmit {
+            destination: self.remote,
+            size,
+            segment_size: None,
+            ecn: None,
+        })
+    }
+
+    /// Whether the peer can already process our short-header packets.
+    fn remote_can_read_short(&self) -> bool {
+        match self.side {
+            // The server reads short packets as soon as it has our ClientHello.
+            Side::Client => true,
+            // The client needs our ServerHello first: only certain once it finished.
+            Side::Server => self.handshake.is_done(),
+        }
+    }
+}
+
+fn truncate(reason: Bytes, max: usize) -> Bytes {
+    if reason.len() > max {
+        reason.slice(..max)
+    } else {
+        reason
+    }
+}

@@ -1,0 +1,98 @@
+//! A packet-number space: its numbering, what was sent in it, what was received in it, and its
+//! handshake byte stream.
+
+use std::time::Instant;
+
+use super::ack_tracker::AckTracker;
+use super::handshake_stream::{HandshakeRanges, HandshakeStream};
+use crate::recovery::{SentPacket, SpaceId, SpaceRecovery};
+use crate::streams::StreamsSent;
+
+/// The record of what one sent packet carried that matters if it is acknowledged or lost
+/// (frames are retransmitted, never packets: RFC 9000 §13.3).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SentFrames {
+    /// Stream data and stream/connection control frames.
+    pub(crate) streams: StreamsSent,
+    /// Handshake bytes.
+    pub(crate) handshake: HandshakeRanges,
+    /// The largest packet number the packet's ACK frame acknowledged.
+    pub(crate) ack_largest: Option<u64>,
+    /// Whether the packet carried HANDSHAKE_DONE.
+    pub(crate) handshake_done: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct PacketSpace {
+    pub(crate) id: SpaceId,
+    /// Number of the next packet to send.
+    pub(crate) next_pn: u64,
+    pub(crate) recovery: SpaceRecovery<SentFrames>,
+    pub(crate) acks: AckTracker,
+    pub(crate) handshake: HandshakeStream,
+    /// A PING is owed (probe timeout or keep-alive).
+    pub(crate) ping_pending: bool,
+    /// The space's keys are gone: nothing is sent or accepted in it any more.
+    pub(crate) discarded: bool,
+}
+
+impl PacketSpace {
+    pub(crate) fn new(id: SpaceId, max_ack_ranges: usize) -> Self {
+        Self {
+            id,
+            next_pn: 0,
+            recovery: SpaceRecovery::new(id),
+            // RFC 9000 §13.2.1: handshake-phase packets are acknowledged at once.
+            acks: AckTracker::new(max_ack_ranges, id != SpaceId::Data),
+            handshake: HandshakeStream::default(),
+            ping_pending: false,
+            discarded: false,
+        }
+    }
+
+    /// The send time of the oldest ack-eliciting packet in flight.
+    pub(crate) fn oldest_ack_eliciting(&self) -> Option<(u64, &SentPacket<SentFrames>)> {
+        self.recovery.sent().iter().find(|(_, p)| p.ack_eliciting)
+    }
+
+    /// Whether anything ack-eliciting of the handshake layer waits in this space.
+    pub(crate) fn has_handshake_data(&self) -> bool {
+        !self.discarded && (self.handshake.has_pending() || self.ping_pending)
+    }
+
+    /// Forgets everything sent in the space (a Retry restarts the Initial space; RFC 9000
+    /// §17.2.5.2): the handshake bytes in flight are queued again. Returns the bytes that were
+    /// in flight.
+    pub(crate) fn restart(&mut self, scratch: &mut Vec<(u64, SentPacket<SentFrames>)>) -> u64 {
+        scratch.clear();
+        let bytes = self.recovery.discard(scratch);
+        for (_, packet) in scratch.drain(..) {
+            for &(offset, len) in &packet.data.handshake {
+                self.handshake.on_lost(offset, len);
+            }
+        }
+        self.recovery = SpaceRecovery::new(self.id);
+        bytes
+    }
+
+    /// Drops the space (its keys are discarded, RFC 9002 §6.4); returns the bytes that were in
+    /// flight in it, which leave the congestion controller's count without counting as lost.
+    pub(crate) fn discard(&mut self, scratch: &mut Vec<(u64, SentPacket<SentFrames>)>) -> u64 {
+        scratch.clear();
+        let bytes = self.recovery.discard(scratch);
+        scratch.clear();
+        self.discarded = true;
+        self.ping_pending = false;
+        self.handshake = HandshakeStream::default();
+        bytes
+    }
+
+    /// When this space's ACK timer fires, if it is not discarded.
+    pub(crate) fn ack_timer(&self) -> Option<Instant> {
+        if self.discarded {
+            None
+        } else {
+            self.acks.timer()
+        }
+    }
+}

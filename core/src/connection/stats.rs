@@ -1,0 +1,55 @@
+//! What a connection did, for applications and the `weir` tools.
+
+use std::time::Duration;
+
+use super::datagrams::DatagramStats;
+use crate::congestion::ControllerKind;
+
+/// Counters and estimates of one connection (a snapshot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionStats {
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Bytes sent (UDP payload).
+    pub bytes_sent: u64,
+    /// Packets received and processed.
+    pub packets_received: u64,
+    /// Bytes received (UDP payload of the datagrams handed to the connection).
+    pub bytes_received: u64,
+    /// Packets dropped on receipt: failed integrity check, duplicate, or not processable now.
+    pub packets_dropped: u64,
+    /// Packets declared lost.
+    pub packets_lost: u64,
+    /// Bytes of the packets declared lost.
+    pub bytes_lost: u64,
+    /// Stream bytes sent again after a loss or a probe timeout.
+    pub stream_bytes_retransmitted: u64,
+    /// Congestion events (reductions of the window).
+    pub congestion_events: u64,
+    /// Probe timeouts that expired.
+    pub pto_count: u64,
+    /// Smoothed round-trip time.
+    pub srtt: Duration,
+    /// Round-trip time variation.
+    pub rttvar: Duration,
+    /// Smallest round-trip time seen.
+    pub min_rtt: Duration,
+    /// Latest round-trip sample.
+    pub latest_rtt: Duration,
+    /// Congestion window in bytes.
+    pub cwnd: u64,
+    /// Slow-start threshold, if the controller has one set.
+    pub ssthresh: Option<u64>,
+    /// Bytes sent and neither acknowledged nor declared lost.
+    pub bytes_in_flight: u64,
+    /// The congestion controller in use.
+    pub controller: ControllerKind,
+    /// Streams currently open.
+    pub open_streams: usize,
+    /// Stream bytes written by the application and not yet acknowledged by the peer.
+    pub stream_send_buffered: u64,
+    /// Stream bytes received and not yet read by the application.
+    pub stream_recv_buffered: u64,
+    /// Unreliable-message counters.
+    pub datagrams: DatagramStats,
+}

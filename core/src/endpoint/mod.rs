@@ -1,0 +1,585 @@
+//! The endpoint: one UDP socket's worth of connections, and the sans-IO API every driver uses.
+//!
+//! # Driving an endpoint
+//!
+//! The endpoint never reads a clock or touches a socket; its driver does both and follows one
+//! rule (DESIGN.md §2): **after any input, drain [`poll_transmit`](Endpoint::poll_transmit)
+//! until it returns `None`, drain [`poll_event`](Endpoint::poll_event), then sleep until
+//! [`poll_timeout`](Endpoint::poll_timeout)** (or the next datagram, or the next application
+//! call). Inputs are [`handle_datagram`](Endpoint::handle_datagram),
+//! [`handle_timeout`](Endpoint::handle_timeout) and application calls on a
+//! [`Connection`] reached through [`connection`](Endpoint::connection). Calling
+//! `handle_timeout` early or late is harmless; time must never go backwards.
+//!
+//! ```no_run
+//! use std::net::UdpSocket;
+//! use std::time::Instant;
+//! use bytes::BytesMut;
+//! use weir_core::config::{EndpointConfig, ServerConfig};
+//! use weir_core::endpoint::Endpoint;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:4433")?;
+//! let mut endpoint = Endpoint::new(Instant::now(), EndpointConfig::default(), Some(ServerConfig::default()))?;
+//! let mut out = Vec::with_capacity(1500);
+//! let mut inbuf = vec![0u8; 65_536];
+//! loop {
+//!     // 1. Wait for a datagram, at most until the next deadline.
+//!     let timeout = endpoint.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
+//!     socket.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
+//!     match socket.recv_from(&mut inbuf) {
+//!         Ok((n, from)) => endpoint.handle_datagram(Instant::now(), from, BytesMut::from(&inbuf[..n])),
+//!         Err(_) => endpoint.handle_timeout(Instant::now()),
+//!     }
+//!     // 2. Send everything that is ready.
+//!     while let Some(t) = endpoint.poll_transmit(Instant::now(), &mut out) {
+//!         socket.send_to(&out[..t.size], t.destination)?;
+//!         out.clear();
+//!     }
+//!     // 3. Act on events (accept streams, read data, ...).
+//!     while let Some((handle, event)) = endpoint.poll_event() {
+//!         println!("{handle}: {event:?}");
+//!     }
+//! }
+//! # }
+//! ```
+
+mod handle;
+mod stateless;
+mod token;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use rustc_hash::FxHashMap;
+use slab::Slab;
+
+use self::token::{TokenError, TokenKey};
+use crate::Transmit;
+use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
+use crate::connection::{Connection, ConnectionIds, Event};
+use crate::wire::header::{VersionInvariants, is_supported_version};
+use crate::wire::{ConnectionId, PacketType, PartialDecode};
+
+pub use handle::ConnectionHandle;
+
+/// Smallest datagram that may carry a client's first Initial (RFC 9000 §14.1).
+const MIN_INITIAL_DATAGRAM: usize = 1200;
+/// RFC 9000 §7.2: a client's first destination connection ID has at least 8 bytes.
+const MIN_INITIAL_DCID_LEN: usize = 8;
+
+/// What an endpoint saw that never reached a connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams handed to the endpoint.
+    pub datagrams_received: u64,
+    /// Packets whose header could not be parsed.
+    pub malformed_packets: u64,
+    /// Packets for no known connection (and not a new client's Initial).
+    pub unknown_connection_packets: u64,
+    /// New clients' Initials dropped (too small, no server role, short connection ID, ...).
+    pub dropped_initials: u64,
+    /// Retry tokens that failed validation (forged, or expired: an expired but authentic token
+    /// still opens a connection, with the address treated as unvalidated).
+    pub invalid_tokens: u64,
+    /// Retry packets sent.
+    pub retries_sent: u64,
+    /// Version Negotiation packets sent.
+    pub version_negotiations_sent: u64,
+    /// Connections accepted.
+    pub connections_accepted: u64,
+    /// Connections refused because the endpoint was full.
+    pub connections_refused: u64,
+    /// Stateless answers dropped because their queue was full.
+    pub stateless_dropped: u64,
+}
+
+/// Why a connection could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The endpoint holds `max_connections` already.
+    #[error("the endpoint already holds its maximum of {0} connections")]
+    TooManyConnections(usize),
+    /// The transport configuration is invalid.
+    #[error("invalid transport configuration: {0}")]
+    Config(#[from] ConfigError),
+}
+
+struct Slot {
+    conn: Connection,
+    generation: u32,
+    /// Whether the slot is in the send queue.
+    queued: bool,
+    /// Whether the application touched it since the last flush.
+    dirty: bool,
+    /// The earliest of this connection's entries on the timer heap. Entries are only pushed
+    /// when a deadline moves *earlier*; when it moves later the old entry stays and is
+    /// corrected when it reaches the top, so each connection has O(1) entries however often
+    /// its deadline changes (every packet sent moves the probe timeout).
+    queued_deadline: Option<Instant>,
+}
+
+/// One UDP socket's worth of weir connections (see the [module docs](self)).
+pub struct Endpoint {
+    config: EndpointConfig,
+    server: Option<(Arc<TransportConfig>, bool)>,
+    client_config: Arc<TransportConfig>,
+    epoch: Instant,
+    rng: Pcg64Mcg,
+    token_key: TokenKey,
+    connections: Slab<Slot>,
+    next_generation: u32,
+    /// Routes by our connection IDs. Peers only *look up* keys (the IDs are ours, random), so a
+    /// fast non-keyed hash cannot be flooded.
+    by_cid: FxHashMap<ConnectionId, usize>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    send_queue: VecDeque<usize>,
+    dirty: Vec<usize>,
+    events: VecDeque<(ConnectionHandle, Event)>,
+    stateless: VecDeque<(SocketAddr, Vec<u8>)>,
+    stats: EndpointStats,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("server", &self.server.is_some())
+            .field("connections", &self.connections.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint created at `now`; with a `server` configuration it accepts connections.
+    pub fn new(
+        now: Instant,
+        config: EndpointConfig,
+        server: Option<ServerConfig>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if let Some(server) = &server {
+            server.transport.validate()?;
+        }
+        let mut rng = Pcg64Mcg::seed_from_u64(config.seed);
+        let token_key = TokenKey::new(rng.next_u64(), rng.next_u64());
+        Ok(Self {
+            server: server.map(|s| (Arc::new(s.transport), s.retry)),
+            client_config: Arc::new(TransportConfig::default()),
+            epoch: now,
+            rng,
+            token_key,
+            connections: Slab::new(),
+            next_generation: 0,
+            by_cid: FxHashMap::default(),
+            timers: BinaryHeap::new(),
+            send_queue: VecDeque::new(),
+            dirty: Vec::new(),
+            events: VecDeque::new(),
+            stateless: VecDeque::new(),
+            stats: EndpointStats::default(),
+            config,
+        })
+    }
+
+    /// Sets the transport configuration of connections opened by [`connect`](Self::connect).
+    pub fn set_client_config(&mut self, config: TransportConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.client_config = Arc::new(config);
+        Ok(())
+    }
+
+    /// What the endpoint dropped or answered on its own.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// Connections alive.
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Starts a connection to `remote`; its first datagram is ready in
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        let config = self.client_config.clone();
+        self.connect_with(now, remote, config)
+    }
+
+    /// Like [`connect`](Self::connect), with its own transport configuration.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        config: Arc<TransportConfig>,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        config.validate()?;
+        if self.connections.len() >= self.config.max_connections {
+            return Err(ConnectError::TooManyConnections(
+                self.config.max_connections,
+            ));
+        }
+        let local = self.new_cid();
+        let original_dcid = self.random_cid(self.config.cid_len.max(MIN_INITIAL_DCID_LEN));
+        let ids = ConnectionIds {
+            local,
+            remote: original_dcid,
+            original_dcid,
+            retry_scid: None,
+        };
+        let conn = Connection::client(now, config, remote, ids)
+            .map_err(|e| ConnectError::Config(ConfigError::Controller(e)))?;
+        let index = self.insert(conn, &[local]);
+        self.after_input(index);
+        Ok(self.handle_of(index))
+    }
+
+    /// The connection behind `handle`, for application calls (open streams, write, read,
+    /// send messages, close). `None` once the connection drained.
+    pub fn connection(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        let index = handle.index as usize;
+        let slot = self
+            .connections
+            .get_mut(index)
+            .filter(|s| s.generation == handle.generation)?;
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(index);
+        }
+        Some(&mut slot.conn)
+    }
+
+    /// A datagram arrived from `remote` at `now`.
+    pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: BytesMut) {
+        self.flush_dirty();
+        self.stats.datagrams_received += 1;
+        let len = datagram.len();
+        if let Some(inv) = VersionInvariants::parse(&datagram)
+            && !is_supported_version(inv.version)
+            && inv.version != 0
+        {
+            self.version_negotiation(remote, &inv, len);
+            return;
+        }
+        let mut rest = Some(datagram);
+        let mut counted: Option<usize> = None;
+        let mut first = true;
+        while let Some(data) = rest.take() {
+            let (partial, next) = match PartialDecode::new(data, self.config.cid_len) {
+                Ok(decoded) => decoded,
+                Err(_) => {
+                    self.stats.malformed_packets += 1;
+                    break;
+                }
+            };
+            rest = next;
+            match self.by_cid.get(partial.dcid()).copied() {
+                Some(index) => {
+                    if let Some(slot) = self.connections.get_mut(index) {
+                        if counted != Some(index) {
+                            slot.conn.on_datagram_received(len);
+                            counted = Some(index);
+                        }
+                        slot.conn.handle_packet(now, remote, partial);
+                        self.after_input(index);
+                    }
+                }
+                None if first && partial.packet_type() == PacketType::Initial => {
+                    if let Some(index) = self.accept(now, remote, partial, len) {
+                        counted = Some(index);
+                    }
+                }
+                None => self.stats.unknown_connection_packets += 1,
+            }
+            first = false;
+        }
+    }
+
+    /// Timers that expired by `now` fire; calling this early or late is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.flush_dirty();
+        let mut due = Vec::new();
+        while let Some(Reverse((at, index, generation))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(slot) = self.connections.get_mut(index)
+                && slot.generation == generation
+                && slot.queued_deadline == Some(at)
+            {
+                slot.queued_deadline = None;
+                due.push(index);
+            }
+        }
+        for index in due {
+            if let Some(slot) = self.connections.get_mut(index) {
+                // The deadline may have moved later since the entry was queued: then this is an
+                // early call, which the connection ignores, and the real deadline is re-queued.
+                slot.conn.handle_timeout(now);
+                self.after_input(index);
+            }
+        }
+    }
+
+    /// The next datagram to send, written into `buf` (pass it empty); `None` when nothing is
+    /// ready. Connections take turns, so one busy connection cannot starve the others.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.flush_dirty();
+        if let Some((destination, datagram)) = self.stateless.pop_front() {
+            buf.extend_from_slice(&datagram);
+            return Some(Transmit {
+                destination,
+                size: datagram.len(),
+                segment_size: None,
+                ecn: None,
+            });
+        }
+        while let Some(index) = self.send_queue.pop_front() {
+            let Some(slot) = self.connections.get_mut(index) else {
+                continue;
+            };
+            slot.queued = false;
+            let transmit = slot.conn.poll_transmit(now, buf);
+            if transmit.is_some() {
+                slot.queued = true;
+                self.send_queue.push_back(index);
+            }
+            self.after_output(index);
+            if transmit.is_some() {
+                return transmit;
+            }
+        }
+        None
+    }
+
+    /// The next application event, with the connection it concerns.
+    pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
+        self.flush_dirty();
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run, if ever.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.flush_dirty();
+        while let Some(Reverse((at, index, generation))) = self.timers.peek().copied() {
+            let Some(slot) = self
+                .connections
+                .get_mut(index)
+                .filter(|s| s.generation == generation && s.queued_deadline == Some(at))
+            else {
+                self.timers.pop();
+                continue;
+            };
+            // A deadline that moved later is corrected here rather than reported early.
+            let actual = slot.conn.poll_timeout();
+            if actual == Some(at) {
+                return Some(at);
+            }
+            self.timers.pop();
+            slot.queued_deadline = actual;
+            if let Some(actual) = actual {
+                self.timers.push(Reverse((actual, index, generation)));
+            }
+        }
+        None
+    }
+
+    // ----- Internals -----
+
+    fn handle_of(&self, index: usize) -> ConnectionHandle {
+        let generation = self.connections.get(index).map_or(0, |s| s.generation);
+        ConnectionHandle {
+            index: index as u32,
+            generation,
+        }
+    }
+
+    fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> usize {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let index = self.connections.insert(Slot {
+            conn,
+            generation,
+            queued: false,
+            dirty: false,
+            queued_deadline: None,
+        });
+        for cid in cids {
+            self.by_cid.insert(*cid, index);
+        }
+        index
+    }
+
+    /// Application calls happened on these connections: they may want to send, their timers
+    /// may have moved, they may have events.
+    fn flush_dirty(&mut self) {
+        while let Some(index) = self.dirty.pop() {
+            if let Some(slot) = self.connections.get_mut(index) {
+                slot.dirty = false;
+                self.after_input(index);
+            }
+        }
+    }
+
+    /// After an input: the connection may have something to send.
+    fn after_input(&mut self, index: usize) {
+        if let Some(slot) = self.connections.get_mut(index)
+            && !slot.queued
+        {
+            slot.queued = true;
+            self.send_queue.push_back(index);
+        }
+        self.after_output(index);
+    }
+
+    /// Collects the connection's events, re-arms its timer, and frees it once drained.
+    fn after_output(&mut self, index: usize) {
+        let Some(slot) = self.connections.get_mut(index) else {
+            return;
+        };
+        let handle = ConnectionHandle {
+            index: index as u32,
+            generation: slot.generation,
+        };
+        let events = &mut self.events;
+        slot.conn
+            .drain_events(|event| events.push_back((handle, event)));
+        if slot.conn.is_drained() {
+            let local = slot.conn.local_cid();
+            let original = slot.conn.original_dcid();
+            for cid in [local, original] {
+                if self.by_cid.get(&cid) == Some(&index) {
+                    self.by_cid.remove(&cid);
+                }
+            }
+            self.connections.remove(index);
+            return;
+        }
+        if slot.conn.is_handshake_confirmed() {
+            // The client's first destination ID only routes its early Initials.
+            let original = slot.conn.original_dcid();
+            if original != slot.conn.local_cid() && self.by_cid.get(&original) == Some(&index) {
+                self.by_cid.remove(&original);
+            }
+        }
+        if let Some(at) = slot.conn.poll_timeout()
+            && slot.queued_deadline.is_none_or(|queued| at < queued)
+        {
+            slot.queued_deadline = Some(at);
+            self.timers.push(Reverse((at, index, slot.generation)));
+        }
+    }
+
+    fn random_cid(&mut self, len: usize) -> ConnectionId {
+        let mut bytes = [0u8; ConnectionId::MAX_LEN];
+        let len = len.min(ConnectionId::MAX_LEN);
+        self.rng.fill_bytes(&mut bytes[..len]);
+        ConnectionId::new(&bytes[..len]).unwrap_or(ConnectionId::EMPTY)
+    }
+
+    /// A fresh connection ID of the configured length that routes to nothing yet.
+    fn new_cid(&mut self) -> ConnectionId {
+        loop {
+            let cid = self.random_cid(self.config.cid_len);
+            if !self.by_cid.contains_key(&cid) {
+                return cid;
+            }
+        }
+    }
+
+    /// A new client's first Initial (server role). Returns the new connection's index.
+    fn accept(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        partial: PartialDecode,
+        len: usize,
+    ) -> Option<usize> {
+        let Some((transport, retry)) = self.server.clone() else {
+            self.stats.dropped_initials += 1;
+            return None;
+        };
+        let dcid = *partial.dcid();
+        let scid = partial.scid().copied().unwrap_or(ConnectionId::EMPTY);
+        // RFC 9000 §14.1: a client's Initial datagram is at least 1200 bytes, which bounds what
+        // a spoofed source can make the server send.
+        if len < MIN_INITIAL_DATAGRAM || dcid.len() < MIN_INITIAL_DCID_LEN.min(self.config.cid_len)
+        {
+            self.stats.dropped_initials += 1;
+            return None;
+        }
+        if self.connections.len() >= self.config.max_connections {
+            self.stats.connections_refused += 1;
+            self.refuse(remote, &dcid, &scid);
+            return None;
+        }
+        let (local, original_dcid, retry_scid, validated) = if retry {
+            if partial.token().is_empty() {
+                self.retry(now, remote, &dcid, &scid);
+                return None;
+            }
+            let age = now.saturating_duration_since(self.epoch);
+            match self.token_key.open(
+                partial.token(),
+                remote,
+                &dcid,
+                age,
+                self.config.retry_token_lifetime,
+            ) {
+                Ok(token) => (dcid, token.original_dcid, Some(dcid), true),
+                // Authentic but stale: the client's Initials were lost for longer than the
+                // lifetime, and it may not accept a second Retry (RFC 9000 §17.2.5.2). Accept the
+                // connection without trusting the address: the 3× limit applies (RFC 9000 §8.1.3).
+                Err(TokenError::Expired { token, .. }) => {
+                    self.stats.invalid_tokens += 1;
+                    (dcid, token.original_dcid, Some(dcid), false)
+                }
+                Err(_) => {
+                    self.stats.invalid_tokens += 1;
+                    return None;
+                }
+            }
+        } else {
+            (self.new_cid(), dcid, None, false)
+        };
+        if self.by_cid.contains_key(&local) {
+            // A token replayed for a connection that exists already.
+            self.stats.dropped_initials += 1;
+            return None;
+        }
+        let ids = ConnectionIds {
+            local,
+            remote: scid,
+            original_dcid,
+            retry_scid,
+        };
+        let Ok(conn) = Connection::server(now, transport, remote, ids, validated) else {
+            self.stats.dropped_initials += 1;
+            return None;
+        };
+        let routes: &[ConnectionId] = if retry_scid.is_some() {
+            &[local]
+        } else {
+            &[local, original_dcid]
+        };
+        let index = self.insert(conn, routes);
+        self.stats.connections_accepted += 1;
+        if let Some(slot) = self.connections.get_mut(index) {
+            slot.conn.on_datagram_received(len);
+            slot.conn.handle_packet(now, remote, partial);
+        }
+        self.after_input(index);
+        Some(index)
+    }
+}

@@ -1,0 +1,657 @@
+//! End-to-end data integrity over bad networks (issue 3): for random links and random
+//! application writes over up to 64 streams, every stream delivers exactly the bytes written,
+//! in order, once, and both ends close cleanly.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::connection::{ConnectionError, Event};
+use weir_core::endpoint::{ConnectionHandle, Endpoint};
+use weir_core::sim::{Bitrate, GilbertElliott, LinkConfig, LossModel, Simulator};
+use weir_core::streams::{Dir, ReadError, Side, StreamEvent, StreamId};
+use weir_core::wire::VarInt;
+use weir_tests::{App, EndpointNode, addr, epoch, pattern};
+
+/// One stream the client sends.
+#[derive(Debug, Clone)]
+struct Plan {
+    dir: Dir,
+    len: usize,
+    priority: i32,
+    chunk: usize,
+}
+
+/// The ids the client's streams get, in plan order.
+fn stream_ids(plans: &[Plan]) -> Vec<StreamId> {
+    let mut next = [0u64; 2];
+    plans
+        .iter()
+        .map(|p| {
+            let index = next[p.dir.index()];
+            next[p.dir.index()] += 1;
+            StreamId::new(Side::Client, p.dir, index).expect("small index")
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Outcome {
+    closed: Option<ConnectionError>,
+    drained: bool,
+    errors: Vec<String>,
+}
+
+struct ClientApp {
+    plans: Vec<Plan>,
+    handle: Option<ConnectionHandle>,
+    opened: Vec<(StreamId, usize)>,
+    written: Vec<usize>,
+    finished_acked: usize,
+    echo_read: HashMap<StreamId, (usize, bool)>,
+    close_sent: bool,
+    close_time: Option<Duration>,
+    t0: Instant,
+    out: Outcome,
+}
+
+impl ClientApp {
+    fn done(&self) -> bool {
+        let bi_done = self
+            .plans
+            .iter()
+            .zip(stream_ids(&self.plans))
+            .filter(|(p, _)| p.dir == Dir::Bi)
+            .all(|(p, id)| {
+                self.echo_read
+                    .get(&id)
+                    .is_some_and(|(n, fin)| *fin && *n == p.len)
+            });
+        self.finished_acked == self.plans.len() && bi_done
+    }
+}
+
+impl App for ClientApp {
+    fn on_event(
+        &mut self,
+        now: Instant,
+        endpoint: &mut Endpoint,
+        handle: ConnectionHandle,
+        event: Event,
+    ) {
+        match event {
+            Event::Connected => {
+                let conn = endpoint.connection(handle).expect("live");
+                for (i, plan) in self.plans.iter().enumerate() {
+                    let id = match plan.dir {
+                        Dir::Bi => conn.open_bi(plan.priority),
+                        Dir::Uni => conn.open_uni(plan.priority),
+                    }
+                    .expect("within the stream limit");
+                    self.opened.push((id, i));
+                }
+                self.written = vec![0; self.plans.len()];
+            }
+            Event::Stream(StreamEvent::Finished { .. }) => self.finished_acked += 1,
+            Event::Stream(StreamEvent::Readable { id }) => {
+                let conn = endpoint.connection(handle).expect("live");
+                let entry = self.echo_read.entry(id).or_insert((0, false));
+                while !entry.1 {
+                    match conn.read(now, id, 4096) {
+                        Ok(Some(chunk)) => {
+                            for (k, b) in chunk.iter().enumerate() {
+                                let offset = (entry.0 + k) as u64;
+                                if *b != pattern(id.into_inner(), offset) {
+                                    self.out
+                                        .errors
+                                        .push(format!("echo {id} byte {offset} wrong"));
+                                    break;
+                                }
+                            }
+                            entry.0 += chunk.len();
+                        }
+                        Ok(None) => {
+                            entry.1 = true;
+                            break;
+                        }
+                        Err(ReadError::Blocked) => break,
+                        Err(e) => {
+                            self.out.errors.push(format!("echo {id}: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            Event::Closed(e) => self.out.closed = Some(e),
+            Event::Drained => self.out.drained = true,
+            _ => {}
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant, endpoint: &mut Endpoint) {
+        let Some(handle) = self.handle else {
+            return;
+        };
+        let Some(conn) = endpoint.connection(handle) else {
+            return;
+        };
+        for &(id, i) in &self.opened {
+            let plan = &self.plans[i];
+            let written = &mut self.written[i];
+            while *written < plan.len {
+                let end = (*written + plan.chunk).min(plan.len);
+                let data: Vec<u8> = (*written..end)
+                    .map(|o| pattern(id.into_inner(), o as u64))
+                    .collect();
+                match conn.write(id, &data) {
+                    Ok(n) if n > 0 => {
+                        *written += n;
+                        if *written == plan.len {
+                            conn.finish(id).expect("finish a stream we write");
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            if plan.len == 0 && *written == 0 && conn.stream_state(id).is_some() {
+                // An empty stream: just the FIN (finish is idempotent on a finished stream).
+                let _ = conn.finish(id);
+            }
+        }
+        if self.done() && !self.close_sent {
+            self.close_sent = true;
+            self.close_time = Some(now - self.t0);
+            conn.close(now, VarInt::from_u32(0), b"done");
+        }
+    }
+}
+
+struct ServerApp {
+    expected: HashMap<StreamId, usize>,
+    received: HashMap<StreamId, (usize, bool)>,
+    echo_pending: HashMap<StreamId, (Vec<u8>, bool)>,
+    out: Outcome,
+}
+
+impl ServerApp {
+    fn flush_echo(&mut self, endpoint: &mut Endpoint, handle: ConnectionHandle) {
+        let Some(conn) = endpoint.connection(handle) else {
+            return;
+        };
+        for (id, (pending, fin)) in self.echo_pending.iter_mut() {
+            while !pending.is_empty() {
+                match conn.write(*id, pending) {
+                    Ok(n) if n > 0 => {
+                        pending.drain(..n);
+                    }
+                    _ => break,
+                }
+            }
+            if pending.is_empty() && *fin {
+                let _ = conn.finish(*id);
+                *fin = false;
+            }
+        }
+    }
+}
+
+impl App for ServerApp {
+    fn on_event(
+        &mut self,
+        now: Instant,
+        endpoint: &mut Endpoint,
+        handle: ConnectionHandle,
+        event: Event,
+    ) {
+        match event {
+            Event::Stream(StreamEvent::Opened { .. })
+            | Event::Stream(StreamEvent::Readable { .. }) => {
+                let conn = endpoint.connection(handle).expect("live");
+                let mut ids: Vec<StreamId> = Vec::new();
+                while let Some(id) = conn.accept_bi() {
+                    ids.push(id);
+                }
+                while let Some(id) = conn.accept_uni() {
+                    ids.push(id);
+                }
+                if let Event::Stream(StreamEvent::Readable { id }) = event {
+                    ids.push(id);
+                }
+                for id in ids {
+                    let entry = self.received.entry(id).or_insert((0, false));
+                    // After the end was read the stream's receive state is gone.
+                    while !entry.1 {
+                        match conn.read(now, id, 4096) {
+                            Ok(Some(chunk)) => {
+                                for (k, b) in chunk.iter().enumerate() {
+                                    let offset = (entry.0 + k) as u64;
+                                    if *b != pattern(id.into_inner(), offset) {
+                                        self.out
+                                            .errors
+                                            .push(format!("stream {id} byte {offset} wrong"));
+                                        break;
+                                    }
+                                }
+                                entry.0 += chunk.len();
+                                if id.dir() == Dir::Bi {
+                                    self.echo_pending
+                                        .entry(id)
+                                        .or_default()
+                                        .0
+                                        .extend_from_slice(&chunk);
+                                }
+                            }
+                            Ok(None) => {
+                                entry.1 = true;
+                                if id.dir() == Dir::Bi {
+                                    self.echo_pending.entry(id).or_default().1 = true;
+                                }
+                                break;
+                            }
+                            Err(ReadError::Blocked) => break,
+                            Err(e) => {
+                                self.out.errors.push(format!("stream {id}: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                }
+                self.flush_echo(endpoint, handle);
+            }
+            Event::Stream(StreamEvent::Writable { .. }) => self.flush_echo(endpoint, handle),
+            Event::Closed(e) => self.out.closed = Some(e),
+            Event::Drained => self.out.drained = true,
+            _ => {}
+        }
+    }
+}
+
+fn run(
+    seed: u64,
+    forward: LinkConfig,
+    reverse: LinkConfig,
+    plans: Vec<Plan>,
+    retry: bool,
+) -> Result<(), TestCaseError> {
+    let t0 = epoch();
+    let mut sim = Simulator::new(seed, t0);
+    // This test is about integrity, not about giving up: a generous idle timeout lets the
+    // worst random paths (long loss bursts in the handshake) finish.
+    let transport = TransportConfig {
+        idle_timeout: Duration::from_secs(600),
+        ..TransportConfig::default()
+    };
+    let server_ep = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: seed ^ 1,
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            retry,
+            transport: transport.clone(),
+        }),
+    )
+    .expect("server endpoint");
+    let mut client_ep = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: seed ^ 2,
+            ..EndpointConfig::default()
+        },
+        None,
+    )
+    .expect("client endpoint");
+    client_ep
+        .set_client_config(transport)
+        .expect("valid config");
+    let handle = client_ep.connect(t0, addr(2)).expect("connect");
+    let ids = stream_ids(&plans);
+    let expected: HashMap<StreamId, usize> =
+        ids.iter().zip(&plans).map(|(id, p)| (*id, p.len)).collect();
+    let client = sim
+        .add_node(
+            addr(1),
+            EndpointNode::new(
+                client_ep,
+                ClientApp {
+                    plans: plans.clone(),
+                    handle: Some(handle),
+                    opened: Vec::new(),
+                    written: Vec::new(),
+                    finished_acked: 0,
+                    echo_read: HashMap::new(),
+                    close_sent: false,
+                    close_time: None,
+                    t0,
+                    out: Outcome::default(),
+                },
+            ),
+        )
+        .expect("client node");
+    let server = sim
+        .add_node(
+            addr(2),
+            EndpointNode::new(
+                server_ep,
+                ServerApp {
+                    expected,
+                    received: HashMap::new(),
+                    echo_pending: HashMap::new(),
+                    out: Outcome::default(),
+                },
+            ),
+        )
+        .expect("server node");
+    sim.connect(client, server, forward, reverse)
+        .expect("links");
+    sim.set_trace_capacity(4_000_000);
+    let deadline = Duration::from_secs(3600);
+    while sim.elapsed() < deadline {
+        let c = &sim
+            .node::<EndpointNode<ClientApp>>(client)
+            .expect("client")
+            .app
+            .out;
+        let s = &sim
+            .node::<EndpointNode<ServerApp>>(server)
+            .expect("server")
+            .app
+            .out;
+        if c.drained && s.drained {
+            break;
+        }
+        if !sim.step().map_err(|e| TestCaseError::fail(e.to_string()))? {
+            break;
+        }
+    }
+    if std::env::var_os("WEIR_TRACE").is_some() {
+        for e in sim.trace().events() {
+            eprintln!("{:>12?} #{:<5} {:>5}B {:?}", e.at, e.packet, e.size, e.kind);
+        }
+    }
+    if std::env::var_os("WEIR_DEBUG").is_some() {
+        let elapsed = sim.elapsed();
+        let cn = sim
+            .node_mut::<EndpointNode<ClientApp>>(client)
+            .expect("client");
+        eprintln!(
+            "t={:?} client closed={:?} drained={} endpoint={:?}",
+            elapsed, cn.app.out.closed, cn.app.out.drained, cn.endpoint
+        );
+        let sn = sim
+            .node_mut::<EndpointNode<ServerApp>>(server)
+            .expect("server");
+        eprintln!(
+            "server closed={:?} drained={} endpoint={:?}",
+            sn.app.out.closed, sn.app.out.drained, sn.endpoint
+        );
+    }
+    let c = &sim
+        .node::<EndpointNode<ClientApp>>(client)
+        .expect("client")
+        .app;
+    let s = &sim
+        .node::<EndpointNode<ServerApp>>(server)
+        .expect("server")
+        .app;
+    prop_assert!(c.out.errors.is_empty(), "client errors: {:?}", c.out.errors);
+    prop_assert!(s.out.errors.is_empty(), "server errors: {:?}", s.out.errors);
+    for (id, len) in &s.expected {
+        let got = s.received.get(id).copied().unwrap_or_default();
+        prop_assert_eq!(
+            got,
+            (*len, true),
+            "stream {} at t={:?}; client closed {:?}, server closed {:?}",
+            id,
+            sim.elapsed(),
+            c.out.closed,
+            s.out.closed
+        );
+    }
+    prop_assert!(
+        c.done(),
+        "client not done at t={:?}: finished {}/{}, client closed {:?}, server closed {:?}",
+        sim.elapsed(),
+        c.finished_acked,
+        c.plans.len(),
+        c.out.closed,
+        s.out.closed
+    );
+    prop_assert_eq!(&c.out.closed, &Some(ConnectionError::LocallyClosed));
+    match &s.out.closed {
+        Some(ConnectionError::ApplicationClosed { code: 0, .. }) => {}
+        // Nothing acknowledges a CONNECTION_CLOSE: the server may only time out if every
+        // packet the client sent from its close on was lost or corrupted.
+        Some(ConnectionError::TimedOut(_)) => {
+            let after = c.close_time.expect("the client closed");
+            let delivered = intact_deliveries_after(&sim, addr(1), after);
+            prop_assert_eq!(
+                delivered,
+                0,
+                "the server timed out though a close reached it"
+            );
+        }
+        other => prop_assert!(false, "server closed with {:?}", other),
+    }
+    prop_assert!(c.out.drained && s.out.drained, "both drained");
+    Ok(())
+}
+
+/// Datagrams sent by `from` at or after `after` that reached their destination uncorrupted.
+fn intact_deliveries_after(sim: &Simulator, from: std::net::SocketAddr, after: Duration) -> usize {
+    use std::collections::HashSet;
+    use weir_core::sim::TraceKind;
+    let trace = sim.trace();
+    assert!(!trace.truncated(), "trace capacity too small");
+    let mut ours = HashSet::new();
+    let mut corrupted = HashSet::new();
+    let mut delivered = 0;
+    for event in trace.events() {
+        match event.kind {
+            TraceKind::Sent { from: f, .. } if f == from && event.at >= after => {
+                ours.insert(event.packet);
+            }
+            TraceKind::Corrupted { .. } => {
+                corrupted.insert(event.packet);
+            }
+            TraceKind::Duplicated { copy, .. } => {
+                if ours.contains(&event.packet) {
+                    ours.insert(copy);
+                }
+                if corrupted.contains(&event.packet) {
+                    corrupted.insert(copy);
+                }
+            }
+            TraceKind::Delivered { .. }
+                if ours.contains(&event.packet) && !corrupted.contains(&event.packet) =>
+            {
+                delivered += 1;
+            }
+            _ => {}
+        }
+    }
+    delivered
+}
+
+fn arb_link() -> impl Strategy<Value = LinkConfig> {
+    let loss = prop_oneof![
+        Just(LossModel::None),
+        (0.0..0.3f64).prop_map(|p| LossModel::Random { p }),
+        (0.0..0.2f64, 1.0..5.0f64).prop_map(|(p, b)| {
+            LossModel::GilbertElliott(GilbertElliott::from_loss_and_burst(p, b).expect("valid"))
+        }),
+    ];
+    (
+        1u64..100,
+        0u64..20,
+        loss,
+        prop_oneof![
+            Just(None),
+            (1u64..50).prop_map(|m| Some(Bitrate::from_mbps(m)))
+        ],
+        (0.0..0.1f64, 0u64..20),
+        0.0..0.05f64,
+        0.0..0.05f64,
+    )
+        .prop_map(
+            |(delay, jitter, loss, rate, (reorder, reorder_ms), duplicate, corrupt)| LinkConfig {
+                delay: Duration::from_millis(delay),
+                jitter: Duration::from_millis(jitter),
+                loss,
+                rate,
+                queue_bytes: 64 * 1024,
+                reorder,
+                reorder_delay: Duration::from_millis(reorder_ms),
+                duplicate,
+                corrupt,
+                mtu: 1472,
+            },
+        )
+}
+
+fn arb_plans() -> impl Strategy<Value = Vec<Plan>> {
+    proptest::collection::vec(
+        (any::<bool>(), 0usize..8_000, -2i32..3, 1usize..3000).prop_map(
+            |(bi, len, priority, chunk)| Plan {
+                dir: if bi { Dir::Bi } else { Dir::Uni },
+                len,
+                priority,
+                chunk,
+            },
+        ),
+        1..64,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_stream_delivers_exactly_its_bytes(
+        seed in any::<u64>(),
+        forward in arb_link(),
+        reverse in arb_link(),
+        plans in arb_plans(),
+        retry in any::<bool>(),
+    ) {
+        run(seed, forward, reverse, plans, retry)?;
+    }
+}
+
+#[test]
+fn a_clean_link_moves_many_streams() {
+    let plans: Vec<Plan> = (0..64)
+        .map(|i| Plan {
+            dir: if i % 3 == 0 { Dir::Bi } else { Dir::Uni },
+            len: 10_000 + i * 100,
+            priority: (i % 3) as i32,
+            chunk: 1500,
+        })
+        .collect();
+    let link = LinkConfig::bottleneck(Bitrate::from_mbps(20), Duration::from_millis(20), 100_000);
+    run(7, link.clone(), link, plans, true).expect("clean transfer");
+}
+
+#[test]
+fn empty_streams_deliver_their_end() {
+    let plans = vec![
+        Plan {
+            dir: Dir::Uni,
+            len: 0,
+            priority: 0,
+            chunk: 100,
+        },
+        Plan {
+            dir: Dir::Bi,
+            len: 0,
+            priority: 0,
+            chunk: 100,
+        },
+    ];
+    let link = LinkConfig {
+        delay: Duration::from_millis(1),
+        ..LinkConfig::default()
+    };
+    run(3, link.clone(), link, plans, false).expect("empty streams");
+}
+
+#[test]
+fn empty_streams_survive_loss() {
+    for seed in 0..20 {
+        let plans = vec![Plan {
+            dir: Dir::Uni,
+            len: 0,
+            priority: 0,
+            chunk: 100,
+        }];
+        let lossy = LinkConfig {
+            delay: Duration::from_millis(1),
+            loss: LossModel::Random { p: 0.5 },
+            ..LinkConfig::default()
+        };
+        let clean = LinkConfig {
+            delay: Duration::from_millis(1),
+            ..LinkConfig::default()
+        };
+        run(seed, lossy, clean, plans, false).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+#[test]
+fn regression_empty_stream_bursty_forward() {
+    let forward = LinkConfig {
+        delay: Duration::from_millis(9),
+        jitter: Duration::from_millis(6),
+        loss: LossModel::GilbertElliott(GilbertElliott {
+            p_good_to_bad: 0.0478940566527058,
+            p_bad_to_good: 0.23221533412396395,
+            loss_in_good: 0.0,
+            loss_in_bad: 1.0,
+        }),
+        duplicate: 0.024076844273312036,
+        corrupt: 0.015988384490552496,
+        ..LinkConfig::default()
+    };
+    let reverse = LinkConfig {
+        delay: Duration::from_millis(1),
+        ..LinkConfig::default()
+    };
+    let plans = vec![Plan {
+        dir: Dir::Uni,
+        len: 0,
+        priority: 0,
+        chunk: 1,
+    }];
+    run(17333393087909892097, forward, reverse, plans, false).expect("regression");
+}
+
+#[test]
+fn regression_retry_with_bursty_forward() {
+    let forward = LinkConfig {
+        delay: Duration::from_millis(1),
+        jitter: Duration::from_millis(1),
+        loss: LossModel::GilbertElliott(GilbertElliott {
+            p_good_to_bad: 0.032780617914381735,
+            p_bad_to_good: 0.20680446103870714,
+            loss_in_good: 0.0,
+            loss_in_bad: 1.0,
+        }),
+        reorder: 0.08183124014065049,
+        duplicate: 0.004344041848871848,
+        corrupt: 0.003068511939791701,
+        ..LinkConfig::default()
+    };
+    let reverse = LinkConfig {
+        delay: Duration::from_millis(1),
+        ..LinkConfig::default()
+    };
+    let plans = vec![Plan {
+        dir: Dir::Uni,
+        len: 0,
+        priority: 0,
+        chunk: 1,
+    }];
+    run(4081374244598632697, forward, reverse, plans, true).expect("regression");
+}
