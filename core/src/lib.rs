@@ -37,6 +37,7 @@ pub mod error;
 pub mod protect;
 pub mod range_set;
 pub(crate) mod recovery;
+pub mod shaper;
 pub mod streams;
 mod transmit;
 pub mod wire;

@@ -37,7 +37,7 @@ impl ControllerKind {
 
     /// Whether [`ControllerConfig::build`] can build this kind yet.
     pub const fn is_implemented(self) -> bool {
-        matches!(self, Self::NewReno)
+        matches!(self, Self::NewReno | Self::Cubic | Self::Vegas | Self::Bbr)
     }
 }
 
@@ -100,6 +100,9 @@ pub struct ControllerConfig {
     pub initial_window: Option<u64>,
     /// The minimum congestion window, in datagrams (RFC 9002 §7.2 recommends 2); at least 1.
     pub minimum_window_packets: u64,
+    /// BBR's parameters (used when `kind` is [`ControllerKind::Bbr`]). Its `seed` is mixed
+    /// with each connection's own randomness, so that flows do not probe in lockstep.
+    pub bbr: super::BbrConfig,
 }
 
 impl Default for ControllerConfig {
@@ -116,6 +119,7 @@ impl ControllerConfig {
             kind,
             initial_window: None,
             minimum_window_packets: MINIMUM_WINDOW_PACKETS,
+            bbr: super::BbrConfig::default(),
         }
     }
 
@@ -142,9 +146,18 @@ impl ControllerConfig {
         let _ = now; // for the algorithms that start an epoch (CUBIC, BBR)
         match self.kind {
             ControllerKind::NewReno => Ok(Box::new(NewReno::with_config(self, max_datagram_size))),
-            kind @ (ControllerKind::Cubic | ControllerKind::Bbr | ControllerKind::Vegas) => {
-                Err(UnsupportedController { kind })
+            ControllerKind::Cubic => {
+                Ok(Box::new(super::Cubic::with_config(self, max_datagram_size)))
             }
+            ControllerKind::Vegas => {
+                Ok(Box::new(super::Vegas::with_config(self, max_datagram_size)))
+            }
+            ControllerKind::Bbr => Ok(Box::new(super::Bbr::with_config(
+                self,
+                self.bbr,
+                now,
+                max_datagram_size,
+            ))),
         }
     }
 
@@ -158,9 +171,9 @@ impl ControllerConfig {
         let _ = now;
         match self.kind {
             ControllerKind::NewReno => Ok(Box::new(NewReno::from_state(self, state))),
-            kind @ (ControllerKind::Cubic | ControllerKind::Bbr | ControllerKind::Vegas) => {
-                Err(UnsupportedController { kind })
-            }
+            ControllerKind::Cubic => Ok(Box::new(super::Cubic::from_state(self, state))),
+            ControllerKind::Vegas => Ok(Box::new(super::Vegas::from_state(self, state))),
+            ControllerKind::Bbr => Ok(Box::new(super::Bbr::from_state(self, self.bbr, now, state))),
         }
     }
 }
@@ -192,12 +205,10 @@ mod tests {
         let cc = ControllerConfig::default().build(t0, 1200).unwrap();
         assert_eq!(cc.kind(), ControllerKind::NewReno);
         assert_eq!(cc.window(), 12_000);
-        for kind in [
-            ControllerKind::Cubic,
-            ControllerKind::Bbr,
-            ControllerKind::Vegas,
-        ] {
-            assert!(!kind.is_implemented());
+        for kind in ControllerKind::ALL
+            .into_iter()
+            .filter(|k| !k.is_implemented())
+        {
             let err = ControllerConfig::new(kind).build(t0, 1200).unwrap_err();
             assert_eq!(err, UnsupportedController { kind });
             assert_eq!(

@@ -33,23 +33,54 @@ pub struct AckedPacket {
     pub app_limited: bool,
 }
 
-/// A delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation §3.3).
+/// A delivery-rate sample: what one ACK frame says about the rate at which the path delivers
+/// data (draft-cheng-iccrg-delivery-rate-estimation-02 §3.3, carried into draft-ietf-ccwg-bbr-06
+/// §4.1.2.1.3 "Rate Sample (rs) Output" with BBR's `tx_in_flight` and `lost`).
 ///
-/// A placeholder data type: the delivery-rate estimator that produces these comes with BBR, so
-/// until then [`AckEvent::delivery_rate`] is `None`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Produced once per ACK frame that newly acknowledged packets by
+/// [`DeliveryRateEstimator::on_ack_event_end`], from the most recently *sent* of those packets
+/// ("the packet" below), and handed to controllers in [`AckEvent::delivery_rate`]. All byte
+/// counts are UDP payload bytes of in-flight packets.
+///
+/// [`DeliveryRateEstimator::on_ack_event_end`]: super::DeliveryRateEstimator::on_ack_event_end
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RateSample {
-    /// The estimated delivery rate, in bytes per second.
-    pub delivery_rate_bytes_per_sec: u64,
-    /// The interval the rate was measured over (the longer of the send and ack intervals).
+    /// The delivery rate in bytes per second: [`delivered`](Self::delivered) over
+    /// [`interval`](Self::interval). 0 when the sample carries no reliable rate: the interval
+    /// was zero or shorter than the minimum RTT (draft-ietf-ccwg-bbr-06 §4.1.2.3,
+    /// GenerateRateSample); the other fields are still valid then.
+    pub delivery_rate: u64,
+    /// The sampling interval: the longer of [`send_elapsed`](Self::send_elapsed) and
+    /// [`ack_elapsed`](Self::ack_elapsed) (§4.1.1.2.4: the delivery rate is the lower of the
+    /// send and ACK rates, which filters out ACK compression and aggregation).
     pub interval: Duration,
-    /// Bytes delivered over the interval.
+    /// The send interval of the packet's flight: from the send of the packet whose
+    /// acknowledgement preceded the packet's send to the packet's own send (§4.1.1.2.3).
+    pub send_elapsed: Duration,
+    /// The ACK interval: from the acknowledgement that preceded the packet's send to this one
+    /// (§4.1.1.2.1).
+    pub ack_elapsed: Duration,
+    /// Bytes delivered over the interval: the connection's delivered count now minus
+    /// [`prior_delivered`](Self::prior_delivered).
     pub delivered: u64,
-    /// Total bytes delivered when the packet the sample comes from was sent.
+    /// The connection's delivered count when the packet was sent (`P.delivered`); BBR counts
+    /// packet-timed round trips with it.
     pub prior_delivered: u64,
-    /// Whether the connection was application-limited when that packet was sent, so the
-    /// sample may underestimate the available bandwidth.
+    /// Whether the connection was application-limited when the packet was sent, so the rate
+    /// may underestimate the path (§4.1.1.3).
     pub is_app_limited: bool,
+    /// The packet's RTT: from its send to this acknowledgement, without ack-delay adjustment
+    /// (§4.2, `RS.rtt`).
+    pub rtt: Duration,
+    /// Bytes in flight just after the packet was sent, the packet included (`P.tx_in_flight`).
+    pub tx_in_flight: u64,
+    /// Bytes declared lost between the packet's send and this acknowledgement
+    /// (`C.lost - P.lost`).
+    pub lost: u64,
+    /// Bytes the ACK frame newly acknowledged (`RS.newly_acked`).
+    pub newly_acked: u64,
+    /// Bytes declared lost since the previous sample (`RS.newly_lost`).
+    pub newly_lost: u64,
 }
 
 /// An ACK frame that newly acknowledged packets, summarised once its packets were delivered.
@@ -68,7 +99,9 @@ pub struct AckEvent {
     pub largest_acked_sent_time: Instant,
     /// Whether the sender is application-limited (RFC 9002 §7.8).
     pub app_limited: bool,
-    /// The delivery-rate sample of the frame, once the estimator exists.
+    /// The frame's delivery-rate sample, from the connection's
+    /// [`DeliveryRateEstimator`](super::DeliveryRateEstimator); `None` if the connection does
+    /// not estimate delivery rates. BBR needs it.
     pub delivery_rate: Option<RateSample>,
 }
 

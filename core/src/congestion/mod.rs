@@ -24,25 +24,36 @@
 //! ## Implementations
 //!
 //! - [`NewReno`]: RFC 9002 §7 and Appendix B.
-//! - CUBIC (RFC 9438), BBR and Vegas: [`ControllerKind`] names them; [`ControllerConfig::build`]
-//!   returns [`UnsupportedController`] for them until they land.
+//! - [`Cubic`]: RFC 9438, with [`HyStart`] (HyStart++, RFC 9406) for its first slow start.
+//! - [`Vegas`]: delay-based, as Linux `tcp_vegas` (Brakmo & Peterson 1995).
+//! - [`Bbr`]: the IETF BBR draft (DESIGN.md §4).
 
 use std::fmt;
 use std::time::Instant;
 
+pub mod bbr;
 mod config;
+pub mod cubic;
+pub mod delivery_rate;
 mod events;
+pub mod hystart;
 mod new_reno;
 mod state;
+pub mod vegas;
 
+pub use bbr::{Bbr, BbrConfig, BbrPhase, Gain};
 pub use config::{
     ControllerConfig, ControllerKind, ParseControllerKindError, UnsupportedController,
 };
+pub use cubic::Cubic;
+pub use delivery_rate::{DeliveryRateEstimator, PacketDeliveryState};
 pub use events::{
     AckEvent, AckedPacket, CongestionCause, CongestionEvent, RateSample, RttSnapshot,
 };
+pub use hystart::HyStart;
 pub use new_reno::NewReno;
 pub use state::ControllerState;
+pub use vegas::Vegas;
 
 /// RFC 9002 §7.2: the minimum congestion window, in datagrams (kMinimumWindow =
 /// 2 × max_datagram_size).

@@ -1,0 +1,323 @@
+//! BBR's path model: round counting, BBR.max_bw, ACK aggregation and the loss bounds
+//! (draft-ietf-ccwg-bbr-06 §5.5).
+
+use std::time::{Duration, Instant};
+
+use super::params::{EXTRA_ACKED_FILTER_LEN, MAX_BW_FILTER_LEN, UNIT_GAIN};
+use super::{Bbr, BbrPhase, LossRound, RateSample};
+
+/// Nanoseconds per second.
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// The data `bw` bytes per second deliver in `interval`, saturating.
+pub(super) fn volume(bw: u64, interval: Duration) -> u64 {
+    u64::try_from(u128::from(bw) * interval.as_nanos() / NANOS_PER_SEC).unwrap_or(u64::MAX)
+}
+
+/// Loss-tolerant mode: the fewest lost datagrams that can count as congestion. Random loss of
+/// 1 % over a 50-packet round trip loses three or more in under 2 % of rounds; a queue that
+/// overflows loses many more.
+pub(super) const MIN_CONGESTION_LOSSES: u64 = 3;
+impl Bbr {
+    /// §5.5.10.3, UpdateModelAndState: the per-ACK model and state-machine steps, in the
+    /// draft's order.
+    pub(super) fn update_model_and_state(&mut self, now: Instant, rs: &RateSample) {
+        self.update_latest_delivery_signals(rs);
+        self.update_congestion_signals(rs);
+        self.update_ack_aggregation(now, rs.newly_acked);
+        self.check_full_bw_reached(rs);
+        self.check_startup_done();
+        self.check_drain_done(now);
+        self.update_probe_bw_cycle_phase(now, rs);
+        self.min_rtt.update(now, rs.rtt);
+        self.check_probe_rtt(now, rs);
+        self.advance_latest_delivery_signals(rs);
+        self.bound_bw_for_model();
+    }
+
+    /// §5.5.1, UpdateRound: a packet-timed round trip ends when a packet sent after it began
+    /// is acknowledged.
+    fn update_round(&mut self, rs: &RateSample) {
+        if rs.prior_delivered >= self.next_round_delivered {
+            self.start_round();
+            self.round_count += 1;
+            self.rounds_since_probe_up += 1;
+            self.round_start = true;
+            self.cwnd_limited_last_round = std::mem::take(&mut self.cwnd_limited_this_round);
+        } else {
+            self.round_start = false;
+        }
+    }
+
+    /// §5.5.1, StartRound.
+    pub(super) fn start_round(&mut self) {
+        self.next_round_delivered = self.delivered;
+    }
+
+    /// §2.2, C.is_cwnd_limited: the window was full at some point of the last round trip.
+    pub(super) fn is_cwnd_limited(&self) -> bool {
+        self.cwnd_limited_this_round || self.cwnd_limited_last_round
+    }
+
+    /// §5.5.5, UpdateMaxBw: application-limited samples count only if they raise the estimate
+    /// (§5.5.4).
+    fn update_max_bw(&mut self, rs: &RateSample) {
+        self.update_round(rs);
+        if rs.delivery_rate > 0 && (rs.delivery_rate >= self.max_bw || !rs.is_app_limited) {
+            self.max_bw =
+                self.max_bw_filter
+                    .update(rs.delivery_rate, self.cycle_count, MAX_BW_FILTER_LEN);
+        }
+    }
+
+    /// §5.5.6, AdvanceMaxBwFilter: one ProbeBW cycle ends.
+    pub(super) fn advance_max_bw_filter(&mut self) {
+        self.cycle_count += 1;
+    }
+
+    /// §5.5.9, UpdateACKAggregation: BBR.extra_acked, the data acknowledged beyond what BBR.bw
+    /// explains since the ACK rate last fell below it.
+    fn update_ack_aggregation(&mut self, now: Instant, newly_acked: u64) {
+        let interval = now.saturating_duration_since(self.extra_acked_interval_start);
+        let mut expected = volume(self.bw, interval);
+        if self.extra_acked_delivered <= expected {
+            self.extra_acked_delivered = 0;
+            self.extra_acked_interval_start = now;
+            expected = 0;
+        }
+        self.extra_acked_delivered = self.extra_acked_delivered.saturating_add(newly_acked);
+        let extra = self
+            .extra_acked_delivered
+            .saturating_sub(expected)
+            .min(self.cwnd);
+        // §5.5.9: 10 rounds in steady state, 1 in Startup.
+        let window = if self.full_bw_reached {
+            EXTRA_ACKED_FILTER_LEN
+        } else {
+            1
+        };
+        self.extra_acked = self
+            .extra_acked_filter
+            .update(extra, self.round_count, window);
+    }
+
+    /// §5.5.10.3, UpdateLatestDeliverySignals (near the start of ACK processing).
+    fn update_latest_delivery_signals(&mut self, rs: &RateSample) {
+        self.loss_round_start = false;
+        self.ended_loss_round = None;
+        self.bw_latest = self.bw_latest.max(rs.delivery_rate);
+        self.inflight_latest = self.inflight_latest.max(rs.delivered);
+        if rs.prior_delivered >= self.loss_round_delivered {
+            if self.is_loss_in_round {
+                self.ended_loss_round = Some(LossRound {
+                    lost: self.loss_round_lost,
+                    delivered: self.delivered.saturating_sub(self.loss_round_base),
+                    events: self.loss_round_events,
+                });
+            }
+            self.loss_round_delivered = self.delivered;
+            self.loss_round_start = true;
+        }
+    }
+
+    /// §5.5.10.3, AdvanceLatestDeliverySignals (near the end of ACK processing).
+    fn advance_latest_delivery_signals(&mut self, rs: &RateSample) {
+        if self.loss_round_start {
+            self.bw_latest = rs.delivery_rate;
+            self.inflight_latest = rs.delivered;
+        }
+    }
+
+    /// §5.5.10.3, ResetCongestionSignals.
+    pub(super) fn reset_congestion_signals(&mut self) {
+        self.is_loss_in_round = false;
+        self.bw_latest = 0;
+        self.inflight_latest = 0;
+    }
+
+    /// §5.5.10.3, UpdateCongestionSignals.
+    fn update_congestion_signals(&mut self, rs: &RateSample) {
+        self.update_max_bw(rs);
+        if !self.loss_round_start {
+            return;
+        }
+        self.adapt_lower_bounds_from_congestion();
+        self.is_loss_in_round = false;
+    }
+
+    /// §5.5.10.3, AdaptLowerBoundsFromCongestion: once per round with loss, when not probing,
+    /// slow down towards the latest delivery process.
+    fn adapt_lower_bounds_from_congestion(&mut self) {
+        if self.is_probing_bw() {
+            return;
+        }
+        let tolerated = self.params.loss_tolerant
+            && self.ended_loss_round.is_none_or(|round| {
+                let total = round.delivered.saturating_add(round.lost);
+                !self.is_congestion_loss(round.lost, total)
+            });
+        if self.is_loss_in_round && !tolerated {
+            // InitLowerBounds.
+            if self.bw_shortterm == u64::MAX {
+                self.bw_shortterm = self.max_bw;
+            }
+            if self.inflight_shortterm == u64::MAX {
+                self.inflight_shortterm = self.cwnd;
+            }
+            // LossLowerBounds.
+            self.bw_shortterm = self
+                .bw_latest
+                .max(self.params.beta.apply(self.bw_shortterm));
+            self.inflight_shortterm = self
+                .inflight_latest
+                .max(self.params.beta.apply(self.inflight_shortterm));
+        }
+    }
+
+    /// §5.5.10.3, ResetShortTermModel.
+    pub(super) fn reset_short_term_model(&mut self) {
+        self.bw_shortterm = u64::MAX;
+        self.inflight_shortterm = u64::MAX;
+    }
+
+    /// §5.5.10.3, BoundBWForModel.
+    fn bound_bw_for_model(&mut self) {
+        self.bw = self.max_bw.min(self.bw_shortterm);
+    }
+
+    /// §5.5.10.2, NoteLoss: a loss (or CE mark) of `lost` bytes; the first of a round starts
+    /// the loss round and saves state (SaveStateUponLoss, §5.5.11.1: only the cwnd, as there is
+    /// no undo).
+    pub(super) fn note_loss(&mut self, lost: u64) {
+        if !self.is_loss_in_round {
+            self.loss_round_delivered = self.delivered;
+            self.loss_round_base = self.delivered;
+            self.loss_round_lost = 0;
+            self.loss_round_events = 0;
+            self.save_cwnd();
+        }
+        self.is_loss_in_round = true;
+        self.loss_round_lost = self.loss_round_lost.saturating_add(lost);
+        if lost > 0 {
+            self.loss_round_events = self.loss_round_events.saturating_add(1);
+        }
+    }
+
+    /// §5.5.10.2, HandleLostPacket, applied to the sample of the ACK after the losses (see the
+    /// module documentation): while bandwidth-probing samples arrive, too much loss caps
+    /// inflight.
+    pub(super) fn handle_lost_packets(&mut self, now: Instant, rs: &RateSample) {
+        if !self.is_bw_probe_sample {
+            return;
+        }
+        if self.is_inflight_too_high(rs) {
+            self.handle_inflight_too_high(now, rs);
+        }
+    }
+
+    /// §5.5.10.2, IsInflightTooHigh: the loss rate since the sample's packet was sent exceeds
+    /// BBR.LossThresh (QUIC always has selective acknowledgements). Loss-tolerant (weir's
+    /// default, see [`BbrConfig::loss_tolerant`](super::BbrConfig)): also at least
+    /// [`MIN_CONGESTION_LOSSES`] datagrams, since a sample spans about one round trip, too few
+    /// packets to tell a 2 % rate from random loss of 1 %.
+    pub(super) fn is_inflight_too_high(&self, rs: &RateSample) -> bool {
+        self.is_congestion_loss(rs.lost, rs.tx_in_flight)
+    }
+
+    /// Whether losing `lost` bytes out of `total` is congestion rather than noise: a loss rate
+    /// above BBR.LossThresh, or in loss-tolerant mode above twice that and at least
+    /// [`MIN_CONGESTION_LOSSES`] datagrams. A queue that overflows loses far more than 4 % of
+    /// the round that overflows it; random loss of 1 % rarely does, even in short rounds.
+    pub(super) fn is_congestion_loss(&self, lost: u64, total: u64) -> bool {
+        if self.params.loss_tolerant {
+            lost > 2 * self.params.loss_thresh.apply(total)
+                && lost >= MIN_CONGESTION_LOSSES * self.max_datagram_size
+        } else {
+            lost > self.params.loss_thresh.apply(total)
+        }
+    }
+
+    /// §5.5.10.2, HandleInflightTooHigh.
+    fn handle_inflight_too_high(&mut self, now: Instant, rs: &RateSample) {
+        self.prev_probe_too_high = true;
+        self.is_bw_probe_sample = false;
+        if !rs.is_app_limited {
+            self.inflight_longterm = rs
+                .tx_in_flight
+                .max(self.params.beta.apply(self.target_inflight()));
+        }
+        if self.phase == BbrPhase::ProbeBwUp {
+            self.start_probe_bw_down(now);
+        }
+    }
+
+    /// §5.3.3.8.3, TargetInflight: the BDP, unless congestion cut the cwnd below it.
+    pub(super) fn target_inflight(&self) -> u64 {
+        self.bdp_multiple(self.bw, UNIT_GAIN).min(self.cwnd)
+    }
+
+    /// §5.3.3.9, ProbeInflightLongtermUpward: while the cwnd is limited by
+    /// BBR.inflight_longterm in ProbeBW_UP, raise it by one SMSS per BBR.probe_up_acked_per_inc
+    /// acknowledged.
+    pub(super) fn probe_inflight_longterm_upward(&mut self, rs: &RateSample) {
+        if !self.is_cwnd_limited() || self.cwnd < self.inflight_longterm {
+            return;
+        }
+        self.bw_probe_up_acked = self.bw_probe_up_acked.saturating_add(rs.newly_acked);
+        if self.bw_probe_up_acked >= self.probe_up_acked_per_inc {
+            let delta = self.bw_probe_up_acked / self.probe_up_acked_per_inc;
+            self.bw_probe_up_acked -= delta * self.probe_up_acked_per_inc;
+            self.inflight_longterm = self
+                .inflight_longterm
+                .saturating_add(delta.saturating_mul(self.max_datagram_size));
+        }
+        if self.round_start {
+            self.raise_inflight_longterm_slope();
+        }
+    }
+
+    /// §5.3.3.9, RaiseInflightLongtermSlope: the increments double every round of ProbeBW_UP.
+    pub(super) fn raise_inflight_longterm_slope(&mut self) {
+        let growth_this_round = 1u64 << self.bw_probe_up_rounds;
+        self.bw_probe_up_rounds =
+            (self.bw_probe_up_rounds + 1).min(super::params::MAX_PROBE_UP_ROUNDS);
+        self.probe_up_acked_per_inc = (self.cwnd / growth_this_round).max(self.max_datagram_size);
+    }
+
+    /// §5.3.3.9, AdaptLongTermModel: tracks the ACK phase, advances the max_bw filter's cycle
+    /// and raises BBR.inflight_longterm while losses are tolerable. Returns whether it decided a
+    /// state transition.
+    pub(super) fn adapt_long_term_model(&mut self, rs: &RateSample) -> bool {
+        use super::AckPhase;
+        if self.ack_phase == AckPhase::ProbeStarting && self.round_start {
+            self.ack_phase = AckPhase::ProbeFeedback;
+        }
+        if self.ack_phase == AckPhase::ProbeStopping && self.round_start {
+            self.is_bw_probe_sample = false;
+            self.ack_phase = AckPhase::Init;
+            if self.is_in_probe_bw_state() && !rs.is_app_limited {
+                self.advance_max_bw_filter();
+            }
+            // §5.3.3.6: precautionary probing succeeded; probe again at once.
+            if self.is_in_probe_bw_state()
+                && self.prev_probe_precautionary
+                && !self.prev_probe_too_high
+            {
+                self.start_probe_bw_refill();
+                return true;
+            }
+        }
+        if !self.is_inflight_too_high(rs) {
+            if self.inflight_longterm == u64::MAX {
+                return false;
+            }
+            if rs.tx_in_flight > self.inflight_longterm {
+                self.inflight_longterm = rs.tx_in_flight;
+            }
+            if self.phase == BbrPhase::ProbeBwUp {
+                self.probe_inflight_longterm_upward(rs);
+            }
+        }
+        false
+    }
+}

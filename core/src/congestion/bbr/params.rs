@@ -1,0 +1,152 @@
+//! BBR's constants and the parameters a user may tune (draft-ietf-ccwg-bbr-06).
+
+use std::time::Duration;
+
+/// A dimensionless gain or fraction in thousandths, applied in integer arithmetic (no floats:
+/// nothing to round differently across platforms, no NaN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Gain(u32);
+
+impl Gain {
+    /// The gain `permille / 1000`.
+    pub const fn permille(permille: u32) -> Self {
+        Self(permille)
+    }
+
+    /// The gain in thousandths.
+    pub const fn as_permille(self) -> u32 {
+        self.0
+    }
+
+    /// `value × gain`, rounded down, saturating.
+    pub const fn apply(self, value: u64) -> u64 {
+        let product = value as u128 * self.0 as u128 / 1000;
+        if product > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            product as u64
+        }
+    }
+}
+
+/// §2.5: BBR.StartupPacingGain = 4 × ln 2 ≈ 2.77, the smallest pacing gain that doubles the
+/// sending rate each round.
+pub(super) const STARTUP_PACING_GAIN: Gain = Gain::permille(2770);
+/// §2.5: BBR.DrainPacingGain = 0.5, drains Startup's queue in about a round.
+pub(super) const DRAIN_PACING_GAIN: Gain = Gain::permille(500);
+/// §2.6: BBR.DefaultCwndGain = 2, the cwnd gain of every state but ProbeBW_UP and ProbeRTT.
+pub(super) const DEFAULT_CWND_GAIN: Gain = Gain::permille(2000);
+/// §5.3.3.1: ProbeBW_DOWN paces at 0.90 × bw.
+pub(super) const PROBE_DOWN_PACING_GAIN: Gain = Gain::permille(900);
+/// §5.3.3.2–5.3.3.3: ProbeBW_CRUISE and ProbeBW_REFILL pace at 1.0 × bw; ProbeRTT too
+/// (§5.3.4.3, EnterProbeRTT).
+pub(super) const UNIT_GAIN: Gain = Gain::permille(1000);
+/// §5.3.3.5: ProbeBW_UP paces at 1.25 × bw…
+pub(super) const PROBE_UP_PACING_GAIN: Gain = Gain::permille(1250);
+/// …with a cwnd gain of 2.25 (§5.3.3.5).
+pub(super) const PROBE_UP_CWND_GAIN: Gain = Gain::permille(2250);
+/// §2.16.2: BBR.ProbeRTTCwndGain = 0.5: ProbeRTT holds inflight to half the BDP.
+pub(super) const PROBE_RTT_CWND_GAIN: Gain = Gain::permille(500);
+/// §5.3.1.2: bandwidth still grows if a round's delivery rate is at least 1.25 × the baseline
+/// (a 25 % increase).
+pub(super) const FULL_BW_GROWTH: Gain = Gain::permille(1250);
+/// §5.3.1.2: three rounds without that growth mean the pipe is full.
+pub(super) const FULL_BW_COUNT: u32 = 3;
+/// §5.3.1.3: BBRStartupFullLossCnt = 6 loss episodes in the round to leave Startup on loss.
+pub(super) const STARTUP_FULL_LOSS_COUNT: u32 = 6;
+/// §5.3.2: Drain gives up waiting for inflight ≤ BDP after 3 rounds.
+pub(super) const DRAIN_MAX_ROUNDS: u64 = 3;
+/// §2.8: BBR.MinPipeCwnd = 4 × SMSS.
+pub(super) const MIN_PIPE_CWND_PACKETS: u64 = 4;
+/// §2.11: BBR.MaxBwFilterLen = 2 ProbeBW cycles.
+pub(super) const MAX_BW_FILTER_LEN: u64 = 2;
+/// §2.12: BBR.ExtraAckedFilterLen = 10 packet-timed round trips (1 in Startup, §5.5.9).
+pub(super) const EXTRA_ACKED_FILTER_LEN: u64 = 10;
+/// §2.16.1: BBR.MinRTTFilterLen = 10 s.
+pub(super) const MIN_RTT_FILTER_LEN: Duration = Duration::from_secs(10);
+/// §2.16.2: BBR.ProbeRTTInterval = 5 s, which every flow MUST use (§5.3.4.2) — so not a knob.
+pub(super) const PROBE_RTT_INTERVAL: Duration = Duration::from_secs(5);
+/// §2.16.2: BBR.ProbeRTTDuration = 200 ms.
+pub(super) const PROBE_RTT_DURATION: Duration = Duration::from_millis(200);
+/// §5.3.3.8.3: the BBR-native wait between bandwidth probes is 2 s…
+pub(super) const PROBE_WAIT_BASE: Duration = Duration::from_secs(2);
+/// …plus a uniformly random 0–1 s (PickProbeWait), in microseconds.
+pub(super) const PROBE_WAIT_RANDOM_MICROS: u64 = 1_000_000;
+/// §5.3.3.8.3: the Reno-coexistence bound is 62 or 63 rounds: at most 63 (IsRenoCoexistence
+/// ProbeTime), starting the count at 0 or 1 (PickProbeWait).
+pub(super) const RENO_ROUNDS_MAX: u64 = 63;
+/// §5.3.3.9, RaiseInflightLongtermSlope: the growth exponent stops at 30.
+pub(super) const MAX_PROBE_UP_ROUNDS: u32 = 30;
+/// §5.6.3: the send quantum is 1 ms of data at the pacing rate…
+pub(super) const SEND_QUANTUM_INTERVAL: Duration = Duration::from_millis(1);
+/// …at most 64 KB…
+pub(super) const SEND_QUANTUM_MAX: u64 = 64 * 1024;
+/// …and at least 2 × SMSS.
+pub(super) const SEND_QUANTUM_MIN_PACKETS: u64 = 2;
+/// §5.6.2, InitPacingRate: without an RTT sample the initial rate assumes 1 ms.
+pub(super) const INITIAL_PACING_RTT: Duration = Duration::from_millis(1);
+/// §5.6.4.2, QuantizationBudget: ProbeBW_UP may have 2 × SMSS more in flight.
+pub(super) const PROBE_UP_EXTRA_PACKETS: u64 = 2;
+
+/// The parameters of BBR that draft-ietf-ccwg-bbr-06 names as its core design parameters
+/// (§2.8, §2.5), and the seed of its randomised probe timing.
+///
+/// The defaults are the draft's; change them only to experiment (the draft is Experimental,
+/// §3.8). Everything else — gains, filter lengths, the 5 s ProbeRTT interval that every flow
+/// must share — is fixed (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BbrConfig {
+    /// BBR.LossThresh (§2.8): the highest per-round loss rate tolerated while probing for
+    /// bandwidth; default 2 %.
+    pub loss_thresh: Gain,
+    /// BBR.Beta (§2.8): the multiplicative decrease per round trip with loss; default 0.7.
+    pub beta: Gain,
+    /// BBR.Headroom (§2.8): the share of BBR.inflight_longterm left free for other flows;
+    /// default 0.15.
+    pub headroom: Gain,
+    /// BBR.PacingMarginPercent (§2.5): how far below the bandwidth estimate BBR paces, in
+    /// percent; default 1.
+    pub pacing_margin_percent: u8,
+    /// Seeds the random parts of the bandwidth-probe timing (§5.3.3.8.3, PickProbeWait), so
+    /// that a run is reproducible (DESIGN.md §2). Connections sharing a bottleneck should use
+    /// different seeds, as the randomisation is there to desynchronise flows.
+    pub seed: u64,
+    /// weir's departure from the draft for lossy wireless paths. The draft treats any round
+    /// with a loss as congestion for its short-term model (`bw_shortterm`,
+    /// `inflight_shortterm`, §5.5.10.3) and a loss rate above `loss_thresh` as congestion for
+    /// Startup's exit (§5.3.1.3) and the bandwidth probes (§5.5.10.2): random loss of 1 % then
+    /// ratchets the rate down round after round and ends probes early. Loss-tolerant, all three
+    /// need a loss rate above twice `loss_thresh` and at least three lost datagrams — what a
+    /// queue overflow produces and random loss of about 1 % rarely does. Default `true`;
+    /// `false` follows the draft.
+    pub loss_tolerant: bool,
+    /// weir's second departure, for latency: leave ProbeBW_UP once the probe's own packets
+    /// have been acknowledged (a round of feedback) and the data in flight exceeds 1.25 × the
+    /// estimated BDP (a quarter of a BDP queued at the bottleneck), rather than only once the
+    /// bandwidth stopped growing for three rounds (§5.3.3.6), which queues up to three quarters
+    /// of a BDP at every probe — tens of milliseconds of delay for the game flows sharing the
+    /// path. A probe into more capacity raises `max_bw`, and with it the target, so it goes
+    /// on. The price is slower convergence between flows sharing a bottleneck (in weir's
+    /// simulator two such flows reach a Jain index of only 0.75 after 30 s, against 0.95+ with
+    /// the draft's probes), so the default is `false`, which follows the draft; turn it on for
+    /// a path the application has mostly to itself.
+    pub short_probes: bool,
+}
+
+impl Default for BbrConfig {
+    fn default() -> Self {
+        Self {
+            // §2.8: BBR.LossThresh = 2 %.
+            loss_thresh: Gain::permille(20),
+            // §2.8: BBR.Beta = 0.7.
+            beta: Gain::permille(700),
+            // §2.8: BBR.Headroom = 0.15.
+            headroom: Gain::permille(150),
+            // §2.5: BBR.PacingMarginPercent = 1.
+            pacing_margin_percent: 1,
+            seed: 0x6262_725f_7765_6972,
+            loss_tolerant: true,
+            short_probes: false,
+        }
+    }
+}
