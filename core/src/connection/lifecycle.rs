@@ -25,6 +25,14 @@ impl Connection {
         for step in progress {
             match step {
                 Progress::PeerParameters(params) => self.on_peer_parameters(now, params)?,
+                // Only a client that received our ServerHello can finish: it then addresses us
+                // with the connection ID we chose. A ClientFinished sent blind, to the ID the
+                // client picked itself, proves nothing (RFC 9000 §8.1).
+                Progress::Complete if !self.packet_proves_receipt => {
+                    return Err(TransportError::protocol_violation(
+                        "ClientFinished not addressed to the server's connection ID",
+                    ));
+                }
                 Progress::Complete => self.on_handshake_complete(now),
             }
         }
@@ -92,8 +100,6 @@ impl Connection {
     pub(super) fn on_handshake_complete(&mut self, now: Instant) {
         if self.side == Side::Server {
             self.handshake_done_pending = true;
-            // The ClientFinished came from the client's address with our connection ID.
-            self.address_validated = true;
             self.set_established(now);
         }
         self.confirm_handshake(now);
@@ -192,9 +198,11 @@ impl Connection {
         }
     }
 
-    /// Whether the server is blocked by the anti-amplification limit.
+    /// Whether the server is blocked by the anti-amplification limit: what is left of its
+    /// budget does not fit a packet. (A budget of a few bytes is as good as none: arming a probe
+    /// timer on it would make the timer come due again and again with nothing to send.)
     pub(super) fn at_amplification_limit(&self) -> bool {
-        !self.address_validated && self.unvalidated_sent >= 3 * self.unvalidated_received
+        !self.address_validated && self.datagram_budget() < super::send::MIN_PACKET_ROOM
     }
 
     /// Re-arms the loss detection timer from the current state (RFC 9002 Appendix A.8).

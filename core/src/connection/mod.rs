@@ -11,6 +11,7 @@ mod error;
 mod handshake;
 mod handshake_stream;
 mod lifecycle;
+mod pacing;
 mod recv;
 mod send;
 mod space;
@@ -27,10 +28,11 @@ use bytes::Bytes;
 
 use self::datagrams::Datagrams;
 use self::handshake::Handshake;
+use self::pacing::Pacer;
 use self::space::{PacketSpace, SentFrames};
 use self::timers::TimerTable;
 use crate::config::TransportConfig;
-use crate::congestion::{Controller, UnsupportedController};
+use crate::congestion::{Controller, DeliveryRateEstimator, UnsupportedController};
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
 use crate::streams::{
@@ -122,6 +124,8 @@ pub struct Connection {
     loss: LossDetection,
     first_rtt_sample: Option<Instant>,
     congestion: Box<dyn Controller>,
+    delivery: DeliveryRateEstimator,
+    pacer: Pacer,
     streams: StreamsState,
     datagrams: Datagrams,
     peer_params: Option<TransportParameters>,
@@ -145,6 +149,9 @@ pub struct Connection {
     last_activity: Instant,
     /// Whether an ack-eliciting packet was sent since the last packet was received.
     eliciting_since_receive: bool,
+    /// Whether the packet being processed proves that the peer received one of ours (server:
+    /// it is addressed to the connection ID we chose).
+    packet_proves_receipt: bool,
     last_ack_eliciting_sent: Option<Instant>,
     /// Whether the sender ran out of data with window to spare (RFC 9002 §7.8).
     app_limited: bool,
@@ -211,7 +218,14 @@ impl Connection {
         _reserved: Option<()>,
     ) -> Result<Self, UnsupportedController> {
         let max_datagram = u64::from(config.max_datagram_size);
-        let congestion = config.congestion.build(now, max_datagram)?;
+        // Each connection's controller gets its own seed (from the endpoint's seeded randomness,
+        // through the connection ID), so that flows sharing a path do not probe in lockstep.
+        let mut congestion_config = config.congestion.clone();
+        congestion_config.bbr.seed ^= ids
+            .local
+            .iter()
+            .fold(0u64, |acc, b| acc.rotate_left(8) ^ u64::from(*b));
+        let congestion = congestion_config.build(now, max_datagram)?;
         let streams = StreamsState::new(side, &config.streams);
         let datagrams = Datagrams::new(
             config.datagram_send_buffer,
@@ -234,6 +248,8 @@ impl Connection {
             loss: LossDetection::new(),
             first_rtt_sample: None,
             congestion,
+            delivery: DeliveryRateEstimator::new(),
+            pacer: Pacer::new(max_datagram),
             streams,
             datagrams,
             peer_params: None,
@@ -252,6 +268,7 @@ impl Connection {
             idle_timeout: (!config.idle_timeout.is_zero()).then_some(config.idle_timeout),
             last_activity: now,
             eliciting_since_receive: false,
+            packet_proves_receipt: false,
             last_ack_eliciting_sent: None,
             app_limited: true,
             packet_key: Crc32cKey,
@@ -272,6 +289,7 @@ impl Connection {
                 min_rtt: Duration::ZERO,
                 latest_rtt: Duration::ZERO,
                 cwnd: 0,
+                pacing_rate: 0,
                 ssthresh: None,
                 bytes_in_flight: 0,
                 controller,
@@ -371,6 +389,11 @@ impl Connection {
             Duration::ZERO
         };
         stats.cwnd = self.congestion.window();
+        stats.pacing_rate = Pacer::rate(
+            self.congestion.pacing_rate(),
+            stats.cwnd,
+            self.rtt.smoothed(),
+        );
         stats.ssthresh = self.congestion.ssthresh();
         stats.bytes_in_flight = self.bytes_in_flight();
         stats.controller = self.congestion.kind();
@@ -549,6 +572,21 @@ impl Connection {
     /// The next unreliable message received that is still fresh.
     pub fn recv_datagram(&mut self, now: Instant) -> Option<Datagram> {
         self.datagrams.recv(now)
+    }
+
+    // ----- Congestion control -----
+
+    /// Replaces the congestion controller while the connection runs (the strategy selector does
+    /// this when the path changes). The new controller starts from the old one's state — its
+    /// window, slow-start threshold, RTT and bandwidth estimates — rather than from scratch.
+    pub fn set_congestion_controller(
+        &mut self,
+        now: Instant,
+        config: &crate::congestion::ControllerConfig,
+    ) -> Result<(), UnsupportedController> {
+        let state = self.congestion.state();
+        self.congestion = config.build_from_state(now, &state)?;
+        Ok(())
     }
 
     // ----- Closing -----

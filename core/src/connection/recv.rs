@@ -14,8 +14,12 @@ use crate::wire::frame::{ConnectionClose, Frame};
 use crate::wire::{Ack, Header, OpenedPacket, PacketType, PartialDecode, VERSION_1, open_packet};
 
 impl Connection {
-    /// Counts a datagram from the peer (before its packets), for the anti-amplification limit.
-    pub(crate) fn on_datagram_received(&mut self, len: usize) {
+    /// Counts a datagram from `remote` (before its packets), for the anti-amplification limit:
+    /// only datagrams from the peer's own address raise what may be sent to it.
+    pub(crate) fn on_datagram_received(&mut self, remote: SocketAddr, len: usize) {
+        if remote != self.remote {
+            return;
+        }
         self.stats.bytes_received += len as u64;
         if !self.address_validated {
             self.unvalidated_received += len as u64;
@@ -57,29 +61,44 @@ impl Connection {
             self.stats.packets_dropped += 1;
             return;
         };
+        self.handle_opened(now, space, packet);
+    }
+
+    /// A packet that opened (its integrity checked) in `space`.
+    pub(crate) fn handle_opened(&mut self, now: Instant, space: SpaceId, packet: OpenedPacket) {
         let pn = packet.number;
-        if self.spaces[space.index()].acks.is_duplicate(pn) {
+        if self.spaces[space.index()].discarded || self.spaces[space.index()].acks.is_duplicate(pn)
+        {
             self.stats.packets_dropped += 1;
             return;
+        }
+        if self.side == Side::Client
+            && let Some(scid) = packet.header.scid()
+        {
+            if !self.remote_cid_confirmed {
+                // RFC 9000 §7.2: the server's first packet fixes its connection ID…
+                self.ids.remote = *scid;
+                self.remote_cid_confirmed = true;
+            } else if *scid != self.ids.remote {
+                // …and packets with another source connection ID are discarded.
+                self.stats.packets_dropped += 1;
+                return;
+            }
         }
         self.stats.packets_received += 1;
         self.last_activity = now;
         self.eliciting_since_receive = false;
-        if self.side == Side::Client
-            && space == SpaceId::Initial
-            && !self.remote_cid_confirmed
-            && let Some(scid) = packet.header.scid()
-        {
-            // RFC 9000 §7.2: the server's first packet fixes its connection ID.
-            self.ids.remote = *scid;
-            self.remote_cid_confirmed = true;
-        }
-        if self.side == Side::Server && *packet.header.dcid() == self.ids.local {
-            // Only a client that received our packet knows our connection ID (RFC 9000 §8.1).
+        // Only a client that received one of our packets knows the connection ID we chose
+        // (RFC 9000 §8.1): such a packet validates its address and may complete the handshake.
+        // The client's original destination ID also routes to us, but the client chose it.
+        let proves_receipt = self.side == Side::Client || *packet.header.dcid() == self.ids.local;
+        if self.side == Side::Server && proves_receipt {
             self.address_validated = true;
         }
+        self.packet_proves_receipt = proves_receipt;
         if self.side == Side::Server
             && space == SpaceId::Data
+            && proves_receipt
             && self.handshake.assume_client_finished()
         {
             self.on_handshake_complete(now);
@@ -193,10 +212,13 @@ impl Connection {
                 self.streams
                     .on_max_streams(dir_from_wire(dir), count.into_inner())?;
             }
-            Frame::DataBlocked(limit) => self.streams.on_data_blocked(limit.into_inner()),
+            Frame::DataBlocked(limit) => self.streams.on_data_blocked(now, limit.into_inner()),
             Frame::StreamDataBlocked { id, limit } => {
-                self.streams
-                    .on_stream_data_blocked(StreamId::from_varint(id), limit.into_inner())?;
+                self.streams.on_stream_data_blocked(
+                    now,
+                    StreamId::from_varint(id),
+                    limit.into_inner(),
+                )?;
             }
             Frame::StreamsBlocked { dir, limit } => {
                 self.streams
@@ -275,6 +297,14 @@ impl Connection {
         let acked = std::mem::take(&mut self.scratch_acked);
         for (_, packet) in &acked {
             if packet.in_flight {
+                if let Some(delivery) = &packet.data.delivery {
+                    self.delivery.on_packet_acked(
+                        now,
+                        delivery,
+                        packet.time_sent,
+                        u64::from(packet.size),
+                    );
+                }
                 self.congestion.on_packet_acked(
                     now,
                     &AckedPacket {
@@ -288,6 +318,13 @@ impl Connection {
             self.on_frames_acked(space, &packet.data);
         }
         self.scratch_acked = acked;
+        // Before the first RTT sample the initial RTT would reject every rate sample.
+        let min_rtt = if self.rtt.has_samples() {
+            self.rtt.min()
+        } else {
+            Duration::ZERO
+        };
+        let delivery_rate = self.delivery.on_ack_event_end(now, min_rtt);
         if let Some(largest_acked_sent_time) = outcome.largest_newly_acked_sent {
             let event = AckEvent {
                 bytes_acked: outcome.acked_bytes,
@@ -296,7 +333,7 @@ impl Connection {
                 rtt_sampled: outcome.rtt_sampled,
                 largest_acked_sent_time,
                 app_limited: self.app_limited,
-                delivery_rate: None,
+                delivery_rate,
             };
             self.congestion.on_ack_event(now, &event);
         }
@@ -334,6 +371,9 @@ impl Connection {
                 self.stats.congestion_events += 1;
             }
             for (_, packet) in &lost {
+                if packet.in_flight {
+                    self.delivery.on_packet_lost(u64::from(packet.size));
+                }
                 self.requeue_frames(space, &packet.data);
             }
         }

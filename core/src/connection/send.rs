@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::pacing::Pacer;
 use super::space::SentFrames;
+use super::timers::Timer;
 use super::{CloseFrame, Connection, Phase};
 use crate::Transmit;
 use crate::protect::integrity::TAG_LEN;
@@ -18,7 +20,7 @@ use crate::wire::{Ack, Header, PacketBuilder, PacketNumber, VERSION_1, VarInt};
 /// server's anti-amplification budget and the path's MTU are both checked by the first flight.
 const MIN_INITIAL_DATAGRAM: usize = 1200;
 /// Smallest room worth starting a packet in.
-const MIN_PACKET_ROOM: usize = 48;
+pub(super) const MIN_PACKET_ROOM: usize = 48;
 /// RFC 9000 §19.3: ACK delays in Initial and Handshake packets use the default exponent.
 const HANDSHAKE_ACK_DELAY_EXPONENT: u8 = 3;
 
@@ -111,7 +113,7 @@ impl Connection {
         self.build_packet(now, SpaceId::Initial, buf, start, budget, pad)
     }
 
-    fn datagram_budget(&self) -> usize {
+    pub(super) fn datagram_budget(&self) -> usize {
         let max = usize::from(self.config.max_datagram_size);
         if self.address_validated {
             return max;
@@ -134,6 +136,26 @@ impl Connection {
     /// client also learned the server's connection ID with them).
     pub(super) fn data_space_usable(&self) -> bool {
         self.handshake.has_peer_parameters() && !self.spaces[SpaceId::Data.index()].discarded
+    }
+
+    /// Whether the pacer lets a full-size packet leave now; if not, arms the pacing timer.
+    fn pacer_allows(&mut self, now: Instant) -> bool {
+        let datagram = u64::from(self.config.max_datagram_size);
+        let rate = Pacer::rate(
+            self.congestion.pacing_rate(),
+            self.congestion.window(),
+            self.rtt.smoothed(),
+        );
+        match self.pacer.delay(now, datagram, rate, datagram) {
+            None => {
+                self.timers.stop(Timer::Pacing);
+                true
+            }
+            Some(release) => {
+                self.timers.set(Timer::Pacing, release);
+                false
+            }
+        }
     }
 
     fn congestion_allows(&self) -> bool {
@@ -170,8 +192,24 @@ impl Connection {
             return None;
         }
         let probe = self.probes > 0 && self.probe_space == id;
-        let may_elicit = probe || self.congestion_allows();
-        let eliciting_pending = may_elicit && self.has_eliciting_data(id);
+        let window_room = self.congestion_allows();
+        let may_elicit = probe || window_room;
+        let has_data = self.has_eliciting_data(id);
+        if id == SpaceId::Data && self.data_space_usable() {
+            if window_room && !has_data {
+                // Nothing to send with the window open: rate samples taken now measure the
+                // application, not the path (delivery-rate estimation, app-limited marking).
+                self.app_limited = true;
+                self.delivery.on_app_limited(self.bytes_in_flight());
+            } else if !window_room {
+                self.app_limited = false;
+            }
+        }
+        let mut eliciting_pending = may_elicit && has_data;
+        if eliciting_pending && id == SpaceId::Data && !probe {
+            // Probes leave at once; everything else new in the data space is paced.
+            eliciting_pending = self.pacer_allows(now);
+        }
         let ack_due = self.spaces[id.index()].acks.ack_due(now);
         if !eliciting_pending && !ack_due && !matches!(pad, Padding::Always(_)) {
             return None;
@@ -258,9 +296,13 @@ impl Connection {
                 return None;
             }
         };
+        let in_flight = eliciting || padded;
+        if in_flight {
+            let before = self.bytes_in_flight();
+            frames.delivery = Some(self.delivery.on_packet_sent(now, size as u64, before));
+        }
         let space = &mut self.spaces[id.index()];
         space.next_pn += 1;
-        let in_flight = eliciting || padded;
         let size16 = u16::try_from(size).unwrap_or(u16::MAX);
         space.recovery.on_packet_sent(
             pn,
@@ -272,6 +314,9 @@ impl Connection {
                 .on_packet_sent(now, size as u64, in_flight_bytes);
         }
         if eliciting {
+            if id == SpaceId::Data {
+                self.pacer.on_sent(size as u64);
+            }
             if !self.eliciting_since_receive {
                 // RFC 9000 §10.1: sending the first ack-eliciting packet after receiving
                 // restarts the idle timer.
@@ -285,9 +330,6 @@ impl Connection {
         }
         if in_flight {
             self.set_loss_timer(now);
-        }
-        if id == SpaceId::Data {
-            self.app_limited = !self.streams.has_pending() && !self.datagrams.has_pending();
         }
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::ack_tracker::AckTracker;
 use super::handshake_stream::{HandshakeRanges, HandshakeStream};
+use crate::congestion::PacketDeliveryState;
 use crate::recovery::{SentPacket, SpaceId, SpaceRecovery};
 use crate::streams::StreamsSent;
 
@@ -20,6 +21,8 @@ pub(crate) struct SentFrames {
     pub(crate) ack_largest: Option<u64>,
     /// Whether the packet carried HANDSHAKE_DONE.
     pub(crate) handshake_done: bool,
+    /// The delivery-rate snapshot taken when the packet was sent (in-flight packets).
+    pub(crate) delivery: Option<PacketDeliveryState>,
 }
 
 #[derive(Debug)]

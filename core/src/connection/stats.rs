@@ -38,6 +38,8 @@ pub struct ConnectionStats {
     pub latest_rtt: Duration,
     /// Congestion window in bytes.
     pub cwnd: u64,
+    /// Rate the pacer releases packets at, in bytes per second.
+    pub pacing_rate: u64,
     /// Slow-start threshold, if the controller has one set.
     pub ssthresh: Option<u64>,
     /// Bytes sent and neither acknowledged nor declared lost.

@@ -14,7 +14,7 @@
 //! ```no_run
 //! use std::net::UdpSocket;
 //! use std::time::Instant;
-//! use bytes::BytesMut;
+//! use bytes::{Bytes, BytesMut};
 //! use weir_core::config::{EndpointConfig, ServerConfig};
 //! use weir_core::endpoint::Endpoint;
 //!
@@ -54,7 +54,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rustc_hash::FxHashMap;
@@ -64,8 +64,10 @@ use self::token::{TokenError, TokenKey};
 use crate::Transmit;
 use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
 use crate::connection::{Connection, ConnectionIds, Event};
+use crate::protect::{Crc32cKey, IdentityHeaderKey};
+use crate::recovery::SpaceId;
 use crate::wire::header::{VersionInvariants, is_supported_version};
-use crate::wire::{ConnectionId, PacketType, PartialDecode};
+use crate::wire::{ConnectionId, Header, PacketType, PartialDecode, open_packet};
 
 pub use handle::ConnectionHandle;
 
@@ -273,7 +275,7 @@ impl Endpoint {
         }
         let mut rest = Some(datagram);
         let mut counted: Option<usize> = None;
-        let mut first = true;
+        let mut first_dcid = None;
         while let Some(data) = rest.take() {
             let (partial, next) = match PartialDecode::new(data, self.config.cid_len) {
                 Ok(decoded) => decoded,
@@ -283,25 +285,31 @@ impl Endpoint {
                 }
             };
             rest = next;
-            match self.by_cid.get(partial.dcid()).copied() {
+            let dcid = *partial.dcid();
+            // RFC 9000 §12.2: coalesced packets share the first one's destination connection ID;
+            // others are ignored (they would let one datagram count for several connections).
+            if *first_dcid.get_or_insert(dcid) != dcid {
+                self.stats.malformed_packets += 1;
+                continue;
+            }
+            match self.by_cid.get(&dcid).copied() {
                 Some(index) => {
                     if let Some(slot) = self.connections.get_mut(index) {
                         if counted != Some(index) {
-                            slot.conn.on_datagram_received(len);
+                            slot.conn.on_datagram_received(remote, len);
                             counted = Some(index);
                         }
                         slot.conn.handle_packet(now, remote, partial);
                         self.after_input(index);
                     }
                 }
-                None if first && partial.packet_type() == PacketType::Initial => {
+                None if counted.is_none() && partial.packet_type() == PacketType::Initial => {
                     if let Some(index) = self.accept(now, remote, partial, len) {
                         counted = Some(index);
                     }
                 }
                 None => self.stats.unknown_connection_packets += 1,
             }
-            first = false;
         }
     }
 
@@ -519,24 +527,31 @@ impl Endpoint {
             self.stats.dropped_initials += 1;
             return None;
         }
+        // Check the packet's integrity before anything else: a datagram corrupted in flight must
+        // leave no state behind (DESIGN.md §3).
+        let Ok(packet) = open_packet(partial, Some(&IdentityHeaderKey), &Crc32cKey, None) else {
+            self.stats.dropped_initials += 1;
+            return None;
+        };
+        let token = match &packet.header {
+            Header::Initial { token, .. } => token.clone(),
+            _ => Bytes::new(),
+        };
         if self.connections.len() >= self.config.max_connections {
             self.stats.connections_refused += 1;
             self.refuse(remote, &dcid, &scid);
             return None;
         }
         let (local, original_dcid, retry_scid, validated) = if retry {
-            if partial.token().is_empty() {
+            if token.is_empty() {
                 self.retry(now, remote, &dcid, &scid);
                 return None;
             }
             let age = now.saturating_duration_since(self.epoch);
-            match self.token_key.open(
-                partial.token(),
-                remote,
-                &dcid,
-                age,
-                self.config.retry_token_lifetime,
-            ) {
+            match self
+                .token_key
+                .open(&token, remote, &dcid, age, self.config.retry_token_lifetime)
+            {
                 Ok(token) => (dcid, token.original_dcid, Some(dcid), true),
                 // Authentic but stale: the client's Initials were lost for longer than the
                 // lifetime, and it may not accept a second Retry (RFC 9000 §17.2.5.2). Accept the
@@ -576,8 +591,8 @@ impl Endpoint {
         let index = self.insert(conn, routes);
         self.stats.connections_accepted += 1;
         if let Some(slot) = self.connections.get_mut(index) {
-            slot.conn.on_datagram_received(len);
-            slot.conn.handle_packet(now, remote, partial);
+            slot.conn.on_datagram_received(remote, len);
+            slot.conn.handle_opened(now, SpaceId::Initial, packet);
         }
         self.after_input(index);
         Some(index)

@@ -42,6 +42,28 @@ pub struct BulkSender {
     pub closed: Option<ConnectionError>,
     /// The connection's statistics, refreshed after every event.
     pub stats: Option<ConnectionStats>,
+    sample_every: Option<Duration>,
+    next_sample: Option<Instant>,
+    /// Time series of the connection's state (see [`BulkSender::sample_every`]).
+    pub samples: Vec<Sample>,
+    epoch: Option<Instant>,
+}
+
+/// The sender's connection state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Virtual time since the simulation's epoch.
+    pub at: Duration,
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Pacing rate, bytes per second.
+    pub pacing_rate: u64,
+    /// Smoothed RTT.
+    pub srtt: Duration,
+    /// Latest RTT sample.
+    pub latest_rtt: Duration,
+    /// Bytes in flight.
+    pub bytes_in_flight: u64,
 }
 
 impl BulkSender {
@@ -61,7 +83,19 @@ impl BulkSender {
             completed_at: None,
             closed: None,
             stats: None,
+            sample_every: None,
+            next_sample: None,
+            samples: Vec::new(),
+            epoch: None,
         }
+    }
+
+    /// Records a [`Sample`] of the connection every `interval` of virtual time (counted from
+    /// `epoch`), for plots.
+    pub fn sample_every(mut self, epoch: Instant, interval: Duration) -> Self {
+        self.sample_every = Some(interval.max(Duration::from_micros(100)));
+        self.epoch = Some(epoch);
+        self
     }
 
     /// Bytes handed to the connection.
@@ -116,6 +150,24 @@ impl App for BulkSender {
         let Some(conn) = ep.connection(handle) else {
             return;
         };
+        if let (Some(interval), Some(epoch)) = (self.sample_every, self.epoch) {
+            let due = *self.next_sample.get_or_insert(now);
+            if now >= due {
+                let stats = conn.stats();
+                self.samples.push(Sample {
+                    at: now.saturating_duration_since(epoch),
+                    cwnd: stats.cwnd,
+                    pacing_rate: stats.pacing_rate,
+                    srtt: stats.srtt,
+                    latest_rtt: stats.latest_rtt,
+                    bytes_in_flight: stats.bytes_in_flight,
+                });
+                self.next_sample = Some(
+                    due + interval
+                        * (1 + ((now - due).as_nanos() / interval.as_nanos().max(1)) as u32),
+                );
+            }
+        }
         while self.want_more(now) {
             let left = match self.amount {
                 BulkAmount::Bytes(total) => total - self.written,
@@ -136,9 +188,16 @@ impl App for BulkSender {
 
     fn poll_timeout(&self) -> Option<Instant> {
         // A timed transfer must wake up to finish its stream when the time is up.
-        match (self.amount, self.connected_at, self.finished) {
+        let finish = match (self.amount, self.connected_at, self.finished) {
             (BulkAmount::For(d), Some(t), false) => Some(t + d),
             _ => None,
+        };
+        let sample = self
+            .next_sample
+            .filter(|_| self.closed.is_none() && self.completed_at.is_none());
+        match (finish, sample) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -156,6 +215,37 @@ pub struct BulkReceiver {
     pub finished_at: Option<Instant>,
     /// Why the connection closed, if it did.
     pub closed: Option<ConnectionError>,
+    /// Bytes read so far, recorded at most every [`HISTORY_INTERVAL`]: for throughput over a
+    /// time window (fairness between flows).
+    pub history: Vec<(Instant, u64)>,
+    /// Read only this stream (when the connection carries other flows too).
+    pub stream: Option<StreamId>,
+}
+
+/// How often a [`BulkReceiver`] records its progress.
+pub const HISTORY_INTERVAL: Duration = Duration::from_millis(100);
+
+impl BulkReceiver {
+    /// Bytes read by `at` (from the recorded history, so to within [`HISTORY_INTERVAL`]).
+    pub fn received_by(&self, at: Instant) -> u64 {
+        self.history
+            .iter()
+            .take_while(|(t, _)| *t <= at)
+            .last()
+            .map_or(0, |(_, bytes)| *bytes)
+    }
+
+    fn record(&mut self, now: Instant) {
+        if self
+            .history
+            .last()
+            .is_none_or(|(t, _)| now >= *t + HISTORY_INTERVAL)
+        {
+            self.history.push((now, self.received));
+        } else if let Some(last) = self.history.last_mut() {
+            last.1 = self.received;
+        }
+    }
 }
 
 impl App for BulkReceiver {
@@ -172,13 +262,16 @@ impl App for BulkReceiver {
                     return;
                 };
                 while conn.accept_uni().is_some() {}
-                if let Event::Stream(StreamEvent::Readable { id }) = event {
+                if let Event::Stream(StreamEvent::Readable { id }) = event
+                    && self.stream.is_none_or(|only| only == id)
+                {
                     loop {
                         match conn.read(now, id, usize::MAX) {
                             Ok(Some(chunk)) => {
                                 self.received += chunk.len() as u64;
                                 self.first_byte.get_or_insert(now);
                                 self.last_byte = Some(now);
+                                self.record(now);
                             }
                             Ok(None) => {
                                 self.finished_at = Some(now);
@@ -342,6 +435,11 @@ pub struct GameReceiver {
     pub highest: Option<u64>,
     /// Largest one-way delay (exact).
     pub max_delay: Duration,
+    /// Read only this stream (when the connection carries other flows too).
+    pub stream: Option<StreamId>,
+    /// Only messages sent at or after this time count in the delay statistics (to leave out a
+    /// warm-up such as the congestion controller's start).
+    pub measure_from: Option<Instant>,
 }
 
 impl GameReceiver {
@@ -356,6 +454,8 @@ impl GameReceiver {
             bytes: 0,
             highest: None,
             max_delay: Duration::ZERO,
+            stream: None,
+            measure_from: None,
         }
     }
 
@@ -371,8 +471,13 @@ impl GameReceiver {
         let seq = u64::from_be_bytes(seq.try_into().unwrap_or_default());
         let sent = Duration::from_nanos(u64::from_be_bytes(sent.try_into().unwrap_or_default()));
         let delay = now.saturating_duration_since(self.epoch + sent);
-        self.delay_us.saturating_record(micros(delay));
-        self.max_delay = self.max_delay.max(delay);
+        if self
+            .measure_from
+            .is_none_or(|from| self.epoch + sent >= from)
+        {
+            self.delay_us.saturating_record(micros(delay));
+            self.max_delay = self.max_delay.max(delay);
+        }
         self.received += 1;
         self.bytes += msg.len() as u64;
         self.highest = self.highest.max(Some(seq));
@@ -401,6 +506,9 @@ impl App for GameReceiver {
                 let Event::Stream(StreamEvent::Readable { id }) = event else {
                     return;
                 };
+                if self.stream.is_some_and(|only| only != id) {
+                    return;
+                }
                 while let Ok(Some(chunk)) = conn.read(now, id, usize::MAX) {
                     self.partial.extend_from_slice(&chunk);
                     while self.partial.len() >= self.size {
@@ -410,6 +518,36 @@ impl App for GameReceiver {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Two applications on one endpoint: every event goes to both (each ignores what is not its
+/// own — use the receivers' `stream` filters), every tick to both.
+#[derive(Debug)]
+pub struct Both<A, B>(pub A, pub B);
+
+impl<A: App, B: App> App for Both<A, B> {
+    fn on_event(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        handle: ConnectionHandle,
+        event: Event,
+    ) {
+        self.0.on_event(now, ep, handle, event.clone());
+        self.1.on_event(now, ep, handle, event);
+    }
+
+    fn on_tick(&mut self, now: Instant, ep: &mut Endpoint) {
+        self.0.on_tick(now, ep);
+        self.1.on_tick(now, ep);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match (self.0.poll_timeout(), self.1.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }

@@ -43,6 +43,7 @@ mod network;
 pub mod presets;
 pub mod probe;
 mod rate;
+pub mod runs;
 mod stats;
 mod trace;
 

@@ -206,7 +206,6 @@ impl Assembler {
     }
 
     /// Disjoint ranges received.
-    #[cfg(test)]
     pub(super) fn ranges(&self) -> usize {
         self.received.len()
     }

@@ -84,17 +84,24 @@ impl RecvWindow {
         if self.pending || !self.update_due() {
             return false;
         }
-        if let Some((now, rtt)) = tune {
-            let fast = self
-                .last_update
-                .is_some_and(|last| now.saturating_duration_since(last) < rtt * AUTOTUNE_RTTS);
-            if fast {
-                self.window = self.window.saturating_mul(2).min(self.max_window);
-            }
-            self.last_update = Some(now);
-        }
+        self.autotune(tune);
         self.pending = true;
         true
+    }
+
+    /// An update is being queued at `tune`'s time: double the window, up to its maximum, when
+    /// the previous update was less than [`AUTOTUNE_RTTS`] RTTs ago.
+    fn autotune(&mut self, tune: Option<(Instant, Duration)>) {
+        let Some((now, rtt)) = tune else {
+            return;
+        };
+        let fast = self
+            .last_update
+            .is_some_and(|last| now.saturating_duration_since(last) < rtt * AUTOTUNE_RTTS);
+        if fast {
+            self.window = self.window.saturating_mul(2).min(self.max_window);
+        }
+        self.last_update = Some(now);
     }
 
     fn update_due(&self) -> bool {
@@ -128,9 +135,14 @@ impl RecvWindow {
     }
 
     /// The peer says it is blocked at `limit` (DATA_BLOCKED, STREAM_DATA_BLOCKED): queue an
-    /// update if we can give more (it missed one, or the application read since).
-    pub(super) fn on_peer_blocked(&mut self, limit: u64) {
+    /// update if we can give more (it missed one, or the application read since). Such an update
+    /// counts for auto-tuning like one due to reading: a sender that keeps hitting the window
+    /// within two round trips is held back by it, so it grows (with `tune`: the time and RTT).
+    pub(super) fn on_peer_blocked(&mut self, limit: u64, tune: Option<(Instant, Duration)>) {
         if self.next_limit() > limit {
+            if !self.pending {
+                self.autotune(tune);
+            }
             self.pending = true;
         }
     }
@@ -290,14 +302,14 @@ mod tests {
     #[test]
     fn peer_blocked_requeues_only_when_more_credit_exists() {
         let mut w = RecvWindow::new(100, 100);
-        w.on_peer_blocked(100);
+        w.on_peer_blocked(100, None);
         assert!(!w.is_pending());
         w.receive_to(100);
         w.consume(10, None);
-        w.on_peer_blocked(100);
+        w.on_peer_blocked(100, None);
         assert!(w.is_pending());
         assert_eq!(w.take_update(), 110);
-        w.on_peer_blocked(90); // the peer missed our update
+        w.on_peer_blocked(90, None); // the peer missed our update
         assert!(w.is_pending());
     }
 

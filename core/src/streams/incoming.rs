@@ -2,11 +2,16 @@
 //! [`TransportError`] to close the connection with, and a frame for a stream whose state was
 //! already released is ignored.
 
+use std::time::Instant;
+
 use super::state::StreamsState;
 use super::{Dir, StreamEvent, StreamId};
 use crate::error::TransportError;
 use crate::wire::FrameType;
 use crate::wire::frame::{ResetStream, StopSending, StreamFrame};
+
+/// A stream with more reassembly ranges than this makes the connection check its total.
+const FRAGMENT_CHECK_FROM: usize = 64;
 
 /// Which of our halves a frame is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +90,31 @@ impl StreamsState {
         let before = recv.buffered();
         let delta = recv.on_frame(id, offset, frame.data, frame.fin, max_fragments)?;
         self.recv_buffered = (self.recv_buffered + recv.buffered()).saturating_sub(before);
+        if recv.fragments() > FRAGMENT_CHECK_FROM {
+            self.check_total_fragments(id)?;
+        }
         self.apply_recv_delta(id, delta);
+        Ok(())
+    }
+
+    /// The connection-wide bound on reassembly ranges. Summing over the streams is only done
+    /// once a stream is fragmented beyond [`FRAGMENT_CHECK_FROM`] ranges, which a legitimate
+    /// sender only causes under heavy loss; a peer that spreads its fragments thinly over many
+    /// streams reaches the total with each stream past that mark.
+    fn check_total_fragments(&self, id: StreamId) -> Result<(), TransportError> {
+        let total: usize = self
+            .streams
+            .values()
+            .filter_map(|s| s.recv.as_ref())
+            .map(|r| r.fragments())
+            .sum();
+        if total > self.config.max_fragments {
+            return Err(TransportError::protocol_violation(format!(
+                "stream {id}: {total} disjoint ranges buffered over all streams, more than {}; \
+                 reassembly limit (DESIGN.md §2)",
+                self.config.max_fragments
+            )));
+        }
         Ok(())
     }
 
@@ -213,9 +242,11 @@ impl StreamsState {
         Ok(())
     }
 
-    /// A STREAM_DATA_BLOCKED frame: re-send our limit if the peer missed it or we can give more.
+    /// A STREAM_DATA_BLOCKED frame at `now`: re-send our limit if the peer missed it or we can
+    /// give more (growing the window if the peer keeps hitting it, see `RecvWindow`).
     pub(crate) fn on_stream_data_blocked(
         &mut self,
+        now: Instant,
         id: StreamId,
         limit: u64,
     ) -> Result<(), TransportError> {
@@ -223,15 +254,15 @@ impl StreamsState {
             .stream_for_frame(id, Half::Recv)
             .map_err(|e| e.in_frame(FrameType::STREAM_DATA_BLOCKED))?;
         if known && let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) {
-            recv.on_peer_blocked(limit);
+            recv.on_peer_blocked(limit, Some((now, self.rtt)));
             self.queue_control(id);
         }
         Ok(())
     }
 
-    /// A DATA_BLOCKED frame.
-    pub(crate) fn on_data_blocked(&mut self, limit: u64) {
-        self.conn_recv.on_peer_blocked(limit);
+    /// A DATA_BLOCKED frame at `now`.
+    pub(crate) fn on_data_blocked(&mut self, now: Instant, limit: u64) {
+        self.conn_recv.on_peer_blocked(limit, Some((now, self.rtt)));
     }
 
     /// A STREAMS_BLOCKED frame.

@@ -368,10 +368,15 @@ impl RecvStream {
     }
 
     /// The peer says it is blocked at `limit` (STREAM_DATA_BLOCKED).
-    pub(super) fn on_peer_blocked(&mut self, limit: u64) {
+    pub(super) fn on_peer_blocked(&mut self, limit: u64, tune: Option<(Instant, Duration)>) {
         if self.state == RecvState::Recv && self.stopped.is_none() {
-            self.window.on_peer_blocked(limit);
+            self.window.on_peer_blocked(limit, tune);
         }
+    }
+
+    /// Disjoint received ranges held for reassembly.
+    pub(super) fn fragments(&self) -> usize {
+        self.asm.ranges()
     }
 
     /// The stream window's current size (for tests and statistics).

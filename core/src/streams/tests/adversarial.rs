@@ -198,3 +198,29 @@ fn many_streams_cannot_exceed_the_concurrency() {
     assert!(s.read(now, sid(Side::Client, Dir::Uni, 0), 1).is_ok());
     assert_eq!(s.open_streams(), 10);
 }
+
+#[test]
+fn fragments_spread_over_many_streams_hit_the_connection_bound() {
+    let config = StreamsConfig {
+        max_fragments_per_stream: 1000,
+        max_fragments: 500,
+        ..StreamsConfig::default()
+    };
+    let mut s = server(&config);
+    // Ten streams with a hundred 1-byte gaps each: no stream is over its own bound, the
+    // connection is over its total.
+    let mut error = None;
+    'outer: for stream in 0..10u64 {
+        let id = sid(Side::Client, Dir::Bi, stream);
+        for k in 0..100u64 {
+            if let Err(e) = s.on_stream_frame(frame(id, 1 + 2 * k, Bytes::from_static(b"x"), false))
+            {
+                error = Some((stream, e));
+                break 'outer;
+            }
+        }
+    }
+    let (stream, e) = error.expect("the connection-wide bound trips");
+    assert_eq!(e.code, TransportErrorCode::PROTOCOL_VIOLATION);
+    assert_eq!(stream, 5, "after 500 ranges in all: {e}");
+}

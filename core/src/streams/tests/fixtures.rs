@@ -189,7 +189,10 @@ fn recv_reset_with_a_wrong_final_size() {
 fn recv_stream_data_blocked_is_harmless_everywhere() {
     for state in RECV_STATES {
         let mut s = recv_fixture(state);
-        assert_eq!(s.on_stream_data_blocked(PEER_STREAM(), 1 << 20), Ok(()));
+        assert_eq!(
+            s.on_stream_data_blocked(epoch(), PEER_STREAM(), 1 << 20),
+            Ok(())
+        );
         assert_eq!(recv_state(&s), Some(state));
     }
 }
@@ -352,7 +355,10 @@ fn frames_for_the_wrong_direction_are_stream_state_errors() {
         state
     );
     assert_eq!(code(client.on_reset_stream(&reset(own_uni, 0, 0))), state);
-    assert_eq!(code(client.on_stream_data_blocked(own_uni, 0)), state);
+    assert_eq!(
+        code(client.on_stream_data_blocked(epoch(), own_uni, 0)),
+        state
+    );
     // Send frames on the peer's send-only stream.
     let peer_uni = sid(Side::Server, Dir::Uni, 0);
     let stop = StopSending {

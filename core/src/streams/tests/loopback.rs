@@ -150,6 +150,7 @@ fn run(seed: u64, streams: usize, loss: f64, max_len: usize, concurrency: u64) {
         stream_send_buffer: 8192,
         send_buffer: 40_000,
         max_fragments_per_stream: 512,
+        max_fragments: 4096,
     };
     let (client, server) = pair(&config);
     let client_plan = plan(&mut rng, streams);

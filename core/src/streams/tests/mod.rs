@@ -114,11 +114,11 @@ pub(super) fn dispatch(state: &mut StreamsState, frame: Frame) -> Result<(), Tra
             state.on_max_streams(super::dir_from_wire(dir), count.into_inner())
         }
         Frame::DataBlocked(limit) => {
-            state.on_data_blocked(limit.into_inner());
+            state.on_data_blocked(epoch(), limit.into_inner());
             Ok(())
         }
         Frame::StreamDataBlocked { id, limit } => {
-            state.on_stream_data_blocked(StreamId::from_varint(id), limit.into_inner())
+            state.on_stream_data_blocked(epoch(), StreamId::from_varint(id), limit.into_inner())
         }
         Frame::StreamsBlocked { dir, limit } => {
             state.on_streams_blocked(super::dir_from_wire(dir), limit.into_inner())

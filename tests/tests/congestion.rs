@@ -1,0 +1,552 @@
+//! Congestion control proven in the simulator (issue 4, DESIGN.md §4): every controller checked
+//! against the behaviour its specification promises, over deterministic bottlenecks.
+
+use std::time::Duration;
+
+use weir_core::config::TransportConfig;
+use weir_core::congestion::{ControllerConfig, ControllerKind};
+use weir_core::sim::flows::{BulkAmount, Sample};
+use weir_core::sim::runs::{BulkRun, BulkRuns, BulkSpec, bottleneck, run_bulk};
+use weir_core::sim::{Bitrate, LinkConfig, LossModel, Scenario, Schedule};
+use weir_tests::epoch;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn spec(kind: ControllerKind, seconds: u64, start: Duration) -> BulkSpec {
+    BulkSpec {
+        transport: TransportConfig {
+            congestion: ControllerConfig::new(kind),
+            ..TransportConfig::default()
+        },
+        start,
+        amount: BulkAmount::For(Duration::from_secs(seconds)),
+        sample_every: Some(5 * MS),
+    }
+}
+
+fn one_flow(kind: ControllerKind, scenario: &Scenario, seconds: u64) -> (BulkRun, BulkRuns) {
+    let runs = run_bulk(
+        epoch(),
+        scenario,
+        7,
+        &[spec(kind, seconds, Duration::ZERO)],
+        Duration::from_secs(seconds + 10),
+    )
+    .expect("simulation");
+    (runs.flows[0].clone(), runs)
+}
+
+/// Goodput over the second half of the transfer, as a share of `rate_mbps`: the steady state,
+/// after slow start.
+fn steady_share(run: &BulkRun, rate_mbps: f64, seconds: u64) -> f64 {
+    let from = Duration::from_secs(seconds / 2);
+    let to = Duration::from_secs(seconds);
+    run.received_between(from, to) as f64 * 8.0 / (to - from).as_secs_f64() / (rate_mbps * 1e6)
+}
+
+#[test]
+fn newreno_halves_on_loss_and_grows_by_one_packet_per_round_trip() {
+    // A 1-BDP buffer at 10 Mbit/s, 50 ms: slow start overflows the queue.
+    let scenario = bottleneck(10.0, 50 * MS, 0.0, 1.0);
+    let (run, _) = one_flow(ControllerKind::NewReno, &scenario, 20);
+    let samples = &run.samples;
+    // The first reduction: the window halves (RFC 9002 §7.3.2, kLossReductionFactor 0.5).
+    let drop = samples
+        .windows(2)
+        .position(|w| w[1].cwnd < w[0].cwnd)
+        .expect("a loss in slow start");
+    let (before, after) = (samples[drop].cwnd, samples[drop + 1].cwnd);
+    assert!(
+        after.abs_diff(before / 2) <= 1200,
+        "cwnd {before} → {after}: not halved"
+    );
+    // Before it, while the queue is still empty, slow start doubles the window every round trip
+    // (RFC 9002 §7.3.1).
+    let at = |t: Duration| {
+        samples
+            .iter()
+            .find(|x| x.at >= t)
+            .map(|x| x.cwnd)
+            .expect("sample")
+    };
+    let start = run.connected_at.expect("connected");
+    // Paced sending and acknowledgements spread over the round trip blur the rounds: over two
+    // round trips, expect close to a fourfold growth.
+    let (a, b) = (at(start + 60 * MS), at(start + 160 * MS));
+    assert!(b >= a * 3, "slow start grew {a} → {b} in two round trips");
+    // Later, in congestion avoidance without loss: about one datagram per round trip.
+    let last_drop = samples
+        .windows(2)
+        .rposition(|w| w[1].cwnd < w[0].cwnd)
+        .unwrap_or(drop);
+    let calm: Vec<&Sample> = samples[last_drop + 1..].iter().collect();
+    if calm.len() > 400 {
+        let (a, b) = (calm[100], calm[calm.len() - 1]);
+        let rounds = (b.at - a.at).as_secs_f64() / b.srtt.as_secs_f64();
+        let per_round = (b.cwnd - a.cwnd) as f64 / rounds;
+        assert!(
+            (600.0..=1800.0).contains(&per_round),
+            "{per_round} bytes per round trip"
+        );
+    }
+}
+
+#[test]
+fn newreno_restarts_from_the_minimum_window_after_persistent_congestion() {
+    // A 3 s outage at t = 5 s: everything in flight is lost, which is persistent congestion
+    // (RFC 9002 §7.6); the window falls to the minimum and slow start resumes.
+    let base = LinkConfig::bottleneck(Bitrate::from_mbps(10), 25 * MS, 62_500);
+    let outage = LinkConfig {
+        loss: LossModel::Outage,
+        ..base.clone()
+    };
+    let scenario = Scenario {
+        forward_schedule: Schedule::new()
+            .at(Duration::from_secs(5), outage)
+            .at(Duration::from_secs(8), base.clone()),
+        ..bottleneck(10.0, 50 * MS, 0.0, 1.0)
+    };
+    let (run, _) = one_flow(ControllerKind::NewReno, &scenario, 20);
+    let after: Vec<&Sample> = run
+        .samples
+        .iter()
+        .filter(|s| s.at > Duration::from_secs(8) && s.at < Duration::from_secs(12))
+        .collect();
+    // The collapse to the minimum (2 datagrams, RFC 9002 §7.2) and the first growth happen on the
+    // same acknowledgement, so a sample sees at most a datagram or two above it.
+    let min = after.iter().map(|s| s.cwnd).min().expect("samples");
+    assert!(
+        min <= 4 * 1200,
+        "the window fell to {min}, not to the minimum"
+    );
+    assert!(
+        steady_share(&run, 10.0, 20) > 0.8,
+        "recovered after the outage"
+    );
+}
+
+fn assert_fair(kind: ControllerKind, scenario: &Scenario) {
+    // Two flows, the second starting a second later; Jain's index over the goodput of the last
+    // ten seconds of a thirty-second run.
+    let flows = [
+        spec(kind, 30, Duration::ZERO),
+        spec(kind, 29, Duration::from_secs(1)),
+    ];
+    let runs =
+        run_bulk(epoch(), scenario, 11, &flows, Duration::from_secs(40)).expect("simulation");
+    let window = (Duration::from_secs(20), Duration::from_secs(30));
+    let x: Vec<f64> = runs
+        .flows
+        .iter()
+        .map(|f| f.received_between(window.0, window.1) as f64)
+        .collect();
+    let jain =
+        x.iter().sum::<f64>().powi(2) / (x.len() as f64 * x.iter().map(|v| v * v).sum::<f64>());
+    assert!(jain >= 0.95, "{kind}: Jain's index {jain:.3} over {x:?}");
+    let total = x.iter().sum::<f64>() * 8.0 / 10.0;
+    assert!(
+        total > 0.8 * 10e6,
+        "{kind}: the two flows use the link ({total} bit/s)"
+    );
+}
+
+#[test]
+fn two_newreno_flows_share_a_bottleneck_fairly() {
+    assert_fair(
+        ControllerKind::NewReno,
+        &bottleneck(10.0, 50 * MS, 0.0, 1.0),
+    );
+}
+
+#[test]
+fn a_slow_start_overshoot_on_a_long_fat_path_recovers() {
+    // 50 Mbit/s, 100 ms, 1 BDP: slow start loses about a thousand packets at once.
+    let scenario = bottleneck(50.0, 100 * MS, 0.0, 1.0);
+    for kind in [ControllerKind::NewReno, ControllerKind::Cubic] {
+        let (run, _) = one_flow(kind, &scenario, 20);
+        let share = steady_share(&run, 50.0, 20);
+        assert!(
+            share > 0.5,
+            "{kind}: {share:.3} of the link after the overshoot; stats {:?}",
+            run.stats
+        );
+    }
+}
+
+#[test]
+#[ignore = "debugging aid"]
+fn debug_stall() {
+    use weir_core::config::{EndpointConfig, ServerConfig};
+    use weir_core::endpoint::Endpoint;
+    use weir_core::sim::flows::{BulkReceiver, BulkSender};
+    use weir_core::sim::{EndpointNode, Simulator};
+    let t0 = epoch();
+    let scenario = bottleneck(50.0, 100 * MS, 0.0, 1.0);
+    let mut sim = Simulator::new(7, t0);
+    let transport = TransportConfig::default();
+    let server = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: 1,
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            transport: transport.clone(),
+            retry: false,
+        }),
+    )
+    .expect("server");
+    let mut client = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: 2,
+            ..EndpointConfig::default()
+        },
+        None,
+    )
+    .expect("client");
+    let h = client.connect(t0, weir_tests::addr(2)).expect("connect");
+    let c = sim
+        .add_node(
+            weir_tests::addr(1),
+            EndpointNode::new(
+                client,
+                BulkSender::new(BulkAmount::For(Duration::from_secs(20)), 0, true),
+            ),
+        )
+        .expect("c");
+    let s = sim
+        .add_node(
+            weir_tests::addr(2),
+            EndpointNode::new(server, BulkReceiver::default()),
+        )
+        .expect("s");
+    scenario.install(&mut sim, c, s).expect("links");
+    for step in 0..40 {
+        sim.run_until(Duration::from_millis(100 * step))
+            .expect("run");
+        let node = sim.node_mut::<EndpointNode<BulkSender>>(c).expect("c");
+        let timeout = node.endpoint.poll_timeout();
+        let conn = node.endpoint.connection(h).expect("live");
+        let st = conn.stats();
+        eprintln!("closed {:?}", node.app.closed);
+        eprintln!(
+            "t={}ms sent={} recv={} lost={} inflight={} cwnd={} timer={:?} ep_timeout={:?} sendbuf={}",
+            step * 100,
+            st.packets_sent,
+            st.packets_received,
+            st.packets_lost,
+            st.bytes_in_flight,
+            st.cwnd,
+            conn.next_timer().map(|(t, at)| (t, at - t0)),
+            timeout.map(|t| t - t0),
+            st.stream_send_buffered
+        );
+    }
+}
+
+// ----- CUBIC (RFC 9438), Vegas, BBR (draft-ietf-ccwg-bbr-06 with weir's loss tolerance) -----
+
+#[test]
+fn cubic_fills_a_clean_link_with_at_least_one_bdp_of_buffer() {
+    for buffer in [1.0, 4.0] {
+        let (run, _) = one_flow(
+            ControllerKind::Cubic,
+            &bottleneck(10.0, 50 * MS, 0.0, buffer),
+            30,
+        );
+        let share = steady_share(&run, 10.0, 30);
+        assert!(
+            share >= 0.95,
+            "CUBIC with {buffer} BDP of buffer: {share:.3}"
+        );
+    }
+}
+
+/// Mathis et al. 1997: a loss-based window flow gets about MSS / RTT × 1.22 / √p.
+fn mathis_bps(rtt: Duration, p: f64) -> f64 {
+    1200.0 * 8.0 / rtt.as_secs_f64() * 1.22 / p.sqrt()
+}
+
+#[test]
+fn cubic_under_random_loss_is_within_a_factor_of_two_of_mathis() {
+    for p in [0.001, 0.01, 0.05] {
+        let rtt = 50 * MS;
+        let (run, _) = one_flow(ControllerKind::Cubic, &bottleneck(10.0, rtt, p, 1.0), 60);
+        let got = steady_share(&run, 10.0, 60) * 10e6;
+        let model = mathis_bps(rtt, p).min(10e6);
+        assert!(
+            got >= model / 2.0 && got <= model * 2.0,
+            "loss {p}: {got:.0} bit/s against Mathis {model:.0}"
+        );
+    }
+}
+
+#[test]
+fn vegas_fills_a_clean_link_and_keeps_alpha_to_beta_packets_queued() {
+    for buffer in [1.0, 4.0] {
+        let rate = 10.0;
+        let (run, runs) = one_flow(
+            ControllerKind::Vegas,
+            &bottleneck(rate, 50 * MS, 0.0, buffer),
+            30,
+        );
+        let share = steady_share(&run, rate, 30);
+        assert!(
+            share >= 0.90,
+            "Vegas with {buffer} BDP of buffer: {share:.3}"
+        );
+        // Standing queue in steady state, from the sender's RTT samples: (srtt − base) × rate.
+        let packet_time = 1200.0 * 8.0 / (rate * 1e6);
+        let steady: Vec<f64> = run
+            .samples
+            .iter()
+            .filter(|s| s.at > Duration::from_secs(10))
+            .map(|s| (s.latest_rtt.as_secs_f64() - 0.050) / packet_time)
+            .collect();
+        let mean = steady.iter().sum::<f64>() / steady.len() as f64;
+        // tcp_vegas: alpha 2, beta 4 packets; ±1 packet.
+        assert!(
+            (1.0..=5.0).contains(&mean),
+            "{mean:.2} packets queued on average"
+        );
+        let link_mean = runs.forward.mean_queue_delay().as_secs_f64() / packet_time;
+        assert!(
+            link_mean <= 6.0,
+            "bottleneck queue {link_mean:.2} packets on average"
+        );
+    }
+}
+
+#[test]
+fn bbr_uses_ninety_percent_of_a_link_with_one_percent_loss() {
+    let (run, _) = one_flow(
+        ControllerKind::Bbr,
+        &bottleneck(10.0, 50 * MS, 0.01, 1.0),
+        30,
+    );
+    let share = steady_share(&run, 10.0, 30);
+    assert!(share >= 0.90, "BBR at 1% loss: {share:.3}");
+}
+
+#[test]
+fn bbr_keeps_the_queue_short_in_a_deep_buffer() {
+    let (run, runs) = one_flow(
+        ControllerKind::Bbr,
+        &bottleneck(10.0, 50 * MS, 0.0, 4.0),
+        30,
+    );
+    let mean = runs.forward.mean_queue_delay();
+    assert!(
+        mean <= 25 * MS,
+        "mean queueing delay {mean:?} with a 4-BDP buffer"
+    );
+    assert!(
+        steady_share(&run, 10.0, 30) >= 0.9,
+        "and still fills the link"
+    );
+}
+
+#[test]
+fn two_cubic_flows_share_a_bottleneck_fairly() {
+    assert_fair(ControllerKind::Cubic, &bottleneck(10.0, 50 * MS, 0.0, 1.0));
+}
+
+#[test]
+fn two_bbr_flows_share_a_bottleneck_fairly() {
+    assert_fair(ControllerKind::Bbr, &bottleneck(10.0, 50 * MS, 0.0, 1.0));
+}
+
+#[test]
+fn two_vegas_flows_share_a_bottleneck_fairly() {
+    assert_fair(ControllerKind::Vegas, &bottleneck(10.0, 50 * MS, 0.0, 1.0));
+}
+
+#[test]
+fn a_live_switch_keeps_the_connection_going() {
+    use weir_core::config::{EndpointConfig, ServerConfig};
+    use weir_core::endpoint::Endpoint;
+    use weir_core::sim::flows::{BulkReceiver, BulkSender};
+    use weir_core::sim::{EndpointNode, Simulator};
+    let t0 = epoch();
+    let scenario = bottleneck(10.0, 50 * MS, 0.0, 1.0);
+    let mut sim = Simulator::new(3, t0);
+    let server = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: 1,
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            retry: false,
+            ..ServerConfig::default()
+        }),
+    )
+    .expect("server");
+    let mut client = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: 2,
+            ..EndpointConfig::default()
+        },
+        None,
+    )
+    .expect("client");
+    let h = client.connect(t0, weir_tests::addr(2)).expect("connect");
+    let sender = BulkSender::new(BulkAmount::For(Duration::from_secs(30)), 0, true)
+        .sample_every(t0, 10 * MS);
+    let c = sim
+        .add_node(weir_tests::addr(1), EndpointNode::new(client, sender))
+        .expect("c");
+    let s = sim
+        .add_node(
+            weir_tests::addr(2),
+            EndpointNode::new(server, BulkReceiver::default()),
+        )
+        .expect("s");
+    scenario.install(&mut sim, c, s).expect("links");
+    let mut kinds = [
+        ControllerKind::Cubic,
+        ControllerKind::Bbr,
+        ControllerKind::Vegas,
+        ControllerKind::NewReno,
+    ]
+    .into_iter();
+    for second in (5..=20).step_by(5) {
+        sim.run_until(Duration::from_secs(second)).expect("run");
+        let now = sim.now();
+        let node = sim.node_mut::<EndpointNode<BulkSender>>(c).expect("client");
+        let conn = node.endpoint.connection(h).expect("live");
+        let before = conn.stats().cwnd;
+        let kind = kinds.next().expect("four switches");
+        conn.set_congestion_controller(now, &ControllerConfig::new(kind))
+            .expect("implemented");
+        let after = conn.stats();
+        assert_eq!(after.controller, kind);
+        assert!(
+            after.cwnd >= before / 2,
+            "{kind} started from {} after {before}",
+            after.cwnd
+        );
+    }
+    sim.run_until(Duration::from_secs(30)).expect("run");
+    let received = sim
+        .node::<EndpointNode<BulkReceiver>>(s)
+        .expect("server")
+        .app
+        .received;
+    // 30 s at 10 Mbit/s is 37.5 MB; four switches cost little.
+    assert!(received > 33_000_000, "{received} bytes");
+}
+
+/// A 60 Hz game flow on a high-priority stream sharing a connection with a bulk stream: the
+/// one-way delay of its messages at the 99th percentile (DESIGN.md §4: priorities plus pacing
+/// keep the queue short).
+fn game_delay_p99(kind: ControllerKind, warm_up: Duration) -> (Duration, Duration) {
+    use weir_core::config::{EndpointConfig, ServerConfig};
+    use weir_core::endpoint::Endpoint;
+    use weir_core::sim::flows::{
+        Both, BulkReceiver, BulkSender, GameReceiver, GameSender, GameTransport,
+    };
+    use weir_core::sim::{EndpointNode, Simulator};
+    use weir_core::streams::{Dir, Side, StreamId};
+    let t0 = epoch();
+    let scenario = bottleneck(10.0, 50 * MS, 0.0, 4.0);
+    let transport = TransportConfig {
+        congestion: ControllerConfig::new(kind),
+        ..TransportConfig::default()
+    };
+    let mut sim = Simulator::new(5, t0);
+    let server = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: 1,
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            transport: transport.clone(),
+            retry: false,
+        }),
+    )
+    .expect("server");
+    let mut client = Endpoint::new(
+        t0,
+        EndpointConfig {
+            seed: 2,
+            ..EndpointConfig::default()
+        },
+        None,
+    )
+    .expect("client");
+    client.set_client_config(transport).expect("config");
+    client.connect(t0, weir_tests::addr(2)).expect("connect");
+    let seconds = Duration::from_secs(30);
+    let sender = Both(
+        BulkSender::new(BulkAmount::For(seconds), 0, false),
+        GameSender::new(t0, 60, 200, GameTransport::Stream { priority: 10 }, seconds),
+    );
+    let bulk_id = StreamId::new(Side::Client, Dir::Uni, 0).expect("id");
+    let game_id = StreamId::new(Side::Client, Dir::Uni, 1).expect("id");
+    let mut game = GameReceiver::new(t0, 200);
+    game.stream = Some(game_id);
+    game.measure_from = Some(t0 + warm_up);
+    let receiver = Both(
+        BulkReceiver {
+            stream: Some(bulk_id),
+            ..BulkReceiver::default()
+        },
+        game,
+    );
+    let c = sim
+        .add_node(weir_tests::addr(1), EndpointNode::new(client, sender))
+        .expect("c");
+    let s = sim
+        .add_node(weir_tests::addr(2), EndpointNode::new(server, receiver))
+        .expect("s");
+    scenario.install(&mut sim, c, s).expect("links");
+    sim.run_until(seconds + Duration::from_secs(2))
+        .expect("run");
+    let rx = &sim
+        .node::<EndpointNode<Both<BulkReceiver, GameReceiver>>>(s)
+        .expect("server")
+        .app;
+    assert!(
+        rx.1.received > 1700,
+        "{kind}: {} game messages arrived",
+        rx.1.received
+    );
+    assert!(
+        rx.0.received > 20_000_000,
+        "{kind}: the bulk stream moved {} bytes",
+        rx.0.received
+    );
+    (rx.1.delay_quantile(0.99), rx.1.delay_quantile(0.5))
+}
+
+#[test]
+fn a_game_stream_beside_a_bulk_stream_stays_fast_with_vegas() {
+    // Base one-way delay 25 ms; two 1200-byte serialisations at 10 Mbit/s are 1.92 ms.
+    let bound = 25 * MS + Duration::from_micros(1920) + 10 * MS;
+    let (p99, p50) = game_delay_p99(ControllerKind::Vegas, Duration::ZERO);
+    assert!(
+        p99 <= bound,
+        "Vegas: p99 {p99:?} (p50 {p50:?}), bound {bound:?}"
+    );
+}
+
+#[test]
+#[ignore = "report: prints the game flow's delay with every controller (cargo test -- --ignored --nocapture)"]
+fn report_game_stream_delay_per_controller() {
+    for kind in [
+        ControllerKind::Vegas,
+        ControllerKind::Bbr,
+        ControllerKind::Cubic,
+        ControllerKind::NewReno,
+    ] {
+        let (p99, p50) = game_delay_p99(kind, Duration::ZERO);
+        let (steady_p99, steady_p50) = game_delay_p99(kind, Duration::from_secs(3));
+        eprintln!(
+            "{kind}: game one-way delay p50 {p50:?}, p99 {p99:?}; after 3 s: p50 {steady_p50:?}, p99 {steady_p99:?}"
+        );
+    }
+}
