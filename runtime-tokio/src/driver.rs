@@ -1,0 +1,133 @@
+//! The one task per endpoint that drives the core (DESIGN.md §2's driving rule).
+//!
+//! Each round: receive what the socket holds (outside the lock), then under the lock feed it to
+//! the core, fire the timer if due, drain `poll_transmit` into the send queue, dispatch the
+//! events, and read the next deadline; then send the queue (outside the lock) and arm the
+//! timer. The task sleeps — returns `Pending` — unless one of three things is pending, each of
+//! which has registered its waker: the socket is readable (or writable, while sends wait), the
+//! timer fired, or an application call woke it. A round that hit a budget (receive calls,
+//! datagrams queued, rounds per poll) yields and reschedules itself instead of sleeping, so
+//! the driver never starves the runtime and never spins idle.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::time::Sleep;
+
+use crate::shared::Shared;
+use crate::socket::{TxQueue, UdpIo};
+
+/// `recvmmsg` calls per round.
+const RECV_CALLS: usize = 4;
+/// Datagrams taken from the core per round before they are sent.
+const TX_DATAGRAMS: usize = 256;
+/// Rounds per poll before the driver yields to other tasks.
+const ROUNDS: usize = 16;
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    io: UdpIo,
+    rx: Vec<(SocketAddr, BytesMut)>,
+    tx: TxQueue,
+    scratch: Vec<u8>,
+    timer: Pin<Box<Sleep>>,
+    /// The deadline the timer is armed for.
+    deadline: Option<Instant>,
+}
+
+impl Driver {
+    /// Must be called inside a tokio runtime (it creates the timer).
+    pub(crate) fn new(shared: Arc<Shared>, io: UdpIo) -> Self {
+        Self {
+            shared,
+            io,
+            rx: Vec::new(),
+            tx: TxQueue::default(),
+            scratch: Vec::with_capacity(u16::MAX as usize),
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            deadline: None,
+        }
+    }
+
+    /// One round; returns whether there is more to do at once, or `None` when the driver may end.
+    fn round(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let more_rx = self.io.poll_recv(cx, &mut self.rx, RECV_CALLS);
+        let mut state = self.shared.lock();
+        state.driver_running(cx.waker());
+        let now = state.now();
+        for (from, datagram) in self.rx.drain(..) {
+            state.core.handle_datagram(now, from, datagram);
+        }
+        let timer_fired = self.deadline.is_some_and(|at| at <= now);
+        if timer_fired {
+            state.core.handle_timeout(now);
+        }
+        // While earlier sends wait for the socket the core keeps its datagrams (and can still
+        // coalesce them); otherwise drain it into the queue.
+        let mut more_tx = !self.tx.is_empty();
+        if self.tx.is_empty() {
+            let max_segments = self.io.max_segments();
+            while self.tx.datagrams() < TX_DATAGRAMS {
+                self.scratch.clear();
+                let Some(transmit) = state.core.poll_transmit(now, &mut self.scratch) else {
+                    break;
+                };
+                let size = transmit.size.min(self.scratch.len());
+                self.tx.push(&transmit, &self.scratch[..size], max_segments);
+            }
+            more_tx = self.tx.datagrams() >= TX_DATAGRAMS;
+        }
+        state.dispatch_events();
+        let mut deadline = state.core.poll_timeout();
+        let exit = state.driver_may_exit();
+        drop(state);
+
+        let sent_all = self.io.poll_send(cx, &mut self.tx);
+        if exit && sent_all {
+            return None;
+        }
+        if timer_fired && deadline.is_some_and(|at| at <= now) {
+            // The core was just told the time and still names a past deadline: wait a
+            // millisecond (the timer's resolution) rather than spin.
+            deadline = Some(now + Duration::from_millis(1));
+        }
+        if deadline != self.deadline {
+            self.deadline = deadline;
+            if let Some(at) = deadline {
+                self.timer.as_mut().reset(at.into());
+            }
+        }
+        let timer_due = self.deadline.is_some() && self.timer.as_mut().poll(cx).is_ready();
+        Some(more_rx || (more_tx && sent_all) || timer_due)
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..ROUNDS {
+            match this.round(cx) {
+                None => return Poll::Ready(()),
+                Some(true) => {}
+                Some(false) => return Poll::Pending,
+            }
+        }
+        // Budget spent with work left: let other tasks run, then continue.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Ended, aborted, or its runtime shut down: nobody may wait for it any longer.
+        self.shared.lock().driver_ended();
+    }
+}

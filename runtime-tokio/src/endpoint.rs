@@ -1,0 +1,281 @@
+//! The endpoint: one UDP socket, one driver task, many connections.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use weir_core::endpoint::{Endpoint as CoreEndpoint, EndpointStats};
+use weir_core::wire::VarInt;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::driver::Driver;
+use crate::error::{BindError, ConnectError, SocketConfigError};
+use crate::shared::{ConnState, Shared};
+use crate::socket::{self, SocketInfo, SocketStats, UdpIo};
+
+/// A weir endpoint on a UDP socket: connects to servers, and accepts connections when it has a
+/// server configuration. Cheap to clone. One task, spawned on the current tokio runtime by
+/// [`bind`](Self::bind), drives the socket, the timers and every connection; it ends when the
+/// endpoint and all its connections are dropped (or at [`shutdown`](Self::shutdown)).
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<EndpointRef>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local_addr", &self.inner.shared.info.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+struct EndpointRef {
+    shared: Arc<Shared>,
+    driver: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for EndpointRef {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.endpoint_refs = 0;
+        // Nobody can accept these any more.
+        for handle in std::mem::take(&mut state.incoming) {
+            state.close(handle, VarInt::ZERO, b"endpoint dropped");
+        }
+        state.wake_driver();
+    }
+}
+
+impl Endpoint {
+    /// Binds a UDP socket to `addr`, tuned per `config.socket`, and starts the endpoint's
+    /// driver on the current tokio runtime. Every configuration is validated first.
+    pub async fn bind(addr: SocketAddr, config: Config) -> Result<Self, BindError> {
+        let core = core_endpoint(&config)?;
+        let socket = socket::bind_std(addr, &config.socket)?;
+        Self::start(addr, socket, core, &config)
+    }
+
+    /// Binds `shards` endpoints to the same address with `SO_REUSEPORT` (Unix): the kernel
+    /// spreads peers over the sockets by their address (one peer always reaches the same
+    /// shard), and each shard's driver is its own task, so a multi-threaded runtime runs them
+    /// in parallel. Each shard is an independent endpoint: accept on every one of them. With
+    /// port 0 the first shard picks the port and the others join it.
+    pub async fn bind_shards(
+        addr: SocketAddr,
+        mut config: Config,
+        shards: usize,
+    ) -> Result<Vec<Self>, BindError> {
+        if shards == 0 {
+            return Err(SocketConfigError::NoShards.into());
+        }
+        config.socket.reuse_port = true;
+        let mut endpoints: Vec<Self> = Vec::with_capacity(shards);
+        let seed = config.endpoint.seed;
+        for shard in 0..shards {
+            let addr = endpoints.first().map_or(addr, |e| e.local_addr());
+            config.endpoint.seed = seed.wrapping_add(shard as u64);
+            endpoints.push(Self::bind(addr, config.clone()).await?);
+        }
+        Ok(endpoints)
+    }
+
+    fn start(
+        addr: SocketAddr,
+        socket: std::net::UdpSocket,
+        core: CoreEndpoint,
+        config: &Config,
+    ) -> Result<Self, BindError> {
+        let (io, info) = UdpIo::new(socket, &config.socket).map_err(|source| BindError::Io {
+            op: "register",
+            addr,
+            source,
+        })?;
+        let shared = Arc::new(Shared::new(core, info, io.counters.clone()));
+        shared.lock().endpoint_refs = 1;
+        let driver = tokio::spawn(Driver::new(shared.clone(), io));
+        Ok(Self {
+            inner: Arc::new(EndpointRef {
+                shared,
+                driver: Mutex::new(Some(driver)),
+            }),
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.shared.info.local_addr
+    }
+
+    /// The socket as the kernel set it up (buffer sizes granted, GSO/GRO).
+    pub fn socket_info(&self) -> SocketInfo {
+        self.inner.shared.info
+    }
+
+    /// What the socket did, including the errors it counted and survived.
+    pub fn socket_stats(&self) -> SocketStats {
+        self.inner.shared.counters.snapshot()
+    }
+
+    /// What the core endpoint dropped or answered on its own.
+    pub fn stats(&self) -> EndpointStats {
+        self.inner.shared.lock().core.stats()
+    }
+
+    /// Connections alive (closing ones included).
+    pub fn connection_count(&self) -> usize {
+        self.inner.shared.lock().core.connection_count()
+    }
+
+    /// Connects to `remote`; completes when the handshake does (or fails, at the latest after
+    /// the client transport's idle timeout).
+    pub async fn connect(&self, remote: SocketAddr) -> Result<Connection, ConnectError> {
+        let info = &self.inner.shared.info;
+        let reachable = match (info.local_addr, remote) {
+            (SocketAddr::V4(_), SocketAddr::V4(_)) | (SocketAddr::V6(_), SocketAddr::V6(_)) => true,
+            (SocketAddr::V6(_), SocketAddr::V4(_)) => info.dual_stack,
+            (SocketAddr::V4(_), SocketAddr::V6(_)) => false,
+        };
+        if !reachable {
+            return Err(ConnectError::AddressFamily {
+                remote,
+                local: info.local_addr,
+            });
+        }
+        let handle = {
+            let mut state = self.inner.shared.lock();
+            if state.closing || state.driver_gone {
+                return Err(ConnectError::EndpointClosed);
+            }
+            let now = state.now();
+            let handle = state.core.connect(now, remote)?;
+            state.conns.insert(
+                handle,
+                ConnState {
+                    attached: true,
+                    ..ConnState::default()
+                },
+            );
+            state.wake_driver();
+            handle
+        };
+        // Dropping the future from here on drops the connection, which closes it.
+        let conn = Connection::new(self.inner.shared.clone(), handle, remote);
+        poll_fn(|cx| {
+            conn.with_state(|state, handle| {
+                if let Some(lost) = state.lost(handle) {
+                    return Poll::Ready(Err(ConnectError::Handshake(lost)));
+                }
+                match state.conns.get_mut(&handle) {
+                    Some(c) if c.connected => Poll::Ready(Ok(())),
+                    Some(c) => {
+                        c.lifecycle.register(cx.waker());
+                        Poll::Pending
+                    }
+                    None => Poll::Ready(Err(ConnectError::EndpointClosed)),
+                }
+            })
+        })
+        .await?;
+        Ok(conn)
+    }
+
+    /// The next connection a client opened (its handshake complete); `None` once the endpoint
+    /// is shutting down or its driver stopped.
+    pub async fn accept(&self) -> Option<Connection> {
+        let shared = &self.inner.shared;
+        let handle = poll_fn(|cx| {
+            let mut state = shared.lock();
+            while let Some(handle) = state.incoming.pop_front() {
+                if let Some(conn) = state.conns.get_mut(&handle)
+                    && conn.error.is_none()
+                {
+                    conn.attached = true;
+                    return Poll::Ready(Some(handle));
+                }
+            }
+            if state.closing || state.driver_gone {
+                return Poll::Ready(None);
+            }
+            state.accept_wakers.register(cx.waker());
+            Poll::Pending
+        })
+        .await?;
+        let remote = shared
+            .lock()
+            .core
+            .connection(handle)
+            .map(|c| c.remote_address());
+        let remote = remote.unwrap_or(self.local_addr());
+        Some(Connection::new(shared.clone(), handle, remote))
+    }
+
+    /// Closes every connection with `code` and `reason`, waits up to `timeout` for them to
+    /// drain (their CONNECTION_CLOSE sent, the closing period over), then stops the driver
+    /// once it has flushed what it holds. Returns whether everything drained in time. New
+    /// connections are refused from the start; `accept` returns `None`.
+    pub async fn shutdown(&self, code: VarInt, reason: &[u8], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let shared = &self.inner.shared;
+        {
+            let mut state = shared.lock();
+            state.closing = true;
+            let open: Vec<_> = state
+                .conns
+                .iter()
+                .filter(|(_, c)| c.error.is_none())
+                .map(|(h, _)| *h)
+                .collect();
+            for handle in open {
+                state.close(handle, code, reason);
+            }
+            state.accept_wakers.wake_all();
+        }
+        let drained = poll_fn(|cx| {
+            let mut state = shared.lock();
+            if state.core.connection_count() == 0 || state.driver_gone {
+                return Poll::Ready(());
+            }
+            state.drain_wakers.register(cx.waker());
+            Poll::Pending
+        });
+        let drained = tokio::time::timeout_at(deadline.into(), drained)
+            .await
+            .is_ok();
+        {
+            let mut state = shared.lock();
+            state.stop = true;
+            state.wake_driver();
+        }
+        let driver = self
+            .inner
+            .driver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(driver) = driver {
+            // Flushing is quick; a driver that cannot finish by the deadline is cut off.
+            let grace = deadline.max(Instant::now() + Duration::from_millis(100));
+            let abort = driver.abort_handle();
+            if tokio::time::timeout_at(grace.into(), driver).await.is_err() {
+                tracing::warn!("the endpoint driver did not stop in time; aborting it");
+                abort.abort();
+            }
+        }
+        drained
+    }
+}
+
+fn core_endpoint(config: &Config) -> Result<CoreEndpoint, BindError> {
+    let mut core = CoreEndpoint::new(
+        Instant::now(),
+        config.endpoint.clone(),
+        config.server.clone(),
+    )?;
+    core.set_client_config(config.client.clone())?;
+    Ok(core)
+}

@@ -1,0 +1,150 @@
+//! The errors of the async API. Every one is typed; the `AsyncRead`/`AsyncWrite` impls wrap
+//! them in [`std::io::Error`] (recover them with [`std::io::Error::get_ref`] and `downcast_ref`).
+
+use std::io;
+use std::net::SocketAddr;
+
+use weir_core::config::ConfigError;
+use weir_core::connection::ConnectionError;
+use weir_core::wire::VarInt;
+
+/// Why a connection can no longer carry data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionLost {
+    /// The connection closed: by either application, by a protocol error, or by its idle
+    /// timeout ([`ConnectionError::TimedOut`]) when the peer vanished.
+    #[error(transparent)]
+    Closed(#[from] ConnectionError),
+    /// The endpoint's driver task stopped (the endpoint was shut down, its runtime dropped, or
+    /// the task aborted) before the connection closed.
+    #[error("the endpoint driving this connection stopped")]
+    EndpointStopped,
+}
+
+/// Why [`Endpoint::connect`](crate::Endpoint::connect) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The core refused to start the connection (too many connections, bad transport config).
+    #[error(transparent)]
+    Refused(#[from] weir_core::endpoint::ConnectError),
+    /// The socket cannot reach an address of that family (an IPv6 address from an IPv4
+    /// socket, or an IPv4 address from an IPv6-only socket).
+    #[error("cannot reach {remote} from the socket bound to {local} (address family mismatch)")]
+    AddressFamily {
+        /// The address asked for.
+        remote: SocketAddr,
+        /// The endpoint's socket address.
+        local: SocketAddr,
+    },
+    /// The endpoint is shutting down or its driver stopped.
+    #[error("the endpoint is closed")]
+    EndpointClosed,
+    /// The handshake did not complete.
+    #[error("the handshake failed: {0}")]
+    Handshake(ConnectionLost),
+}
+
+/// Why a write failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The peer asked us to stop sending (STOP_SENDING) with this application error code.
+    #[error("the peer stopped the stream with error code {0}")]
+    Stopped(VarInt),
+    /// The connection is gone.
+    #[error(transparent)]
+    ConnectionLost(#[from] ConnectionLost),
+    /// The stream was finished or reset already.
+    #[error("the stream is finished or reset")]
+    ClosedStream,
+}
+
+/// Why a read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The peer abandoned the stream (RESET_STREAM) with this application error code.
+    #[error("the peer reset the stream with error code {0}")]
+    Reset(VarInt),
+    /// The connection is gone.
+    #[error(transparent)]
+    ConnectionLost(#[from] ConnectionLost),
+    /// The stream was stopped by us, or its state is gone.
+    #[error("the stream is stopped or unknown")]
+    ClosedStream,
+}
+
+/// Why an unreliable message was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendDatagramError {
+    /// The core rejected the message (too large, unsupported by the peer, bad channel).
+    #[error(transparent)]
+    Rejected(weir_core::connection::SendDatagramError),
+    /// The connection is gone.
+    #[error(transparent)]
+    ConnectionLost(#[from] ConnectionLost),
+}
+
+/// A socket configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketConfigError {
+    /// A buffer size, a rate or an RTT of zero.
+    #[error("{0} must not be zero")]
+    Zero(&'static str),
+    /// The buffer floor is above its ceiling.
+    #[error("min_buffer ({min} B) is above max_buffer ({max} B)")]
+    BufferBounds {
+        /// The floor.
+        min: usize,
+        /// The ceiling.
+        max: usize,
+    },
+    /// `only_v6` asked of an IPv4 address.
+    #[error("only_v6 is set but {0} is an IPv4 address")]
+    OnlyV6OnIpv4(SocketAddr),
+    /// Zero shards asked of [`Endpoint::bind_shards`](crate::Endpoint::bind_shards).
+    #[error("at least one shard is needed")]
+    NoShards,
+}
+
+/// Why [`Endpoint::bind`](crate::Endpoint::bind) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The weir configuration (endpoint, server or client transport) is invalid.
+    #[error("invalid weir configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The socket configuration is invalid.
+    #[error("invalid socket configuration: {0}")]
+    Socket(#[from] SocketConfigError),
+    /// The operating system refused a socket operation.
+    #[error("cannot {op} a UDP socket on {addr}: {source}")]
+    Io {
+        /// What was attempted.
+        op: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl From<WriteError> for io::Error {
+    fn from(e: WriteError) -> Self {
+        let kind = match &e {
+            WriteError::Stopped(_) => io::ErrorKind::BrokenPipe,
+            WriteError::ConnectionLost(_) => io::ErrorKind::ConnectionAborted,
+            WriteError::ClosedStream => io::ErrorKind::NotConnected,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+impl From<ReadError> for io::Error {
+    fn from(e: ReadError) -> Self {
+        let kind = match &e {
+            ReadError::Reset(_) => io::ErrorKind::ConnectionReset,
+            ReadError::ConnectionLost(_) => io::ErrorKind::ConnectionAborted,
+            ReadError::ClosedStream => io::ErrorKind::NotConnected,
+        };
+        io::Error::new(kind, e)
+    }
+}

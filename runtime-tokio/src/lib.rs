@@ -1,0 +1,94 @@
+//! # weir-tokio
+//!
+//! The [tokio] runtime adapter of **weir**: a UDP socket, a timer and the sans-IO
+//! [`weir_core`] endpoint, exposed as async objects. It contains no protocol logic
+//! (DESIGN.md §1, §7): everything the protocol decides, the core decides.
+//!
+//! - [`Endpoint::bind`] opens a tuned UDP socket ([`SocketConfig`]: buffers from the expected
+//!   bandwidth-delay product, IPv4/IPv6, `SO_REUSEPORT` shards, GSO/GRO through quinn-udp) and
+//!   spawns the endpoint's driver task.
+//! - [`Endpoint::connect`] / [`Endpoint::accept`] give [`Connection`]s, which open and accept
+//!   streams ([`SendStream`] is a tokio `AsyncWrite`, [`RecvStream`] an `AsyncRead`), send and
+//!   receive unreliable messages, report [`stats`](Connection::stats) and close.
+//! - [`Endpoint::shutdown`] closes everything, waits (bounded) for the connections to drain and
+//!   stops the driver.
+//! - [`TcpConfig`] tunes TCP fallback sockets the same way (nodelay, keep-alive, buffers,
+//!   congestion control); `proxy` (feature `proxy`) impairs real UDP traffic with the
+//!   simulator's link model.
+//!
+//! ## Example: an echo server and a client
+//!
+//! ```no_run
+//! use tokio::io::AsyncWriteExt;
+//! use weir_tokio::{Config, Endpoint};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Endpoint::bind("127.0.0.1:4433".parse()?, Config::server()).await?;
+//! tokio::spawn(async move {
+//!     while let Some(conn) = server.accept().await {
+//!         tokio::spawn(async move {
+//!             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+//!                 let _ = tokio::io::copy(&mut recv, &mut send).await;
+//!                 let _ = send.finish();
+//!             }
+//!         });
+//!     }
+//! });
+//!
+//! let client = Endpoint::bind("127.0.0.1:0".parse()?, Config::client()).await?;
+//! let conn = client.connect("127.0.0.1:4433".parse()?).await?;
+//! let (mut send, mut recv) = conn.open_bi(0).await?;
+//! send.write_all(b"hello").await?;
+//! send.finish()?;
+//! let echoed = recv.read_to_end(64 * 1024).await?; // the typed-error method, with a limit
+//! assert_eq!(echoed, b"hello");
+//! conn.send_datagram(bytes::Bytes::from_static(b"state update"))?;
+//! println!("srtt: {:?}", conn.stats().map(|s| s.srtt));
+//! client.shutdown(0u32.into(), b"bye", std::time::Duration::from_secs(1)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it is driven
+//!
+//! One task per endpoint owns the socket and follows the core's driving rule: after each batch
+//! of input (datagrams received, the timer, application calls) it drains `poll_transmit` into a
+//! send queue (consecutive equal-size datagrams to one peer become one GSO send), dispatches the
+//! events to the tasks waiting on them, and re-arms its timer to `poll_timeout`. Application
+//! objects share the core with it behind one mutex; each wait registers its waker under that
+//! lock, and each call that gives the core work wakes the driver, so no wake-up is lost and
+//! nothing polls in a loop: the driver sleeps until the socket is ready, the timer fires or an
+//! application call wakes it.
+//!
+//! Socket errors — ICMP port unreachable (`ECONNREFUSED`), `EMSGSIZE`, `ENOBUFS` — are counted
+//! ([`Endpoint::socket_stats`]), logged with `tracing`, and survived: a lost datagram is the
+//! core's loss recovery's business.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod connection;
+mod driver;
+mod endpoint;
+mod error;
+#[cfg(feature = "proxy")]
+pub mod proxy;
+mod shared;
+mod socket;
+mod stream;
+mod tcp;
+
+pub use config::{Config, SocketConfig, bdp_bytes};
+pub use connection::Connection;
+pub use endpoint::Endpoint;
+pub use error::{
+    BindError, ConnectError, ConnectionLost, ReadError, SendDatagramError, SocketConfigError,
+    WriteError,
+};
+pub use socket::{SocketInfo, SocketStats};
+pub use stream::{RecvStream, SendStream};
+pub use tcp::{
+    TcpConfig, TcpConfigError, TcpSettings, available_congestion_controls, read_settings,
+};
+
+pub use weir_core;
+pub use weir_core::wire::VarInt;

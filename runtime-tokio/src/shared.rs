@@ -1,0 +1,278 @@
+//! The state the driver task and the application's objects share: the core endpoint, and the
+//! wakers of whoever waits on it, behind one mutex.
+//!
+//! Every access takes the lock, acts on the core, and, when it waits, registers its waker
+//! *under the same lock*. The driver dispatches the core's events under that lock too, so an
+//! event can never slip between "the core said blocked" and "the waker is registered": no
+//! lost wake-ups. Application calls that may give the core something to send wake the driver
+//! ([`State::wake_driver`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
+use std::time::Instant;
+
+use weir_core::connection::{ConnectionError, ConnectionStats, Event};
+use weir_core::endpoint::{ConnectionHandle, Endpoint as CoreEndpoint};
+use weir_core::streams::StreamEvent;
+use weir_core::wire::VarInt;
+use weir_core::{Dir, StreamId};
+
+use crate::error::ConnectionLost;
+use crate::socket::{Counters, SocketInfo};
+
+/// What the driver and the application objects share.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// The socket as bound (immutable).
+    pub(crate) info: SocketInfo,
+    /// The socket's counters (atomics: read without the lock).
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl Shared {
+    pub(crate) fn new(core: CoreEndpoint, info: SocketInfo, counters: Arc<Counters>) -> Self {
+        Self {
+            state: Mutex::new(State {
+                core,
+                last_now: Instant::now(),
+                conns: HashMap::new(),
+                incoming: VecDeque::new(),
+                accept_wakers: Wakers::default(),
+                drain_wakers: Wakers::default(),
+                driver_waker: None,
+                driver_woken: false,
+                endpoint_refs: 0,
+                closing: false,
+                stop: false,
+                driver_gone: false,
+            }),
+            info,
+            counters,
+        }
+    }
+
+    /// The state. A panic while the lock was held (a bug) does not make every later call panic.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Tasks waiting for the same kind of news.
+#[derive(Debug, Default)]
+pub(crate) struct Wakers(Vec<Waker>);
+
+impl Wakers {
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        if !self.0.iter().any(|w| w.will_wake(waker)) {
+            self.0.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        for waker in self.0.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// Stores `waker` for `id`, replacing an older one.
+pub(crate) fn register_stream(map: &mut HashMap<StreamId, Waker>, id: StreamId, waker: &Waker) {
+    match map.get_mut(&id) {
+        Some(w) if w.will_wake(waker) => {}
+        Some(w) => w.clone_from(waker),
+        None => {
+            map.insert(id, waker.clone());
+        }
+    }
+}
+
+fn wake_stream(map: &mut HashMap<StreamId, Waker>, id: StreamId) {
+    if let Some(waker) = map.remove(&id) {
+        waker.wake();
+    }
+}
+
+/// The application's view of one connection.
+#[derive(Debug, Default)]
+pub(crate) struct ConnState {
+    /// Whether application objects (a `Connection`, its streams) refer to it.
+    pub(crate) attached: bool,
+    pub(crate) connected: bool,
+    pub(crate) error: Option<ConnectionError>,
+    pub(crate) drained: bool,
+    /// Counters kept for when the core's state is gone.
+    pub(crate) last_stats: Option<ConnectionStats>,
+    /// Waiting for the handshake or the close.
+    pub(crate) lifecycle: Wakers,
+    /// Waiting in `accept_bi`/`accept_uni`.
+    pub(crate) accept: [Wakers; 2],
+    /// Waiting in `open_bi`/`open_uni` for stream credit.
+    pub(crate) open: [Wakers; 2],
+    /// Waiting for an unreliable message.
+    pub(crate) datagrams: Wakers,
+    /// Waiting to read, per stream.
+    pub(crate) readers: HashMap<StreamId, Waker>,
+    /// Waiting to write, per stream.
+    pub(crate) writers: HashMap<StreamId, Waker>,
+    /// Streams the peer stopped, with its code (the core reports it once, as an event).
+    pub(crate) stopped: HashMap<StreamId, VarInt>,
+}
+
+pub(crate) fn dir_index(dir: Dir) -> usize {
+    match dir {
+        Dir::Bi => 0,
+        Dir::Uni => 1,
+    }
+}
+
+impl ConnState {
+    fn wake_everyone(&mut self) {
+        self.lifecycle.wake_all();
+        self.datagrams.wake_all();
+        for w in self.accept.iter_mut().chain(self.open.iter_mut()) {
+            w.wake_all();
+        }
+        for (_, waker) in self.readers.drain().chain(self.writers.drain()) {
+            waker.wake();
+        }
+    }
+}
+
+/// The shared state proper.
+pub(crate) struct State {
+    pub(crate) core: CoreEndpoint,
+    last_now: Instant,
+    pub(crate) conns: HashMap<ConnectionHandle, ConnState>,
+    /// Accepted by the core and connected, not yet taken by `accept`.
+    pub(crate) incoming: VecDeque<ConnectionHandle>,
+    pub(crate) accept_wakers: Wakers,
+    /// Waiting for every connection to drain (shutdown).
+    pub(crate) drain_wakers: Wakers,
+    driver_waker: Option<Waker>,
+    driver_woken: bool,
+    /// `Endpoint` handles alive; with none left, the driver ends once the connections drained.
+    pub(crate) endpoint_refs: usize,
+    /// Shutting down: no new connections.
+    pub(crate) closing: bool,
+    /// The driver ends once its queue is flushed.
+    pub(crate) stop: bool,
+    pub(crate) driver_gone: bool,
+}
+
+impl State {
+    /// The current time, never earlier than any time the core was given before (several
+    /// threads read the clock and take turns at the lock).
+    pub(crate) fn now(&mut self) -> Instant {
+        let now = Instant::now().max(self.last_now);
+        self.last_now = now;
+        now
+    }
+
+    /// Makes the driver run: the application gave the core something to do.
+    pub(crate) fn wake_driver(&mut self) {
+        if !self.driver_woken {
+            self.driver_woken = true;
+            if let Some(waker) = &self.driver_waker {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// The driver is running now (called by it, under the lock, each round).
+    pub(crate) fn driver_running(&mut self, waker: &Waker) {
+        self.driver_woken = false;
+        match &mut self.driver_waker {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Why the connection is unusable, if it is.
+    pub(crate) fn lost(&self, handle: ConnectionHandle) -> Option<ConnectionLost> {
+        match self.conns.get(&handle) {
+            Some(ConnState {
+                error: Some(error), ..
+            }) => Some(ConnectionLost::Closed(error.clone())),
+            _ if self.driver_gone => Some(ConnectionLost::EndpointStopped),
+            None => Some(ConnectionLost::EndpointStopped),
+            Some(_) => None,
+        }
+    }
+
+    /// Closes a connection (no-op once closed) and lets the driver send the close.
+    pub(crate) fn close(&mut self, handle: ConnectionHandle, code: VarInt, reason: &[u8]) {
+        let now = self.now();
+        if let Some(conn) = self.core.connection(handle) {
+            conn.close(now, code, reason);
+            self.wake_driver();
+        }
+    }
+
+    /// Hands the core's events to whoever waits for them.
+    pub(crate) fn dispatch_events(&mut self) {
+        while let Some((handle, event)) = self.core.poll_event() {
+            let state = self.conns.entry(handle).or_default();
+            match event {
+                Event::Connected => {
+                    state.connected = true;
+                    state.last_stats = self.core.connection(handle).map(|c| c.stats());
+                    state.lifecycle.wake_all();
+                    if !state.attached {
+                        // A server-side connection: queue it for `accept`.
+                        if self.closing || self.endpoint_refs == 0 {
+                            self.close(handle, VarInt::ZERO, b"endpoint closing");
+                        } else {
+                            self.incoming.push_back(handle);
+                            self.accept_wakers.wake_all();
+                        }
+                    }
+                }
+                Event::Stream(event) => match event {
+                    StreamEvent::Readable { id } => wake_stream(&mut state.readers, id),
+                    StreamEvent::Writable { id } => wake_stream(&mut state.writers, id),
+                    StreamEvent::Stopped { id, error_code } => {
+                        state.stopped.insert(id, error_code);
+                        wake_stream(&mut state.writers, id);
+                    }
+                    StreamEvent::Opened { dir } => state.accept[dir_index(dir)].wake_all(),
+                    StreamEvent::Available { dir } => state.open[dir_index(dir)].wake_all(),
+                    StreamEvent::Finished { .. } => {}
+                },
+                Event::DatagramReceived => state.datagrams.wake_all(),
+                Event::Closed(error) => {
+                    state.error = Some(error);
+                    state.last_stats = self.core.connection(handle).map(|c| c.stats());
+                    state.wake_everyone();
+                }
+                Event::Drained => {
+                    state.drained = true;
+                    state.wake_everyone();
+                    if !state.attached {
+                        self.conns.remove(&handle);
+                        self.incoming.retain(|h| *h != handle);
+                    }
+                    if self.core.connection_count() == 0 {
+                        self.drain_wakers.wake_all();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the driver may end: told to stop, or nobody can use the endpoint any more.
+    pub(crate) fn driver_may_exit(&self) -> bool {
+        self.stop || (self.endpoint_refs == 0 && self.core.connection_count() == 0)
+    }
+
+    /// The driver ended: everyone waiting learns it.
+    pub(crate) fn driver_ended(&mut self) {
+        self.driver_gone = true;
+        self.driver_waker = None;
+        self.accept_wakers.wake_all();
+        self.drain_wakers.wake_all();
+        for state in self.conns.values_mut() {
+            state.wake_everyone();
+        }
+    }
+}
