@@ -3,9 +3,13 @@
 //! `weir sim` runs a link scenario in the deterministic simulator and prints what the link did.
 #![forbid(unsafe_code)]
 
+mod matrix;
+mod perf;
+mod proxy;
 mod report;
 mod scenario;
 mod sim_cmd;
+mod svg;
 mod units;
 
 use std::process::ExitCode;
@@ -25,6 +29,11 @@ enum Command {
     /// Simulate a network path (deterministic, virtual time) and report what it did to a
     /// constant-bit-rate probe flow.
     Sim(sim_cmd::SimArgs),
+    /// Measure throughput or game-tick round trips over real sockets (weir-tokio).
+    Perf(perf::PerfArgs),
+    /// Forward UDP between clients and an upstream through the simulator's link model, in
+    /// real time: real programs on a bad network, on one machine.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// A failure of a command, reported on standard error with a non-zero exit status.
@@ -40,12 +49,25 @@ enum CliError {
     Config(#[from] weir_core::config::ConfigError),
     #[error("cannot connect: {0}")]
     Connect(#[from] weir_core::endpoint::ConnectError),
+    #[error(transparent)]
+    Live(#[from] perf::LiveError),
+    #[error("simulation run failed: {0}")]
+    Run(#[from] weir_core::sim::runs::RunError),
+    #[error("peer baseline failed: {0}")]
+    Peer(#[from] weir_peers::PeerError),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sim(args) => sim_cmd::run(&args),
+        Command::Perf(args) => perf::run(&args).map_err(CliError::from),
+        Command::Proxy(args) => proxy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

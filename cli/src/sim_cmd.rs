@@ -4,12 +4,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::congestion::{ControllerConfig, ControllerKind};
 use weir_core::connection::ConnectionStats;
 use weir_core::endpoint::Endpoint;
-use weir_core::sim::flows::{
-    BulkAmount, BulkReceiver, BulkSender, GameReceiver, GameSender, GameTransport,
-};
+use weir_core::sim::flows::{BulkAmount, GameReceiver, GameSender, GameTransport};
 use weir_core::sim::presets::PRESETS;
+use weir_core::sim::runs::{BulkSpec, run_bulk};
 use weir_core::sim::{
     App, Bitrate, CbrSource, EndpointNode, LinkStats, ProbeReport, ProbeSink, Scenario, Simulator,
 };
@@ -38,6 +38,8 @@ pub struct SimArgs {
     pub list_presets: bool,
     #[command(flatten)]
     pub path: PathArgs,
+    #[command(flatten)]
+    pub matrix: crate::matrix::MatrixArgs,
     /// What to run over the path.
     #[arg(long, value_enum, default_value = "probe")]
     pub flow: Flow,
@@ -66,6 +68,12 @@ pub struct SimArgs {
     /// datagrams.
     #[arg(long)]
     pub reliable: bool,
+    /// Congestion controller of weir connections: newreno, cubic, bbr, vegas.
+    #[arg(long, default_value = "newreno", value_name = "NAME")]
+    pub controller: ControllerKind,
+    /// Bulk flow: write an SVG chart of the sender's window, pacing rate and RTT to this file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// Everything a run measured.
@@ -109,6 +117,13 @@ pub enum FlowOutcome {
 pub fn run(args: &SimArgs) -> Result<(), CliError> {
     if args.list_presets {
         print!("{}", report::presets(PRESETS));
+        return Ok(());
+    }
+    if args.matrix.matrix {
+        print!(
+            "{}",
+            crate::matrix::run(&args.matrix, args.duration, args.seed)?
+        );
         return Ok(());
     }
     let scenario = args.path.scenario()?;
@@ -190,7 +205,7 @@ fn connection<S: App, R: App>(
     CliError,
 > {
     let (client_addr, server_addr) = addresses();
-    let transport = TransportConfig::default();
+    let transport = transport(args);
     let server = Endpoint::new(
         epoch,
         EndpointConfig {
@@ -223,54 +238,61 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
     let amount = args
         .bytes
         .map_or(BulkAmount::For(args.duration), BulkAmount::Bytes);
-    let sender = BulkSender::new(amount, 0, true);
-    let (mut sim, c, s, forward) =
-        connection(&scenario, args, epoch, sender, BulkReceiver::default())?;
     // A sized transfer runs until it completes (bounded); a timed one for its duration plus a
     // little to drain.
     let limit = match amount {
         BulkAmount::Bytes(_) => args.duration.max(Duration::from_secs(3600)),
         BulkAmount::For(d) => d + Duration::from_secs(5),
     };
-    let step = Duration::from_millis(100);
-    while sim.elapsed() < limit {
-        sim.run_for(step)?;
-        let done = sim
-            .node::<EndpointNode<BulkSender>>(c)
-            .is_some_and(|n| n.app.completed_at.is_some() || n.app.closed.is_some());
-        if done {
-            break;
-        }
+    let spec = BulkSpec {
+        transport: transport(args),
+        start: Duration::ZERO,
+        amount,
+        sample_every: args.plot.as_ref().map(|_| Duration::from_millis(10)),
+    };
+    let runs = run_bulk(epoch, &scenario, args.seed, &[spec], limit)?;
+    let run = runs
+        .flows
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!("one flow"));
+    if let Some(path) = &args.plot {
+        let title = format!("{}: {}", args.controller, scenario.description);
+        std::fs::write(path, crate::matrix::run_chart(&title, &run.samples)).map_err(|e| {
+            CliError::Io {
+                path: path.clone(),
+                source: e,
+            }
+        })?;
     }
-    let since = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(epoch));
-    let tx = &sim
-        .node::<EndpointNode<BulkSender>>(c)
-        .expect("sender node")
-        .app;
-    let rx = &sim
-        .node::<EndpointNode<BulkReceiver>>(s)
-        .expect("receiver node")
-        .app;
     let flow = FlowOutcome::Bulk {
-        written: tx.written(),
-        received: rx.received,
-        connected: since(tx.connected_at),
-        completed: since(tx.completed_at),
-        receive_span: match (rx.first_byte, rx.last_byte) {
+        written: run.written,
+        received: run.received,
+        connected: run.connected_at,
+        completed: run.completed_at,
+        receive_span: match (run.first_byte, run.last_byte) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         },
-        stats: tx.stats.clone(),
+        stats: run.stats,
     };
     Ok(Outcome {
-        forward: sim.link_stats(forward).cloned().expect("forward link"),
-        elapsed: sim.elapsed(),
+        forward: runs.forward,
+        elapsed: runs.elapsed,
         scenario,
         seed: args.seed,
         duration: args.duration,
         wall: Duration::ZERO,
         flow,
     })
+}
+
+/// The transport configuration the command line asks for.
+pub fn transport(args: &SimArgs) -> TransportConfig {
+    TransportConfig {
+        congestion: ControllerConfig::new(args.controller),
+        ..TransportConfig::default()
+    }
 }
 
 fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 /// A datagram, or a batch of equally sized datagrams, that the core has written into a
 /// caller-owned buffer and asks its driver to send (DESIGN.md §2).
 ///
-/// The payload is the first `size` bytes of the buffer passed to `poll_transmit`. When
+/// The payload is the `size` bytes `poll_transmit` appended to the caller's buffer (its last
+/// `size` bytes; [`segments`](Self::segments) counts from where they start). When
 /// `segment_size` is set the buffer holds several datagrams of `segment_size` bytes each (the last
 /// one may be shorter), to be sent with UDP generic segmentation offload where the platform has
 /// it, or one by one where it has not.

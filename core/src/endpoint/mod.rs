@@ -261,6 +261,36 @@ impl Endpoint {
         Some(&mut slot.conn)
     }
 
+    /// The connection behind `handle`, read-only (statistics, state): unlike
+    /// [`connection`](Self::connection) this does not make the endpoint look for work on it.
+    pub fn connection_ref(&self, handle: ConnectionHandle) -> Option<&Connection> {
+        self.connections
+            .get(handle.index as usize)
+            .filter(|s| s.generation == handle.generation)
+            .map(|s| &s.conn)
+    }
+
+    /// Handles of every live connection.
+    pub fn connection_handles(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.connections
+            .iter()
+            .map(|(index, slot)| ConnectionHandle {
+                index: index as u32,
+                generation: slot.generation,
+            })
+    }
+
+    /// Closes every connection (see [`Connection::close`]); each drains and reports
+    /// [`Event::Drained`].
+    pub fn close_all(&mut self, now: Instant, error_code: crate::wire::VarInt, reason: &[u8]) {
+        let handles: Vec<ConnectionHandle> = self.connection_handles().collect();
+        for handle in handles {
+            if let Some(conn) = self.connection(handle) {
+                conn.close(now, error_code, reason);
+            }
+        }
+    }
+
     /// A datagram arrived from `remote` at `now`.
     pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: BytesMut) {
         self.flush_dirty();
@@ -340,8 +370,10 @@ impl Endpoint {
         }
     }
 
-    /// The next datagram to send, written into `buf` (pass it empty); `None` when nothing is
-    /// ready. Connections take turns, so one busy connection cannot starve the others.
+    /// The next datagram to send, appended to `buf`: the datagram is the last
+    /// [`Transmit::size`] bytes of `buf`, so a driver may pass a buffer that already holds
+    /// earlier datagrams (a GSO batch). `None` when nothing is ready. Connections take turns, so
+    /// one busy connection cannot starve the others.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         self.flush_dirty();
         if let Some((destination, datagram)) = self.stateless.pop_front() {

@@ -1,0 +1,424 @@
+//! `weir sim --matrix`: every congestion controller over a grid of bottlenecks, side by side.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+use weir_core::config::TransportConfig;
+use weir_core::congestion::{ControllerConfig, ControllerKind};
+use weir_core::sim::Scenario;
+use weir_core::sim::flows::BulkAmount;
+use weir_core::sim::runs::{BulkRun, BulkSpec, bottleneck, run_bulk};
+
+use crate::CliError;
+use crate::svg::{Panel, chart};
+
+/// The grid of `weir sim --matrix`.
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Run the scenario matrix instead of one scenario.
+    #[arg(long)]
+    pub matrix: bool,
+    /// Controllers to compare (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "newreno,cubic,bbr,vegas")]
+    pub controllers: Vec<ControllerKind>,
+    /// Bottleneck rates in Mbit/s (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    pub rates: Vec<f64>,
+    /// Round-trip times in milliseconds (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "10,50,200")]
+    pub rtts: Vec<u64>,
+    /// Random loss in percent (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,1,5")]
+    pub losses: Vec<f64>,
+    /// Bottleneck buffers in bandwidth-delay products (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,1,4")]
+    pub buffers: Vec<f64>,
+    /// Write SVG plots (cwnd, pacing rate, RTT over time) of two reference runs per controller
+    /// into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Parallel simulations (default: the number of cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also run quinn (quinn-proto with its default controller, TLS 1.3, 1200-byte datagrams)
+    /// over every scenario and print weir ÷ quinn ratios.
+    #[arg(long)]
+    pub peer_quinn: bool,
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub controller: ControllerKind,
+    pub rate_mbps: f64,
+    pub rtt_ms: u64,
+    pub loss_pct: f64,
+    pub buffer_bdp: f64,
+    pub goodput_pct: f64,
+    pub queue_mean: Duration,
+    pub queue_p95: Duration,
+    pub retransmitted_pct: f64,
+}
+
+/// quinn over one scenario.
+#[derive(Debug, Clone)]
+pub struct PeerCell {
+    pub rate_mbps: f64,
+    pub rtt_ms: u64,
+    pub loss_pct: f64,
+    pub buffer_bdp: f64,
+    pub goodput_pct: f64,
+    pub queue_mean: Duration,
+}
+
+fn run_cell(
+    controller: ControllerKind,
+    scenario: &Scenario,
+    rate_mbps: f64,
+    duration: Duration,
+    seed: u64,
+    sample: bool,
+) -> Result<(f64, weir_core::sim::LinkStats, BulkRun), CliError> {
+    let spec = BulkSpec {
+        transport: TransportConfig {
+            congestion: ControllerConfig::new(controller),
+            ..TransportConfig::default()
+        },
+        start: Duration::ZERO,
+        amount: BulkAmount::For(duration),
+        sample_every: sample.then_some(Duration::from_millis(10)),
+    };
+    let epoch = Instant::now();
+    let runs = run_bulk(
+        epoch,
+        scenario,
+        seed,
+        &[spec],
+        duration + Duration::from_secs(5),
+    )?;
+    let run = runs
+        .flows
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!("one flow"));
+    // Bytes read while the sender was sending, as the quinn baseline measures it.
+    let start = run.connected_at.unwrap_or_default();
+    let bytes = run.received_between(start, start + duration);
+    let pct = bytes as f64 * 8.0 / duration.as_secs_f64() / (rate_mbps * 1e6) * 100.0;
+    Ok((pct, runs.forward, run))
+}
+
+/// Runs the matrix and returns its table.
+pub fn run(args: &MatrixArgs, duration: Duration, seed: u64) -> Result<String, CliError> {
+    for kind in &args.controllers {
+        if !kind.is_implemented() {
+            return Err(CliError::Config(
+                weir_core::config::ConfigError::Controller(
+                    weir_core::congestion::UnsupportedController { kind: *kind },
+                ),
+            ));
+        }
+    }
+    let mut jobs = Vec::new();
+    for &controller in &args.controllers {
+        for &rate in &args.rates {
+            for &rtt in &args.rtts {
+                for &loss in &args.losses {
+                    for &buffer in &args.buffers {
+                        jobs.push((controller, rate, rtt, loss, buffer));
+                    }
+                }
+            }
+        }
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Result<Cell, CliError>>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(&(controller, rate, rtt, loss, buffer)) = jobs.get(index) else {
+                        break;
+                    };
+                    let scenario =
+                        bottleneck(rate, Duration::from_millis(rtt), loss / 100.0, buffer);
+                    let cell = run_cell(controller, &scenario, rate, duration, seed, false).map(
+                        |(goodput_pct, link, run)| {
+                            let written = run.written.max(1) as f64;
+                            let retx = run
+                                .stats
+                                .as_ref()
+                                .map_or(0, |s| s.stream_bytes_retransmitted);
+                            Cell {
+                                controller,
+                                rate_mbps: rate,
+                                rtt_ms: rtt,
+                                loss_pct: loss,
+                                buffer_bdp: buffer,
+                                goodput_pct,
+                                queue_mean: link.mean_queue_delay(),
+                                queue_p95: link.queue_delay_quantile(0.95),
+                                retransmitted_pct: retx as f64 / written * 100.0,
+                            }
+                        },
+                    );
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push(cell);
+                }
+            });
+        }
+    });
+    let mut cells: Vec<Cell> = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    cells.sort_by(|a, b| {
+        (
+            a.controller as u8,
+            a.rate_mbps,
+            a.rtt_ms,
+            a.loss_pct,
+            a.buffer_bdp,
+        )
+            .partial_cmp(&(
+                b.controller as u8,
+                b.rate_mbps,
+                b.rtt_ms,
+                b.loss_pct,
+                b.buffer_bdp,
+            ))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    if let Some(dir) = &args.plots {
+        plots(dir, &args.controllers, duration, seed)?;
+    }
+    let peers = if args.peer_quinn {
+        quinn_cells(args, duration, seed, threads)?
+    } else {
+        Vec::new()
+    };
+    Ok(render(&cells, &peers, duration))
+}
+
+/// quinn over every scenario of the grid.
+fn quinn_cells(
+    args: &MatrixArgs,
+    duration: Duration,
+    seed: u64,
+    threads: usize,
+) -> Result<Vec<PeerCell>, CliError> {
+    let mut jobs = Vec::new();
+    for &rate in &args.rates {
+        for &rtt in &args.rtts {
+            for &loss in &args.losses {
+                for &buffer in &args.buffers {
+                    jobs.push((rate, rtt, loss, buffer));
+                }
+            }
+        }
+    }
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Result<PeerCell, CliError>>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = {
+                        let mut n = next.lock().unwrap_or_else(|e| e.into_inner());
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    let Some(&(rate, rtt, loss, buffer)) = jobs.get(index) else {
+                        break;
+                    };
+                    let scenario =
+                        bottleneck(rate, Duration::from_millis(rtt), loss / 100.0, buffer);
+                    let cell = weir_peers::quinn_bulk(&scenario, seed, duration)
+                        .map(|report| PeerCell {
+                            rate_mbps: rate,
+                            rtt_ms: rtt,
+                            loss_pct: loss,
+                            buffer_bdp: buffer,
+                            goodput_pct: report.goodput_bps / (rate * 1e6) * 100.0,
+                            queue_mean: report.forward_link.mean_queue_delay(),
+                        })
+                        .map_err(CliError::from);
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push(cell);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "–".to_owned()
+    }
+}
+
+/// One table per controller (with quinn's figures and the ratios when `peers` is not empty).
+pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "weir sim --matrix: one bulk flow for {} of virtual time per cell; goodput = bytes read while the sender sends, as a share of the bottleneck rate; queueing delay at the bottleneck{}\n",
+        crate::scenario::fmt_duration(duration),
+        if peers.is_empty() {
+            ""
+        } else {
+            "; quinn = quinn-proto 0.11 with its default controller (CUBIC), TLS 1.3, 1200-byte datagrams, over the same links"
+        }
+    );
+    let mut controllers: Vec<ControllerKind> = cells.iter().map(|c| c.controller).collect();
+    controllers.dedup();
+    for controller in controllers {
+        let mut t = Table::new();
+        let mut header = vec![
+            "rate Mbit/s",
+            "RTT ms",
+            "loss %",
+            "buffer BDP",
+            "goodput %",
+            "queue mean ms",
+            "queue p95 ms",
+            "retransmitted %",
+        ];
+        if !peers.is_empty() {
+            header.extend([
+                "quinn goodput %",
+                "quinn queue ms",
+                "goodput ÷ quinn",
+                "queue ÷ quinn",
+            ]);
+        }
+        t.load_preset(UTF8_FULL_CONDENSED)
+            .set_header(header.clone());
+        for i in 0..header.len() {
+            if let Some(col) = t.column_mut(i) {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for c in cells.iter().filter(|c| c.controller == controller) {
+            let mut row = vec![
+                format!("{}", c.rate_mbps),
+                c.rtt_ms.to_string(),
+                format!("{}", c.loss_pct),
+                format!("{}", c.buffer_bdp),
+                format!("{:.1}", c.goodput_pct),
+                ms(c.queue_mean),
+                ms(c.queue_p95),
+                format!("{:.2}", c.retransmitted_pct),
+            ];
+            let peer = peers.iter().find(|p| {
+                (p.rate_mbps, p.rtt_ms, p.loss_pct, p.buffer_bdp)
+                    == (c.rate_mbps, c.rtt_ms, c.loss_pct, c.buffer_bdp)
+            });
+            if let Some(p) = peer {
+                row.extend([
+                    format!("{:.1}", p.goodput_pct),
+                    ms(p.queue_mean),
+                    ratio(c.goodput_pct, p.goodput_pct),
+                    ratio(c.queue_mean.as_secs_f64(), p.queue_mean.as_secs_f64()),
+                ]);
+            }
+            t.add_row(row);
+        }
+        let _ = writeln!(out, "{controller}\n{t}\n");
+    }
+    out
+}
+
+/// SVG plots of two reference runs per controller: 10 Mbit/s, 50 ms, 1 % loss, 1 BDP; and no
+/// loss with a 4 BDP buffer.
+fn plots(
+    dir: &std::path::Path,
+    controllers: &[ControllerKind],
+    duration: Duration,
+    seed: u64,
+) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    for &controller in controllers {
+        for (loss, buffer) in [(0.01, 1.0), (0.0, 4.0)] {
+            let scenario = bottleneck(10.0, Duration::from_millis(50), loss, buffer);
+            let (_, _, run) = run_cell(controller, &scenario, 10.0, duration, seed, true)?;
+            let svg = run_chart(
+                &format!("{controller}: {}", scenario.description),
+                &run.samples,
+            );
+            let name = format!(
+                "{controller}-10mbit-50ms-{}loss-{}bdp.svg",
+                loss * 100.0,
+                buffer
+            );
+            let path = dir.join(name);
+            std::fs::write(&path, svg).map_err(|e| CliError::Io { path, source: e })?;
+        }
+    }
+    Ok(())
+}
+
+/// The three-panel chart (window and flight, pacing rate, RTT) of one run's samples.
+pub fn run_chart(title: &str, samples: &[weir_core::sim::flows::Sample]) -> String {
+    let series = |f: &dyn Fn(&weir_core::sim::flows::Sample) -> f64| {
+        samples
+            .iter()
+            .map(|s| (s.at.as_secs_f64(), f(s)))
+            .collect::<Vec<_>>()
+    };
+    chart(
+        title,
+        &[
+            Panel {
+                title: "congestion window",
+                unit: "kB",
+                series: vec![
+                    ("cwnd", series(&|s| s.cwnd as f64 / 1e3)),
+                    ("in flight", series(&|s| s.bytes_in_flight as f64 / 1e3)),
+                ],
+            },
+            Panel {
+                title: "pacing rate",
+                unit: "Mbit/s",
+                series: vec![("pacing rate", series(&|s| s.pacing_rate as f64 * 8.0 / 1e6))],
+            },
+            Panel {
+                title: "round-trip time",
+                unit: "ms",
+                series: vec![
+                    ("latest RTT", series(&|s| s.latest_rtt.as_secs_f64() * 1e3)),
+                    ("smoothed RTT", series(&|s| s.srtt.as_secs_f64() * 1e3)),
+                ],
+            },
+        ],
+    )
+}

@@ -1,0 +1,310 @@
+//! `weir perf client`: bulk throughput or game-tick round trips, then a table.
+
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::oneshot;
+use weir_core::connection::ConnectionStats;
+use weir_tokio::{Config, Connection, Endpoint, SocketStats};
+
+use super::{ClientArgs, LiveError, MODE_BULK, MODE_GAME, Mode};
+use crate::scenario::{fmt_duration, fmt_percent};
+
+/// Bytes handed to the stream per write (zero-copy: one buffer, sliced).
+const CHUNK: usize = 256 * 1024;
+/// How often the bulk run samples the connection's latest RTT.
+const RTT_SAMPLE: Duration = Duration::from_millis(10);
+
+/// What a run measured.
+struct Outcome {
+    mode: Mode,
+    bytes: u64,
+    elapsed: Duration,
+    /// Round trips in microseconds (bulk: sampled estimates; game: echoed messages).
+    rtts: Histogram<u64>,
+    sent: u64,
+    echoed: u64,
+}
+
+pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
+    if args.mode == Mode::Game {
+        if args.message_size < 16 {
+            return Err(LiveError::MessageSize);
+        }
+        if args.tick_rate == 0 {
+            return Err(LiveError::TickRate);
+        }
+    }
+    let local: SocketAddr = match args.connect {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let config = Config {
+        client: args.transport.transport(),
+        ..Config::default()
+    };
+    let endpoint = Endpoint::bind(local, config).await?;
+    let conn = endpoint.connect(args.connect).await?;
+    let outcome = match args.mode {
+        Mode::Bulk => bulk(&conn, args).await?,
+        Mode::Game => game(&conn, args).await?,
+    };
+    let stats = conn.stats();
+    conn.close(0u32.into(), b"done");
+    endpoint
+        .shutdown(0u32.into(), b"done", Duration::from_secs(1))
+        .await;
+    println!(
+        "{}",
+        render(&outcome, stats.as_ref(), &endpoint.socket_stats())
+    );
+    Ok(())
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
+}
+
+fn progress(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Samples the connection's latest RTT until told to stop.
+fn spawn_rtt_sampler(
+    conn: Connection,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Histogram<u64>>) {
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut rtts = histogram();
+        let mut tick = tokio::time::interval(RTT_SAMPLE);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Some(stats) = conn.stats()
+                        && !stats.latest_rtt.is_zero()
+                    {
+                        let _ = rtts.record(stats.latest_rtt.as_micros() as u64);
+                    }
+                }
+                _ = &mut stop_rx => break,
+            }
+        }
+        rtts
+    });
+    (stop_tx, task)
+}
+
+async fn bulk(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError> {
+    let (mut send, mut recv) = conn.open_bi(0).await?;
+    send.write_all(&[MODE_BULK]).await?;
+    let chunk = Bytes::from(vec![0x5a; CHUNK]);
+    let (bar, limit) = match args.duration {
+        Some(d) => (
+            progress(
+                d.as_secs().max(1),
+                "{elapsed_precise} [{bar:40}] {pos}/{len} s",
+            ),
+            u64::MAX,
+        ),
+        None => (
+            progress(
+                args.bytes,
+                "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
+            ),
+            args.bytes,
+        ),
+    };
+    let (stop_sampler, sampler) = spawn_rtt_sampler(conn.clone());
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + d);
+    let mut sent = 0u64;
+    while sent < limit && deadline.is_none_or(|d| Instant::now() < d) {
+        let n = CHUNK.min(usize::try_from(limit - sent).unwrap_or(CHUNK));
+        send.write_chunk(chunk.slice(..n)).await?;
+        sent += n as u64;
+        bar.set_position(match args.duration {
+            Some(_) => started.elapsed().as_secs(),
+            None => sent,
+        });
+    }
+    send.finish()?;
+    let answer = recv.read_to_end(8).await?;
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    let _ = stop_sampler.send(());
+    let rtts = sampler.await.unwrap_or_else(|_| histogram());
+    let received = u64::from_be_bytes(
+        answer
+            .as_slice()
+            .try_into()
+            .map_err(|_| LiveError::BadAnswer(answer.len()))?,
+    );
+    Ok(Outcome {
+        mode: Mode::Bulk,
+        bytes: received,
+        elapsed,
+        rtts,
+        sent: 0,
+        echoed: 0,
+    })
+}
+
+async fn game(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError> {
+    let duration = args.duration.unwrap_or(Duration::from_secs(10));
+    let (mut send, _recv) = conn.open_bi(0).await?;
+    send.write_all(&[MODE_GAME]).await?;
+    // Warm up: the server echoes once it has read the mode; measure from the first echo on.
+    conn.send_datagram(Bytes::from_static(b"warm-up"))?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_datagram()).await;
+    let epoch = Instant::now();
+    // Echoes: sequence number and send time (ns since `epoch`) come back in the message.
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let receiver = {
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let mut rtts = histogram();
+            let mut echoed = 0u64;
+            loop {
+                tokio::select! {
+                    message = conn.read_datagram() => {
+                        let Ok(message) = message else { break };
+                        let Some(sent_ns) = message.data.get(8..16) else { continue };
+                        let sent_ns = u64::from_be_bytes(sent_ns.try_into().unwrap_or_default());
+                        let now_ns = epoch.elapsed().as_nanos() as u64;
+                        let _ = rtts.record(now_ns.saturating_sub(sent_ns) / 1000);
+                        echoed += 1;
+                    }
+                    _ = &mut stop_rx => break,
+                }
+            }
+            (rtts, echoed)
+        })
+    };
+    let ticks = (duration.as_secs_f64() * f64::from(args.tick_rate)).ceil() as u64;
+    let bar = progress(ticks, "{elapsed_precise} [{bar:40}] {pos}/{len} ticks");
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.tick_rate)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in 0..ticks {
+        tick.tick().await;
+        let mut message = BytesMut::with_capacity(args.message_size);
+        message.put_u64(seq);
+        message.put_u64(epoch.elapsed().as_nanos() as u64);
+        message.resize(args.message_size, 0);
+        conn.send_datagram(message.freeze())?;
+        bar.set_position(seq + 1);
+    }
+    let elapsed = epoch.elapsed();
+    bar.finish_and_clear();
+    // Stragglers: a few round trips, at least half a second.
+    let srtt = conn.stats().map_or(Duration::ZERO, |s| s.srtt);
+    tokio::time::sleep((srtt * 4).max(Duration::from_millis(500))).await;
+    let _ = stop_tx.send(());
+    let (rtts, echoed) = receiver.await.unwrap_or_else(|_| (histogram(), 0));
+    Ok(Outcome {
+        mode: Mode::Game,
+        bytes: ticks * args.message_size as u64,
+        elapsed,
+        rtts,
+        sent: ticks,
+        echoed,
+    })
+}
+
+fn micros(us: u64) -> String {
+    fmt_duration(Duration::from_micros(us))
+}
+
+fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketStats) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["weir perf", "result"]);
+    if let Some(column) = t.column_mut(1) {
+        column.set_cell_alignment(CellAlignment::Right);
+    }
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    let mode = match outcome.mode {
+        Mode::Bulk => "bulk (one stream)",
+        Mode::Game => "game (echoed unreliable messages)",
+    };
+    t.add_row(["mode", mode]);
+    t.add_row(["time", &fmt_duration(outcome.elapsed)]);
+    t.add_row(["bytes delivered", &outcome.bytes.to_string()]);
+    t.add_row([
+        "throughput",
+        &format!("{:.1} Mbit/s", outcome.bytes as f64 * 8.0 / secs / 1e6),
+    ]);
+    let h = &outcome.rtts;
+    let rtt_label = match outcome.mode {
+        Mode::Bulk => "RTT samples p50 / p99 / max",
+        Mode::Game => "round trip p50 / p99 / max",
+    };
+    if !h.is_empty() {
+        t.add_row([
+            rtt_label.to_owned(),
+            format!(
+                "{} / {} / {}",
+                micros(h.value_at_quantile(0.5)),
+                micros(h.value_at_quantile(0.99)),
+                micros(h.max())
+            ),
+        ]);
+    }
+    if outcome.mode == Mode::Game {
+        let lost = outcome.sent.saturating_sub(outcome.echoed);
+        t.add_row([
+            "messages sent / echoed".to_owned(),
+            format!("{} / {}", outcome.sent, outcome.echoed),
+        ]);
+        let ratio = lost as f64 / outcome.sent.max(1) as f64;
+        t.add_row(["round-trip message loss".to_owned(), fmt_percent(ratio)]);
+    }
+    if let Some(s) = stats {
+        t.add_row([
+            "RTT min / srtt".to_owned(),
+            format!("{} / {}", fmt_duration(s.min_rtt), fmt_duration(s.srtt)),
+        ]);
+        t.add_row([
+            "packets lost / sent".to_owned(),
+            format!(
+                "{} / {} ({})",
+                s.packets_lost,
+                s.packets_sent,
+                fmt_percent(s.packets_lost as f64 / s.packets_sent.max(1) as f64)
+            ),
+        ]);
+        t.add_row([
+            "stream bytes retransmitted".to_owned(),
+            s.stream_bytes_retransmitted.to_string(),
+        ]);
+        t.add_row(["congestion window".to_owned(), format!("{} B", s.cwnd)]);
+        t.add_row(["controller".to_owned(), s.controller.to_string()]);
+    }
+    t.add_row([
+        "socket: GSO sends / GRO receives".to_owned(),
+        format!("{} / {}", socket.gso_sends, socket.gro_receives),
+    ]);
+    let errors = socket.connection_refused
+        + socket.message_too_large
+        + socket.no_buffer_space
+        + socket.other_send_errors
+        + socket.other_recv_errors;
+    t.add_row(["socket errors survived".to_owned(), errors.to_string()]);
+    t
+}

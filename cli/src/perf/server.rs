@@ -1,0 +1,88 @@
+//! `weir perf server`: counts bulk streams, echoes game messages.
+
+use std::time::Instant;
+
+use weir_tokio::{Config, Connection, Endpoint, RecvStream, SendStream};
+
+use super::{LiveError, MODE_BULK, MODE_GAME, ServerArgs, server_config};
+use crate::scenario::fmt_duration;
+
+pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
+    let transport = args.transport.transport();
+    let config = Config {
+        server: Some(server_config(transport.clone())),
+        client: transport,
+        ..Config::default()
+    };
+    let endpoint = Endpoint::bind(args.listen, config).await?;
+    println!(
+        "weir perf server listening on {} (socket buffers {} / {} B, GSO {} segments, GRO {})",
+        endpoint.local_addr(),
+        endpoint.socket_info().send_buffer,
+        endpoint.socket_info().recv_buffer,
+        endpoint.socket_info().max_gso_segments,
+        endpoint.socket_info().gro_segments,
+    );
+    loop {
+        tokio::select! {
+            conn = endpoint.accept() => match conn {
+                Some(conn) => { tokio::spawn(serve(conn)); }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    endpoint
+        .shutdown(
+            0u32.into(),
+            b"server stopping",
+            std::time::Duration::from_secs(2),
+        )
+        .await;
+    Ok(())
+}
+
+async fn serve(conn: Connection) {
+    let peer = conn.remote_address();
+    while let Ok((send, mut recv)) = conn.accept_bi().await {
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let mut mode = [0u8; 1];
+            let outcome = match recv.read(&mut mode).await {
+                Ok(Some(1)) if mode[0] == MODE_BULK => bulk(send, recv).await,
+                Ok(Some(1)) if mode[0] == MODE_GAME => echo(&conn).await,
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = outcome {
+                eprintln!("{peer}: {e}");
+            }
+        });
+    }
+}
+
+/// Counts the stream's bytes and answers with the count.
+async fn bulk(mut send: SendStream, mut recv: RecvStream) -> Result<(), LiveError> {
+    let started = Instant::now();
+    let mut received = 0u64;
+    while let Some(chunk) = recv.read_chunk(usize::MAX).await? {
+        received += chunk.len() as u64;
+    }
+    let elapsed = started.elapsed();
+    send.write_all(&received.to_be_bytes()).await?;
+    send.finish()?;
+    println!(
+        "bulk: {received} B in {} ({:.1} Mbit/s)",
+        fmt_duration(elapsed),
+        received as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e6
+    );
+    Ok(())
+}
+
+/// Echoes every message until the connection closes.
+async fn echo(conn: &Connection) -> Result<(), LiveError> {
+    while let Ok(message) = conn.read_datagram().await {
+        conn.send_datagram(message.data)?;
+    }
+    Ok(())
+}
