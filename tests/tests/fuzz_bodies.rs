@@ -393,9 +393,6 @@ fn the_default_pair_oracle_skips_ghost_connections() {
 }
 
 #[test]
-#[ignore = "bug: a second server connection, opened by a stale client Initial, closes the \
-            client's connection (it rejects the blind ClientFinished, then sends its \
-            CONNECTION_CLOSE in a short packet, which the client cannot tell from its own server's)"]
 fn stale_client_datagrams_do_not_complete_new_handshakes() {
     connection_pair_reached(STALE_DATAGRAMS_COMPLETE_NEW_HANDSHAKES, true);
 }
@@ -418,8 +415,6 @@ fn the_default_pair_oracle_excuses_a_reopened_connection_id() {
 }
 
 #[test]
-#[ignore = "bug: a stale Initial with the Retry token of a connection that timed out reopens a \
-            connection under the same connection ID, which the client cannot tell from the old one"]
 fn a_stale_retry_token_does_not_reopen_the_same_connection_id() {
     connection_pair_reached(STALE_RETRY_TOKEN_REOPENS_THE_SAME_CONNECTION_ID, true);
 }

@@ -64,7 +64,7 @@ impl TransportArgs {
 /// Arguments of `weir perf server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// Address to listen on, e.g. 0.0.0.0:4433 or [::]:4433.
+    /// Address to listen on, e.g. `0.0.0.0:4433` or `[::]:4433`.
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
     #[command(flatten)]

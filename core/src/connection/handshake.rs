@@ -89,6 +89,7 @@ impl Handshake {
     }
 
     /// Whether the handshake is over on this end.
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.state == State::Done
     }

@@ -364,8 +364,10 @@ impl Connection {
     }
 
     /// The client's original destination connection ID (routes its early Initials).
-    pub(crate) fn original_dcid(&self) -> ConnectionId {
-        self.ids.original_dcid
+    /// The destination ID of the client's Initials before it heard from the server: the
+    /// Retry's source ID after a Retry, else the client's original choice.
+    pub(crate) fn initial_dcid(&self) -> ConnectionId {
+        self.ids.retry_scid.unwrap_or(self.ids.original_dcid)
     }
 
     /// Whether the handshake is confirmed (both ends know it completed).

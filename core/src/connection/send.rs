@@ -447,8 +447,10 @@ impl Connection {
         match self.side {
             // The server reads short packets as soon as it has our ClientHello.
             Side::Client => true,
-            // The client needs our ServerHello first: only certain once it finished.
-            Side::Server => self.handshake.is_done(),
+            // The client needs our ServerHello first: only certain once a packet proved it
+            // (handshake confirmed); a ClientFinished from a client that never heard from us
+            // must be refused in an Initial packet the client can read and attribute.
+            Side::Server => self.handshake_confirmed,
         }
     }
 }

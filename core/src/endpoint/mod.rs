@@ -497,8 +497,8 @@ impl Endpoint {
             .drain_events(|event| events.push_back((handle, event)));
         if slot.conn.is_drained() {
             let local = slot.conn.local_cid();
-            let original = slot.conn.original_dcid();
-            for cid in [local, original] {
+            let initial = slot.conn.initial_dcid();
+            for cid in [local, initial] {
                 if self.by_cid.get(&cid) == Some(&index) {
                     self.by_cid.remove(&cid);
                 }
@@ -508,9 +508,9 @@ impl Endpoint {
         }
         if slot.conn.is_handshake_confirmed() {
             // The client's first destination ID only routes its early Initials.
-            let original = slot.conn.original_dcid();
-            if original != slot.conn.local_cid() && self.by_cid.get(&original) == Some(&index) {
-                self.by_cid.remove(&original);
+            let initial = slot.conn.initial_dcid();
+            if initial != slot.conn.local_cid() && self.by_cid.get(&initial) == Some(&index) {
+                self.by_cid.remove(&initial);
             }
         }
         if let Some(at) = slot.conn.poll_timeout()
@@ -584,13 +584,13 @@ impl Endpoint {
                 .token_key
                 .open(&token, remote, &dcid, age, self.config.retry_token_lifetime)
             {
-                Ok(token) => (dcid, token.original_dcid, Some(dcid), true),
+                Ok(token) => (self.new_cid(), token.original_dcid, Some(dcid), true),
                 // Authentic but stale: the client's Initials were lost for longer than the
                 // lifetime, and it may not accept a second Retry (RFC 9000 §17.2.5.2). Accept the
                 // connection without trusting the address: the 3× limit applies (RFC 9000 §8.1.3).
                 Err(TokenError::Expired { token, .. }) => {
                     self.stats.invalid_tokens += 1;
-                    (dcid, token.original_dcid, Some(dcid), false)
+                    (self.new_cid(), token.original_dcid, Some(dcid), false)
                 }
                 Err(_) => {
                     self.stats.invalid_tokens += 1;
@@ -600,8 +600,11 @@ impl Endpoint {
         } else {
             (self.new_cid(), dcid, None, false)
         };
+        // Every connection gets a connection ID of its own, even after a Retry whose source ID
+        // the client already uses: a stale Initial replaying the token of a connection that
+        // ended must open a connection the client can tell from the old one (RFC 9000 §7.2: it
+        // discards packets from another source ID), not one that impersonates it.
         if self.by_cid.contains_key(&local) {
-            // A token replayed for a connection that exists already.
             self.stats.dropped_initials += 1;
             return None;
         }
@@ -615,12 +618,8 @@ impl Endpoint {
             self.stats.dropped_initials += 1;
             return None;
         };
-        let routes: &[ConnectionId] = if retry_scid.is_some() {
-            &[local]
-        } else {
-            &[local, original_dcid]
-        };
-        let index = self.insert(conn, routes);
+        // The client addresses its Initials to `dcid` until it hears from us.
+        let index = self.insert(conn, &[local, dcid]);
         self.stats.connections_accepted += 1;
         if let Some(slot) = self.connections.get_mut(index) {
             slot.conn.on_datagram_received(remote, len);
