@@ -356,6 +356,39 @@ fn a_receiver_that_stops_reading_bounds_what_the_sender_buffers() {
     );
 }
 
+#[test]
+fn a_receiver_that_only_acknowledges_remembers_a_bounded_number_of_packets() {
+    // The game client's case: 60 Hz state updates as unreliable messages, nothing sent back
+    // but ACKs, which nobody acknowledges on their own.
+    let mut p = pair(12, TransportConfig::default(), false, link(20), link(20));
+    p.run_until(Duration::from_millis(300));
+    let sh = p.server().app.handle().expect("server connection");
+    let tick = Duration::from_micros(16_667);
+    let mut at = Duration::from_millis(300);
+    let mut most_tracked = 0;
+    let ch = p.handle;
+    for i in 0..3600u32 {
+        let now = p.t0 + at;
+        let conn = p.server().endpoint.connection(sh).expect("live");
+        conn.send_datagram(now, 0, Bytes::from(vec![i as u8; 200]), None)
+            .expect("fits");
+        at += tick;
+        p.run_until(at);
+        let stats = p.client().endpoint.connection(ch).expect("live").stats();
+        most_tracked = most_tracked.max(stats.packets_tracked);
+    }
+    let stats = p.client().endpoint.connection(ch).expect("live").stats();
+    assert!(
+        stats.packets_sent > 1000,
+        "the client acknowledged: {} packets",
+        stats.packets_sent
+    );
+    // The server acknowledges the client's ACK-only packets in its own packets, so they are
+    // released a round trip after they left (weir-core's unit tests cover a peer that does
+    // not, with the PING the client then owes).
+    assert!(most_tracked <= 4, "tracked up to {most_tracked} packets");
+}
+
 /// Sends unreliable messages after connecting and counts what arrives.
 #[derive(Default)]
 struct Messages {

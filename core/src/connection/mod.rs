@@ -292,6 +292,7 @@ impl Connection {
                 pacing_rate: 0,
                 ssthresh: None,
                 bytes_in_flight: 0,
+                packets_tracked: 0,
                 controller,
                 open_streams: 0,
                 stream_send_buffered: 0,
@@ -398,6 +399,7 @@ impl Connection {
         );
         stats.ssthresh = self.congestion.ssthresh();
         stats.bytes_in_flight = self.bytes_in_flight();
+        stats.packets_tracked = self.spaces.iter().map(|s| s.recovery.sent().len()).sum();
         stats.controller = self.congestion.kind();
         stats.open_streams = self.streams.open_streams();
         stats.stream_send_buffered = self.streams.send_buffered();

@@ -304,7 +304,7 @@ impl Connection {
         let space = &mut self.spaces[id.index()];
         space.next_pn += 1;
         let size16 = u16::try_from(size).unwrap_or(u16::MAX);
-        space.recovery.on_packet_sent(
+        space.on_packet_sent(
             pn,
             SentPacket::new(now, size16, eliciting, in_flight, frames),
         );

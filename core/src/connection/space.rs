@@ -25,6 +25,15 @@ pub(crate) struct SentFrames {
     pub(crate) delivery: Option<PacketDeliveryState>,
 }
 
+/// A peer need not acknowledge ACK-only packets until it has something ack-eliciting to
+/// acknowledge too (RFC 9000 §13.2.1), so an end that only receives — a game client listening
+/// to state updates — could remember its ACK-only packets until the connection ends, and walk
+/// them on every loss-timer update. Once this many are remembered with nothing ack-eliciting in
+/// flight, the next packet carries a PING, as RFC 9000 §13.2.4 suggests: the peer's ACK of it
+/// releases them all. Peers that acknowledge everything they received (weir, quinn) never let
+/// the count get here, and then no PING is sent.
+pub(crate) const ACK_ONLY_TRACKED_LIMIT: usize = 32;
+
 #[derive(Debug)]
 pub(crate) struct PacketSpace {
     pub(crate) id: SpaceId,
@@ -33,7 +42,7 @@ pub(crate) struct PacketSpace {
     pub(crate) recovery: SpaceRecovery<SentFrames>,
     pub(crate) acks: AckTracker,
     pub(crate) handshake: HandshakeStream,
-    /// A PING is owed (probe timeout or keep-alive).
+    /// A PING is owed (probe timeout, keep-alive, or a long run of ACK-only packets).
     pub(crate) ping_pending: bool,
     /// The space's keys are gone: nothing is sent or accepted in it any more.
     pub(crate) discarded: bool,
@@ -50,6 +59,17 @@ impl PacketSpace {
             handshake: HandshakeStream::default(),
             ping_pending: false,
             discarded: false,
+        }
+    }
+
+    /// Records a packet sent in this space; owes a PING when ACK-only packets pile up
+    /// unacknowledged (see [`ACK_ONLY_TRACKED_LIMIT`]).
+    pub(crate) fn on_packet_sent(&mut self, pn: u64, packet: SentPacket<SentFrames>) {
+        self.recovery.on_packet_sent(pn, packet);
+        if self.recovery.ack_eliciting_in_flight() == 0
+            && self.recovery.sent().len() >= ACK_ONLY_TRACKED_LIMIT
+        {
+            self.ping_pending = true;
         }
     }
 
@@ -97,5 +117,46 @@ impl PacketSpace {
         } else {
             self.acks.timer()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)] // tests need a base instant
+    fn t0() -> Instant {
+        Instant::now()
+    }
+
+    fn ack_only(at: Instant) -> SentPacket<SentFrames> {
+        SentPacket::new(at, 40, false, false, SentFrames::default())
+    }
+
+    #[test]
+    fn unacknowledged_ack_only_packets_owe_a_ping() {
+        let mut space = PacketSpace::new(SpaceId::Data, 32);
+        let at = t0();
+        let limit = ACK_ONLY_TRACKED_LIMIT as u64;
+        for pn in 0..limit - 1 {
+            space.on_packet_sent(pn, ack_only(at));
+        }
+        assert!(!space.ping_pending, "below the limit");
+        space.on_packet_sent(limit - 1, ack_only(at));
+        assert!(space.ping_pending, "at the limit");
+    }
+
+    #[test]
+    fn an_ack_eliciting_packet_in_flight_will_be_acknowledged_anyway() {
+        let mut space = PacketSpace::new(SpaceId::Data, 32);
+        let at = t0();
+        space.on_packet_sent(
+            0,
+            SentPacket::new(at, 1200, true, true, SentFrames::default()),
+        );
+        for pn in 1..2 * ACK_ONLY_TRACKED_LIMIT as u64 {
+            space.on_packet_sent(pn, ack_only(at));
+        }
+        assert!(!space.ping_pending);
     }
 }

@@ -44,6 +44,9 @@ pub struct ConnectionStats {
     pub ssthresh: Option<u64>,
     /// Bytes sent and neither acknowledged nor declared lost.
     pub bytes_in_flight: u64,
+    /// Packets remembered until they are acknowledged or declared lost, ACK-only ones
+    /// included: the sender's recovery state, bounded however little the peer sends.
+    pub packets_tracked: usize,
     /// The congestion controller in use.
     pub controller: ControllerKind,
     /// Streams currently open.

@@ -152,7 +152,6 @@ impl<T> SentPackets<T> {
     }
 
     /// Number of tracked packets.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.live
     }
