@@ -159,11 +159,13 @@ pub fn run(args: &MatrixArgs, duration: Duration, seed: u64) -> Result<String, C
                         bottleneck(rate, Duration::from_millis(rtt), loss / 100.0, buffer);
                     let cell = run_cell(controller, &scenario, rate, duration, seed, false).map(
                         |(goodput_pct, link, run)| {
-                            let written = run.written.max(1) as f64;
-                            let retx = run
+                            // Against what went on the wire, not what the application wrote:
+                            // a slow flow leaves most of its writes in the send buffer.
+                            let (retx, sent) = run
                                 .stats
                                 .as_ref()
-                                .map_or(0, |s| s.stream_bytes_retransmitted);
+                                .map_or((0, 0), |s| (s.stream_bytes_retransmitted, s.bytes_sent));
+                            let sent = sent.max(1) as f64;
                             Cell {
                                 controller,
                                 rate_mbps: rate,
@@ -173,7 +175,7 @@ pub fn run(args: &MatrixArgs, duration: Duration, seed: u64) -> Result<String, C
                                 goodput_pct,
                                 queue_mean: link.mean_queue_delay(),
                                 queue_p95: link.queue_delay_quantile(0.95),
-                                retransmitted_pct: retx as f64 / written * 100.0,
+                                retransmitted_pct: retx as f64 / sent * 100.0,
                             }
                         },
                     );
@@ -288,7 +290,7 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "weir sim --matrix: one bulk flow for {} of virtual time per cell; goodput = bytes read while the sender sends, as a share of the bottleneck rate; queueing delay at the bottleneck{}\n",
+        "weir sim --matrix: one bulk flow for {} of virtual time per cell; goodput = bytes read while the sender sends, as a share of the bottleneck rate; queueing delay at the bottleneck; retransmitted = stream bytes sent again, as a share of the bytes sent{}\n",
         crate::scenario::fmt_duration(duration),
         if peers.is_empty() {
             ""

@@ -442,7 +442,7 @@ fn a_live_switch_keeps_the_connection_going() {
 /// A 60 Hz game flow on a high-priority stream sharing a connection with a bulk stream: the
 /// one-way delay of its messages at the 99th percentile (DESIGN.md §4: priorities plus pacing
 /// keep the queue short).
-fn game_delay_p99(kind: ControllerKind, warm_up: Duration) -> (Duration, Duration) {
+fn game_delay_p99(congestion: ControllerConfig, warm_up: Duration) -> (Duration, Duration) {
     use weir_core::config::{EndpointConfig, ServerConfig};
     use weir_core::endpoint::Endpoint;
     use weir_core::sim::flows::{
@@ -452,8 +452,9 @@ fn game_delay_p99(kind: ControllerKind, warm_up: Duration) -> (Duration, Duratio
     use weir_core::streams::{Dir, Side, StreamId};
     let t0 = epoch();
     let scenario = bottleneck(10.0, 50 * MS, 0.0, 4.0);
+    let kind = congestion.kind;
     let transport = TransportConfig {
-        congestion: ControllerConfig::new(kind),
+        congestion,
         ..TransportConfig::default()
     };
     let mut sim = Simulator::new(5, t0);
@@ -527,7 +528,7 @@ fn game_delay_p99(kind: ControllerKind, warm_up: Duration) -> (Duration, Duratio
 fn a_game_stream_beside_a_bulk_stream_stays_fast_with_vegas() {
     // Base one-way delay 25 ms; two 1200-byte serialisations at 10 Mbit/s are 1.92 ms.
     let bound = 25 * MS + Duration::from_micros(1920) + 10 * MS;
-    let (p99, p50) = game_delay_p99(ControllerKind::Vegas, Duration::ZERO);
+    let (p99, p50) = game_delay_p99(ControllerConfig::new(ControllerKind::Vegas), Duration::ZERO);
     assert!(
         p99 <= bound,
         "Vegas: p99 {p99:?} (p50 {p50:?}), bound {bound:?}"
@@ -537,16 +538,20 @@ fn a_game_stream_beside_a_bulk_stream_stays_fast_with_vegas() {
 #[test]
 #[ignore = "report: prints the game flow's delay with every controller (cargo test -- --ignored --nocapture)"]
 fn report_game_stream_delay_per_controller() {
-    for kind in [
-        ControllerKind::Vegas,
-        ControllerKind::Bbr,
-        ControllerKind::Cubic,
-        ControllerKind::NewReno,
-    ] {
-        let (p99, p50) = game_delay_p99(kind, Duration::ZERO);
-        let (steady_p99, steady_p50) = game_delay_p99(kind, Duration::from_secs(3));
+    let mut short_probes = ControllerConfig::new(ControllerKind::Bbr);
+    short_probes.bbr.short_probes = true;
+    let configs = [
+        ("vegas", ControllerConfig::new(ControllerKind::Vegas)),
+        ("bbr", ControllerConfig::new(ControllerKind::Bbr)),
+        ("bbr, short probes", short_probes),
+        ("cubic", ControllerConfig::new(ControllerKind::Cubic)),
+        ("newreno", ControllerConfig::new(ControllerKind::NewReno)),
+    ];
+    for (name, config) in configs {
+        let (p99, p50) = game_delay_p99(config.clone(), Duration::ZERO);
+        let (steady_p99, steady_p50) = game_delay_p99(config, Duration::from_secs(3));
         eprintln!(
-            "{kind}: game one-way delay p50 {p50:?}, p99 {p99:?}; after 3 s: p50 {steady_p50:?}, p99 {steady_p99:?}"
+            "{name}: game one-way delay p50 {p50:?}, p99 {p99:?}; after 3 s: p50 {steady_p50:?}, p99 {steady_p99:?}"
         );
     }
 }
