@@ -206,6 +206,7 @@ fn game_table(o: &Outcome) -> Table {
         reliable,
         sent,
         received,
+        expired,
         delays,
         ..
     } = &o.flow
@@ -226,6 +227,12 @@ fn game_table(o: &Outcome) -> Table {
         "messages received".to_owned(),
         format!("{received} ({})", ratio(*received, *sent)),
     ]);
+    if !*reliable {
+        t.add_row([
+            "expired at the sender / the receiver".to_owned(),
+            format!("{} / {}", expired.0, expired.1),
+        ]);
+    }
     t.add_row([
         "goodput".to_owned(),
         rate(received * *message_size as u64, o.duration),

@@ -68,6 +68,11 @@ pub struct SimArgs {
     /// datagrams.
     #[arg(long)]
     pub reliable: bool,
+    /// Game flow: how long an unreliable message stays worth delivering (its deadline); an
+    /// older one is dropped by the sender, or by the receiver, which counts half the minimum
+    /// RTT as transit. On a path whose one-way delay exceeds it, nothing arrives.
+    #[arg(long, value_parser = parse_duration, default_value = "500ms", value_name = "TIME")]
+    pub ttl: Duration,
     /// Congestion controller of weir connections: newreno, cubic, bbr, vegas.
     #[arg(long, default_value = "newreno", value_name = "NAME")]
     pub controller: ControllerKind,
@@ -109,6 +114,8 @@ pub enum FlowOutcome {
         reliable: bool,
         sent: u64,
         received: u64,
+        /// Unreliable messages dropped as stale by the sender and by the receiver.
+        expired: (u64, u64),
         delays: [Duration; 5],
         stats: Option<ConnectionStats>,
     },
@@ -299,9 +306,7 @@ fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
     let transport = if args.reliable {
         GameTransport::Stream { priority: 10 }
     } else {
-        GameTransport::Datagrams {
-            ttl: Duration::from_millis(500),
-        }
+        GameTransport::Datagrams { ttl: args.ttl }
     };
     let sender = GameSender::new(
         epoch,
@@ -326,16 +331,24 @@ fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
         .node::<EndpointNode<GameSender>>(c)
         .expect("sender node")
         .app;
-    let rx = &sim
+    let receiver_node = sim
         .node::<EndpointNode<GameReceiver>>(s)
-        .expect("receiver node")
-        .app;
+        .expect("receiver node");
+    let receiver_expired = receiver_node
+        .endpoint
+        .connection_handles()
+        .filter_map(|h| receiver_node.endpoint.connection_ref(h))
+        .map(|conn| conn.stats().datagrams.expired)
+        .sum();
+    let rx = &receiver_node.app;
+    let sender_expired = stats.as_ref().map_or(0, |s| s.datagrams.expired);
     let flow = FlowOutcome::Game {
         tick_rate: args.tick_rate,
         message_size: args.message_size,
         reliable: args.reliable,
         sent: tx.sent,
         received: rx.received,
+        expired: (sender_expired, receiver_expired),
         delays: [
             rx.delay_quantile(0.0),
             rx.delay_quantile(0.5),

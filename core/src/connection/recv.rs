@@ -244,7 +244,14 @@ impl Connection {
                     )
                     .in_frame(message.header().frame_type()));
                 }
-                let one_way = self.rtt.smoothed() / 2;
+                // The transit is at least half the minimum RTT; a larger guess (half the
+                // smoothed RTT, which carries the reverse path's queue and the ACK delay) would
+                // discard messages the application could still use on asymmetric paths.
+                let one_way = if self.rtt.has_samples() {
+                    self.rtt.min() / 2
+                } else {
+                    Duration::ZERO
+                };
                 if self.datagrams.on_frame(now, message, one_way) {
                     self.events.push_back(Event::DatagramReceived);
                 }
