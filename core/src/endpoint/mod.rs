@@ -574,6 +574,11 @@ impl Endpoint {
             self.refuse(remote, &dcid, &scid);
             return None;
         }
+        // Every connection gets a connection ID of its own, even after a Retry whose source ID
+        // the client already uses: a stale Initial replaying the token of a connection that
+        // ended must open a connection the client can tell from the old one (RFC 9000 §7.2: it
+        // discards packets from another source ID), not one that impersonates it. (An Initial
+        // for a connection that still exists never gets here: its `dcid` routes to it.)
         let (local, original_dcid, retry_scid, validated) = if retry {
             if token.is_empty() {
                 self.retry(now, remote, &dcid, &scid);
@@ -600,14 +605,6 @@ impl Endpoint {
         } else {
             (self.new_cid(), dcid, None, false)
         };
-        // Every connection gets a connection ID of its own, even after a Retry whose source ID
-        // the client already uses: a stale Initial replaying the token of a connection that
-        // ended must open a connection the client can tell from the old one (RFC 9000 §7.2: it
-        // discards packets from another source ID), not one that impersonates it.
-        if self.by_cid.contains_key(&local) {
-            self.stats.dropped_initials += 1;
-            return None;
-        }
         let ids = ConnectionIds {
             local,
             remote: scid,
