@@ -14,6 +14,10 @@ use crate::wire::ConnectionId;
 /// Smallest datagram size a weir path must carry (RFC 9000 §14: 1200 bytes).
 pub const MIN_DATAGRAM_SIZE: u16 = 1200;
 
+/// The smallest [`TransportConfig::max_tracked_packets`]: room for a window of packets beside
+/// the ACK-only packets and probes that the bound keeps sending.
+pub const MIN_TRACKED_PACKETS: usize = 256;
+
 /// Parameters of each connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportConfig {
@@ -40,6 +44,14 @@ pub struct TransportConfig {
     pub max_probe_timeout: Option<Duration>,
     /// Size of the datagrams this end sends (UDP payload).
     pub max_datagram_size: u16,
+    /// Most packet numbers that the record of sent, unacknowledged packets spans in one
+    /// packet-number space (a record costs about 200 bytes). Acknowledgements normally keep the
+    /// record at the packets in flight; this bounds what a peer that acknowledges nothing can
+    /// make this end hold. New ack-eliciting packets wait while the record is within 64 of the
+    /// bound, as if the congestion window were full; beyond it the oldest packets are declared
+    /// lost. The default, 16 384, is about 19 MB in flight at 1200 bytes a packet (780 Mbit/s
+    /// over 200 ms); at least 256.
+    pub max_tracked_packets: usize,
     /// The congestion controller and its parameters.
     pub congestion: ControllerConfig,
     /// Stream limits, windows and buffers.
@@ -62,6 +74,7 @@ impl Default for TransportConfig {
             initial_rtt: crate::recovery::INITIAL_RTT,
             max_probe_timeout: Some(Duration::from_secs(3)),
             max_datagram_size: MIN_DATAGRAM_SIZE,
+            max_tracked_packets: 16_384,
             congestion: ControllerConfig::new(ControllerKind::NewReno),
             streams: StreamsConfig::default(),
             datagram_receive_buffer: Some(1 << 20),
@@ -84,6 +97,9 @@ impl TransportConfig {
         }
         if self.max_ack_ranges == 0 {
             return Err(ConfigError::Zero("max_ack_ranges"));
+        }
+        if self.max_tracked_packets < MIN_TRACKED_PACKETS {
+            return Err(ConfigError::TrackedPackets(self.max_tracked_packets));
         }
         if self.ack_eliciting_threshold == 0 {
             return Err(ConfigError::Zero("ack_eliciting_threshold"));
@@ -197,6 +213,9 @@ pub enum ConfigError {
     /// A stream limit above 2^60.
     #[error("stream limits must not exceed 2^60")]
     StreamLimit,
+    /// A bound on tracked packets below [`MIN_TRACKED_PACKETS`].
+    #[error("max_tracked_packets {0} is below the minimum of 256")]
+    TrackedPackets(usize),
     /// A value that must be positive is zero.
     #[error("{0} must not be zero")]
     Zero(&'static str),
@@ -229,6 +248,11 @@ mod tests {
         t.max_datagram_size = 1200;
         t.ack_delay_exponent = 21;
         assert_eq!(t.validate(), Err(ConfigError::AckDelayExponent(21)));
+        t.ack_delay_exponent = 3;
+        t.max_tracked_packets = 255;
+        assert_eq!(t.validate(), Err(ConfigError::TrackedPackets(255)));
+        t.max_tracked_packets = MIN_TRACKED_PACKETS;
+        assert_eq!(t.validate(), Ok(()));
         let e = EndpointConfig {
             cid_len: 2,
             ..EndpointConfig::default()

@@ -329,6 +329,41 @@ fn bbr_uses_ninety_percent_of_a_link_with_one_percent_loss() {
     assert!(share >= 0.90, "BBR at 1% loss: {share:.3}");
 }
 
+/// `max_tracked_packets` is a memory bound, not a loss signal: on a path whose BDP (520
+/// packets at 100 Mbit/s × 50 ms) exceeds it, the sender holds back as if its window were
+/// full, loses nothing to the bound, and moves the bound's worth per round trip.
+#[test]
+fn the_bound_on_tracked_packets_caps_the_window_without_evicting() {
+    let bound = 256;
+    let mut spec = spec(ControllerKind::Cubic, 10, Duration::ZERO);
+    spec.transport.max_tracked_packets = bound;
+    let runs = run_bulk(
+        epoch(),
+        &bottleneck(100.0, 50 * MS, 0.0, 1.0),
+        7,
+        &[spec],
+        Duration::from_secs(20),
+    )
+    .expect("simulation");
+    let run = &runs.flows[0];
+    let stats = run.stats.as_ref().expect("stats");
+    assert_eq!(stats.packets_evicted, 0, "{stats:?}");
+    assert_eq!(stats.packets_lost, 0, "a clean path: {stats:?}");
+    assert!(
+        run.samples
+            .iter()
+            .all(|s| s.bytes_in_flight <= bound as u64 * 1200),
+        "in flight within the bound"
+    );
+    // About (bound − reserve) packets per round trip: 192 × 1200 B / 50 ms ≈ 36.9 Mbit/s.
+    let share = steady_share(run, 100.0, 10);
+    assert!(
+        (0.30..=0.40).contains(&share),
+        "goodput {:.1} Mbit/s",
+        share * 100.0
+    );
+}
+
 #[test]
 fn bbr_keeps_the_queue_short_in_a_deep_buffer() {
     let (run, runs) = one_flow(

@@ -280,6 +280,7 @@ impl Connection {
                 bytes_received: 0,
                 packets_dropped: 0,
                 packets_lost: 0,
+                packets_evicted: 0,
                 bytes_lost: 0,
                 stream_bytes_retransmitted: 0,
                 congestion_events: 0,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::pacing::Pacer;
-use super::space::SentFrames;
+use super::space::{SentFrames, TRACKED_PACKETS_RESERVE};
 use super::timers::Timer;
 use super::{CloseFrame, Connection, Phase};
 use crate::Transmit;
@@ -158,9 +158,13 @@ impl Connection {
         }
     }
 
+    /// Whether the congestion window, and the bound on the record of sent packets, leave room
+    /// for a full-size ack-eliciting packet.
     fn congestion_allows(&self) -> bool {
+        let span = self.spaces[SpaceId::Data.index()].recovery.sent().span();
         self.bytes_in_flight() + u64::from(self.config.max_datagram_size)
             <= self.congestion.window()
+            && span + TRACKED_PACKETS_RESERVE < self.config.max_tracked_packets
     }
 
     fn has_eliciting_data(&self, id: SpaceId) -> bool {
@@ -308,6 +312,15 @@ impl Connection {
             pn,
             SentPacket::new(now, size16, eliciting, in_flight, frames),
         );
+        self.scratch_lost.clear();
+        let evicted = space
+            .recovery
+            .evict_beyond(self.config.max_tracked_packets, &mut self.scratch_lost);
+        if evicted.packets > 0 {
+            self.stats.packets_evicted += evicted.packets as u64;
+            self.on_packets_lost(now, id, evicted);
+            self.set_loss_timer(now);
+        }
         if in_flight {
             let in_flight_bytes = self.bytes_in_flight();
             self.congestion

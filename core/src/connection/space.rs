@@ -34,6 +34,13 @@ pub(crate) struct SentFrames {
 /// the count get here, and then no PING is sent.
 pub(crate) const ACK_ONLY_TRACKED_LIMIT: usize = 32;
 
+/// How far below [`TransportConfig::max_tracked_packets`] the connection stops sending new
+/// ack-eliciting packets: room for the ACK-only packets and probes it still sends, so that a
+/// window of packets acknowledged in time is never evicted.
+///
+/// [`TransportConfig::max_tracked_packets`]: crate::config::TransportConfig::max_tracked_packets
+pub(crate) const TRACKED_PACKETS_RESERVE: usize = 2 * ACK_ONLY_TRACKED_LIMIT;
+
 #[derive(Debug)]
 pub(crate) struct PacketSpace {
     pub(crate) id: SpaceId,

@@ -22,6 +22,10 @@ pub struct ConnectionStats {
     pub packets_lost: u64,
     /// Bytes of the packets declared lost.
     pub bytes_lost: u64,
+    /// Packets declared lost because the record of sent packets reached
+    /// [`TransportConfig::max_tracked_packets`](crate::config::TransportConfig::max_tracked_packets)
+    /// (also counted in `packets_lost`): nonzero only when acknowledgements stopped coming.
+    pub packets_evicted: u64,
     /// Stream bytes sent again after a loss or a probe timeout.
     pub stream_bytes_retransmitted: u64,
     /// Congestion events (reductions of the window).

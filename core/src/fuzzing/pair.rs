@@ -240,6 +240,11 @@ fn pair_config(flags: u8) -> TransportConfig {
     TransportConfig {
         streams,
         max_ack_ranges: if flags & 0x04 != 0 { 4 } else { 256 },
+        max_tracked_packets: if small {
+            crate::config::MIN_TRACKED_PACKETS
+        } else {
+            TransportConfig::default().max_tracked_packets
+        },
         datagram_receive_buffer: (flags & 0x08 == 0).then_some(16 * 1024),
         keep_alive_interval: (flags & 0x10 != 0).then_some(Duration::from_secs(5)),
         ..TransportConfig::default()

@@ -256,6 +256,27 @@ impl<T> SentPackets<T> {
         loss_time
     }
 
+    /// Packet numbers from the oldest tracked to the largest sent: the slots the record holds,
+    /// tracked or not. Bounded by the connection (see [`evict_front`](Self::evict_front)).
+    pub(crate) fn span(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Removes the oldest tracked packets until the record spans at most `max_span` packet
+    /// numbers, appending them to `out` in ascending order. The connection calls it so that a
+    /// peer that acknowledges nothing cannot make the record grow without bound.
+    pub(crate) fn evict_front(&mut self, max_span: usize, out: &mut Vec<(u64, SentPacket<T>)>) {
+        while self.slots.len() > max_span {
+            let pn = self.base;
+            if let Some(Some(packet)) = self.slots.pop_front() {
+                out.push((pn, packet));
+                self.live -= 1;
+            }
+            self.base += 1;
+            self.pop_front_gaps();
+        }
+    }
+
     /// Removes every tracked packet and appends them to `out` in ascending order (discarding the
     /// space). The largest packet number sent is kept.
     pub(crate) fn drain_all(&mut self, out: &mut Vec<(u64, SentPacket<T>)>) {

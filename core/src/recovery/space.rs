@@ -241,11 +241,35 @@ impl<T> SpaceRecovery<T> {
         self.loss_time = self
             .sent
             .drain_lost(largest_acked, now, rtt.loss_delay(), lost);
+        self.account_lost(&lost[start..])
+    }
+
+    /// Declares lost the oldest tracked packets until the record spans at most `max_span`
+    /// packet numbers (the connection's `max_tracked_packets`), appending them to `lost`
+    /// (ascending). Packets acknowledged in time never get here: the connection stops sending
+    /// ack-eliciting packets before the bound (a window of its own), so only a record that no
+    /// acknowledgement drains — a peer that acknowledges nothing, a path dead one way — reaches
+    /// it.
+    pub(crate) fn evict_beyond(
+        &mut self,
+        max_span: usize,
+        lost: &mut Vec<(u64, SentPacket<T>)>,
+    ) -> LossOutcome {
+        let start = lost.len();
+        self.sent.evict_front(max_span, lost);
+        if lost.len() == start {
+            return LossOutcome::default();
+        }
+        self.account_lost(&lost[start..])
+    }
+
+    /// Removes packets just declared lost from the in-flight counts; summarises them.
+    fn account_lost(&mut self, lost: &[(u64, SentPacket<T>)]) -> LossOutcome {
         let mut outcome = LossOutcome {
-            packets: lost.len() - start,
+            packets: lost.len(),
             ..LossOutcome::default()
         };
-        for (_, packet) in &lost[start..] {
+        for (_, packet) in lost {
             if packet.in_flight {
                 outcome.bytes += u64::from(packet.size);
                 outcome.newest_sent = Some(

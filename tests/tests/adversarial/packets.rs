@@ -366,3 +366,43 @@ fn garbage_is_dropped_and_counted_and_the_connection_keeps_working() {
     );
     assert_eq!(p.client_closed(), None);
 }
+
+// ----- A peer that never acknowledges -----
+
+/// An attacker keeps the connection alive with a PING every 5 ms and never acknowledges
+/// anything. The server answers with ACK-only packets (and the odd PING and probe of its own),
+/// none of which is ever acknowledged or declared lost: without a bound, its record of sent
+/// packets would grow with every packet the attacker sends.
+#[test]
+fn a_peer_that_never_acknowledges_cannot_grow_the_sent_packet_record() {
+    let bound = 512;
+    let transport = TransportConfig {
+        max_tracked_packets: bound,
+        ..TransportConfig::default()
+    };
+    let mut p = Pair::new(transport, false);
+    let mut most_tracked = 0;
+    let mut packets = 0u64;
+    for _ in 0..4_000 {
+        p.attack_frames(&[Frame::Ping]);
+        p.advance(Duration::from_millis(5));
+        most_tracked = most_tracked.max(p.server_conn_stats().packets_tracked);
+        packets += 1;
+    }
+    p.assert_open("20 s of PINGs");
+    let stats = p.server_conn_stats();
+    assert!(
+        stats.packets_sent > packets / 2,
+        "the server acknowledged the PINGs: {} packets sent",
+        stats.packets_sent
+    );
+    assert!(
+        most_tracked <= bound,
+        "at most {bound} packets tracked, saw {most_tracked}"
+    );
+    assert!(
+        most_tracked > bound - 64,
+        "the record reached the bound: {most_tracked}"
+    );
+    assert!(stats.packets_evicted > 0, "the oldest were evicted");
+}

@@ -175,6 +175,35 @@ fn drain_all_empties_but_keeps_largest_sent() {
 }
 
 #[test]
+fn evict_front_bounds_the_span_through_gaps() {
+    let t0 = test_epoch();
+    // 0 is stuck at the front; 1..=9 were acknowledged; 10..20 are tracked.
+    let mut s = sent(t0, 0..20);
+    let mut acked = Vec::new();
+    s.on_ack_ranges([1..10], &mut acked);
+    assert_eq!(s.span(), 20);
+    let mut out = Vec::new();
+    s.evict_front(20, &mut out);
+    assert!(out.is_empty(), "within the bound");
+    // Evicting 0 also drops the acknowledged gap behind it.
+    s.evict_front(15, &mut out);
+    assert_eq!(pns(&out), [0]);
+    assert_eq!(s.span(), 10);
+    s.evict_front(9, &mut out);
+    assert_eq!(pns(&out), [0, 10]);
+    assert_eq!(s.span(), 9);
+    assert_eq!(s.len(), 9);
+    assert_eq!(s.iter().next().map(|(pn, _)| pn), Some(11));
+    s.evict_front(0, &mut out);
+    assert_eq!(s.len(), 0);
+    assert_eq!(s.span(), 0);
+    // Numbering goes on after an emptied record.
+    s.insert(25, packet(t0, 25));
+    assert_eq!(s.span(), 1);
+    assert_eq!(s.largest_sent(), Some(25));
+}
+
+#[test]
 fn in_flight_bytes_of_a_packet() {
     let t0 = test_epoch();
     assert_eq!(
