@@ -1,6 +1,7 @@
 //! `weir proxy`: a userspace UDP impairment proxy with `weir sim`'s link model, in real time.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Args;
 use weir_tokio::proxy::{Proxy, ProxyConfig};
@@ -8,6 +9,7 @@ use weir_tokio::proxy::{Proxy, ProxyConfig};
 use crate::CliError;
 use crate::perf::{LiveError, runtime};
 use crate::scenario::{PathArgs, fmt_duration};
+use crate::units::parse_duration;
 
 /// Arguments of `weir proxy`.
 #[derive(Debug, Args)]
@@ -27,6 +29,9 @@ pub struct ProxyArgs {
     /// Most clients served at once.
     #[arg(long, default_value_t = 256)]
     pub max_clients: usize,
+    /// Silence after which a client's place can go to a new client (e.g. 60s).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "TIME")]
+    pub client_idle: Duration,
 }
 
 pub fn run(args: &ProxyArgs) -> Result<(), CliError> {
@@ -38,6 +43,7 @@ pub fn run(args: &ProxyArgs) -> Result<(), CliError> {
     let config = ProxyConfig {
         seed: args.seed,
         max_clients: args.max_clients,
+        client_idle_timeout: args.client_idle,
         ..ProxyConfig::new(args.listen, args.upstream, scenario)
     };
     let runtime = runtime().map_err(LiveError::from)?;
@@ -52,8 +58,9 @@ pub fn run(args: &ProxyArgs) -> Result<(), CliError> {
     });
     let report = report.map_err(LiveError::from)?;
     println!(
-        "{} clients; {} datagrams from clients, {} from upstream, {} forwarded, {} send failures, {} refused",
+        "{} clients ({} in a silent client's place); {} datagrams from clients, {} from upstream, {} forwarded, {} send failures, {} refused",
         report.clients,
+        report.expired,
         report.from_clients,
         report.from_upstream,
         report.forwarded,

@@ -33,7 +33,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -50,6 +50,14 @@ use crate::config::SocketConfig;
 use crate::error::BindError;
 use crate::socket::bind_std;
 
+mod admission;
+
+use admission::{Admission, Admissions};
+
+/// What a client's upstream reader passes to the proxy's loop: the slot, its generation, and
+/// the datagram.
+type FromUpstream = (usize, u64, BytesMut);
+
 /// What the proxy forwards and how.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -61,15 +69,18 @@ pub struct ProxyConfig {
     pub scenario: Scenario,
     /// Seed of the simulator's random decisions.
     pub seed: u64,
-    /// Most clients served at once; datagrams from further ones are dropped.
+    /// Most clients served at once; datagrams from further ones are dropped, unless a client
+    /// has been silent (both ways) for `client_idle_timeout`, whose place the newcomer takes.
     pub max_clients: usize,
+    /// How long a client may be silent before its place can go to a new client.
+    pub client_idle_timeout: Duration,
     /// Socket tuning of the proxy's sockets.
     pub socket: SocketConfig,
 }
 
 impl ProxyConfig {
     /// Forwards from `listen` to `upstream` over `scenario`'s links, with seed 1, at most 256
-    /// clients and default socket tuning.
+    /// clients (a place freed after 60 s of silence) and default socket tuning.
     pub fn new(listen: SocketAddr, upstream: SocketAddr, scenario: Scenario) -> Self {
         Self {
             listen,
@@ -77,6 +88,7 @@ impl ProxyConfig {
             scenario,
             seed: 1,
             max_clients: 256,
+            client_idle_timeout: Duration::from_secs(60),
             socket: SocketConfig::default(),
         }
     }
@@ -104,6 +116,8 @@ pub enum ProxyError {
 pub struct ProxyReport {
     /// Clients seen.
     pub clients: usize,
+    /// Clients whose place went to a newcomer after they fell silent (counted in `clients`).
+    pub expired: usize,
     /// Datagrams received from clients.
     pub from_clients: u64,
     /// Datagrams received from the upstream.
@@ -163,6 +177,9 @@ impl Node for Relay {
 
 struct Client {
     addr: SocketAddr,
+    /// Incremented when the place goes to a new client, so that what the previous client's
+    /// upstream socket sent is not delivered to the new one.
+    generation: u64,
     /// The node on the client's side, and the one on the upstream's.
     near: NodeId,
     far: NodeId,
@@ -301,8 +318,9 @@ impl Proxy {
         let epoch = Instant::now();
         let mut sim = Simulator::new(self.config.seed, epoch);
         let mut clients: Vec<Client> = Vec::new();
-        let mut by_addr: HashMap<SocketAddr, usize> = HashMap::new();
-        let (up_tx, mut up_rx) = mpsc::channel::<(usize, BytesMut)>(4096);
+        let mut admissions =
+            Admissions::new(self.config.max_clients, self.config.client_idle_timeout);
+        let (up_tx, mut up_rx) = mpsc::channel::<FromUpstream>(4096);
         let mut report = ProxyReport::default();
         let mut buf = vec![0u8; u16::MAX as usize];
         tokio::pin!(shutdown);
@@ -320,29 +338,39 @@ impl Proxy {
                         }
                     };
                     report.from_clients += 1;
-                    let index = match by_addr.get(&from) {
-                        Some(&index) => index,
-                        None if clients.len() >= self.config.max_clients => {
+                    sim.run_until(epoch.elapsed())?;
+                    let index = match admissions.admit(from, Instant::now()) {
+                        Admission::Known(index) => index,
+                        Admission::Refused => {
                             report.refused += 1;
                             continue;
                         }
-                        None => {
-                            let client = self.add_client(&mut sim, clients.len(), from, &up_tx).await?;
-                            by_addr.insert(from, clients.len());
+                        Admission::New(index) => {
+                            let client = self.add_client(&mut sim, index, from, &up_tx).await?;
                             clients.push(client);
-                            clients.len() - 1
+                            report.clients += 1;
+                            index
+                        }
+                        Admission::Reused(index) => {
+                            self.reuse_client(&mut sim, &mut clients[index], index, from, &up_tx).await?;
+                            report.clients += 1;
+                            report.expired += 1;
+                            index
                         }
                     };
-                    sim.run_until(epoch.elapsed())?;
                     let near = clients[index].near;
                     if let Some(relay) = sim.node_mut::<Relay>(near) {
                         relay.outbox.push_back(BytesMut::from(&buf[..n]));
                     }
                 }
-                Some((index, datagram)) = up_rx.recv() => {
+                Some((index, generation, datagram)) = up_rx.recv() => {
                     report.from_upstream += 1;
                     sim.run_until(epoch.elapsed())?;
-                    if let Some(relay) = clients.get(index).and_then(|c| sim.node_mut::<Relay>(c.far)) {
+                    let Some(client) = clients.get(index).filter(|c| c.generation == generation) else {
+                        continue;
+                    };
+                    admissions.touch(index, Instant::now());
+                    if let Some(relay) = sim.node_mut::<Relay>(client.far) {
                         relay.outbox.push_back(datagram);
                     }
                 }
@@ -368,7 +396,6 @@ impl Proxy {
                 }
             }
         }
-        report.clients = clients.len();
         for client in &clients {
             client.reader.abort();
             report
@@ -387,27 +414,71 @@ impl Proxy {
         sim: &mut Simulator,
         index: usize,
         addr: SocketAddr,
-        up_tx: &mpsc::Sender<(usize, BytesMut)>,
+        up_tx: &mpsc::Sender<FromUpstream>,
     ) -> Result<Client, ProxyError> {
         let (near_label, far_label) = (node_label(0, index), node_label(1, index));
         let near = sim.add_node(near_label, Relay::new(far_label))?;
         let far = sim.add_node(far_label, Relay::new(near_label))?;
         let links = self.config.scenario.install(sim, far, near)?;
+        let (upstream, reader) = self.open_upstream(index, 0, up_tx).await?;
+        tracing::info!(client = %addr, "proxy: new client");
+        Ok(Client {
+            addr,
+            generation: 0,
+            near,
+            far,
+            links,
+            upstream,
+            reader,
+        })
+    }
+
+    /// Gives a silent client's place to `addr`: a fresh socket towards the upstream (the
+    /// upstream sees a new address, as for any new client), empty relays, the same links.
+    async fn reuse_client(
+        &self,
+        sim: &mut Simulator,
+        client: &mut Client,
+        index: usize,
+        addr: SocketAddr,
+        up_tx: &mpsc::Sender<FromUpstream>,
+    ) -> Result<(), ProxyError> {
+        client.reader.abort();
+        let generation = client.generation + 1;
+        let (upstream, reader) = self.open_upstream(index, generation, up_tx).await?;
+        for node in [client.near, client.far] {
+            if let Some(relay) = sim.node_mut::<Relay>(node) {
+                relay.outbox.clear();
+                relay.inbox.clear();
+            }
+        }
+        tracing::info!(client = %addr, previous = %client.addr, "proxy: new client in a silent client's place");
+        client.addr = addr;
+        client.generation = generation;
+        client.upstream = upstream;
+        client.reader = reader;
+        Ok(())
+    }
+
+    /// A connected socket towards the upstream and the task that reads it.
+    async fn open_upstream(
+        &self,
+        index: usize,
+        generation: u64,
+        up_tx: &mpsc::Sender<FromUpstream>,
+    ) -> Result<(Arc<UdpSocket>, tokio::task::JoinHandle<()>), ProxyError> {
         let upstream = self.config.upstream;
         let socket =
             UdpSocket::from_std(bind_std(unspecified_like(upstream), &self.config.socket)?)?;
         socket.connect(upstream).await?;
         let socket = Arc::new(socket);
-        let reader = tokio::spawn(read_upstream(socket.clone(), index, up_tx.clone()));
-        tracing::info!(client = %addr, "proxy: new client");
-        Ok(Client {
-            addr,
-            near,
-            far,
-            links,
-            upstream: socket,
-            reader,
-        })
+        let reader = tokio::spawn(read_upstream(
+            socket.clone(),
+            index,
+            generation,
+            up_tx.clone(),
+        ));
+        Ok((socket, reader))
     }
 }
 
@@ -415,14 +486,15 @@ impl Proxy {
 async fn read_upstream(
     socket: Arc<UdpSocket>,
     index: usize,
-    to_proxy: mpsc::Sender<(usize, BytesMut)>,
+    generation: u64,
+    to_proxy: mpsc::Sender<FromUpstream>,
 ) {
     let mut buf = vec![0u8; u16::MAX as usize];
     loop {
         match socket.recv(&mut buf).await {
             Ok(n) => {
                 if to_proxy
-                    .send((index, BytesMut::from(&buf[..n])))
+                    .send((index, generation, BytesMut::from(&buf[..n])))
                     .await
                     .is_err()
                 {
