@@ -24,7 +24,7 @@
 //! one loop: after any input (a datagram, a timeout, an application call), drain
 //! `poll_transmit` until it returns `None`, drain `poll_event`, then re-arm the timer to
 //! `poll_timeout()`. Calling `handle_timeout` early or late is harmless. The simulator's
-//! [`Node`](crate::sim::Node) trait (feature `sim`) is the smallest form of that contract.
+//! `sim::Node` trait (feature `sim`) is the smallest form of that contract.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -6,13 +6,16 @@ use std::time::Duration;
 use super::model::volume;
 use super::params::{
     INITIAL_PACING_RTT, PROBE_RTT_CWND_GAIN, PROBE_UP_EXTRA_PACKETS, SEND_QUANTUM_INTERVAL,
-    SEND_QUANTUM_MAX, SEND_QUANTUM_MIN_PACKETS, STARTUP_PACING_GAIN,
+    SEND_QUANTUM_MAX, SEND_QUANTUM_MIN_PACKETS, STARTUP_PACING_GAIN, UNIT_GAIN,
 };
 use super::{Bbr, BbrPhase, Gain, RateSample, rate};
 
 impl Bbr {
     /// §5.2.3, UpdateControlParameters.
     pub(super) fn update_control_parameters(&mut self, rs: &RateSample) {
+        if self.phase == BbrPhase::ProbeRtt {
+            self.pacing_gain = self.probe_rtt_pacing_gain();
+        }
         self.set_pacing_rate_with_gain(self.pacing_gain);
         self.set_send_quantum();
         self.set_cwnd(rs.newly_acked);
@@ -106,6 +109,19 @@ impl Bbr {
     }
 
     /// §5.6.4.5, ProbeRTTCwnd: half the BDP, at least BBR.MinPipeCwnd.
+    /// weir's ProbeRTT pacing gain (the draft's is 1.0, see the module docs): the ProbeRTT
+    /// cwnd's share of the BDP, so that the window is spread over the round trip — 0.5, or
+    /// more where BBR.MinPipeCwnd is above half the BDP; at most 1.0.
+    pub(super) fn probe_rtt_pacing_gain(&self) -> Gain {
+        let bdp = self.bdp_multiple(self.bw, UNIT_GAIN);
+        if bdp == 0 {
+            return UNIT_GAIN;
+        }
+        let share = u128::from(self.probe_rtt_cwnd()) * 1000 / u128::from(bdp);
+        let permille = u32::try_from(share).unwrap_or(u32::MAX);
+        Gain::permille(permille.clamp(PROBE_RTT_CWND_GAIN.as_permille(), UNIT_GAIN.as_permille()))
+    }
+
     pub(super) fn probe_rtt_cwnd(&self) -> u64 {
         self.bdp_multiple(self.bw, PROBE_RTT_CWND_GAIN)
             .max(self.min_pipe_cwnd())

@@ -8,8 +8,8 @@ use rand::RngExt;
 use super::params::{
     DEFAULT_CWND_GAIN, DRAIN_MAX_ROUNDS, DRAIN_PACING_GAIN, FULL_BW_COUNT, FULL_BW_GROWTH,
     PROBE_DOWN_PACING_GAIN, PROBE_RTT_CWND_GAIN, PROBE_RTT_DURATION, PROBE_UP_CWND_GAIN,
-    PROBE_UP_PACING_GAIN, PROBE_WAIT_BASE, PROBE_WAIT_RANDOM_MICROS, RENO_ROUNDS_MAX,
-    STARTUP_FULL_LOSS_COUNT, STARTUP_PACING_GAIN, UNIT_GAIN,
+    PROBE_WAIT_BASE, PROBE_WAIT_RANDOM_MICROS, RENO_ROUNDS_MAX, STARTUP_FULL_LOSS_COUNT,
+    STARTUP_PACING_GAIN, UNIT_GAIN,
 };
 use super::{AckPhase, Bbr, BbrPhase, RateSample};
 
@@ -139,7 +139,7 @@ impl Bbr {
         self.reset_full_bw();
         self.full_bw = rs.delivery_rate;
         self.phase = BbrPhase::ProbeBwUp;
-        self.pacing_gain = PROBE_UP_PACING_GAIN;
+        self.pacing_gain = self.params.effective_probe_up_gain();
         self.cwnd_gain = PROBE_UP_CWND_GAIN;
         self.raise_inflight_longterm_slope();
     }
@@ -233,7 +233,7 @@ impl Bbr {
     fn is_time_to_go_down(&mut self, rs: &RateSample) -> bool {
         if self.params.short_probes
             && self.ack_phase == AckPhase::ProbeFeedback
-            && self.inflight > self.bdp_multiple(self.max_bw, PROBE_UP_PACING_GAIN)
+            && self.inflight > self.bdp_multiple(self.max_bw, self.params.effective_probe_up_gain())
         {
             // The probe has queued a quarter of a BDP without raising the bandwidth estimate
             // (which would have raised the target): see `BbrConfig::short_probes`.
@@ -276,7 +276,9 @@ impl Bbr {
     /// §5.3.4.3, EnterProbeRTT.
     fn enter_probe_rtt(&mut self) {
         self.phase = BbrPhase::ProbeRtt;
-        self.pacing_gain = UNIT_GAIN;
+        // The draft paces at 1.0 here; weir spreads the window over the round trip (see
+        // `probe_rtt_pacing_gain` and the module docs' deviations).
+        self.pacing_gain = self.probe_rtt_pacing_gain();
         self.cwnd_gain = PROBE_RTT_CWND_GAIN;
     }
 

@@ -23,7 +23,7 @@
 //! | BBR.DrainPacingGain | 0.5 | §2.5 |
 //! | BBR.PacingMarginPercent | 1 % | §2.5 |
 //! | BBR.DefaultCwndGain | 2 | §2.6 |
-//! | ProbeBW_DOWN / CRUISE / REFILL / UP pacing gain | 0.90 / 1.0 / 1.0 / 1.25 | §5.3.3, §5.6.1 |
+//! | ProbeBW_DOWN / CRUISE / REFILL / UP pacing gain | 0.90 / 1.0 / 1.0 / 1.25 (UP: [`BbrConfig::probe_up_gain`]) | §5.3.3, §5.6.1 |
 //! | ProbeBW_UP cwnd gain | 2.25 | §5.3.3.5 |
 //! | BBR.LossThresh | 2 % | §2.8 |
 //! | BBR.Beta | 0.7 | §2.8 |
@@ -66,6 +66,13 @@
 //! - **ProbeRTT's MarkConnectionAppLimited** (§5.3.4.3) acts on the connection's estimator,
 //!   which BBR cannot reach; BBR instead treats samples of packets sent while ProbeRTT's mark
 //!   would have been set (`prior_delivered` at or below it) as application-limited.
+//! - **ProbeRTT paced at its window's share of the BDP** (0.5, or more where BBR.MinPipeCwnd
+//!   is above half the BDP; not §5.3.4.3's 1.0). At 1.0 × bw the half-BDP window leaves in the
+//!   first half of each round trip and nothing is sent in the second: a game message written
+//!   then waits up to half a round trip for the window (43–51 ms one-way instead of 26 ms on a
+//!   50 ms path, once every 5 s). Paced at 0.5 × bw the same inflight is spread over the round
+//!   trip, acknowledgements open the window every few packets, and the delivery rate, the
+//!   queue drain and the minimum-RTT sample are what they were.
 //! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.

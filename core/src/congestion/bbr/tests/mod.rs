@@ -401,3 +401,54 @@ fn short_probes_leave_probe_up_once_a_quarter_bdp_is_queued() {
         );
     }
 }
+
+#[test]
+fn probe_rtt_spreads_its_window_over_the_round_trip() {
+    let t0 = test_epoch();
+    // BDP 100 kB: the half-BDP window is paced at half the bandwidth.
+    let cc = in_probe_bw(t0);
+    assert_eq!(cc.probe_rtt_pacing_gain(), Gain::permille(500));
+    // BDP 2.4 kB (24 kB/s × 100 ms): BBR.MinPipeCwnd (4 × 1200 B) is twice the BDP, so the
+    // window does not limit the rate and ProbeRTT paces at the full bandwidth, as the draft.
+    let state = ControllerState {
+        bandwidth: Some(24_000),
+        min_rtt: Some(RTT),
+        smoothed_rtt: Some(RTT),
+        ..ControllerState::new(200_000, MDS)
+    };
+    let small = Bbr::from_state(
+        &ControllerConfig::new(ControllerKind::Bbr),
+        draft(),
+        t0,
+        &state,
+    );
+    assert_eq!(small.probe_rtt_pacing_gain(), Gain::permille(1000));
+    // BDP 7.2 kB: the 4-packet floor is two thirds of it.
+    let state = ControllerState {
+        bandwidth: Some(72_000),
+        ..state
+    };
+    let mid = Bbr::from_state(
+        &ControllerConfig::new(ControllerKind::Bbr),
+        draft(),
+        t0,
+        &state,
+    );
+    assert_eq!(mid.probe_rtt_pacing_gain(), Gain::permille(666));
+}
+
+#[test]
+fn low_latency_probes_at_one_point_one_and_the_gain_floor_is_one_point_zero_one() {
+    let low = BbrConfig::low_latency();
+    assert!(low.short_probes);
+    assert_eq!(low.effective_probe_up_gain(), Gain::permille(1100));
+    let flat = BbrConfig {
+        probe_up_gain: Gain::permille(900),
+        ..BbrConfig::default()
+    };
+    assert_eq!(flat.effective_probe_up_gain(), Gain::permille(1010));
+    assert_eq!(
+        BbrConfig::default().effective_probe_up_gain(),
+        Gain::permille(1250)
+    );
+}
