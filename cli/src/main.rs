@@ -57,6 +57,8 @@ enum CliError {
     Run(#[from] weir_core::sim::runs::RunError),
     #[error("peer baseline failed: {0}")]
     Peer(#[from] weir_peers::PeerError),
+    #[error("--low-latency tunes BBR; it does nothing for {0} (add --controller bbr)")]
+    LowLatency(weir_core::congestion::ControllerKind),
     #[error("cannot write {path}: {source}")]
     Io {
         path: std::path::PathBuf,
@@ -77,5 +79,40 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<(), CliError> {
+        let cli = Cli::try_parse_from(args).expect("arguments parse");
+        match cli.command {
+            Command::Sim(args) => sim_cmd::run(&args),
+            Command::Perf(args) => perf::run(&args).map_err(CliError::from),
+            Command::Proxy(args) => proxy::run(&args),
+        }
+    }
+
+    #[test]
+    fn low_latency_without_bbr_is_a_clear_error() {
+        let sim = run(&["weir", "sim", "--flow", "game", "--low-latency"]);
+        assert!(
+            matches!(sim, Err(CliError::LowLatency(k)) if k == weir_core::congestion::ControllerKind::NewReno),
+            "{sim:?}"
+        );
+        let perf = run(&[
+            "weir",
+            "perf",
+            "client",
+            "--connect",
+            "127.0.0.1:9",
+            "--cc",
+            "cubic",
+            "--low-latency",
+        ]);
+        let message = perf.expect_err("refused").to_string();
+        assert!(message.contains("--cc bbr"), "{message}");
     }
 }

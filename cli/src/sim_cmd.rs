@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
-use weir_core::congestion::{ControllerConfig, ControllerKind};
+use weir_core::congestion::{BbrConfig, ControllerConfig, ControllerKind};
 use weir_core::connection::ConnectionStats;
 use weir_core::endpoint::Endpoint;
 use weir_core::sim::flows::{BulkAmount, GameReceiver, GameSender, GameTransport};
@@ -76,6 +76,10 @@ pub struct SimArgs {
     /// Congestion controller of weir connections: newreno, cubic, bbr, vegas.
     #[arg(long, default_value = "newreno", value_name = "NAME")]
     pub controller: ControllerKind,
+    /// With `--controller bbr`: short, gentle bandwidth probes that keep the queue low for a
+    /// game flow, at some cost in fairness to other flows (`BbrConfig::low_latency`).
+    #[arg(long)]
+    pub low_latency: bool,
     /// Bulk flow: write an SVG chart of the sender's window, pacing rate and RTT to this file.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<std::path::PathBuf>,
@@ -132,6 +136,9 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
             crate::matrix::run(&args.matrix, args.duration, args.seed)?
         );
         return Ok(());
+    }
+    if args.low_latency && args.controller != ControllerKind::Bbr {
+        return Err(CliError::LowLatency(args.controller));
     }
     let scenario = args.path.scenario()?;
     let wall = Instant::now();
@@ -296,8 +303,12 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
 
 /// The transport configuration the command line asks for.
 pub fn transport(args: &SimArgs) -> TransportConfig {
+    let mut congestion = ControllerConfig::new(args.controller);
+    if args.low_latency {
+        congestion.bbr = BbrConfig::low_latency();
+    }
     TransportConfig {
-        congestion: ControllerConfig::new(args.controller),
+        congestion,
         ..TransportConfig::default()
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use weir_core::config::{ServerConfig, TransportConfig};
-use weir_core::congestion::{ControllerConfig, ControllerKind};
+use weir_core::congestion::{BbrConfig, ControllerConfig, ControllerKind};
 
 use crate::units::{parse_bytes, parse_duration};
 
@@ -49,13 +49,21 @@ pub struct TransportArgs {
     /// Congestion controller: newreno, cubic, bbr, vegas (what the core implements).
     #[arg(long, default_value = "newreno", value_name = "NAME")]
     pub cc: ControllerKind,
+    /// With `--cc bbr`: short, gentle bandwidth probes that keep the queue low for game
+    /// traffic, at some cost in fairness to other flows (`BbrConfig::low_latency`).
+    #[arg(long)]
+    pub low_latency: bool,
 }
 
 impl TransportArgs {
     fn transport(&self) -> TransportConfig {
+        let mut congestion = ControllerConfig::new(self.cc);
+        if self.low_latency {
+            congestion.bbr = BbrConfig::low_latency();
+        }
         TransportConfig {
             max_datagram_size: self.datagram_size,
-            congestion: ControllerConfig::new(self.cc),
+            congestion,
             ..TransportConfig::default()
         }
     }
@@ -128,6 +136,8 @@ pub enum LiveError {
     TickRate,
     #[error("proxy: {0}")]
     Proxy(#[from] weir_tokio::proxy::ProxyError),
+    #[error("--low-latency tunes BBR; it does nothing for {0} (add --cc bbr)")]
+    LowLatency(ControllerKind),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -140,6 +150,13 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(args: &PerfArgs) -> Result<(), LiveError> {
+    let transport = match &args.role {
+        Role::Server(server) => &server.transport,
+        Role::Client(client) => &client.transport,
+    };
+    if transport.low_latency && transport.cc != ControllerKind::Bbr {
+        return Err(LiveError::LowLatency(transport.cc));
+    }
     let runtime = runtime()?;
     match &args.role {
         Role::Server(server) => runtime.block_on(server::run(server)),
