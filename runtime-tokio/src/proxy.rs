@@ -352,13 +352,20 @@ impl Proxy {
                             index
                         }
                         Admission::Reused(index) => {
-                            self.reuse_client(&mut sim, &mut clients[index], index, from, &up_tx).await?;
+                            // The table hands out slots in order, so the client exists.
+                            let Some(client) = clients.get_mut(index) else {
+                                report.refused += 1;
+                                continue;
+                            };
+                            self.reuse_client(&mut sim, client, index, from, &up_tx).await?;
                             report.clients += 1;
                             report.expired += 1;
                             index
                         }
                     };
-                    let near = clients[index].near;
+                    let Some(near) = clients.get(index).map(|c| c.near) else {
+                        continue;
+                    };
                     if let Some(relay) = sim.node_mut::<Relay>(near) {
                         relay.outbox.push_back(BytesMut::from(&buf[..n]));
                     }
