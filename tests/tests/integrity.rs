@@ -655,3 +655,110 @@ fn regression_retry_with_bursty_forward() {
     }];
     run(4081374244598632697, forward, reverse, plans, true).expect("regression");
 }
+
+/// Found by the property test (proptest seed 603, 5000 cases). The server's HANDSHAKE_DONE
+/// was lost, and its congestion window was full of the padding-only short packets that filled
+/// out its Initial datagrams: counted in flight, never ack-eliciting, so never acknowledged,
+/// never declared lost and covered by no probe timer. The client, its handshake unconfirmed,
+/// probed in Initial packets the server had discarded; the two went silent until the idle
+/// timeout. Padded packets now carry a PING.
+#[test]
+fn regression_a_stream_behind_a_burst_loss_path_is_delivered() {
+    let forward = LinkConfig {
+        delay: Duration::from_millis(1),
+        jitter: Duration::from_millis(1),
+        loss: LossModel::GilbertElliott(GilbertElliott {
+            p_good_to_bad: 0.0366973919837209,
+            p_bad_to_good: 0.22183103723102116,
+            loss_in_good: 0.0,
+            loss_in_bad: 1.0,
+        }),
+        rate: None,
+        queue_bytes: 65536,
+        reorder: 0.0927244542795813,
+        reorder_delay: Duration::ZERO,
+        duplicate: 0.013283897342493335,
+        corrupt: 0.014658620839368374,
+        mtu: 1472,
+    };
+    let reverse = LinkConfig {
+        delay: Duration::from_millis(33),
+        jitter: Duration::from_millis(10),
+        loss: LossModel::Random {
+            p: 0.296824149113107,
+        },
+        rate: None,
+        queue_bytes: 65536,
+        reorder: 0.0,
+        reorder_delay: Duration::ZERO,
+        duplicate: 0.0,
+        corrupt: 0.03978298455588064,
+        mtu: 1472,
+    };
+    let plans = vec![
+        Plan {
+            dir: Dir::Uni,
+            len: 4342,
+            priority: 1,
+            chunk: 1,
+        },
+        Plan {
+            dir: Dir::Uni,
+            len: 2276,
+            priority: 0,
+            chunk: 1,
+        },
+        Plan {
+            dir: Dir::Uni,
+            len: 0,
+            priority: 0,
+            chunk: 1,
+        },
+    ];
+    run(15241888085763111835, forward, reverse, plans, false).expect("delivered");
+}
+
+/// Found by the property test (proptest seed 605, 5000 cases): the server's ServerHello was
+/// lost four times over; its congestion window (down to 3000 bytes) was full of the short
+/// packets that padded its Initial datagrams, and with the handshake unconfirmed no PTO covered
+/// them, so the ServerHello never went out again while the client probed for an hour. The
+/// handshake space now gets that PTO.
+#[test]
+fn regression_an_empty_stream_over_a_slow_reordering_path() {
+    let forward = LinkConfig {
+        delay: Duration::from_millis(8),
+        jitter: Duration::from_millis(2),
+        loss: LossModel::None,
+        rate: Some(Bitrate::from_mbps(2)),
+        queue_bytes: 65536,
+        reorder: 0.09157849816373273,
+        reorder_delay: Duration::ZERO,
+        duplicate: 0.01008072228958029,
+        corrupt: 0.014140045234036032,
+        mtu: 1472,
+    };
+    let reverse = LinkConfig {
+        delay: Duration::from_millis(66),
+        jitter: Duration::from_millis(7),
+        loss: LossModel::GilbertElliott(GilbertElliott {
+            p_good_to_bad: 0.07081828411373212,
+            p_bad_to_good: 0.5491866755343341,
+            loss_in_good: 0.0,
+            loss_in_bad: 1.0,
+        }),
+        rate: None,
+        queue_bytes: 65536,
+        reorder: 0.023733811335126444,
+        reorder_delay: Duration::ZERO,
+        duplicate: 0.036096423768591304,
+        corrupt: 0.023754768935681948,
+        mtu: 1472,
+    };
+    let plans = vec![Plan {
+        dir: Dir::Uni,
+        len: 0,
+        priority: 0,
+        chunk: 1,
+    }];
+    run(12096226671567535029, forward, reverse, plans, false).expect("delivered");
+}

@@ -133,11 +133,14 @@ impl Connection {
     pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 7] {
         // A deadline the connection cannot act on must not be reported, or a driver would spin:
         // no ACK timer while the anti-amplification limit forbids sending (the next datagram
-        // from the peer lifts it), no keep-alive while a PING is already owed.
+        // from the peer lifts it) or for short packets this end cannot send yet (a server
+        // without the client's parameters), no keep-alive while a PING is already owed.
         let can_send = !self.at_amplification_limit();
+        let data_usable = self.data_space_usable();
         let ack = self
             .spaces
             .iter()
+            .filter(|s| s.id != SpaceId::Data || data_usable)
             .filter_map(|s| s.ack_timer())
             .min()
             .filter(|_| can_send);

@@ -282,6 +282,14 @@ impl Connection {
             Padding::IfSent(_) => eliciting || frames.ack_largest.is_some(),
             Padding::Always(_) => true,
         };
+        if padded && !eliciting && builder.frame_space() >= 1 {
+            // A padded packet counts in flight (RFC 9002 §2). Were it not ack-eliciting, the
+            // peer need never acknowledge it and no probe timer would cover it: its bytes could
+            // hold the congestion window shut for good (a lossy handshake left a server with
+            // only such packets in flight, a full window and nothing armed).
+            builder.buf().push(FrameType::PING.value() as u8);
+            eliciting = true;
+        }
         if padded {
             let target = match pad {
                 Padding::IfEliciting(n) | Padding::IfSent(n) | Padding::Always(n) => n,

@@ -86,6 +86,10 @@ fn backoff(pto_count: u32) -> u32 {
 /// with ack-eliciting packets in flight, the time of its last ack-eliciting packet plus
 /// `(smoothed + max(4 × rttvar, granularity)) × 2^pto_count`, plus `max_ack_delay × 2^pto_count`
 /// for the Data space, which is skipped until the handshake is confirmed; the earliest wins.
+/// Departing from Appendix A.8: before confirmation, when only the Data space has ack-eliciting
+/// packets in flight, the PTO of its last one goes to the handshake space (Handshake if its
+/// keys are available, else Initial), so that handshake data lost behind a full window is
+/// still probed.
 /// With no ack-eliciting packet in flight anywhere, the anti-deadlock PTO from `inputs.now` in
 /// the Handshake space if its keys are available, else Initial — unless the peer has completed
 /// address validation, when there is no PTO. `None` also when the deadline is not representable.
@@ -121,6 +125,21 @@ pub(crate) fn pto_time_and_space<T>(
             // RFC 9002 §6.2.1: no Data PTO before the handshake is confirmed; after, the PTO
             // includes the peer's max_ack_delay (backed off too).
             if !inputs.handshake_confirmed {
+                if earliest.is_none() {
+                    // Nothing of the handshake in flight, yet short packets are: the handshake
+                    // data was lost and waits for room in a congestion window those packets
+                    // fill, and nothing would ever fire. Probe the handshake space instead
+                    // (a probe may exceed the window).
+                    let space = if inputs.has_handshake_keys {
+                        SpaceId::Handshake
+                    } else {
+                        SpaceId::Initial
+                    };
+                    earliest = state
+                        .time_of_last_ack_eliciting()
+                        .and_then(|last| last.checked_add(duration))
+                        .map(|t| (t, space));
+                }
                 break;
             }
             let data_base = base.saturating_add(inputs.max_ack_delay);
