@@ -57,13 +57,17 @@ impl Connection {
             Side::Client => Padding::Always(MIN_INITIAL_DATAGRAM),
             Side::Server => Padding::IfEliciting(MIN_INITIAL_DATAGRAM),
         };
+        // The padding goes into the last packet with something in it: a short packet that
+        // will follow, else the Initial itself (a padding-only short packet would hold the
+        // congestion window with bytes the peer may not be able to acknowledge yet).
+        let data_follows = data_usable && self.data_space_has_something();
         let mut pad_left = false;
         if self.spaces[SpaceId::Initial.index()].discarded {
             // Nothing to coalesce with.
         } else if let Some(eliciting) =
-            self.build_initial(now, buf, start, budget, data_usable, initial_pad)
+            self.build_initial(now, buf, start, budget, data_follows, initial_pad)
         {
-            pad_left = data_usable && (self.side == Side::Client || eliciting);
+            pad_left = data_follows && (self.side == Side::Client || eliciting);
         }
         if data_usable {
             let room = budget.saturating_sub(buf.len() - start);
@@ -89,18 +93,30 @@ impl Connection {
         })
     }
 
-    /// The Initial packet of a datagram. When the Data space cannot follow it in the same
-    /// datagram, the Initial itself carries the padding. Returns whether it was ack-eliciting.
+    /// Whether a short packet would carry something now: an acknowledgement, or ack-eliciting
+    /// data the window (or a probe) lets out. A guess for padding only (the pacer may still
+    /// hold the data back): when it is wrong, the short packet is padded, with a PING, all the
+    /// same.
+    fn data_space_has_something(&self) -> bool {
+        if self.spaces[SpaceId::Data.index()].acks.has_news() {
+            return true;
+        }
+        let probe = self.probes > 0 && self.probe_space == SpaceId::Data;
+        self.has_eliciting_data(SpaceId::Data) && (probe || self.congestion_allows())
+    }
+
+    /// The Initial packet of a datagram. When no short packet follows it in the same datagram,
+    /// the Initial itself carries the padding. Returns whether it was ack-eliciting.
     fn build_initial(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
         start: usize,
         budget: usize,
-        data_usable: bool,
+        data_follows: bool,
         pad: Padding,
     ) -> Option<bool> {
-        let pad = match (data_usable, pad) {
+        let pad = match (data_follows, pad) {
             (false, Padding::Always(n)) => Padding::Always(n.min(budget)),
             (false, Padding::IfEliciting(n)) => Padding::IfEliciting(n.min(budget)),
             (true, _) | (_, Padding::None) | (_, Padding::IfSent(_)) => Padding::None,
