@@ -66,6 +66,20 @@ enum CliError {
     },
 }
 
+/// The controller configuration `--controller`/`--cc` and `--low-latency` ask for: `kind` with
+/// its defaults, and BBR's low-latency setting when asked (the commands refuse the flag for
+/// other controllers before they get here).
+fn controller_config(
+    kind: weir_core::congestion::ControllerKind,
+    low_latency: bool,
+) -> weir_core::congestion::ControllerConfig {
+    let mut config = weir_core::congestion::ControllerConfig::new(kind);
+    if low_latency {
+        config.bbr = weir_core::congestion::BbrConfig::low_latency();
+    }
+    config
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

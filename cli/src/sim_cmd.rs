@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
-use weir_core::congestion::{BbrConfig, ControllerConfig, ControllerKind};
+use weir_core::congestion::ControllerKind;
 use weir_core::connection::ConnectionStats;
 use weir_core::endpoint::Endpoint;
 use weir_core::sim::flows::{BulkAmount, GameReceiver, GameSender, GameTransport};
@@ -303,12 +303,8 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
 
 /// The transport configuration the command line asks for.
 pub fn transport(args: &SimArgs) -> TransportConfig {
-    let mut congestion = ControllerConfig::new(args.controller);
-    if args.low_latency {
-        congestion.bbr = BbrConfig::low_latency();
-    }
     TransportConfig {
-        congestion,
+        congestion: crate::controller_config(args.controller, args.low_latency),
         ..TransportConfig::default()
     }
 }

@@ -601,17 +601,23 @@ fn empty_streams_survive_loss() {
     }
 }
 
+/// Gilbert–Elliott loss that drops everything in the bad state and nothing in the good one,
+/// as the property test's random links produce it.
+fn burst_loss(p_good_to_bad: f64, p_bad_to_good: f64) -> LossModel {
+    LossModel::GilbertElliott(GilbertElliott {
+        p_good_to_bad,
+        p_bad_to_good,
+        loss_in_good: 0.0,
+        loss_in_bad: 1.0,
+    })
+}
+
 #[test]
 fn regression_empty_stream_bursty_forward() {
     let forward = LinkConfig {
         delay: Duration::from_millis(9),
         jitter: Duration::from_millis(6),
-        loss: LossModel::GilbertElliott(GilbertElliott {
-            p_good_to_bad: 0.0478940566527058,
-            p_bad_to_good: 0.23221533412396395,
-            loss_in_good: 0.0,
-            loss_in_bad: 1.0,
-        }),
+        loss: burst_loss(0.0478940566527058, 0.23221533412396395),
         duplicate: 0.024076844273312036,
         corrupt: 0.015988384490552496,
         ..LinkConfig::default()
@@ -634,12 +640,7 @@ fn regression_retry_with_bursty_forward() {
     let forward = LinkConfig {
         delay: Duration::from_millis(1),
         jitter: Duration::from_millis(1),
-        loss: LossModel::GilbertElliott(GilbertElliott {
-            p_good_to_bad: 0.032780617914381735,
-            p_bad_to_good: 0.20680446103870714,
-            loss_in_good: 0.0,
-            loss_in_bad: 1.0,
-        }),
+        loss: burst_loss(0.032780617914381735, 0.20680446103870714),
         reorder: 0.08183124014065049,
         duplicate: 0.004344041848871848,
         corrupt: 0.003068511939791701,
@@ -669,12 +670,7 @@ fn regression_a_stream_behind_a_burst_loss_path_is_delivered() {
     let forward = LinkConfig {
         delay: Duration::from_millis(1),
         jitter: Duration::from_millis(1),
-        loss: LossModel::GilbertElliott(GilbertElliott {
-            p_good_to_bad: 0.0366973919837209,
-            p_bad_to_good: 0.22183103723102116,
-            loss_in_good: 0.0,
-            loss_in_bad: 1.0,
-        }),
+        loss: burst_loss(0.0366973919837209, 0.22183103723102116),
         rate: None,
         queue_bytes: 65536,
         reorder: 0.0927244542795813,
@@ -742,12 +738,7 @@ fn regression_an_empty_stream_over_a_slow_reordering_path() {
     let reverse = LinkConfig {
         delay: Duration::from_millis(66),
         jitter: Duration::from_millis(7),
-        loss: LossModel::GilbertElliott(GilbertElliott {
-            p_good_to_bad: 0.07081828411373212,
-            p_bad_to_good: 0.5491866755343341,
-            loss_in_good: 0.0,
-            loss_in_bad: 1.0,
-        }),
+        loss: burst_loss(0.07081828411373212, 0.5491866755343341),
         rate: None,
         queue_bytes: 65536,
         reorder: 0.023733811335126444,

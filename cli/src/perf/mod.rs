@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use weir_core::config::{ServerConfig, TransportConfig};
-use weir_core::congestion::{BbrConfig, ControllerConfig, ControllerKind};
+use weir_core::congestion::ControllerKind;
 
 use crate::units::{parse_bytes, parse_duration};
 
@@ -57,13 +57,9 @@ pub struct TransportArgs {
 
 impl TransportArgs {
     fn transport(&self) -> TransportConfig {
-        let mut congestion = ControllerConfig::new(self.cc);
-        if self.low_latency {
-            congestion.bbr = BbrConfig::low_latency();
-        }
         TransportConfig {
             max_datagram_size: self.datagram_size,
-            congestion,
+            congestion: crate::controller_config(self.cc, self.low_latency),
             ..TransportConfig::default()
         }
     }

@@ -101,8 +101,13 @@ impl Connection {
         if self.spaces[SpaceId::Data.index()].acks.has_news() {
             return true;
         }
-        let probe = self.probes > 0 && self.probe_space == SpaceId::Data;
-        self.has_eliciting_data(SpaceId::Data) && (probe || self.congestion_allows())
+        self.has_eliciting_data(SpaceId::Data)
+            && (self.probing(SpaceId::Data) || self.congestion_allows())
+    }
+
+    /// Whether a probe timeout asked for packets in space `id` that are still owed.
+    fn probing(&self, id: SpaceId) -> bool {
+        self.probes > 0 && self.probe_space == id
     }
 
     /// The Initial packet of a datagram. When no short packet follows it in the same datagram,
@@ -211,7 +216,7 @@ impl Connection {
         if self.spaces[id.index()].discarded || id == SpaceId::Handshake {
             return None;
         }
-        let probe = self.probes > 0 && self.probe_space == id;
+        let probe = self.probing(id);
         let window_room = self.congestion_allows();
         let may_elicit = probe || window_room;
         let has_data = self.has_eliciting_data(id);
@@ -343,7 +348,6 @@ impl Connection {
         if evicted.packets > 0 {
             self.stats.packets_evicted += evicted.packets as u64;
             self.on_packets_lost(now, id, evicted);
-            self.set_loss_timer(now);
         }
         if in_flight {
             let in_flight_bytes = self.bytes_in_flight();
@@ -365,7 +369,7 @@ impl Connection {
                 self.probes -= 1;
             }
         }
-        if in_flight {
+        if in_flight || evicted.packets > 0 {
             self.set_loss_timer(now);
         }
         self.stats.packets_sent += 1;

@@ -53,6 +53,16 @@ pub(crate) struct TimerInputs {
 }
 
 impl TimerInputs {
+    /// The space a handshake probe goes in: Handshake once its keys are available, else
+    /// Initial.
+    fn handshake_space(&self) -> SpaceId {
+        if self.has_handshake_keys {
+            SpaceId::Handshake
+        } else {
+            SpaceId::Initial
+        }
+    }
+
     /// `backed_off`, limited to the cap (but never below `base`).
     fn cap(&self, backed_off: Duration, base: Duration) -> Duration {
         match self.max_pto {
@@ -107,12 +117,7 @@ pub(crate) fn pto_time_and_space<T>(
             return None;
         }
         // RFC 9002 §6.2.2.1: the anti-deadlock PTO starts from the current time.
-        let space = if inputs.has_handshake_keys {
-            SpaceId::Handshake
-        } else {
-            SpaceId::Initial
-        };
-        return Some((inputs.now.checked_add(duration)?, space));
+        return Some((inputs.now.checked_add(duration)?, inputs.handshake_space()));
     }
     let mut earliest: Option<(Instant, SpaceId)> = None;
     for space in SpaceId::ALL {
@@ -130,15 +135,10 @@ pub(crate) fn pto_time_and_space<T>(
                     // data was lost and waits for room in a congestion window those packets
                     // fill, and nothing would ever fire. Probe the handshake space instead
                     // (a probe may exceed the window).
-                    let space = if inputs.has_handshake_keys {
-                        SpaceId::Handshake
-                    } else {
-                        SpaceId::Initial
-                    };
                     earliest = state
                         .time_of_last_ack_eliciting()
                         .and_then(|last| last.checked_add(duration))
-                        .map(|t| (t, space));
+                        .map(|t| (t, inputs.handshake_space()));
                 }
                 break;
             }

@@ -20,13 +20,14 @@ pub(crate) enum Admission {
     Refused,
 }
 
-/// Client addresses by slot, with when each was last active. Time is injected.
+/// The slot of each client address, and when each slot was last active. Time is injected.
+/// (The proxy keeps each slot's address with the rest of the client's state.)
 #[derive(Debug)]
 pub(crate) struct Admissions {
     max_clients: usize,
     idle_timeout: Duration,
     by_addr: HashMap<SocketAddr, usize>,
-    slots: Vec<(SocketAddr, Instant)>,
+    last_active: Vec<Instant>,
 }
 
 impl Admissions {
@@ -35,35 +36,34 @@ impl Admissions {
             max_clients,
             idle_timeout,
             by_addr: HashMap::new(),
-            slots: Vec::new(),
+            last_active: Vec::new(),
         }
     }
 
     /// Decides where a datagram from `addr` at `now` goes, and records the activity.
     pub(crate) fn admit(&mut self, addr: SocketAddr, now: Instant) -> Admission {
         if let Some(&index) = self.by_addr.get(&addr) {
-            self.slots[index].1 = now;
+            self.touch(index, now);
             return Admission::Known(index);
         }
-        if self.slots.len() < self.max_clients {
-            let index = self.slots.len();
-            self.slots.push((addr, now));
+        if self.last_active.len() < self.max_clients {
+            let index = self.last_active.len();
+            self.last_active.push(now);
             self.by_addr.insert(addr, index);
             return Admission::New(index);
         }
         let idlest = self
-            .slots
+            .last_active
             .iter()
             .enumerate()
-            .min_by_key(|(_, (_, active))| *active)
-            .map(|(index, (old, active))| (index, *old, *active));
+            .min_by_key(|(_, active)| **active)
+            .map(|(index, active)| (index, *active));
         match idlest {
-            Some((index, old, active))
-                if now.saturating_duration_since(active) >= self.idle_timeout =>
-            {
-                self.by_addr.remove(&old);
+            Some((index, active)) if now.saturating_duration_since(active) >= self.idle_timeout => {
+                // Rare (a place changes hands at most once per idle timeout): a scan is fine.
+                self.by_addr.retain(|_, slot| *slot != index);
                 self.by_addr.insert(addr, index);
-                self.slots[index] = (addr, now);
+                self.last_active[index] = now;
                 Admission::Reused(index)
             }
             _ => Admission::Refused,
@@ -72,15 +72,9 @@ impl Admissions {
 
     /// Records that slot `index`'s client got traffic from the upstream at `now`.
     pub(crate) fn touch(&mut self, index: usize, now: Instant) {
-        if let Some(slot) = self.slots.get_mut(index) {
-            slot.1 = now;
+        if let Some(active) = self.last_active.get_mut(index) {
+            *active = now;
         }
-    }
-
-    /// The address slot `index` serves.
-    #[cfg(test)]
-    pub(crate) fn addr(&self, index: usize) -> Option<SocketAddr> {
-        self.slots.get(index).map(|(addr, _)| *addr)
     }
 }
 
@@ -106,7 +100,6 @@ mod tests {
         a.touch(1, t0 + 11 * s);
         assert_eq!(a.admit(addr(3), t0 + 11 * s), Admission::Refused);
         assert_eq!(a.admit(addr(3), t0 + 12 * s), Admission::Reused(0));
-        assert_eq!(a.addr(0), Some(addr(3)));
         // The evicted address is a stranger now, and every slot is active again.
         assert_eq!(a.admit(addr(1), t0 + 12 * s), Admission::Refused);
         assert_eq!(a.admit(addr(3), t0 + 13 * s), Admission::Known(0));

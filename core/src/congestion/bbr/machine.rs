@@ -276,9 +276,9 @@ impl Bbr {
     /// §5.3.4.3, EnterProbeRTT.
     fn enter_probe_rtt(&mut self) {
         self.phase = BbrPhase::ProbeRtt;
-        // The draft paces at 1.0 here; weir spreads the window over the round trip (see
+        // The draft paces at 1.0 here; weir spreads the window over the round trip:
+        // `update_control_parameters`, which follows on the same ACK, sets the gain (see
         // `probe_rtt_pacing_gain` and the module docs' deviations).
-        self.pacing_gain = self.probe_rtt_pacing_gain();
         self.cwnd_gain = PROBE_RTT_CWND_GAIN;
     }
 
