@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use weir_core::congestion::ControllerKind;
 use weir_core::connection::ConnectionStats;
 use weir_core::endpoint::Endpoint;
@@ -223,18 +223,18 @@ fn connection<S: App, R: App>(
     let server = Endpoint::new(
         epoch,
         EndpointConfig {
-            seed: args.seed.wrapping_add(1),
+            seed: Seed::Fixed(args.seed.wrapping_add(1)),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
             transport: transport.clone(),
-            retry: false,
+            ..ServerConfig::default()
         }),
     )?;
     let mut client = Endpoint::new(
         epoch,
         EndpointConfig {
-            seed: args.seed.wrapping_add(2),
+            seed: Seed::Fixed(args.seed.wrapping_add(2)),
             ..EndpointConfig::default()
         },
         None,

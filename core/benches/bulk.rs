@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use weir_core::connection::Event;
 use weir_core::endpoint::{ConnectionHandle, Endpoint};
 use weir_core::streams::{StreamEvent, StreamId};
@@ -54,19 +54,19 @@ impl Bench {
         let server = Endpoint::new(
             now,
             EndpointConfig {
-                seed: 1,
+                seed: Seed::Fixed(1),
                 ..EndpointConfig::default()
             },
             Some(ServerConfig {
                 transport: transport.clone(),
-                retry: false,
+                ..ServerConfig::default()
             }),
         )
         .expect("server");
         let mut client = Endpoint::new(
             now,
             EndpointConfig {
-                seed: 2,
+                seed: Seed::Fixed(2),
                 ..EndpointConfig::default()
             },
             None,

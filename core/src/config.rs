@@ -125,18 +125,73 @@ impl TransportConfig {
     }
 }
 
+/// Where an endpoint's randomness comes from: its connection IDs, the key of its Retry tokens
+/// and the key of its stateless resets are all drawn from it.
+///
+/// Anyone who knows the seed can predict every connection ID the endpoint picks and forge its
+/// tokens and resets: a server whose IDs are predictable lets a stranger capture or close its
+/// clients' connections. The core itself never draws randomness (DESIGN.md §2), so it refuses
+/// [`Seed::FromOs`]; the runtimes (weir-tokio) replace it with 32 bytes from the operating
+/// system before they build the endpoint. A driver of its own does the same with
+/// [`Seed::resolve`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Seed {
+    /// Fresh randomness from the operating system, drawn by the runtime that builds the
+    /// endpoint (the default). The core alone cannot draw it: [`Endpoint::new`] refuses it with
+    /// [`ConfigError::UnresolvedSeed`].
+    ///
+    /// [`Endpoint::new`]: crate::endpoint::Endpoint::new
+    #[default]
+    FromOs,
+    /// A reproducible run (tests, the simulator, benchmarks): the same value and inputs give the
+    /// same connection IDs and keys. **It gives them away**: anyone who knows or guesses the
+    /// value (and small values are guessed first) can predict the endpoint's connection IDs and
+    /// forge its Retry tokens and stateless resets. Never use it facing a real network.
+    Fixed(u64),
+    /// 32 secret bytes the driver drew itself (from the operating system's randomness).
+    Secret([u8; 32]),
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FromOs => f.write_str("FromOs"),
+            Self::Fixed(n) => write!(f, "Fixed({n})"),
+            // A secret stays out of logs.
+            Self::Secret(_) => f.write_str("Secret(..)"),
+        }
+    }
+}
+
+impl Seed {
+    /// Replaces [`Seed::FromOs`] with a [`Seed::Secret`] that `draw` fills (with the operating
+    /// system's randomness, e.g. `getrandom::fill`); other seeds stay as they are.
+    pub fn resolve<E>(
+        &mut self,
+        draw: impl FnOnce(&mut [u8; 32]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if *self == Self::FromOs {
+            let mut bytes = [0u8; 32];
+            draw(&mut bytes)?;
+            *self = Self::Secret(bytes);
+        }
+        Ok(())
+    }
+}
+
 /// Parameters of an endpoint (one UDP socket's worth of connections).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointConfig {
-    /// Seed of every random choice the endpoint makes (connection IDs, token keys): the same
-    /// seed and inputs give the same run (DESIGN.md §2).
-    pub seed: u64,
+    /// Where every random choice of the endpoint comes from (connection IDs, token and reset
+    /// keys). The default, [`Seed::FromOs`], must be resolved by the driver (the runtimes do);
+    /// [`Seed::Fixed`] makes a run reproducible (DESIGN.md §2) and predictable.
+    pub seed: Seed,
     /// Length of the connection IDs this endpoint issues (4 to 20 bytes).
     pub cid_len: usize,
     /// Most connections at once; new ones are refused beyond it.
     pub max_connections: usize,
-    /// Most stateless answers (Retry, Version Negotiation) waiting to be sent; further ones are
-    /// dropped, so a flood of spoofed Initials cannot grow memory.
+    /// Most stateless answers (Retry, Version Negotiation, stateless reset) waiting to be sent;
+    /// further ones are dropped, so a flood of spoofed packets cannot grow memory.
     pub max_stateless_responses: usize,
     /// How long a retry token stays valid.
     pub retry_token_lifetime: Duration,
@@ -145,10 +200,10 @@ pub struct EndpointConfig {
 impl Default for EndpointConfig {
     fn default() -> Self {
         Self {
-            seed: 0,
+            seed: Seed::FromOs,
             cid_len: 8,
             max_connections: 10_000,
-            max_stateless_responses: 64,
+            max_stateless_responses: 256,
             retry_token_lifetime: Duration::from_secs(10),
         }
     }
@@ -158,8 +213,19 @@ impl EndpointConfig {
     /// Smallest connection-ID length: shorter IDs are too easy to guess or collide.
     pub const MIN_CID_LEN: usize = 4;
 
+    /// The default configuration with a [`Seed::Fixed`] seed: for tests and simulations.
+    pub fn fixed(seed: u64) -> Self {
+        Self {
+            seed: Seed::Fixed(seed),
+            ..Self::default()
+        }
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.seed == Seed::FromOs {
+            return Err(ConfigError::UnresolvedSeed);
+        }
         if !(Self::MIN_CID_LEN..=ConnectionId::MAX_LEN).contains(&self.cid_len) {
             return Err(ConfigError::CidLength(self.cid_len));
         }
@@ -173,24 +239,88 @@ impl EndpointConfig {
     }
 }
 
-/// What a server needs on top of its endpoint configuration.
+/// When a server asks new clients to prove their address with a Retry (RFC 9000 §8.1.2) before
+/// it keeps any state for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryPolicy {
+    /// Every new client: a spoofed source never costs state, every client pays one extra round
+    /// trip.
+    Always,
+    /// Once this many handshakes are in progress (the default, 64): a quiet server answers in
+    /// one round trip, and a flood of Initials — spoofed or not — makes every newcomer prove
+    /// its address, so the flood costs no state beyond this many half-open connections.
+    WhenBusy(usize),
+    /// Never: state for every Initial, bounded by the per-address limit, `max_connections`
+    /// and the handshake timeout. A flood from many spoofed addresses then fills the table
+    /// until its entries expire; for closed networks and tests.
+    Never,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::WhenBusy(64)
+    }
+}
+
+/// What a server needs on top of its endpoint configuration: the parameters of the connections
+/// it accepts, and its admission limits — what one stranger may make it hold before a
+/// handshake completes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// Parameters of accepted connections.
     pub transport: TransportConfig,
-    /// Answer every new client with a stateless Retry, so that a spoofed source address costs
-    /// the server no state (one extra round trip for legitimate clients). Without it the server
-    /// keeps state at once but sends at most 3× what it received until the client's address is
-    /// validated (RFC 9000 §8.1).
-    pub retry: bool,
+    /// When new clients must first prove their address with a Retry. Until an address is
+    /// validated the server sends at most 3× what it received from it (RFC 9000 §8.1).
+    pub retry: RetryPolicy,
+    /// Most handshakes in progress from one source: an IPv4 address, or an IPv6 /64 prefix
+    /// (what one host or subscriber holds). Initials beyond it are dropped silently (a real
+    /// client sends its Initial again a probe timeout later), so one host cannot fill the
+    /// connection table however many ports it uses. Players behind one NAT share the limit
+    /// only while their handshakes overlap. Default 16.
+    pub max_handshakes_per_address: usize,
+    /// A connection whose handshake hears nothing from the client for this long is dropped
+    /// without a word, so the half-open entries of a flood (a spoofed Initial is never followed
+    /// by anything) expire quickly, while a real client on a bad path keeps its handshake alive
+    /// with every packet it repeats (at most 3 s apart with the default capped probe backoff).
+    /// The default, 10 s, outlasts the 3 s outages of the `2g-tunnel` preset; every named path
+    /// completes its handshakes under it (`tests/tests/admission.rs`).
+    pub handshake_timeout: Duration,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             transport: TransportConfig::default(),
-            retry: true,
+            retry: RetryPolicy::default(),
+            max_handshakes_per_address: 16,
+            handshake_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl ServerConfig {
+    /// The default server configuration with `transport` and `retry`.
+    pub fn new(transport: TransportConfig, retry: RetryPolicy) -> Self {
+        Self {
+            transport,
+            retry,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.transport.validate()?;
+        if self.max_handshakes_per_address == 0 {
+            return Err(ConfigError::Zero("max_handshakes_per_address"));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(ConfigError::Zero("handshake_timeout"));
+        }
+        if self.retry == RetryPolicy::WhenBusy(0) {
+            return Err(ConfigError::Zero("RetryPolicy::WhenBusy threshold"));
+        }
+        Ok(())
     }
 }
 
@@ -219,6 +349,12 @@ pub enum ConfigError {
     /// A value that must be positive is zero.
     #[error("{0} must not be zero")]
     Zero(&'static str),
+    /// [`Seed::FromOs`] reached the core, which draws no randomness of its own.
+    #[error(
+        "the endpoint's seed must be drawn from the operating system by its driver \
+         (Seed::resolve, or Seed::Secret); Seed::Fixed only for reproducible tests"
+    )]
+    UnresolvedSeed,
     /// The congestion controller asked for is not available.
     #[error(transparent)]
     Controller(#[from] UnsupportedController),
@@ -233,9 +369,10 @@ mod tests {
         TransportConfig::default()
             .validate()
             .expect("transport defaults");
-        EndpointConfig::default()
+        EndpointConfig::fixed(0)
             .validate()
             .expect("endpoint defaults");
+        ServerConfig::default().validate().expect("server defaults");
     }
 
     #[test]
@@ -255,7 +392,7 @@ mod tests {
         assert_eq!(t.validate(), Ok(()));
         let e = EndpointConfig {
             cid_len: 2,
-            ..EndpointConfig::default()
+            ..EndpointConfig::fixed(0)
         };
         assert_eq!(e.validate(), Err(ConfigError::CidLength(2)));
         assert!(
@@ -264,5 +401,35 @@ mod tests {
                 .to_string()
                 .contains("4 to 20")
         );
+        let s = ServerConfig {
+            max_handshakes_per_address: 0,
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            s.validate(),
+            Err(ConfigError::Zero("max_handshakes_per_address"))
+        );
+    }
+
+    #[test]
+    fn the_default_seed_must_be_drawn_by_the_driver() {
+        let mut config = EndpointConfig::default();
+        assert_eq!(config.validate(), Err(ConfigError::UnresolvedSeed));
+        config
+            .seed
+            .resolve(|bytes| {
+                bytes.fill(7);
+                Ok::<_, ()>(())
+            })
+            .expect("drawn");
+        assert_eq!(config.seed, Seed::Secret([7; 32]));
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(format!("{:?}", config.seed), "Secret(..)");
+        // A fixed seed is kept as asked.
+        let mut fixed = Seed::Fixed(3);
+        fixed
+            .resolve(|_| Err("must not draw"))
+            .expect("nothing to draw");
+        assert_eq!(fixed, Seed::Fixed(3));
     }
 }

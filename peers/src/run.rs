@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use weir_core::endpoint::Endpoint;
 use weir_core::sim::flows::{BulkAmount, BulkReceiver, BulkSender};
 use weir_core::sim::{EndpointNode, NodeId, Scenario, Simulator};
@@ -140,18 +140,18 @@ impl BulkRun {
         let server = Endpoint::new(
             epoch,
             EndpointConfig {
-                seed: self.seed.wrapping_add(1),
+                seed: Seed::Fixed(self.seed.wrapping_add(1)),
                 ..EndpointConfig::default()
             },
             Some(ServerConfig {
                 transport: self.weir.clone(),
-                retry: false,
+                ..ServerConfig::default()
             }),
         )?;
         let mut client = Endpoint::new(
             epoch,
             EndpointConfig {
-                seed: self.seed.wrapping_add(2),
+                seed: Seed::Fixed(self.seed.wrapping_add(2)),
                 ..EndpointConfig::default()
             },
             None,

@@ -63,7 +63,7 @@ async fn weir_pair() -> (Endpoint, Endpoint) {
         Config {
             server: Some(ServerConfig {
                 transport: weir_transport(),
-                retry: false,
+                ..ServerConfig::default()
             }),
             ..Config::default()
         },

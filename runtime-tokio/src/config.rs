@@ -11,9 +11,13 @@ use crate::error::SocketConfigError;
 /// the transport parameters of the connections it opens, and the socket's tuning.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
-    /// The core endpoint's parameters (seed, connection-ID length, limits).
+    /// The core endpoint's parameters (seed, connection-ID length, limits). With the default
+    /// seed, `Seed::FromOs`, [`bind`](crate::Endpoint::bind) draws the endpoint's secret from
+    /// the operating system, so that no two endpoints share connection IDs or keys; a
+    /// `Seed::Fixed` seed makes a test reproducible and the endpoint predictable.
     pub endpoint: EndpointConfig,
-    /// With a server configuration the endpoint accepts connections.
+    /// With a server configuration the endpoint accepts connections, under the admission
+    /// control `ServerConfig` sets (Retry when busy, a per-address limit, a handshake timeout).
     pub server: Option<ServerConfig>,
     /// Transport parameters of connections opened with [`connect`](crate::Endpoint::connect).
     pub client: TransportConfig,

@@ -7,6 +7,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
+use weir_core::config::Seed;
 use weir_core::endpoint::{Endpoint as CoreEndpoint, EndpointStats};
 use weir_core::wire::VarInt;
 
@@ -64,7 +65,9 @@ impl Endpoint {
     /// spreads peers over the sockets by their address (one peer always reaches the same
     /// shard), and each shard's driver is its own task, so a multi-threaded runtime runs them
     /// in parallel. Each shard is an independent endpoint: accept on every one of them. With
-    /// port 0 the first shard picks the port and the others join it.
+    /// port 0 the first shard picks the port and the others join it. Each shard draws its own
+    /// seed; a fixed seed `n` gives shard `k` the seed `n + k`, and a given secret has the
+    /// shard number mixed into its last byte.
     pub async fn bind_shards(
         addr: SocketAddr,
         mut config: Config,
@@ -75,10 +78,10 @@ impl Endpoint {
         }
         config.socket.reuse_port = true;
         let mut endpoints: Vec<Self> = Vec::with_capacity(shards);
-        let seed = config.endpoint.seed;
+        let seed = config.endpoint.seed.clone();
         for shard in 0..shards {
             let addr = endpoints.first().map_or(addr, |e| e.local_addr());
-            config.endpoint.seed = seed.wrapping_add(shard as u64);
+            config.endpoint.seed = shard_seed(&seed, shard);
             endpoints.push(Self::bind(addr, config.clone()).await?);
         }
         Ok(endpoints)
@@ -129,6 +132,12 @@ impl Endpoint {
     /// Connections alive (closing ones included).
     pub fn connection_count(&self) -> usize {
         self.inner.shared.lock().core.connection_count()
+    }
+
+    /// Server connections whose handshake is in progress (half-open), as admission control
+    /// counts them.
+    pub fn handshakes_in_progress(&self) -> usize {
+        self.inner.shared.lock().core.handshakes_in_progress()
     }
 
     /// Connects to `remote`; completes when the handshake does (or fails, at the latest after
@@ -270,12 +279,28 @@ impl Endpoint {
     }
 }
 
+/// The seed of shard `shard`: shards must not share connection IDs or keys.
+fn shard_seed(seed: &Seed, shard: usize) -> Seed {
+    match seed {
+        Seed::FromOs => Seed::FromOs,
+        Seed::Fixed(n) => Seed::Fixed(n.wrapping_add(shard as u64)),
+        Seed::Secret(bytes) => {
+            let mut bytes = *bytes;
+            bytes[31] ^= shard as u8;
+            Seed::Secret(bytes)
+        }
+    }
+}
+
+/// The core endpoint, seeded from the operating system unless the configuration fixes the seed
+/// (DESIGN.md §2: the core never draws randomness itself).
 fn core_endpoint(config: &Config) -> Result<CoreEndpoint, BindError> {
-    let mut core = CoreEndpoint::new(
-        Instant::now(),
-        config.endpoint.clone(),
-        config.server.clone(),
-    )?;
+    let mut endpoint = config.endpoint.clone();
+    endpoint
+        .seed
+        .resolve(|bytes| getrandom::fill(bytes))
+        .map_err(BindError::Entropy)?;
+    let mut core = CoreEndpoint::new(Instant::now(), endpoint, config.server.clone())?;
     core.set_client_config(config.client.clone())?;
     Ok(core)
 }

@@ -115,6 +115,10 @@ pub enum BindError {
     /// The socket configuration is invalid.
     #[error("invalid socket configuration: {0}")]
     Socket(#[from] SocketConfigError),
+    /// The operating system could not provide the randomness that seeds the endpoint
+    /// (`Seed::FromOs`).
+    #[error("cannot draw the endpoint's seed from the operating system: {0}")]
+    Entropy(getrandom::Error),
     /// The operating system refused a socket operation.
     #[error("cannot {op} a UDP socket on {addr}: {source}")]
     Io {

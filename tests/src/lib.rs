@@ -164,3 +164,13 @@ pub fn pattern(stream: u64, offset: u64) -> u8 {
         .wrapping_add(offset.wrapping_mul(0xBF58_476D_1CE4_E5B9));
     (x ^ (x >> 29) ^ (x >> 47)) as u8
 }
+
+/// The Retry policy a test's `retry` switch stands for: every client proves its address, or
+/// none does.
+pub fn retry_policy(retry: bool) -> weir_core::config::RetryPolicy {
+    if retry {
+        weir_core::config::RetryPolicy::Always
+    } else {
+        weir_core::config::RetryPolicy::Never
+    }
+}

@@ -176,7 +176,7 @@ fn a_slow_start_overshoot_on_a_long_fat_path_recovers() {
 #[test]
 #[ignore = "debugging aid"]
 fn debug_stall() {
-    use weir_core::config::{EndpointConfig, ServerConfig};
+    use weir_core::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig};
     use weir_core::endpoint::Endpoint;
     use weir_core::sim::flows::{BulkReceiver, BulkSender};
     use weir_core::sim::{EndpointNode, Simulator};
@@ -187,19 +187,20 @@ fn debug_stall() {
     let server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 1,
+            seed: Seed::Fixed(1),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
             transport: transport.clone(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 2,
+            seed: Seed::Fixed(2),
             ..EndpointConfig::default()
         },
         None,
@@ -318,15 +319,32 @@ fn vegas_fills_a_clean_link_and_keeps_alpha_to_beta_packets_queued() {
     }
 }
 
+/// Over five seeds (which pick the random losses and BBR's probe timing): one run's share
+/// swings by a few percent with them, so the bound is on the mean, with a floor for each run.
 #[test]
 fn bbr_uses_ninety_percent_of_a_link_with_one_percent_loss() {
-    let (run, _) = one_flow(
-        ControllerKind::Bbr,
-        &bottleneck(10.0, 50 * MS, 0.01, 1.0),
-        30,
+    let shares: Vec<f64> = (1..=5)
+        .map(|seed| {
+            let runs = run_bulk(
+                epoch(),
+                &bottleneck(10.0, 50 * MS, 0.01, 1.0),
+                seed,
+                &[spec(ControllerKind::Bbr, 30, Duration::ZERO)],
+                Duration::from_secs(40),
+            )
+            .expect("simulation");
+            steady_share(&runs.flows[0], 10.0, 30)
+        })
+        .collect();
+    let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+    assert!(
+        mean >= 0.90,
+        "BBR at 1% loss: mean {mean:.3} of {shares:.3?}"
     );
-    let share = steady_share(&run, 10.0, 30);
-    assert!(share >= 0.90, "BBR at 1% loss: {share:.3}");
+    assert!(
+        shares.iter().all(|&s| s >= 0.85),
+        "BBR at 1% loss: {shares:.3?}"
+    );
 }
 
 /// `max_tracked_packets` is a memory bound, not a loss signal: on a path whose BDP (520
@@ -399,7 +417,7 @@ fn two_vegas_flows_share_a_bottleneck_fairly() {
 
 #[test]
 fn a_live_switch_keeps_the_connection_going() {
-    use weir_core::config::{EndpointConfig, ServerConfig};
+    use weir_core::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig};
     use weir_core::endpoint::Endpoint;
     use weir_core::sim::flows::{BulkReceiver, BulkSender};
     use weir_core::sim::{EndpointNode, Simulator};
@@ -409,11 +427,11 @@ fn a_live_switch_keeps_the_connection_going() {
     let server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 1,
+            seed: Seed::Fixed(1),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
-            retry: false,
+            retry: RetryPolicy::Never,
             ..ServerConfig::default()
         }),
     )
@@ -421,7 +439,7 @@ fn a_live_switch_keeps_the_connection_going() {
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 2,
+            seed: Seed::Fixed(2),
             ..EndpointConfig::default()
         },
         None,
@@ -478,7 +496,7 @@ fn a_live_switch_keeps_the_connection_going() {
 /// one-way delay of its messages at the 99th percentile (DESIGN.md §4: priorities plus pacing
 /// keep the queue short).
 fn game_delay_p99(congestion: ControllerConfig, warm_up: Duration) -> (Duration, Duration) {
-    use weir_core::config::{EndpointConfig, ServerConfig};
+    use weir_core::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig};
     use weir_core::endpoint::Endpoint;
     use weir_core::sim::flows::{
         Both, BulkReceiver, BulkSender, GameReceiver, GameSender, GameTransport,
@@ -496,19 +514,20 @@ fn game_delay_p99(congestion: ControllerConfig, warm_up: Duration) -> (Duration,
     let server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 1,
+            seed: Seed::Fixed(1),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
             transport: transport.clone(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 2,
+            seed: Seed::Fixed(2),
             ..EndpointConfig::default()
         },
         None,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use weir_core::connection::{ConnectionError, Event};
 use weir_core::endpoint::{ConnectionHandle, Endpoint};
 use weir_core::sim::{Bitrate, GilbertElliott, LinkConfig, LossModel, Simulator};
@@ -276,28 +276,26 @@ fn run(
 ) -> Result<(), TestCaseError> {
     let t0 = epoch();
     let mut sim = Simulator::new(seed, t0);
-    // This test is about integrity, not about giving up: a generous idle timeout lets the
-    // worst random paths (long loss bursts in the handshake) finish.
+    // This test is about integrity, not about giving up: a generous idle timeout (and as
+    // generous a handshake timeout) lets the worst random paths (long loss bursts in the
+    // handshake) finish.
     let transport = TransportConfig {
         idle_timeout: Duration::from_secs(600),
         ..TransportConfig::default()
     };
     let server_ep = Endpoint::new(
         t0,
-        EndpointConfig {
-            seed: seed ^ 1,
-            ..EndpointConfig::default()
-        },
+        EndpointConfig::fixed(seed ^ 1),
         Some(ServerConfig {
-            retry,
-            transport: transport.clone(),
+            handshake_timeout: transport.idle_timeout,
+            ..ServerConfig::new(transport.clone(), weir_tests::retry_policy(retry))
         }),
     )
     .expect("server endpoint");
     let mut client_ep = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: seed ^ 2,
+            seed: Seed::Fixed(seed ^ 2),
             ..EndpointConfig::default()
         },
         None,

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use weir_core::config::{EndpointConfig, ServerConfig};
+use weir_core::config::{EndpointConfig, Seed, ServerConfig};
 use weir_core::connection::Event;
 use weir_core::endpoint::Endpoint;
 use weir_core::streams::StreamEvent;
@@ -31,7 +31,7 @@ fn handshake_and_one_stream() {
     let mut server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 1,
+            seed: Seed::Fixed(1),
             ..EndpointConfig::default()
         },
         Some(ServerConfig::default()),
@@ -40,7 +40,7 @@ fn handshake_and_one_stream() {
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 2,
+            seed: Seed::Fixed(2),
             ..EndpointConfig::default()
         },
         None,

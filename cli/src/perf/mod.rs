@@ -71,6 +71,10 @@ pub struct ServerArgs {
     /// Address to listen on, e.g. `0.0.0.0:4433` or `[::]:4433`.
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// Print the endpoint's admission counters (connections, handshakes in progress, Retries,
+    /// Initials over the per-address limit, stateless resets) this often, e.g. `1s`.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub status: Option<Duration>,
     #[command(flatten)]
     pub transport: TransportArgs,
 }
@@ -160,9 +164,12 @@ pub fn run(args: &PerfArgs) -> Result<(), LiveError> {
     }
 }
 
+/// The server's configuration: `transport`, and the default admission control (Retry once 64
+/// handshakes are in progress, 16 per source address, half-open connections dropped after
+/// 10 s), as a server facing strangers needs it.
 fn server_config(transport: TransportConfig) -> ServerConfig {
     ServerConfig {
         transport,
-        retry: false,
+        ..ServerConfig::default()
     }
 }

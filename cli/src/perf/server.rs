@@ -23,6 +23,9 @@ pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
         endpoint.socket_info().max_gso_segments,
         endpoint.socket_info().gro_segments,
     );
+    if let Some(every) = args.status {
+        tokio::spawn(status(endpoint.clone(), every));
+    }
     loop {
         tokio::select! {
             conn = endpoint.accept() => match conn {
@@ -40,6 +43,32 @@ pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
         )
         .await;
     Ok(())
+}
+
+/// A status line every `every`: what admission control is doing.
+async fn status(endpoint: Endpoint, every: std::time::Duration) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = endpoint.stats();
+        println!(
+            "{:>7.1} s: {} connections, {} handshakes in progress; {} Initials, {} accepted, \
+             {} Retries, {} over the per-address limit, {} handshakes timed out, {} resets, \
+             {} refused",
+            started.elapsed().as_secs_f64(),
+            endpoint.connection_count(),
+            endpoint.handshakes_in_progress(),
+            s.datagrams_received,
+            s.connections_accepted,
+            s.retries_sent,
+            s.initials_over_address_limit,
+            s.handshakes_timed_out,
+            s.stateless_resets_sent,
+            s.connections_refused,
+        );
+    }
 }
 
 async fn serve(conn: Connection) {

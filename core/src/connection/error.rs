@@ -54,6 +54,14 @@ pub enum ConnectionError {
     /// Nothing was heard from the peer for the idle timeout.
     #[error("idle timeout: nothing heard from the peer for {0:?}")]
     TimedOut(Duration),
+    /// The peer answered with a stateless reset (RFC 9000 §10.3): it has no state for this
+    /// connection any more (it restarted, or dropped the connection).
+    #[error("the peer reset the connection: it no longer knows it")]
+    Reset,
+    /// Server: the client did not complete its handshake in time; the half-open connection
+    /// was dropped without a word.
+    #[error("the handshake did not complete within {0:?}")]
+    HandshakeTimedOut(Duration),
     /// The server speaks none of this client's protocol versions.
     #[error("the server supports none of our protocol versions")]
     VersionMismatch,

@@ -130,7 +130,7 @@ impl Connection {
     // ----- Timers -----
 
     /// Every deadline the connection has, by reason.
-    pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 7] {
+    pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 8] {
         // A deadline the connection cannot act on must not be reported, or a driver would spin:
         // no ACK timer while the anti-amplification limit forbids sending (the next datagram
         // from the peer lifts it) or for short packets this end cannot send yet (a server
@@ -174,7 +174,17 @@ impl Connection {
                 .get(Timer::Pacing)
                 .filter(|_| active)
                 .map(|t| (Timer::Pacing, t)),
+            self.handshake_deadline().map(|t| (Timer::Handshake, t)),
         ]
+    }
+
+    /// Server: a handshake that hears nothing from the client for `handshake_timeout` is
+    /// abandoned. A spoofed Initial is never followed by anything, so its half-open connection
+    /// goes after that long; a real client on a bad path keeps its handshake alive with every
+    /// Initial it repeats (at most 3 s apart with the capped probe backoff).
+    fn handshake_deadline(&self) -> Option<Instant> {
+        let timeout = self.handshake_timeout?;
+        (self.phase == Phase::Handshaking).then(|| self.last_activity + timeout)
     }
 
     fn idle_deadline(&self) -> Option<Instant> {
@@ -233,6 +243,15 @@ impl Connection {
         if self.idle_deadline().is_some_and(|t| t <= now) {
             let timeout = self.idle_timeout.unwrap_or_default();
             self.report_closed(ConnectionError::TimedOut(timeout));
+            self.drain_now();
+            return;
+        }
+        if self.handshake_deadline().is_some_and(|t| t <= now) {
+            // A half-open connection from a flood, or a client too slow for the limit: dropped
+            // silently (a close would only be reflected at a spoofed address). A real client
+            // sends its Initial again and starts over.
+            let limit = self.handshake_timeout.unwrap_or_default();
+            self.report_closed(ConnectionError::HandshakeTimedOut(limit));
             self.drain_now();
             return;
         }
@@ -352,6 +371,11 @@ impl Connection {
     }
 
     /// The peer closed: drain (RFC 9000 §10.2.2).
+    ///
+    /// Unless this end was closing already, it answers with one CONNECTION_CLOSE (NO_ERROR), as
+    /// RFC 9000 §10.2.2 allows: a close that did not come from the peer — forged from its
+    /// address while packets are not authenticated, or a stale one — then still reaches the
+    /// peer, which stops at once instead of waiting out its idle timeout.
     pub(super) fn start_draining(&mut self, now: Instant, error: ConnectionError) {
         if matches!(self.phase, Phase::Draining | Phase::Drained) {
             return;
@@ -361,6 +385,12 @@ impl Connection {
         self.close_pending = false;
         if !already_closing {
             self.timers.set(Timer::Close, now + self.pto() * 3);
+            self.close_frame = Some(CloseFrame::Transport {
+                code: VarInt::ZERO,
+                frame_type: VarInt::ZERO,
+                reason: bytes::Bytes::from_static(b"closing in answer to your CONNECTION_CLOSE"),
+            });
+            self.close_pending = true;
         }
         self.loss.cancel();
         self.report_closed(error);
@@ -371,6 +401,16 @@ impl Connection {
             self.closed_reported = true;
             self.events.push_back(Event::Closed(error));
         }
+    }
+
+    /// The peer sent a stateless reset (RFC 9000 §10.3.1): drain at once, sending nothing.
+    pub(crate) fn on_stateless_reset(&mut self) {
+        if self.phase == Phase::Drained {
+            return;
+        }
+        self.stats.stateless_resets_received += 1;
+        self.report_closed(ConnectionError::Reset);
+        self.drain_now();
     }
 
     pub(super) fn drain_now(&mut self) {

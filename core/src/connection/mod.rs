@@ -39,7 +39,7 @@ use crate::streams::{
     ClosedStream, Dir, OpenError, ReadError, Side, StreamEvent, StreamId, StreamState,
     StreamsState, WriteError,
 };
-use crate::wire::{ConnectionId, VarInt};
+use crate::wire::{ConnectionId, ResetToken, VarInt};
 
 pub use datagrams::{Datagram, DatagramStats, MAX_CHANNELS, SendDatagramError};
 pub use error::{ConnectionError, Reason};
@@ -105,6 +105,19 @@ pub(crate) struct ConnectionIds {
     pub(crate) retry_scid: Option<ConnectionId>,
 }
 
+/// What the endpoint fixes for a connection it accepts (server role).
+#[derive(Debug, Clone)]
+pub(crate) struct Accepted {
+    /// Whether the client's address is already validated (a Retry token came back).
+    pub(crate) address_validated: bool,
+    /// The half-open connection is dropped once its handshake heard nothing from the client
+    /// for this long.
+    pub(crate) handshake_timeout: Duration,
+    /// The token that lets this end reset the connection statelessly once it has forgotten it
+    /// (RFC 9000 §10.3), announced to the client in the transport parameters.
+    pub(crate) reset_token: ResetToken,
+}
+
 /// One connection (see the [module docs](self)).
 pub struct Connection {
     side: Side,
@@ -146,6 +159,8 @@ pub struct Connection {
     closed_reported: bool,
     /// Idle timeout in force (the smaller of both ends' values), if any.
     idle_timeout: Option<Duration>,
+    /// Server: how long the handshake may go without hearing from the client.
+    handshake_timeout: Option<Duration>,
     last_activity: Instant,
     /// Whether an ack-eliciting packet was sent since the last packet was received.
     eliciting_since_receive: bool,
@@ -191,21 +206,22 @@ impl Connection {
         Ok(conn)
     }
 
-    /// A server connection for a client whose first Initial arrived from `remote`. With a
-    /// Retry the client's address is already validated.
+    /// A server connection for a client whose first Initial arrived from `remote`.
     pub(crate) fn server(
         now: Instant,
         config: Arc<TransportConfig>,
         remote: SocketAddr,
         ids: ConnectionIds,
-        address_validated: bool,
+        accepted: Accepted,
     ) -> Result<Self, UnsupportedController> {
         let mut conn = Self::new(now, Side::Server, config, remote, ids, None)?;
         let mut params = conn.local_parameters();
         params.original_destination_connection_id = Some(conn.ids.original_dcid);
         params.retry_source_connection_id = conn.ids.retry_scid;
+        params.stateless_reset_token = Some(accepted.reset_token);
         conn.handshake = Handshake::server(params);
-        conn.address_validated = address_validated;
+        conn.address_validated = accepted.address_validated;
+        conn.handshake_timeout = Some(accepted.handshake_timeout);
         Ok(conn)
     }
 
@@ -266,6 +282,7 @@ impl Connection {
             last_close_sent: None,
             closed_reported: false,
             idle_timeout: (!config.idle_timeout.is_zero()).then_some(config.idle_timeout),
+            handshake_timeout: None,
             last_activity: now,
             eliciting_since_receive: false,
             packet_proves_receipt: false,
@@ -299,6 +316,7 @@ impl Connection {
                 stream_send_buffered: 0,
                 stream_recv_buffered: 0,
                 datagrams: DatagramStats::default(),
+                stateless_resets_received: 0,
             },
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
@@ -327,6 +345,7 @@ impl Connection {
                 .config
                 .datagram_receive_buffer
                 .map(|_| u64::from(u16::MAX)),
+            stateless_reset_token: None,
         }
     }
 
@@ -370,6 +389,21 @@ impl Connection {
     /// Retry's source ID after a Retry, else the client's original choice.
     pub(crate) fn initial_dcid(&self) -> ConnectionId {
         self.ids.retry_scid.unwrap_or(self.ids.original_dcid)
+    }
+
+    /// Client: the token with which the server may reset this connection, once known.
+    pub(crate) fn peer_reset_token(&self) -> Option<ResetToken> {
+        match self.side {
+            Side::Client => self.peer_params.as_ref()?.stateless_reset_token,
+            Side::Server => None,
+        }
+    }
+
+    /// Server: whether the client proved its address (a Retry token, or a packet addressed to
+    /// our connection ID).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn is_address_validated(&self) -> bool {
+        self.address_validated
     }
 
     /// Whether the handshake is confirmed (both ends know it completed).

@@ -41,8 +41,9 @@ impl Connection {
     /// `None` when there is nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         match self.phase {
-            Phase::Drained | Phase::Draining => return None,
-            Phase::Closing => return self.transmit_close(now, buf),
+            Phase::Drained => return None,
+            // Draining: only the one answer to the peer's close (`start_draining`).
+            Phase::Closing | Phase::Draining => return self.transmit_close(now, buf),
             Phase::Handshaking | Phase::Established => {}
         }
         let start = buf.len();

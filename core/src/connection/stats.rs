@@ -61,4 +61,6 @@ pub struct ConnectionStats {
     pub stream_recv_buffered: u64,
     /// Unreliable-message counters.
     pub datagrams: DatagramStats,
+    /// Stateless resets that ended the connection (0 or 1).
+    pub stateless_resets_received: u64,
 }

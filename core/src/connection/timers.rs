@@ -20,10 +20,13 @@ pub enum Timer {
     CloseResend,
     /// The pacer releases the next packet.
     Pacing,
+    /// Server: a handshake that heard nothing from the client for `handshake_timeout` is
+    /// abandoned (`ServerConfig::handshake_timeout`).
+    Handshake,
 }
 
 impl Timer {
-    const ALL: [Timer; 7] = [
+    const ALL: [Timer; 8] = [
         Timer::LossDetection,
         Timer::Ack,
         Timer::Idle,
@@ -31,6 +34,7 @@ impl Timer {
         Timer::Close,
         Timer::CloseResend,
         Timer::Pacing,
+        Timer::Handshake,
     ];
 
     fn index(self) -> usize {

@@ -7,12 +7,14 @@ use bytes::BufMut;
 
 use crate::error::TransportError;
 use crate::streams::Side;
-use crate::wire::{ConnectionId, Reader, VarInt, varint_size};
+use crate::wire::reset::RESET_TOKEN_LEN;
+use crate::wire::{ConnectionId, Reader, ResetToken, VarInt, varint_size};
 
 /// RFC 9000 §18.2 identifiers, plus RFC 9221's `max_datagram_frame_size`.
 mod id {
     pub const ORIGINAL_DESTINATION_CONNECTION_ID: u64 = 0x00;
     pub const MAX_IDLE_TIMEOUT: u64 = 0x01;
+    pub const STATELESS_RESET_TOKEN: u64 = 0x02;
     pub const MAX_UDP_PAYLOAD_SIZE: u64 = 0x03;
     pub const INITIAL_MAX_DATA: u64 = 0x04;
     pub const INITIAL_MAX_STREAM_DATA_BIDI_LOCAL: u64 = 0x05;
@@ -69,6 +71,9 @@ pub struct TransportParameters {
     pub retry_source_connection_id: Option<ConnectionId>,
     /// Largest MESSAGE frame the sender accepts; `None` disables messages.
     pub max_datagram_frame_size: Option<u64>,
+    /// The token with which the server may reset the connection statelessly (server only,
+    /// RFC 9000 §10.3).
+    pub stateless_reset_token: Option<ResetToken>,
 }
 
 impl Default for TransportParameters {
@@ -89,6 +94,7 @@ impl Default for TransportParameters {
             initial_source_connection_id: None,
             retry_source_connection_id: None,
             max_datagram_frame_size: None,
+            stateless_reset_token: None,
         }
     }
 }
@@ -163,6 +169,11 @@ impl TransportParameters {
         if let Some(size) = self.max_datagram_frame_size {
             put_varint_param(buf, id::MAX_DATAGRAM_FRAME_SIZE, size);
         }
+        if let Some(token) = &self.stateless_reset_token {
+            VarInt::from_u32(id::STATELESS_RESET_TOKEN as u32).encode(buf);
+            VarInt::from_u32(RESET_TOKEN_LEN as u32).encode(buf);
+            buf.put_slice(&token.0);
+        }
     }
 
     /// Decodes parameters sent by `sender`, validating every value (RFC 9000 §7.4, §18.2).
@@ -193,7 +204,9 @@ impl TransportParameters {
     fn apply(&mut self, param: u64, value: &[u8], sender: Side) -> Result<(), TransportError> {
         let server_only = matches!(
             param,
-            id::ORIGINAL_DESTINATION_CONNECTION_ID | id::RETRY_SOURCE_CONNECTION_ID
+            id::ORIGINAL_DESTINATION_CONNECTION_ID
+                | id::RETRY_SOURCE_CONNECTION_ID
+                | id::STATELESS_RESET_TOKEN
         );
         if server_only && sender == Side::Client {
             return Err(TransportError::transport_parameter(format!(
@@ -249,6 +262,15 @@ impl TransportParameters {
                 self.max_ack_delay = Duration::from_millis(ms);
             }
             id::MAX_DATAGRAM_FRAME_SIZE => self.max_datagram_frame_size = Some(varint(value)?),
+            id::STATELESS_RESET_TOKEN => {
+                let token = value.try_into().map_err(|_| {
+                    TransportError::transport_parameter(format!(
+                        "stateless_reset_token of {} bytes, not 16",
+                        value.len()
+                    ))
+                })?;
+                self.stateless_reset_token = Some(ResetToken(token));
+            }
             _ => {} // RFC 9000 §7.4.2: unknown parameters are ignored
         }
         Ok(())
@@ -336,6 +358,34 @@ mod tests {
                 "{param:#x}"
             );
         }
+        // A reset token of the wrong length, and one from a client.
+        let short = [
+            id::STATELESS_RESET_TOKEN as u8,
+            15,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+            9,
+            10,
+            11,
+            12,
+            13,
+            14,
+            15,
+        ];
+        assert!(TransportParameters::decode(&short, Side::Server).is_err());
+        let mut token = vec![id::STATELESS_RESET_TOKEN as u8, 16];
+        token.extend_from_slice(&[7; 16]);
+        assert!(TransportParameters::decode(&token, Side::Client).is_err());
+        assert_eq!(
+            TransportParameters::decode(&token, Side::Server).map(|p| p.stateless_reset_token),
+            Ok(Some(ResetToken([7; 16])))
+        );
         // A value with trailing bytes.
         let buf = [id::INITIAL_MAX_DATA as u8, 2, 0x05, 0x00];
         assert!(TransportParameters::decode(&buf, Side::Client).is_err());
@@ -371,6 +421,7 @@ mod tests {
             exponent in 0u8..=20,
             ack_delay_ms in 0u64..(1 << 14),
             datagram in proptest::option::of(0u64..(1 << 62)),
+            reset in proptest::option::of(any::<[u8; 16]>()),
         ) {
             let params = TransportParameters {
                 original_destination_connection_id: odcid,
@@ -387,6 +438,7 @@ mod tests {
                 initial_source_connection_id: iscid,
                 retry_source_connection_id: rscid,
                 max_datagram_frame_size: datagram,
+                stateless_reset_token: reset.map(ResetToken),
             };
             let mut buf = Vec::new();
             params.encode(&mut buf);

@@ -20,7 +20,10 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let socket = UdpSocket::bind("127.0.0.1:4433")?;
-//! let mut endpoint = Endpoint::new(Instant::now(), EndpointConfig::default(), Some(ServerConfig::default()))?;
+//! // The core draws no randomness: the driver seeds it from the operating system.
+//! let mut config = EndpointConfig::default();
+//! config.seed.resolve(|bytes| getrandom::fill(bytes))?;
+//! let mut endpoint = Endpoint::new(Instant::now(), config, Some(ServerConfig::default()))?;
 //! let mut out = Vec::with_capacity(1500);
 //! let mut inbuf = vec![0u8; 65_536];
 //! loop {
@@ -44,7 +47,10 @@
 //! # }
 //! ```
 
+mod accept;
+mod admission;
 mod handle;
+mod secrets;
 mod stateless;
 mod token;
 
@@ -54,25 +60,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use rand::{Rng, SeedableRng};
-use rand_pcg::Pcg64Mcg;
+use bytes::BytesMut;
+use rand::Rng;
+use rand::rngs::ChaCha20Rng;
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
-use self::token::{TokenError, TokenKey};
+use self::accept::ServerRole;
+use self::admission::{Abandoned, Admission, Source};
+use self::secrets::{KeyedMap, ResetKey, Secrets};
+use self::token::TokenKey;
 use crate::Transmit;
 use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
-use crate::connection::{Connection, ConnectionIds, Event};
-use crate::protect::{Crc32cKey, IdentityHeaderKey};
-use crate::recovery::SpaceId;
+use crate::connection::{Connection, ConnectionError, ConnectionIds, Event};
 use crate::wire::header::{VersionInvariants, is_supported_version};
-use crate::wire::{ConnectionId, Header, PacketType, PartialDecode, open_packet};
+use crate::wire::{ConnectionId, PacketType, PartialDecode, ResetToken};
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use self::admission::Source as AdmissionSource;
 pub use handle::ConnectionHandle;
 
-/// Smallest datagram that may carry a client's first Initial (RFC 9000 §14.1).
-const MIN_INITIAL_DATAGRAM: usize = 1200;
 /// RFC 9000 §7.2: a client's first destination connection ID has at least 8 bytes.
 const MIN_INITIAL_DCID_LEN: usize = 8;
 
@@ -98,6 +105,14 @@ pub struct EndpointStats {
     pub connections_accepted: u64,
     /// Connections refused because the endpoint was full.
     pub connections_refused: u64,
+    /// New clients' Initials dropped because their source (IPv4 address, IPv6 /64) had
+    /// `max_handshakes_per_address` handshakes in progress.
+    pub initials_over_address_limit: u64,
+    /// Half-open connections dropped because their handshake did not complete within
+    /// `handshake_timeout`.
+    pub handshakes_timed_out: u64,
+    /// Stateless resets sent in answer to packets for connections this endpoint does not know.
+    pub stateless_resets_sent: u64,
     /// Stateless answers dropped because their queue was full.
     pub stateless_dropped: u64,
 }
@@ -116,6 +131,11 @@ pub enum ConnectError {
 struct Slot {
     conn: Connection,
     generation: u32,
+    /// Server: the source of a handshake in progress, counted in [`Admission`] until the
+    /// handshake completes or fails.
+    half_open: Option<Source>,
+    /// Client: the server's reset token, once registered in `peer_resets`.
+    peer_reset: Option<ResetToken>,
     /// Whether the slot is in the send queue.
     queued: bool,
     /// Whether the application touched it since the last flush.
@@ -130,16 +150,25 @@ struct Slot {
 /// One UDP socket's worth of weir connections (see the [module docs](self)).
 pub struct Endpoint {
     config: EndpointConfig,
-    server: Option<(Arc<TransportConfig>, bool)>,
+    server: Option<ServerRole>,
     client_config: Arc<TransportConfig>,
     epoch: Instant,
-    rng: Pcg64Mcg,
+    rng: ChaCha20Rng,
     token_key: TokenKey,
+    reset_key: ResetKey,
     connections: Slab<Slot>,
     next_generation: u32,
     /// Routes by our connection IDs. Peers only *look up* keys (the IDs are ours, random), so a
     /// fast non-keyed hash cannot be flooded.
     by_cid: FxHashMap<ConnectionId, usize>,
+    /// Routes a client's first Initials, addressed to an ID the client chose, by that ID *and*
+    /// the client's address: an Initial from another address with the same ID (a collision, or
+    /// a stranger who guessed it) starts a handshake of its own instead of reaching this one.
+    by_initial: KeyedMap<(SocketAddr, ConnectionId), usize>,
+    /// Client role: the servers' stateless reset tokens, to the connections they reset.
+    peer_resets: KeyedMap<ResetToken, usize>,
+    admission: Admission,
+    abandoned: Abandoned,
     timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     send_queue: VecDeque<usize>,
     dirty: Vec<usize>,
@@ -167,19 +196,23 @@ impl Endpoint {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         if let Some(server) = &server {
-            server.transport.validate()?;
+            server.validate()?;
         }
-        let mut rng = Pcg64Mcg::seed_from_u64(config.seed);
-        let token_key = TokenKey::new(rng.next_u64(), rng.next_u64());
+        let secrets = Secrets::new(&config.seed)?;
         Ok(Self {
-            server: server.map(|s| (Arc::new(s.transport), s.retry)),
+            server: server.map(ServerRole::new),
             client_config: Arc::new(TransportConfig::default()),
             epoch: now,
-            rng,
-            token_key,
+            rng: secrets.rng,
+            token_key: secrets.token_key,
+            reset_key: secrets.reset_key,
             connections: Slab::new(),
             next_generation: 0,
             by_cid: FxHashMap::default(),
+            by_initial: KeyedMap::with_hasher(secrets.hash),
+            peer_resets: KeyedMap::with_hasher(secrets.hash),
+            admission: Admission::new(secrets.hash),
+            abandoned: Abandoned::new(secrets.hash),
             timers: BinaryHeap::new(),
             send_queue: VecDeque::new(),
             dirty: Vec::new(),
@@ -205,6 +238,12 @@ impl Endpoint {
     /// Connections alive.
     pub fn connection_count(&self) -> usize {
         self.connections.len()
+    }
+
+    /// Server connections whose handshake is in progress (half-open): what admission control
+    /// counts against [`RetryPolicy::WhenBusy`](crate::config::RetryPolicy::WhenBusy).
+    pub fn handshakes_in_progress(&self) -> usize {
+        self.admission.in_progress()
     }
 
     /// Starts a connection to `remote`; its first datagram is ready in
@@ -241,7 +280,7 @@ impl Endpoint {
         };
         let conn = Connection::client(now, config, remote, ids)
             .map_err(|e| ConnectError::Config(ConfigError::Controller(e)))?;
-        let index = self.insert(conn, &[local]);
+        let index = self.insert(conn, local);
         self.after_input(index);
         Ok(self.handle_of(index))
     }
@@ -303,6 +342,13 @@ impl Endpoint {
             self.version_negotiation(remote, &inv, len);
             return;
         }
+        // Only a client with a server's reset token looks for resets, and only in datagrams no
+        // connection takes (RFC 9000 §10.3.1).
+        let reset = if self.peer_resets.is_empty() {
+            None
+        } else {
+            ResetToken::trailing(&datagram)
+        };
         let mut rest = Some(datagram);
         let mut counted: Option<usize> = None;
         let mut first_dcid = None;
@@ -310,19 +356,24 @@ impl Endpoint {
             let (partial, next) = match PartialDecode::new(data, self.config.cid_len) {
                 Ok(decoded) => decoded,
                 Err(_) => {
+                    if first_dcid.is_none() && reset.is_some_and(|t| self.on_reset(t)) {
+                        return;
+                    }
                     self.stats.malformed_packets += 1;
                     break;
                 }
             };
             rest = next;
             let dcid = *partial.dcid();
+            let first = first_dcid.is_none();
             // RFC 9000 §12.2: coalesced packets share the first one's destination connection ID;
             // others are ignored (they would let one datagram count for several connections).
             if *first_dcid.get_or_insert(dcid) != dcid {
                 self.stats.malformed_packets += 1;
                 continue;
             }
-            match self.by_cid.get(&dcid).copied() {
+            let ty = partial.packet_type();
+            match self.route(remote, &dcid, ty) {
                 Some(index) => {
                     if let Some(slot) = self.connections.get_mut(index) {
                         if counted != Some(index) {
@@ -333,12 +384,31 @@ impl Endpoint {
                         self.after_input(index);
                     }
                 }
-                None if counted.is_none() && partial.packet_type() == PacketType::Initial => {
+                None if first && reset.is_some_and(|t| self.on_reset(t)) => return,
+                None if counted.is_none()
+                    && ty == PacketType::Initial
+                    && self.abandoned.contains(&dcid) =>
+                {
+                    self.stats.dropped_initials += 1;
+                    self.stateless_reset(remote, &dcid, len);
+                }
+                None if counted.is_none() && ty == PacketType::Initial => {
                     if let Some(index) = self.accept(now, remote, partial, len) {
                         counted = Some(index);
                     }
                 }
-                None => self.stats.unknown_connection_packets += 1,
+                None => {
+                    self.stats.unknown_connection_packets += 1;
+                    // A packet for a connection this server no longer knows (it closed, timed
+                    // out, or the server restarted with the same secret): the peer learns it at
+                    // once instead of waiting out its idle timeout.
+                    if first
+                        && self.server.is_some()
+                        && matches!(ty, PacketType::Short | PacketType::Handshake)
+                    {
+                        self.stateless_reset(remote, &dcid, len);
+                    }
+                }
             }
         }
     }
@@ -445,20 +515,45 @@ impl Endpoint {
         }
     }
 
-    fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> usize {
+    fn insert(&mut self, conn: Connection, local: ConnectionId) -> usize {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let index = self.connections.insert(Slot {
             conn,
             generation,
+            half_open: None,
+            peer_reset: None,
             queued: false,
             dirty: false,
             queued_deadline: None,
         });
-        for cid in cids {
-            self.by_cid.insert(*cid, index);
-        }
+        self.by_cid.insert(local, index);
         index
+    }
+
+    /// The connection a packet from `remote` to `dcid` belongs to: our connection IDs route by
+    /// themselves; an ID a client chose routes only its Initials, and only from its address.
+    fn route(&self, remote: SocketAddr, dcid: &ConnectionId, ty: PacketType) -> Option<usize> {
+        if let Some(&index) = self.by_cid.get(dcid) {
+            return Some(index);
+        }
+        match ty {
+            PacketType::Initial => self.by_initial.get(&(remote, *dcid)).copied(),
+            _ => None,
+        }
+    }
+
+    /// A datagram no connection takes ends with `token`: if a server gave us that token, it
+    /// lost the connection's state, and the connection ends at once. Returns whether it did.
+    fn on_reset(&mut self, token: ResetToken) -> bool {
+        let Some(index) = self.peer_resets.get(&token).copied() else {
+            return false;
+        };
+        if let Some(slot) = self.connections.get_mut(index) {
+            slot.conn.on_stateless_reset();
+            self.after_input(index);
+        }
+        true
     }
 
     /// Application calls happened on these connections: they may want to send, their timers
@@ -483,7 +578,8 @@ impl Endpoint {
         self.after_output(index);
     }
 
-    /// Collects the connection's events, re-arms its timer, and frees it once drained.
+    /// Collects the connection's events, keeps the routing and admission tables in step with
+    /// it, re-arms its timer, and frees it once drained.
     fn after_output(&mut self, index: usize) {
         let Some(slot) = self.connections.get_mut(index) else {
             return;
@@ -493,25 +589,51 @@ impl Endpoint {
             generation: slot.generation,
         };
         let events = &mut self.events;
-        slot.conn
-            .drain_events(|event| events.push_back((handle, event)));
+        let stats = &mut self.stats;
+        slot.conn.drain_events(|event| {
+            if let Event::Closed(ConnectionError::HandshakeTimedOut(_)) = event {
+                stats.handshakes_timed_out += 1;
+            }
+            events.push_back((handle, event));
+        });
+        if let Some(source) = slot.half_open
+            && (slot.conn.is_connected() || slot.conn.is_closed())
+        {
+            slot.half_open = None;
+            self.admission.end(source);
+            if slot.conn.is_closed() {
+                // The handshake never completed: remember whom the client may still address.
+                self.abandoned.insert(slot.conn.local_cid());
+            }
+        }
+        if slot.peer_reset.is_none()
+            && let Some(token) = slot.conn.peer_reset_token()
+        {
+            slot.peer_reset = Some(token);
+            self.peer_resets.insert(token, index);
+        }
+        let initial_route = (slot.conn.remote_address(), slot.conn.initial_dcid());
         if slot.conn.is_drained() {
             let local = slot.conn.local_cid();
-            let initial = slot.conn.initial_dcid();
-            for cid in [local, initial] {
-                if self.by_cid.get(&cid) == Some(&index) {
-                    self.by_cid.remove(&cid);
-                }
+            let peer_reset = slot.peer_reset;
+            if self.by_cid.get(&local) == Some(&index) {
+                self.by_cid.remove(&local);
+            }
+            if self.by_initial.get(&initial_route) == Some(&index) {
+                self.by_initial.remove(&initial_route);
+            }
+            if let Some(token) = peer_reset
+                && self.peer_resets.get(&token) == Some(&index)
+            {
+                self.peer_resets.remove(&token);
             }
             self.connections.remove(index);
             return;
         }
-        if slot.conn.is_handshake_confirmed() {
+        if slot.conn.is_handshake_confirmed() && self.by_initial.get(&initial_route) == Some(&index)
+        {
             // The client's first destination ID only routes its early Initials.
-            let initial = slot.conn.initial_dcid();
-            if initial != slot.conn.local_cid() && self.by_cid.get(&initial) == Some(&index) {
-                self.by_cid.remove(&initial);
-            }
+            self.by_initial.remove(&initial_route);
         }
         if let Some(at) = slot.conn.poll_timeout()
             && slot.queued_deadline.is_none_or(|queued| at < queued)
@@ -536,93 +658,5 @@ impl Endpoint {
                 return cid;
             }
         }
-    }
-
-    /// A new client's first Initial (server role). Returns the new connection's index.
-    fn accept(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        partial: PartialDecode,
-        len: usize,
-    ) -> Option<usize> {
-        let Some((transport, retry)) = self.server.clone() else {
-            self.stats.dropped_initials += 1;
-            return None;
-        };
-        let dcid = *partial.dcid();
-        let scid = partial.scid().copied().unwrap_or(ConnectionId::EMPTY);
-        // RFC 9000 §14.1: a client's Initial datagram is at least 1200 bytes, which bounds what
-        // a spoofed source can make the server send.
-        if len < MIN_INITIAL_DATAGRAM || dcid.len() < MIN_INITIAL_DCID_LEN.min(self.config.cid_len)
-        {
-            self.stats.dropped_initials += 1;
-            return None;
-        }
-        // Check the packet's integrity before anything else: a datagram corrupted in flight must
-        // leave no state behind (DESIGN.md §3).
-        let Ok(packet) = open_packet(partial, Some(&IdentityHeaderKey), &Crc32cKey, None) else {
-            self.stats.dropped_initials += 1;
-            return None;
-        };
-        let token = match &packet.header {
-            Header::Initial { token, .. } => token.clone(),
-            _ => Bytes::new(),
-        };
-        if self.connections.len() >= self.config.max_connections {
-            self.stats.connections_refused += 1;
-            self.refuse(remote, &dcid, &scid);
-            return None;
-        }
-        // Every connection gets a connection ID of its own, even after a Retry whose source ID
-        // the client already uses: a stale Initial replaying the token of a connection that
-        // ended must open a connection the client can tell from the old one (RFC 9000 §7.2: it
-        // discards packets from another source ID), not one that impersonates it. (An Initial
-        // for a connection that still exists never gets here: its `dcid` routes to it.)
-        let (local, original_dcid, retry_scid, validated) = if retry {
-            if token.is_empty() {
-                self.retry(now, remote, &dcid, &scid);
-                return None;
-            }
-            let age = now.saturating_duration_since(self.epoch);
-            match self
-                .token_key
-                .open(&token, remote, &dcid, age, self.config.retry_token_lifetime)
-            {
-                Ok(token) => (self.new_cid(), token.original_dcid, Some(dcid), true),
-                // Authentic but stale: the client's Initials were lost for longer than the
-                // lifetime, and it may not accept a second Retry (RFC 9000 §17.2.5.2). Accept the
-                // connection without trusting the address: the 3× limit applies (RFC 9000 §8.1.3).
-                Err(TokenError::Expired { token, .. }) => {
-                    self.stats.invalid_tokens += 1;
-                    (self.new_cid(), token.original_dcid, Some(dcid), false)
-                }
-                Err(_) => {
-                    self.stats.invalid_tokens += 1;
-                    return None;
-                }
-            }
-        } else {
-            (self.new_cid(), dcid, None, false)
-        };
-        let ids = ConnectionIds {
-            local,
-            remote: scid,
-            original_dcid,
-            retry_scid,
-        };
-        let Ok(conn) = Connection::server(now, transport, remote, ids, validated) else {
-            self.stats.dropped_initials += 1;
-            return None;
-        };
-        // The client addresses its Initials to `dcid` until it hears from us.
-        let index = self.insert(conn, &[local, dcid]);
-        self.stats.connections_accepted += 1;
-        if let Some(slot) = self.connections.get_mut(index) {
-            slot.conn.on_datagram_received(remote, len);
-            slot.conn.handle_opened(now, SpaceId::Initial, packet);
-        }
-        self.after_input(index);
-        Some(index)
     }
 }

@@ -1,11 +1,13 @@
-//! Answers the endpoint sends without creating a connection: Retry, Version Negotiation and
-//! the refusal of a connection when full. Each is smaller than the datagram that caused it (no
-//! amplification) and waits in a bounded queue (no unbounded memory under a flood).
+//! Answers the endpoint sends without creating a connection: Retry, Version Negotiation,
+//! stateless resets and the refusal of a connection when full. Each is smaller than the
+//! datagram that caused it (no amplification) and waits in a bounded queue (no unbounded
+//! memory under a flood).
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
+use rand::Rng;
 
 use super::Endpoint;
 use super::token::RetryToken;
@@ -15,6 +17,7 @@ use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::wire::frame::{ConnectionClose, Frame};
 use crate::wire::header::VersionInvariants;
 use crate::wire::header::VersionList;
+use crate::wire::reset::{RESET_TOKEN_LEN, reset_size};
 use crate::wire::{
     ConnectionId, Header, PacketBuilder, PacketNumber, SUPPORTED_VERSIONS, VERSION_1, VarInt,
 };
@@ -74,7 +77,7 @@ impl Endpoint {
         inv: &VersionInvariants<'_>,
         len: usize,
     ) {
-        if self.server.is_none() || len < super::MIN_INITIAL_DATAGRAM {
+        if self.server.is_none() || len < super::accept::MIN_INITIAL_DATAGRAM {
             self.stats.dropped_initials += 1;
             return;
         }
@@ -124,6 +127,29 @@ impl Endpoint {
         });
         if builder.write_frame(&close) && builder.finish(&Crc32cKey, &IdentityHeaderKey).is_ok() {
             self.queue_stateless(remote, buf);
+        }
+    }
+
+    /// Tells the sender of a short packet to `dcid`, a connection this endpoint does not know
+    /// (any more), that the connection is gone (RFC 9000 §10.3): unpredictable bytes in the
+    /// short-header form, ending with the token of `dcid`, which only this endpoint can compute.
+    /// Smaller than the packet that caused it, so two endpoints cannot bounce resets for ever.
+    pub(super) fn stateless_reset(
+        &mut self,
+        remote: SocketAddr,
+        dcid: &ConnectionId,
+        trigger_len: usize,
+    ) {
+        let Some(size) = reset_size(trigger_len) else {
+            return;
+        };
+        let mut datagram = vec![0u8; size];
+        let (random, token) = datagram.split_at_mut(size - RESET_TOKEN_LEN);
+        self.rng.fill_bytes(random);
+        random[0] = 0x40 | (random[0] & 0x3f);
+        token.copy_from_slice(&self.reset_key.token(dcid).0);
+        if self.queue_stateless(remote, datagram) {
+            self.stats.stateless_resets_sent += 1;
         }
     }
 }

@@ -6,7 +6,7 @@
 //! tag = SipHash-2-4-128(key, client IP | client port | retry SCID | everything before the tag)
 //! ```
 //!
-//! The key comes from the endpoint's seed; tokens are only meant to come back to the endpoint
+//! The key comes from the endpoint's seed (its `Secrets`); tokens are only meant to come back to the endpoint
 //! that issued them, a round trip later, so a restart simply invalidates them.
 
 use std::hash::Hasher;
@@ -52,7 +52,7 @@ pub struct RetryToken {
 }
 
 /// The secret key of an endpoint's tokens.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TokenKey {
     k0: u64,
     k1: u64,

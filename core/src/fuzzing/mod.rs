@@ -11,6 +11,16 @@
 //! payload and opening it must give it back. They panic only when such a property fails — that
 //! is, on a real bug.
 //!
+//! The endpoint bodies, [`endpoint_datagrams`] and [`connection_pair`] (and so their fuzz
+//! targets), run their strict oracles. `endpoint_datagrams_reached` and
+//! `connection_pair_reached` also have a lenient mode (`strict` false) that excuses the bugs
+//! listed on each body, for getting past a finding while it is open; CI never fuzzes in it.
+//!
+//! Seed corpora and libFuzzer dictionaries for the targets live in `fuzz/seeds/<target>/` and
+//! `fuzz/dicts/<target>.dict`; the seeds are written by the ignored tests `write_fuzz_seeds`
+//! (decoders, in this module's tests) and `write_fuzz_seeds` in `tests/tests/fuzz_bodies.rs`
+//! (endpoint bodies).
+//!
 //! The bodies live in submodules: `codec` decodes packets and frames, `endpoint` drives one
 //! server under fuzzed datagrams, `pair` runs a client and a server over a fuzzed network; this
 //! module holds what the endpoint bodies share (the input reader, the clock origin, the livelock
@@ -21,12 +31,14 @@ use std::time::{Duration, Instant};
 
 mod codec;
 mod endpoint;
+mod flood;
 mod pair;
 #[cfg(all(test, feature = "fuzzing"))]
 mod tests;
 
 pub use codec::{decode_frames, decode_frames_reached, decode_packet, decode_packet_reached};
 pub use endpoint::{EndpointReached, endpoint_datagrams, endpoint_datagrams_reached};
+pub use flood::{FloodPath, FloodReached, endpoint_flood, endpoint_flood_reached};
 pub use pair::{PairReached, connection_pair, connection_pair_reached};
 
 /// What a fuzz body reached, so that tests can check that seeds go deep.

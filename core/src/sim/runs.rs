@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::flows::{BulkAmount, BulkReceiver, BulkSender, Sample};
 use super::{EndpointNode, LinkConfig, LinkStats, NodeId, Scenario, SimError, Simulator};
-use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
+use crate::config::{ConfigError, EndpointConfig, Seed, ServerConfig, TransportConfig};
 use crate::connection::ConnectionStats;
 use crate::endpoint::{ConnectError, Endpoint};
 
@@ -121,18 +121,18 @@ pub fn run_bulk(
         let server = Endpoint::new(
             epoch,
             EndpointConfig {
-                seed: flow_seed.wrapping_add(1),
+                seed: Seed::Fixed(flow_seed.wrapping_add(1)),
                 ..EndpointConfig::default()
             },
             Some(ServerConfig {
                 transport: spec.transport.clone(),
-                retry: false,
+                ..ServerConfig::default()
             }),
         )?;
         let mut client = Endpoint::new(
             epoch,
             EndpointConfig {
-                seed: flow_seed.wrapping_add(2),
+                seed: Seed::Fixed(flow_seed.wrapping_add(2)),
                 ..EndpointConfig::default()
             },
             None,

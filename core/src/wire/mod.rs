@@ -9,6 +9,7 @@
 //! - [`frame`]: every frame type and the payload decoder.
 //! - [`ack`]: ACK frames, decoded without allocation and encoded under a size cap.
 //! - [`packet`]: assembling protected packets and opening received ones.
+//! - [`reset`]: stateless resets and their tokens.
 //!
 //! Decoding never panics and never allocates more than the input justifies: every read is
 //! bounds-checked, lengths are checked against the input before use, and arithmetic on wire
@@ -23,6 +24,7 @@ pub mod header;
 pub mod packet;
 pub mod packet_number;
 pub mod reader;
+pub mod reset;
 pub mod varint;
 
 pub use ack::{Ack, AckEncodeInfo, AckIter, EcnCounts};
@@ -35,4 +37,5 @@ pub use header::{
 pub use packet::{EncodeError, OpenedPacket, PacketBuilder, PacketError, open_packet};
 pub use packet_number::PacketNumber;
 pub use reader::Reader;
+pub use reset::ResetToken;
 pub use varint::{VarInt, VarIntBoundsExceeded, varint_size};

@@ -22,7 +22,7 @@ pub fn server_config() -> Config {
     Config {
         server: Some(ServerConfig {
             transport: transport(),
-            retry: false,
+            ..ServerConfig::default()
         }),
         client: transport(),
         ..Config::default()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig, TransportConfig};
 use weir_core::connection::Event;
 use weir_core::endpoint::{ConnectionHandle, Endpoint};
 use weir_core::protect::integrity::TAG_LEN;
@@ -94,19 +94,20 @@ proptest! {
         sim.set_trace_capacity(1 << 20);
         let server = Endpoint::new(
             t0,
-            EndpointConfig { seed: seed ^ 1, ..EndpointConfig::default() },
+            EndpointConfig { seed: Seed::Fixed(seed ^ 1), ..EndpointConfig::default() },
             Some(ServerConfig {
                 transport: TransportConfig {
                     idle_timeout: Duration::from_millis(idle_ms),
                     ..TransportConfig::default()
                 },
-                retry: false,
+                retry: RetryPolicy::Never,
+                ..ServerConfig::default()
             }),
         )
         .expect("server");
         let mut client = Endpoint::new(
             t0,
-            EndpointConfig { seed: seed ^ 2, ..EndpointConfig::default() },
+            EndpointConfig { seed: Seed::Fixed(seed ^ 2), ..EndpointConfig::default() },
             None,
         )
         .expect("client");
@@ -184,12 +185,13 @@ fn amplification_via_foreign_packets(extra: Extra) {
     let mut server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 5,
+            seed: Seed::Fixed(5),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
             transport: TransportConfig::default(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
@@ -301,10 +303,11 @@ fn blind_handshake(how: Blind) -> (bool, usize, usize) {
     let t0 = epoch();
     let mut server = Endpoint::new(
         t0,
-        EndpointConfig::default(),
+        EndpointConfig::fixed(0),
         Some(ServerConfig {
             transport: TransportConfig::default(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
@@ -441,10 +444,11 @@ fn timer_firings_after_spoofed_initial(extra: usize, cap: usize) -> usize {
     let t0 = epoch();
     let mut server = Endpoint::new(
         t0,
-        EndpointConfig::default(),
+        EndpointConfig::fixed(0),
         Some(ServerConfig {
             transport: TransportConfig::default(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use weir_core::TransportErrorCode;
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig, TransportConfig};
 use weir_core::connection::{ConnectionError, Event};
 use weir_core::endpoint::Endpoint;
 use weir_core::protect::integrity::TAG_LEN;
 use weir_core::protect::{Crc32cKey, IdentityHeaderKey};
-use weir_core::wire::frame::ConnectionClose;
+use weir_core::wire::frame::{ConnectionClose, HandshakeData};
 use weir_core::wire::{
     ConnectionId, Frame, Header, PacketBuilder, PacketNumber, PartialDecode, VERSION_1,
 };
@@ -35,10 +35,13 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
     let mut server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 5,
+            seed: Seed::Fixed(5),
             ..EndpointConfig::default()
         },
-        Some(ServerConfig::default()),
+        Some(ServerConfig {
+            retry: RetryPolicy::Always,
+            ..ServerConfig::default()
+        }),
     )
     .expect("server");
     let initials = client_initials(1000);
@@ -64,12 +67,16 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
 
     // Forged tokens: counted, no state, no answer.
     let mut rng = Rng(3);
+    let hello = Frame::Handshake(HandshakeData {
+        offset: var(0),
+        data: Bytes::from_static(&[0x01, 0x00]),
+    });
     for i in 0..500 {
         let dcid = ConnectionId::new(&rng.bytes(8)).expect("cid");
         let scid = ConnectionId::new(&rng.bytes(8)).expect("cid");
         let token_len = 1 + rng.below(64);
         let token = Bytes::from(rng.bytes(token_len));
-        let d = initial_packet(dcid, scid, token, &encode(&[Frame::Ping]));
+        let d = initial_packet(dcid, scid, token, &encode(std::slice::from_ref(&hello)));
         server.handle_datagram(t0, spoofed(i), BytesMut::from(&d[..]));
     }
     assert_eq!(server.connection_count(), 0);
@@ -84,14 +91,15 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
 fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
     let t0 = epoch();
     let max_connections = 16;
-    let max_stateless = EndpointConfig::default().max_stateless_responses;
+    let max_stateless = 64;
     // Long enough for the unanswered connections to probe until their budget is spent.
     let idle = Duration::from_secs(20);
     let mut server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 5,
+            seed: Seed::Fixed(5),
             max_connections,
+            max_stateless_responses: max_stateless,
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
@@ -99,7 +107,8 @@ fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
                 idle_timeout: idle,
                 ..TransportConfig::default()
             },
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
@@ -162,10 +171,11 @@ fn a_corrupted_initial_creates_no_connection() {
     let t0 = epoch();
     let mut server = Endpoint::new(
         t0,
-        EndpointConfig::default(),
+        EndpointConfig::fixed(0),
         Some(ServerConfig {
             transport: TransportConfig::default(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
@@ -192,19 +202,20 @@ fn handshake_time(fate: Fate) -> Duration {
     let mut server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 21,
+            seed: Seed::Fixed(21),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
             transport: TransportConfig::default(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 22,
+            seed: Seed::Fixed(22),
             ..EndpointConfig::default()
         },
         None,
@@ -265,19 +276,20 @@ fn client_after_forged_initial_close(same_scid: bool) -> Option<ConnectionError>
     let mut server = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 31,
+            seed: Seed::Fixed(31),
             ..EndpointConfig::default()
         },
         Some(ServerConfig {
             transport: TransportConfig::default(),
-            retry: false,
+            retry: RetryPolicy::Never,
+            ..ServerConfig::default()
         }),
     )
     .expect("server");
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 32,
+            seed: Seed::Fixed(32),
             ..EndpointConfig::default()
         },
         None,

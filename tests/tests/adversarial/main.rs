@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use weir_core::connection::{ConnectionError, ConnectionStats, Event};
 use weir_core::endpoint::{ConnectionHandle, Endpoint};
 use weir_core::protect::integrity::TAG_LEN;
@@ -35,6 +35,7 @@ use weir_core::{TransportError, TransportErrorCode};
 use weir_tests::{addr, epoch, pattern};
 
 mod amplification;
+mod hardening;
 mod initials;
 mod packets;
 mod streams;
@@ -211,16 +212,19 @@ impl Pair {
         let server = Endpoint::new(
             t0,
             EndpointConfig {
-                seed: 11,
+                seed: Seed::Fixed(11),
                 ..EndpointConfig::default()
             },
-            Some(ServerConfig { transport, retry }),
+            Some(ServerConfig::new(
+                transport,
+                weir_tests::retry_policy(retry),
+            )),
         )
         .expect("server endpoint");
         let mut client = Endpoint::new(
             t0,
             EndpointConfig {
-                seed: 12,
+                seed: Seed::Fixed(12),
                 ..EndpointConfig::default()
             },
             None,
@@ -552,7 +556,7 @@ fn client_initials(n: usize) -> Vec<Vec<u8>> {
     let mut client = Endpoint::new(
         t0,
         EndpointConfig {
-            seed: 99,
+            seed: Seed::Fixed(99),
             ..EndpointConfig::default()
         },
         None,
