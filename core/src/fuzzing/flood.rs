@@ -293,7 +293,10 @@ fn short_ping(dcid: ConnectionId) -> Vec<u8> {
 /// exist than the Retry threshold (none with `Always`); no stranger gets more than three times
 /// what it sent. At the end: the real client connected within two round trips of dialling (one
 /// for a Retry); once the strangers fall silent, every half-open connection expires within the
-/// handshake timeout, leaving only the real client's.
+/// handshake timeout and the real client's connection lives on. (Op 2 reads the server's
+/// connection IDs as an on-path observer could: while packets are only integrity-protected, a
+/// short packet to the right ID completes a stranger's handshake, which then lives until its
+/// idle timeout like any other connection.)
 pub fn endpoint_flood(data: &[u8]) {
     endpoint_flood_reached(data);
 }
@@ -385,11 +388,6 @@ pub fn endpoint_flood_reached(data: &[u8]) -> FloodReached {
         path.server.handshakes_in_progress(),
         0,
         "half-open connections outlived the handshake timeout"
-    );
-    assert_eq!(
-        path.server.connection_count(),
-        1,
-        "only the real client is left"
     );
     assert_eq!(path.client_closed, None);
     let stats = path.server.stats();
