@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use crate::congestion::{ControllerConfig, ControllerKind, UnsupportedController};
+use crate::lanes::{LaneConfigError, LanesConfig};
 use crate::streams::StreamsConfig;
 use crate::wire::ConnectionId;
 
@@ -56,6 +57,8 @@ pub struct TransportConfig {
     pub congestion: ControllerConfig,
     /// Stream limits, windows and buffers.
     pub streams: StreamsConfig,
+    /// Lane limits, windows and buffers.
+    pub lanes: LanesConfig,
     /// Bytes of unreliable messages waiting to be read; `None` refuses messages from the peer.
     pub datagram_receive_buffer: Option<usize>,
     /// Bytes of unreliable messages waiting to be sent (the oldest are dropped beyond this).
@@ -77,6 +80,7 @@ impl Default for TransportConfig {
             max_tracked_packets: 16_384,
             congestion: ControllerConfig::new(ControllerKind::NewReno),
             streams: StreamsConfig::default(),
+            lanes: LanesConfig::default(),
             datagram_receive_buffer: Some(1 << 20),
             datagram_send_buffer: 1 << 20,
         }
@@ -116,6 +120,7 @@ impl TransportConfig {
         if self.streams.stream_receive_window == 0 || self.streams.receive_window == 0 {
             return Err(ConfigError::Zero("receive window"));
         }
+        self.lanes.validate()?;
         if !self.congestion.kind.is_implemented() {
             return Err(ConfigError::Controller(UnsupportedController {
                 kind: self.congestion.kind,
@@ -358,6 +363,9 @@ pub enum ConfigError {
     /// The congestion controller asked for is not available.
     #[error(transparent)]
     Controller(#[from] UnsupportedController),
+    /// A lane limit is out of range.
+    #[error(transparent)]
+    Lanes(#[from] LaneConfigError),
 }
 
 #[cfg(test)]

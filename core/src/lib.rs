@@ -34,6 +34,7 @@ pub mod congestion;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
+pub mod lanes;
 pub mod protect;
 pub mod range_set;
 pub(crate) mod recovery;

@@ -72,6 +72,20 @@ pub enum ReadError {
     ClosedStream,
 }
 
+/// Why a lane could not be set up or a message not sent on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaneSendError {
+    /// The core refused the message (too large, beyond the peer's lanes, not connected).
+    #[error(transparent)]
+    Rejected(weir_core::lanes::SendMessageError),
+    /// The lane configuration is invalid, or changes the mode of a lane in use.
+    #[error(transparent)]
+    Config(weir_core::lanes::LaneError),
+    /// The connection is gone.
+    #[error(transparent)]
+    ConnectionLost(#[from] ConnectionLost),
+}
+
 /// Why an unreliable message was not queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendDatagramError {

@@ -8,8 +8,10 @@
 //!   bandwidth-delay product, IPv4/IPv6, `SO_REUSEPORT` shards, GSO/GRO through quinn-udp) and
 //!   spawns the endpoint's driver task.
 //! - [`Endpoint::connect`] / [`Endpoint::accept`] give [`Connection`]s, which open and accept
-//!   streams ([`SendStream`] is a tokio `AsyncWrite`, [`RecvStream`] an `AsyncRead`), send and
-//!   receive unreliable messages, report [`stats`](Connection::stats) and close.
+//!   streams ([`SendStream`] is a tokio `AsyncWrite`, [`RecvStream`] an `AsyncRead`), carry
+//!   messages on [`Lane`]s ([`Connection::lane`]: a delivery mode, a priority, deadlines,
+//!   fragmentation up to 1 MiB), send and receive single-packet unreliable messages, report
+//!   [`stats`](Connection::stats) and close.
 //! - [`Endpoint::shutdown`] closes everything, waits (bounded) for the connections to drain and
 //!   stops the driver.
 //! - [`TcpConfig`] tunes TCP fallback sockets the same way (nodelay, keep-alive, buffers,
@@ -70,6 +72,7 @@ mod connection;
 mod driver;
 mod endpoint;
 mod error;
+mod lane;
 #[cfg(feature = "proxy")]
 pub mod proxy;
 mod shared;
@@ -81,14 +84,16 @@ pub use config::{Config, SocketConfig, bdp_bytes};
 pub use connection::Connection;
 pub use endpoint::Endpoint;
 pub use error::{
-    BindError, ConnectError, ConnectionLost, ReadError, SendDatagramError, SocketConfigError,
-    WriteError,
+    BindError, ConnectError, ConnectionLost, LaneSendError, ReadError, SendDatagramError,
+    SocketConfigError, WriteError,
 };
+pub use lane::Lane;
 pub use socket::{SocketInfo, SocketStats};
 pub use stream::{RecvStream, SendStream};
 pub use tcp::{
     TcpConfig, TcpConfigError, TcpSettings, available_congestion_controls, read_settings,
 };
+pub use weir_core::lanes::{Coalesce, DeliveryMode, LaneConfig, Message};
 
 pub use weir_core;
 pub use weir_core::wire::VarInt;

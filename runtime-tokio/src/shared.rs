@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use weir_core::connection::{ConnectionError, ConnectionStats, Event};
 use weir_core::endpoint::{ConnectionHandle, Endpoint as CoreEndpoint};
+use weir_core::lanes::LaneEvent;
 use weir_core::streams::StreamEvent;
 use weir_core::wire::VarInt;
 use weir_core::{Dir, StreamId};
@@ -87,6 +88,17 @@ pub(crate) fn register_stream(map: &mut HashMap<StreamId, Waker>, id: StreamId, 
     }
 }
 
+/// Stores `waker` for lane `lane`, replacing an older one.
+pub(crate) fn register_lane(map: &mut HashMap<u64, Waker>, lane: u64, waker: &Waker) {
+    match map.get_mut(&lane) {
+        Some(w) if w.will_wake(waker) => {}
+        Some(w) => w.clone_from(waker),
+        None => {
+            map.insert(lane, waker.clone());
+        }
+    }
+}
+
 fn wake_stream(map: &mut HashMap<StreamId, Waker>, id: StreamId) {
     if let Some(waker) = map.remove(&id) {
         waker.wake();
@@ -111,6 +123,10 @@ pub(crate) struct ConnState {
     pub(crate) open: [Wakers; 2],
     /// Waiting for an unreliable message.
     pub(crate) datagrams: Wakers,
+    /// Waiting for a message, per lane.
+    pub(crate) lanes_readable: HashMap<u64, Waker>,
+    /// Waiting for room in the lanes' send buffer.
+    pub(crate) lanes_writable: Wakers,
     /// Waiting to read, per stream.
     pub(crate) readers: HashMap<StreamId, Waker>,
     /// Waiting to write, per stream.
@@ -130,6 +146,10 @@ impl ConnState {
     fn wake_everyone(&mut self) {
         self.lifecycle.wake_all();
         self.datagrams.wake_all();
+        self.lanes_writable.wake_all();
+        for (_, waker) in self.lanes_readable.drain() {
+            waker.wake();
+        }
         for w in self.accept.iter_mut().chain(self.open.iter_mut()) {
             w.wake_all();
         }
@@ -240,6 +260,14 @@ impl State {
                     StreamEvent::Finished { .. } => {}
                 },
                 Event::DatagramReceived => state.datagrams.wake_all(),
+                Event::Lane(LaneEvent::Readable { lane }) => {
+                    if let Some(waker) = state.lanes_readable.remove(&lane) {
+                        waker.wake();
+                    }
+                }
+                Event::Lane(LaneEvent::Writable) => state.lanes_writable.wake_all(),
+                // Counted in the lane statistics.
+                Event::Lane(LaneEvent::Expired { .. }) => {}
                 Event::Closed(error) => {
                     state.error = Some(error);
                     state.last_stats = self.core.connection(handle).map(|c| c.stats());

@@ -174,3 +174,43 @@ pub fn retry_policy(retry: bool) -> weir_core::config::RetryPolicy {
         weir_core::config::RetryPolicy::Never
     }
 }
+
+/// Random bad links for property tests: delay, jitter, random or bursty loss up to 30 %, an
+/// optional bottleneck, reordering, duplication and corruption, a 1472-byte MTU.
+pub fn arb_link() -> impl proptest::strategy::Strategy<Value = weir_core::sim::LinkConfig> {
+    use proptest::prelude::*;
+    use weir_core::sim::{Bitrate, GilbertElliott, LinkConfig, LossModel};
+    let loss = prop_oneof![
+        Just(LossModel::None),
+        (0.0..0.3f64).prop_map(|p| LossModel::Random { p }),
+        (0.0..0.2f64, 1.0..5.0f64).prop_map(|(p, b)| {
+            LossModel::GilbertElliott(GilbertElliott::from_loss_and_burst(p, b).expect("valid"))
+        }),
+    ];
+    (
+        1u64..100,
+        0u64..20,
+        loss,
+        prop_oneof![
+            Just(None),
+            (1u64..50).prop_map(|m| Some(Bitrate::from_mbps(m)))
+        ],
+        (0.0..0.1f64, 0u64..20),
+        0.0..0.05f64,
+        0.0..0.05f64,
+    )
+        .prop_map(
+            |(delay, jitter, loss, rate, (reorder, reorder_ms), duplicate, corrupt)| LinkConfig {
+                delay: Duration::from_millis(delay),
+                jitter: Duration::from_millis(jitter),
+                loss,
+                rate,
+                queue_bytes: 64 * 1024,
+                reorder,
+                reorder_delay: Duration::from_millis(reorder_ms),
+                duplicate,
+                corrupt,
+                mtu: 1472,
+            },
+        )
+}

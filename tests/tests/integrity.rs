@@ -12,7 +12,7 @@ use weir_core::endpoint::{ConnectionHandle, Endpoint};
 use weir_core::sim::{Bitrate, GilbertElliott, LinkConfig, LossModel, Simulator};
 use weir_core::streams::{Dir, ReadError, Side, StreamEvent, StreamId};
 use weir_core::wire::VarInt;
-use weir_tests::{App, EndpointNode, addr, epoch, pattern};
+use weir_tests::{App, EndpointNode, addr, arb_link, epoch, pattern};
 
 /// One stream the client sends.
 #[derive(Debug, Clone)]
@@ -471,42 +471,6 @@ fn intact_deliveries_after(sim: &Simulator, from: std::net::SocketAddr, after: D
         }
     }
     delivered
-}
-
-fn arb_link() -> impl Strategy<Value = LinkConfig> {
-    let loss = prop_oneof![
-        Just(LossModel::None),
-        (0.0..0.3f64).prop_map(|p| LossModel::Random { p }),
-        (0.0..0.2f64, 1.0..5.0f64).prop_map(|(p, b)| {
-            LossModel::GilbertElliott(GilbertElliott::from_loss_and_burst(p, b).expect("valid"))
-        }),
-    ];
-    (
-        1u64..100,
-        0u64..20,
-        loss,
-        prop_oneof![
-            Just(None),
-            (1u64..50).prop_map(|m| Some(Bitrate::from_mbps(m)))
-        ],
-        (0.0..0.1f64, 0u64..20),
-        0.0..0.05f64,
-        0.0..0.05f64,
-    )
-        .prop_map(
-            |(delay, jitter, loss, rate, (reorder, reorder_ms), duplicate, corrupt)| LinkConfig {
-                delay: Duration::from_millis(delay),
-                jitter: Duration::from_millis(jitter),
-                loss,
-                rate,
-                queue_bytes: 64 * 1024,
-                reorder,
-                reorder_delay: Duration::from_millis(reorder_ms),
-                duplicate,
-                corrupt,
-                mtu: 1472,
-            },
-        )
 }
 
 fn arb_plans() -> impl Strategy<Value = Vec<Plan>> {

@@ -42,7 +42,7 @@ enum State {
 pub(crate) enum Progress {
     /// The peer's transport parameters arrived (client: it is now connected; server: its
     /// ServerHello is queued).
-    PeerParameters(TransportParameters),
+    PeerParameters(Box<TransportParameters>),
     /// The server received the ClientFinished: the handshake is complete on both ends.
     Complete,
 }
@@ -140,13 +140,13 @@ impl Handshake {
                 let params = TransportParameters::decode(body, self.side.peer())?;
                 write_message(stream, CLIENT_FINISHED, &[]);
                 self.state = State::Done;
-                progress.push(Progress::PeerParameters(params));
+                progress.push(Progress::PeerParameters(Box::new(params)));
             }
             (State::ServerAwaitingHello, CLIENT_HELLO) => {
                 let params = TransportParameters::decode(body, self.side.peer())?;
                 write_message(stream, SERVER_HELLO, &encode_params(&self.local));
                 self.state = State::ServerAwaitingFinished;
-                progress.push(Progress::PeerParameters(params));
+                progress.push(Progress::PeerParameters(Box::new(params)));
             }
             (State::ServerAwaitingFinished, CLIENT_FINISHED) if body.is_empty() => {
                 self.state = State::Done;
@@ -224,13 +224,19 @@ mod tests {
 
         deliver(&mut c, &mut s);
         server.read(&mut s, &mut progress).expect("client hello");
-        assert_eq!(progress, vec![Progress::PeerParameters(client_params)]);
+        assert_eq!(
+            progress,
+            vec![Progress::PeerParameters(Box::new(client_params))]
+        );
         assert!(!server.is_done() && server.has_peer_parameters());
 
         progress.clear();
         deliver(&mut s, &mut c);
         client.read(&mut c, &mut progress).expect("server hello");
-        assert_eq!(progress, vec![Progress::PeerParameters(server_params)]);
+        assert_eq!(
+            progress,
+            vec![Progress::PeerParameters(Box::new(server_params))]
+        );
         assert!(client.is_done());
 
         progress.clear();

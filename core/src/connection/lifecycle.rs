@@ -24,7 +24,7 @@ impl Connection {
         self.handshake.read(stream, &mut progress)?;
         for step in progress {
             match step {
-                Progress::PeerParameters(params) => self.on_peer_parameters(now, params)?,
+                Progress::PeerParameters(params) => self.on_peer_parameters(now, *params)?,
                 // Only a client that received our ServerHello can finish: it then addresses us
                 // with the connection ID we chose. A ClientFinished sent blind, to the ID the
                 // client picked itself, proves nothing (RFC 9000 §8.1).
@@ -74,6 +74,12 @@ impl Connection {
             max_streams_uni: params.initial_max_streams_uni,
         };
         self.streams.set_peer_limits(&limits)?;
+        self.lanes.set_peer(crate::lanes::PeerLanes {
+            max_lanes: params.max_lanes,
+            max_message_size: params.max_lane_message_size,
+            lane_window: params.initial_max_lane_data,
+            window: params.initial_max_lanes_data,
+        });
         // RFC 9000 §10.1: the effective idle timeout is the minimum of both, zero meaning none.
         let local = self.config.idle_timeout;
         self.idle_timeout = match (local.is_zero(), params.max_idle_timeout.is_zero()) {
@@ -130,7 +136,7 @@ impl Connection {
     // ----- Timers -----
 
     /// Every deadline the connection has, by reason.
-    pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 8] {
+    pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 9] {
         // A deadline the connection cannot act on must not be reported, or a driver would spin:
         // no ACK timer while the anti-amplification limit forbids sending (the next datagram
         // from the peer lifts it) or for short packets this end cannot send yet (a server
@@ -175,6 +181,10 @@ impl Connection {
                 .filter(|_| active)
                 .map(|t| (Timer::Pacing, t)),
             self.handshake_deadline().map(|t| (Timer::Handshake, t)),
+            self.lanes
+                .next_timeout()
+                .filter(|_| active)
+                .map(|t| (Timer::Lanes, t)),
         ]
     }
 
@@ -276,6 +286,9 @@ impl Connection {
         }
         if self.timers.get(Timer::Pacing).is_some_and(|t| t <= now) {
             self.timers.stop(Timer::Pacing);
+        }
+        if self.lanes.next_timeout().is_some_and(|t| t <= now) {
+            self.lanes.on_timeout(now);
         }
         if let Some(expired) = self.loss.on_timeout(now) {
             match expired {

@@ -10,6 +10,7 @@ mod datagrams;
 mod error;
 mod handshake;
 mod handshake_stream;
+mod lanes;
 mod lifecycle;
 mod pacing;
 mod recv;
@@ -33,6 +34,7 @@ use self::space::{PacketSpace, SentFrames};
 use self::timers::TimerTable;
 use crate::config::TransportConfig;
 use crate::congestion::{Controller, DeliveryRateEstimator, UnsupportedController};
+use crate::lanes::{LaneEvent, Lanes};
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
 use crate::streams::{
@@ -56,6 +58,8 @@ pub enum Event {
     Stream(StreamEvent),
     /// Unreliable messages wait in [`Connection::recv_datagram`].
     DatagramReceived,
+    /// Something happened on a lane.
+    Lane(LaneEvent),
     /// The connection is closed: no more data flows. Reported once.
     Closed(ConnectionError),
     /// The connection's state is gone; its handle is no longer valid. Always the last event.
@@ -140,6 +144,7 @@ pub struct Connection {
     delivery: DeliveryRateEstimator,
     pacer: Pacer,
     streams: StreamsState,
+    lanes: Lanes,
     datagrams: Datagrams,
     peer_params: Option<TransportParameters>,
     timers: TimerTable,
@@ -243,6 +248,7 @@ impl Connection {
             .fold(0u64, |acc, b| acc.rotate_left(8) ^ u64::from(*b));
         let congestion = congestion_config.build(now, max_datagram)?;
         let streams = StreamsState::new(side, &config.streams);
+        let lanes = Lanes::new(&config.lanes);
         let datagrams = Datagrams::new(
             config.datagram_send_buffer,
             config.datagram_receive_buffer.unwrap_or(0),
@@ -267,6 +273,7 @@ impl Connection {
             delivery: DeliveryRateEstimator::new(),
             pacer: Pacer::new(max_datagram),
             streams,
+            lanes,
             datagrams,
             peer_params: None,
             timers: TimerTable::default(),
@@ -346,6 +353,10 @@ impl Connection {
                 .datagram_receive_buffer
                 .map(|_| u64::from(u16::MAX)),
             stateless_reset_token: None,
+            max_lanes: self.config.lanes.max_lanes,
+            max_lane_message_size: self.config.lanes.max_message_size,
+            initial_max_lane_data: self.config.lanes.lane_receive_window,
+            initial_max_lanes_data: self.config.lanes.receive_window,
         }
     }
 
@@ -463,6 +474,9 @@ impl Connection {
     pub(crate) fn drain_events(&mut self, mut out: impl FnMut(Event)) {
         while let Some(event) = self.streams.poll_event() {
             self.events.push_back(Event::Stream(event));
+        }
+        while let Some(event) = self.lanes.poll_event() {
+            self.events.push_back(Event::Lane(event));
         }
         while let Some(event) = self.events.pop_front() {
             out(event);

@@ -237,6 +237,23 @@ impl Connection {
                 }
                 self.confirm_handshake(now);
             }
+            Frame::Lane(frame) => {
+                // A message's deadline must not be stretched by the transit: without an RTT
+                // sample yet, assume half the initial RTT (conservative: a deadline shorter
+                // than that is treated as already past).
+                let one_way = if self.rtt.has_samples() {
+                    self.rtt.min() / 2
+                } else {
+                    self.rtt.smoothed() / 2
+                };
+                self.lanes.on_frame(now, &frame, one_way)?;
+            }
+            Frame::LaneSkip(skip) => self.lanes.on_skip(&skip)?,
+            Frame::MaxLaneData { lane, max } => {
+                self.lanes
+                    .on_max_lane_data(lane.into_inner(), max.into_inner());
+            }
+            Frame::MaxLanesData(max) => self.lanes.on_max_lanes_data(max.into_inner()),
             Frame::Message(message) => {
                 if self.config.datagram_receive_buffer.is_none() {
                     return Err(TransportError::protocol_violation(
@@ -406,6 +423,9 @@ impl Connection {
         if frames.handshake_done && !self.spaces[SpaceId::Data.index()].discarded {
             self.handshake_done_pending = true;
         }
+        if !frames.lanes.is_empty() {
+            self.lanes.on_lost(&frames.lanes);
+        }
     }
 
     fn on_frames_acked(&mut self, space: SpaceId, frames: &SentFrames) {
@@ -418,6 +438,9 @@ impl Connection {
         }
         if !frames.streams.is_empty() {
             self.streams.on_acked(&frames.streams);
+        }
+        if !frames.lanes.is_empty() {
+            self.lanes.on_acked(&frames.lanes);
         }
     }
 

@@ -10,15 +10,19 @@ use super::space::{SentFrames, TRACKED_PACKETS_RESERVE};
 use super::timers::Timer;
 use super::{CloseFrame, Connection, Phase};
 use crate::Transmit;
+use crate::lanes::Lanes;
 use crate::protect::integrity::TAG_LEN;
 use crate::recovery::{SentPacket, SpaceId};
 use crate::streams::Side;
+use crate::streams::StreamsState;
 use crate::wire::frame::{ConnectionClose, Frame, FrameType};
 use crate::wire::{Ack, Header, PacketBuilder, PacketNumber, VERSION_1, VarInt};
 
 /// Datagrams that carry an Initial packet are padded to this size (RFC 9000 §14.1), so that the
 /// server's anti-amplification budget and the path's MTU are both checked by the first flight.
 const MIN_INITIAL_DATAGRAM: usize = 1200;
+/// Smallest room worth starting a data frame in (a frame header and a few bytes).
+const MIN_FRAME_ROOM: usize = 8;
 /// Smallest room worth starting a packet in.
 pub(super) const MIN_PACKET_ROOM: usize = 48;
 /// RFC 9000 §19.3: ACK delays in Initial and Handshake packets use the default exponent.
@@ -61,7 +65,7 @@ impl Connection {
         // The padding goes into the last packet with something in it: a short packet that
         // will follow, else the Initial itself (a padding-only short packet would hold the
         // congestion window with bytes the peer may not be able to acknowledge yet).
-        let data_follows = data_usable && self.data_space_has_something();
+        let data_follows = data_usable && self.data_space_has_something(now);
         let mut pad_left = false;
         if self.spaces[SpaceId::Initial.index()].discarded {
             // Nothing to coalesce with.
@@ -98,11 +102,11 @@ impl Connection {
     /// data the window (or a probe) lets out. A guess for padding only (the pacer may still
     /// hold the data back): when it is wrong, the short packet is padded, with a PING, all the
     /// same.
-    fn data_space_has_something(&self) -> bool {
+    fn data_space_has_something(&self, now: Instant) -> bool {
         if self.spaces[SpaceId::Data.index()].acks.has_news() {
             return true;
         }
-        self.has_eliciting_data(SpaceId::Data)
+        self.has_eliciting_data(now, SpaceId::Data)
             && (self.probing(SpaceId::Data) || self.congestion_allows())
     }
 
@@ -189,7 +193,7 @@ impl Connection {
             && span + TRACKED_PACKETS_RESERVE < self.config.max_tracked_packets
     }
 
-    fn has_eliciting_data(&self, id: SpaceId) -> bool {
+    fn has_eliciting_data(&self, now: Instant, id: SpaceId) -> bool {
         let space = &self.spaces[id.index()];
         match id {
             SpaceId::Initial | SpaceId::Handshake => space.has_handshake_data(),
@@ -197,6 +201,7 @@ impl Connection {
                 self.handshake_done_pending
                     || space.ping_pending
                     || self.streams.has_pending()
+                    || self.lanes.has_pending(now)
                     || self.datagrams.has_pending()
             }
         }
@@ -220,7 +225,7 @@ impl Connection {
         let probe = self.probing(id);
         let window_room = self.congestion_allows();
         let may_elicit = probe || window_room;
-        let has_data = self.has_eliciting_data(id);
+        let has_data = self.has_eliciting_data(now, id);
         if id == SpaceId::Data && self.data_space_usable() {
             if window_room && !has_data {
                 // Nothing to send with the window open: rate samples taken now measure the
@@ -282,11 +287,18 @@ impl Connection {
                     self.streams
                         .write_control_frames(builder.buf(), room, &mut frames.streams);
                     let room = builder.frame_space();
-                    eliciting |= self.datagrams.write_frames(now, builder.buf(), room) > 0;
+                    self.lanes
+                        .write_control_frames(builder.buf(), room, &mut frames.lanes);
                     let room = builder.frame_space();
-                    self.streams
-                        .write_stream_frames(builder.buf(), room, &mut frames.streams);
-                    eliciting |= !frames.streams.is_empty();
+                    eliciting |= self.datagrams.write_frames(now, builder.buf(), room) > 0;
+                    eliciting |= write_data_frames(
+                        &mut self.lanes,
+                        &mut self.streams,
+                        now,
+                        &mut builder,
+                        &mut frames,
+                    );
+                    eliciting |= !frames.streams.is_empty() || !frames.lanes.is_empty();
                 }
             }
             if (space.ping_pending || probe) && !eliciting && builder.frame_space() >= 1 {
@@ -502,5 +514,51 @@ fn truncate(reason: Bytes, max: usize) -> Bytes {
         reason.slice(..max)
     } else {
         reason
+    }
+}
+
+/// Fills the packet with STREAM and LANE frames under one priority order (DESIGN.md §3a):
+/// whichever of the next stream and the next lane has the higher priority goes first; at
+/// equal priority they take turns frame by frame. Returns whether a frame was written.
+fn write_data_frames(
+    lanes: &mut Lanes,
+    streams: &mut StreamsState,
+    now: Instant,
+    builder: &mut PacketBuilder<'_>,
+    frames: &mut SentFrames,
+) -> bool {
+    let mut wrote = false;
+    loop {
+        let room = builder.frame_space();
+        if room < MIN_FRAME_ROOM {
+            return wrote;
+        }
+        let lanes_first = match (lanes.front_priority(now), streams.front_priority()) {
+            (None, None) => return wrote,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(s)) if l != s => l > s,
+            (Some(_), Some(_)) => {
+                lanes.lanes_turn = !lanes.lanes_turn;
+                lanes.lanes_turn
+            }
+        };
+        // The chosen kind first; if it has nothing after all, the other.
+        let order = if lanes_first {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        let step = order.into_iter().any(|lane| {
+            if lane {
+                lanes.write_frame(now, builder.buf(), room, &mut frames.lanes)
+            } else {
+                streams.write_stream_frame(builder.buf(), room, &mut frames.streams)
+            }
+        });
+        if !step {
+            return wrote;
+        }
+        wrote = true;
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::ack_tracker::AckTracker;
 use super::handshake_stream::{HandshakeRanges, HandshakeStream};
 use crate::congestion::PacketDeliveryState;
+use crate::lanes::LanesSent;
 use crate::recovery::{SentPacket, SpaceId, SpaceRecovery};
 use crate::streams::StreamsSent;
 
@@ -15,6 +16,8 @@ use crate::streams::StreamsSent;
 pub(crate) struct SentFrames {
     /// Stream data and stream/connection control frames.
     pub(crate) streams: StreamsSent,
+    /// Reliable lane fragments and lane control frames.
+    pub(crate) lanes: LanesSent,
     /// Handshake bytes.
     pub(crate) handshake: HandshakeRanges,
     /// The largest packet number the packet's ACK frame acknowledged.

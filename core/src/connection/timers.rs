@@ -23,10 +23,12 @@ pub enum Timer {
     /// Server: a handshake that heard nothing from the client for `handshake_timeout` is
     /// abandoned (`ServerConfig::handshake_timeout`).
     Handshake,
+    /// Lanes: a message's deadline, the end of a coalescing hold, or a reassembly timeout.
+    Lanes,
 }
 
 impl Timer {
-    const ALL: [Timer; 8] = [
+    const ALL: [Timer; 9] = [
         Timer::LossDetection,
         Timer::Ack,
         Timer::Idle,
@@ -35,6 +37,7 @@ impl Timer {
         Timer::CloseResend,
         Timer::Pacing,
         Timer::Handshake,
+        Timer::Lanes,
     ];
 
     fn index(self) -> usize {

@@ -27,6 +27,11 @@ mod id {
     pub const INITIAL_SOURCE_CONNECTION_ID: u64 = 0x0f;
     pub const RETRY_SOURCE_CONNECTION_ID: u64 = 0x10;
     pub const MAX_DATAGRAM_FRAME_SIZE: u64 = 0x20;
+    // weir's own (lanes, DESIGN.md §3a), in the 4-byte varint range.
+    pub const MAX_LANES: u64 = 0x3741_0001;
+    pub const MAX_LANE_MESSAGE_SIZE: u64 = 0x3741_0002;
+    pub const INITIAL_MAX_LANE_DATA: u64 = 0x3741_0003;
+    pub const INITIAL_MAX_LANES_DATA: u64 = 0x3741_0004;
 }
 
 /// RFC 9000 §18.2: the smallest `max_udp_payload_size` a peer may announce.
@@ -74,6 +79,14 @@ pub struct TransportParameters {
     /// The token with which the server may reset the connection statelessly (server only,
     /// RFC 9000 §10.3).
     pub stateless_reset_token: Option<ResetToken>,
+    /// Lane numbers the sender accepts: `0..max_lanes` (0: no lanes).
+    pub max_lanes: u64,
+    /// Largest lane message the sender accepts.
+    pub max_lane_message_size: u64,
+    /// Flow-control credit of each reliable lane towards the sender.
+    pub initial_max_lane_data: u64,
+    /// Flow-control credit of all reliable lanes together towards the sender.
+    pub initial_max_lanes_data: u64,
 }
 
 impl Default for TransportParameters {
@@ -95,6 +108,10 @@ impl Default for TransportParameters {
             retry_source_connection_id: None,
             max_datagram_frame_size: None,
             stateless_reset_token: None,
+            max_lanes: 0,
+            max_lane_message_size: 0,
+            initial_max_lane_data: 0,
+            initial_max_lanes_data: 0,
         }
     }
 }
@@ -168,6 +185,16 @@ impl TransportParameters {
         }
         if let Some(size) = self.max_datagram_frame_size {
             put_varint_param(buf, id::MAX_DATAGRAM_FRAME_SIZE, size);
+        }
+        for (param, value) in [
+            (id::MAX_LANES, self.max_lanes),
+            (id::MAX_LANE_MESSAGE_SIZE, self.max_lane_message_size),
+            (id::INITIAL_MAX_LANE_DATA, self.initial_max_lane_data),
+            (id::INITIAL_MAX_LANES_DATA, self.initial_max_lanes_data),
+        ] {
+            if value != 0 {
+                put_varint_param(buf, param, value);
+            }
         }
         if let Some(token) = &self.stateless_reset_token {
             VarInt::from_u32(id::STATELESS_RESET_TOKEN as u32).encode(buf);
@@ -262,6 +289,10 @@ impl TransportParameters {
                 self.max_ack_delay = Duration::from_millis(ms);
             }
             id::MAX_DATAGRAM_FRAME_SIZE => self.max_datagram_frame_size = Some(varint(value)?),
+            id::MAX_LANES => self.max_lanes = varint(value)?,
+            id::MAX_LANE_MESSAGE_SIZE => self.max_lane_message_size = varint(value)?,
+            id::INITIAL_MAX_LANE_DATA => self.initial_max_lane_data = varint(value)?,
+            id::INITIAL_MAX_LANES_DATA => self.initial_max_lanes_data = varint(value)?,
             id::STATELESS_RESET_TOKEN => {
                 let token = value.try_into().map_err(|_| {
                     TransportError::transport_parameter(format!(
@@ -422,6 +453,7 @@ mod tests {
             ack_delay_ms in 0u64..(1 << 14),
             datagram in proptest::option::of(0u64..(1 << 62)),
             reset in proptest::option::of(any::<[u8; 16]>()),
+            lanes in proptest::array::uniform4(0u64..(1 << 62)),
         ) {
             let params = TransportParameters {
                 original_destination_connection_id: odcid,
@@ -439,6 +471,10 @@ mod tests {
                 retry_source_connection_id: rscid,
                 max_datagram_frame_size: datagram,
                 stateless_reset_token: reset.map(ResetToken),
+                max_lanes: lanes[0],
+                max_lane_message_size: lanes[1],
+                initial_max_lane_data: lanes[2],
+                initial_max_lanes_data: lanes[3],
             };
             let mut buf = Vec::new();
             params.encode(&mut buf);

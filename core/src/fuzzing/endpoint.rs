@@ -505,6 +505,7 @@ impl ServerRun {
                     }
                 }
                 Event::DatagramReceived => while conn.recv_datagram(self.now).is_some() {},
+                Event::Lane(_) => while conn.recv_message(self.now).is_some() {},
                 Event::Closed(_) | Event::Drained => {}
             }
         }

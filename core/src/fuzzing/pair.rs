@@ -596,6 +596,8 @@ impl PairRun {
                     assert!(finished, "Finished for {id}, which was never finished");
                 }
                 Event::DatagramReceived => self.receive_messages(i),
+                // The pair's application does not use lanes (the `lanes` body does).
+                Event::Lane(_) => {}
                 Event::Closed(error) => {
                     let benign = match &error {
                         ConnectionError::LocallyClosed => peer.closed_locally,

@@ -19,7 +19,7 @@ const AUTOTUNE_RTTS: u32 = 2;
 /// limit the peer knows. An update is due when less than half a window of credit is left
 /// (`advertised - consumed <= window / 2`); it announces `consumed + window`.
 #[derive(Debug, Clone)]
-pub(super) struct RecvWindow {
+pub(crate) struct RecvWindow {
     window: u64,
     max_window: u64,
     received: u64,
@@ -32,7 +32,7 @@ pub(super) struct RecvWindow {
 impl RecvWindow {
     /// A window of `window` bytes (already advertised, in the transport parameters) that may
     /// grow to `max_window`.
-    pub(super) fn new(window: u64, max_window: u64) -> Self {
+    pub(crate) fn new(window: u64, max_window: u64) -> Self {
         let window = window.min(VarInt::MAX.into_inner());
         Self {
             window,
@@ -47,28 +47,28 @@ impl RecvWindow {
 
     /// The current window size.
     #[cfg(test)]
-    pub(super) fn window(&self) -> u64 {
+    pub(crate) fn window(&self) -> u64 {
         self.window
     }
 
     /// The limit the peer was given.
-    pub(super) fn advertised(&self) -> u64 {
+    pub(crate) fn advertised(&self) -> u64 {
         self.advertised
     }
 
     /// Bytes the peer used.
-    pub(super) fn received(&self) -> u64 {
+    pub(crate) fn received(&self) -> u64 {
         self.received
     }
 
     /// Whether the peer may have used `total` bytes.
-    pub(super) fn allows(&self, total: u64) -> bool {
+    pub(crate) fn allows(&self, total: u64) -> bool {
         total <= self.advertised
     }
 
     /// Records that the peer used `total` bytes (no check: call [`allows`](Self::allows)
     /// first); returns the increase.
-    pub(super) fn receive_to(&mut self, total: u64) -> u64 {
+    pub(crate) fn receive_to(&mut self, total: u64) -> u64 {
         let increase = total.saturating_sub(self.received);
         self.received += increase;
         increase
@@ -79,7 +79,7 @@ impl RecvWindow {
     /// With `tune` (the time and the smoothed RTT) the window doubles, up to its maximum, when
     /// the previous update was less than [`AUTOTUNE_RTTS`] RTTs ago. Without it (credit
     /// released by a reset or a stop, not by reading) the window keeps its size.
-    pub(super) fn consume(&mut self, n: u64, tune: Option<(Instant, Duration)>) -> bool {
+    pub(crate) fn consume(&mut self, n: u64, tune: Option<(Instant, Duration)>) -> bool {
         self.consumed = self.consumed.saturating_add(n).min(self.received);
         if self.pending || !self.update_due() {
             return false;
@@ -110,7 +110,7 @@ impl RecvWindow {
     }
 
     /// The limit an update sent now would announce.
-    pub(super) fn next_limit(&self) -> u64 {
+    pub(crate) fn next_limit(&self) -> u64 {
         self.consumed
             .saturating_add(self.window)
             .min(VarInt::MAX.into_inner())
@@ -118,19 +118,19 @@ impl RecvWindow {
     }
 
     /// Whether an update waits to be sent.
-    pub(super) fn is_pending(&self) -> bool {
+    pub(crate) fn is_pending(&self) -> bool {
         self.pending
     }
 
     /// Takes the pending update: the limit to send, recorded as advertised.
-    pub(super) fn take_update(&mut self) -> u64 {
+    pub(crate) fn take_update(&mut self) -> u64 {
         self.pending = false;
         self.advertised = self.next_limit();
         self.advertised
     }
 
     /// The frame carrying an update was lost: send one again, with the current limit.
-    pub(super) fn requeue(&mut self) {
+    pub(crate) fn requeue(&mut self) {
         self.pending = true;
     }
 
@@ -138,7 +138,7 @@ impl RecvWindow {
     /// update if we can give more (it missed one, or the application read since). Such an update
     /// counts for auto-tuning like one due to reading: a sender that keeps hitting the window
     /// within two round trips is held back by it, so it grows (with `tune`: the time and RTT).
-    pub(super) fn on_peer_blocked(&mut self, limit: u64, tune: Option<(Instant, Duration)>) {
+    pub(crate) fn on_peer_blocked(&mut self, limit: u64, tune: Option<(Instant, Duration)>) {
         if self.next_limit() > limit {
             if !self.pending {
                 self.autotune(tune);
@@ -152,7 +152,7 @@ impl RecvWindow {
 /// with the DATA_BLOCKED / STREAM_DATA_BLOCKED bookkeeping (sent once per limit value,
 /// RFC 9000 §4.1).
 #[derive(Debug, Clone, Default)]
-pub(super) struct SendCredit {
+pub(crate) struct SendCredit {
     limit: u64,
     used: u64,
     blocked_at: Option<u64>,
@@ -161,7 +161,7 @@ pub(super) struct SendCredit {
 
 impl SendCredit {
     /// Credit up to `limit` bytes.
-    pub(super) fn new(limit: u64) -> Self {
+    pub(crate) fn new(limit: u64) -> Self {
         Self {
             limit,
             ..Self::default()
@@ -170,24 +170,24 @@ impl SendCredit {
 
     /// The peer's limit.
     #[cfg(test)]
-    pub(super) fn limit(&self) -> u64 {
+    pub(crate) fn limit(&self) -> u64 {
         self.limit
     }
 
     /// Bytes used.
     #[cfg(test)]
-    pub(super) fn used(&self) -> u64 {
+    pub(crate) fn used(&self) -> u64 {
         self.used
     }
 
     /// Bytes still allowed.
-    pub(super) fn available(&self) -> u64 {
+    pub(crate) fn available(&self) -> u64 {
         self.limit.saturating_sub(self.used)
     }
 
     /// The peer raised its limit to `limit` (smaller values are stale and ignored, RFC 9000
     /// §4.1). Returns whether the limit grew.
-    pub(super) fn raise(&mut self, limit: u64) -> bool {
+    pub(crate) fn raise(&mut self, limit: u64) -> bool {
         if limit <= self.limit {
             return false;
         }
@@ -196,14 +196,14 @@ impl SendCredit {
     }
 
     /// Uses `n` bytes (at most [`available`](Self::available)).
-    pub(super) fn consume(&mut self, n: u64) {
+    pub(crate) fn consume(&mut self, n: u64) {
         debug_assert!(n <= self.available());
         self.used = self.used.saturating_add(n);
     }
 
     /// We have data the credit does not allow: queue a *_BLOCKED frame unless one was already
     /// queued for this limit. Returns whether one was queued now.
-    pub(super) fn on_blocked(&mut self) -> bool {
+    pub(crate) fn on_blocked(&mut self) -> bool {
         if self.available() > 0 || self.blocked_at == Some(self.limit) {
             return false;
         }
@@ -213,12 +213,12 @@ impl SendCredit {
     }
 
     /// Whether a *_BLOCKED frame waits to be sent (and is still true).
-    pub(super) fn blocked_pending(&self) -> bool {
+    pub(crate) fn blocked_pending(&self) -> bool {
         self.blocked_pending && self.available() == 0
     }
 
     /// Takes the pending *_BLOCKED frame: the limit it reports.
-    pub(super) fn take_blocked(&mut self) -> Option<u64> {
+    pub(crate) fn take_blocked(&mut self) -> Option<u64> {
         let pending = self.blocked_pending();
         self.blocked_pending = false;
         pending.then_some(self.limit)
@@ -226,7 +226,7 @@ impl SendCredit {
 
     /// The frame carrying a *_BLOCKED was lost: queue it again if we are still blocked at the
     /// limit it reported.
-    pub(super) fn requeue_blocked(&mut self) {
+    pub(crate) fn requeue_blocked(&mut self) {
         if self.available() == 0 && self.blocked_at == Some(self.limit) {
             self.blocked_pending = true;
         }

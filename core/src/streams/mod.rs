@@ -63,6 +63,7 @@ pub use id::{Dir, Side, StreamId};
 
 // Used by the connection (issue 3); until it lands, these re-exports are unused.
 pub(crate) use config::PeerLimits;
+pub(crate) use flow::{RecvWindow, SendCredit};
 pub(crate) use incoming::dir_from_wire;
 pub(crate) use sent::StreamsSent;
 pub(crate) use state::StreamsState;

@@ -116,12 +116,32 @@ impl StreamsState {
     /// send: the highest-priority stream first, rotating within a priority level after each
     /// frame; a stream's lost data before its new data; new data within the connection credit.
     /// Frames carry an explicit length, so the caller may append more frames after them.
+    #[cfg(test)]
     pub(crate) fn write_stream_frames(
         &mut self,
         buf: &mut Vec<u8>,
         max_len: usize,
         sent: &mut StreamsSent,
     ) {
+        let end = buf.len().saturating_add(max_len);
+        while self.write_stream_frame(buf, end.saturating_sub(buf.len()), sent) {}
+    }
+
+    /// The priority of the stream that would send next, if one waits (it may turn out to
+    /// have nothing to send after all: then [`write_stream_frame`](Self::write_stream_frame)
+    /// moves past it).
+    pub(crate) fn front_priority(&self) -> Option<i32> {
+        self.scheduler.front_priority()
+    }
+
+    /// Appends one STREAM frame of the stream whose turn it is, within `max_len` bytes (see
+    /// [`write_stream_frames`](Self::write_stream_frames)); returns whether one was written.
+    pub(crate) fn write_stream_frame(
+        &mut self,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        sent: &mut StreamsSent,
+    ) -> bool {
         let end = buf.len().saturating_add(max_len);
         while let Some(id) = self.scheduler.front() {
             let space = end.saturating_sub(buf.len());
@@ -141,7 +161,7 @@ impl StreamsState {
             let offset = varint(plan.range.start);
             let Some(capacity) = StreamHeader::max_data_len(id.to_varint(), offset, space, true)
             else {
-                return; // not even a header fits
+                return false; // not even a header fits
             };
             let len = (plan.range.end - plan.range.start)
                 .min(capacity as u64)
@@ -149,7 +169,7 @@ impl StreamsState {
             let data_end = plan.range.start + len;
             let fin = send.fin_at(data_end);
             if len == 0 && !fin {
-                return; // no room for data
+                return false; // no room for data
             }
             StreamHeader {
                 id: id.to_varint(),
@@ -182,7 +202,9 @@ impl StreamsState {
             if !plan.retransmit && !credit_left {
                 self.park_starved_streams();
             }
+            return true;
         }
+        false
     }
 
     /// The connection credit ran out: streams that have only new data leave the scheduler

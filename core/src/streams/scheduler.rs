@@ -47,6 +47,11 @@ impl Scheduler {
         self.len += 1;
     }
 
+    /// The priority of the highest level with a stream waiting.
+    pub(super) fn front_priority(&self) -> Option<i32> {
+        self.levels.first_key_value().map(|(Reverse(p), _)| *p)
+    }
+
     /// The stream to serve next: the front of the highest level.
     pub(super) fn front(&self) -> Option<StreamId> {
         self.levels

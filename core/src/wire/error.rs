@@ -158,6 +158,19 @@ pub enum DecodeErrorKind {
     /// A stream count above 2^60 in MAX_STREAMS or STREAMS_BLOCKED (RFC 9000 §19.11).
     #[error("stream count {0} exceeds 2^60")]
     MaxStreamsTooLarge(u64),
+    /// A LANE frame names a delivery mode weir v1 does not define.
+    #[error("unknown lane delivery mode {0}")]
+    UnknownLaneMode(u8),
+    /// A LANE fragment lies outside the message it claims to belong to.
+    #[error("fragment at {offset} of {len} bytes exceeds its message of {message_len} bytes")]
+    FragmentOutOfBounds {
+        /// Where the fragment starts in its message.
+        offset: u64,
+        /// The fragment's length.
+        len: usize,
+        /// The length the frame gives the message.
+        message_len: u64,
+    },
 }
 
 #[cfg(test)]

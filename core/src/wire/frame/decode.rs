@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
+use super::lane::{LaneFrame, LaneSkip};
 use super::message::MessageFrame;
 use super::stream::StreamFrame;
 use super::{Dir, Frame, FrameType, MAX_STREAM_COUNT};
@@ -117,6 +118,13 @@ fn decode_body(ty: FrameType, r: &mut Reader<'_>, src: &Bytes) -> Result<Frame, 
         }
         FrameType::HANDSHAKE_DONE => Frame::HandshakeDone,
         ty if ty.is_message() => Frame::Message(MessageFrame::decode(ty, r, src)?),
+        ty if ty.is_lane() => Frame::Lane(LaneFrame::decode(ty, r, src)?),
+        FrameType::LANE_SKIP => Frame::LaneSkip(LaneSkip::decode(r)?),
+        FrameType::MAX_LANE_DATA => Frame::MaxLaneData {
+            lane: r.varint()?,
+            max: r.varint()?,
+        },
+        FrameType::MAX_LANES_DATA => Frame::MaxLanesData(r.varint()?),
         // Unknown types are rejected by the caller before the body is read; this arm only
         // keeps the match exhaustive.
         ty => return Err(r.error(DecodeErrorKind::UnknownFrameType(ty.value()))),

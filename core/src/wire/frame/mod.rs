@@ -9,6 +9,7 @@
 
 mod control;
 mod decode;
+mod lane;
 mod message;
 mod stream;
 #[cfg(test)]
@@ -19,6 +20,7 @@ use bytes::BufMut;
 
 pub use control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
 pub use decode::Iter;
+pub use lane::{DeliveryMode, Fragment, LaneFrame, LaneHeader, LaneSkip};
 pub use message::{MessageFrame, MessageHeader};
 pub use stream::{StreamFrame, StreamHeader};
 pub use types::FrameType;
@@ -94,6 +96,19 @@ pub enum Frame {
     HandshakeDone,
     /// MESSAGE: an unreliable message.
     Message(MessageFrame),
+    /// LANE: a message, or a fragment of one, on a numbered lane.
+    Lane(LaneFrame),
+    /// LANE_SKIP: a reliable lane's sender gave up the messages below a number.
+    LaneSkip(LaneSkip),
+    /// MAX_LANE_DATA: flow-control credit of one reliable lane.
+    MaxLaneData {
+        /// The lane.
+        lane: VarInt,
+        /// The new limit (an offset in the lane's byte space).
+        max: VarInt,
+    },
+    /// MAX_LANES_DATA: flow-control credit of all reliable lanes together.
+    MaxLanesData(VarInt),
 }
 
 impl Frame {
@@ -120,6 +135,10 @@ impl Frame {
             Self::ConnectionClose(close) => close.frame_type(),
             Self::HandshakeDone => FrameType::HANDSHAKE_DONE,
             Self::Message(m) => m.header().frame_type(),
+            Self::Lane(f) => f.header.frame_type(),
+            Self::LaneSkip(_) => FrameType::LANE_SKIP,
+            Self::MaxLaneData { .. } => FrameType::MAX_LANE_DATA,
+            Self::MaxLanesData(_) => FrameType::MAX_LANES_DATA,
         }
     }
 
@@ -144,13 +163,15 @@ impl Frame {
             Self::StopSending(f) => f.encoded_len(),
             Self::Handshake(f) => f.encoded_len(),
             Self::Stream(f) => f.encoded_len(),
-            Self::MaxData(max) | Self::DataBlocked(max) => one(max),
+            Self::MaxData(max) | Self::DataBlocked(max) | Self::MaxLanesData(max) => one(max),
             Self::MaxStreams { count: x, .. } | Self::StreamsBlocked { limit: x, .. } => one(x),
-            Self::MaxStreamData { id, max: x } | Self::StreamDataBlocked { id, limit: x } => {
-                two(id, x)
-            }
+            Self::MaxStreamData { id, max: x }
+            | Self::StreamDataBlocked { id, limit: x }
+            | Self::MaxLaneData { lane: id, max: x } => two(id, x),
             Self::ConnectionClose(f) => f.encoded_len(),
             Self::Message(f) => f.encoded_len(),
+            Self::Lane(f) => f.encoded_len(),
+            Self::LaneSkip(f) => f.encoded_len(),
         }
     }
 
@@ -171,18 +192,23 @@ impl Frame {
             Self::Stream(f) => f.encode(buf),
             Self::MaxData(x)
             | Self::DataBlocked(x)
+            | Self::MaxLanesData(x)
             | Self::MaxStreams { count: x, .. }
             | Self::StreamsBlocked { limit: x, .. } => {
                 ty(buf);
                 x.encode(buf);
             }
-            Self::MaxStreamData { id, max: x } | Self::StreamDataBlocked { id, limit: x } => {
+            Self::MaxStreamData { id, max: x }
+            | Self::StreamDataBlocked { id, limit: x }
+            | Self::MaxLaneData { lane: id, max: x } => {
                 ty(buf);
                 id.encode(buf);
                 x.encode(buf);
             }
             Self::ConnectionClose(f) => f.encode(buf),
             Self::Message(f) => f.encode(buf),
+            Self::Lane(f) => f.encode(buf),
+            Self::LaneSkip(f) => f.encode(buf),
         }
     }
 }

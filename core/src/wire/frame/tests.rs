@@ -115,6 +115,45 @@ pub(crate) fn sample_frames() -> Vec<Frame> {
             deadline_ms: None,
             data: Bytes::from_static(b"ping"),
         }),
+        Frame::Lane(LaneFrame {
+            header: LaneHeader {
+                lane: v(3),
+                mode: DeliveryMode::ReliableOrdered,
+                sequence: v(17),
+                offset: v(4096),
+                fragment: Some(Fragment {
+                    message_len: v(3000),
+                    offset: v(1200),
+                }),
+                deadline_ms: Some(v(250)),
+                len: 5,
+                explicit_len: true,
+            },
+            data: Bytes::from_static(b"level"),
+        }),
+        Frame::Lane(LaneFrame {
+            header: LaneHeader {
+                lane: v(0),
+                mode: DeliveryMode::UnreliableSequenced,
+                sequence: v(70_000),
+                offset: v(0),
+                fragment: None,
+                deadline_ms: None,
+                len: 8,
+                explicit_len: true,
+            },
+            data: Bytes::from_static(b"snapshot"),
+        }),
+        Frame::LaneSkip(LaneSkip {
+            lane: v(3),
+            sequence: v(20),
+            offset: v(9000),
+        }),
+        Frame::MaxLaneData {
+            lane: v(3),
+            max: v(1 << 20),
+        },
+        Frame::MaxLanesData(v(1 << 22)),
     ]
 }
 
@@ -403,7 +442,58 @@ fn frame() -> impl Strategy<Value = Frame> {
                 data,
             })
         ),
+        lane_frame(),
+        (varint(), varint(), 0u64..1 << 40).prop_map(|(lane, sequence, offset)| {
+            Frame::LaneSkip(LaneSkip {
+                lane,
+                sequence,
+                offset: v(offset),
+            })
+        }),
+        (varint(), varint()).prop_map(|(lane, max)| Frame::MaxLaneData { lane, max }),
+        varint().prop_map(Frame::MaxLanesData),
     ]
+}
+
+/// LANE frames with consistent fields: a fragment lies inside its message, and the message
+/// ends inside the lane's byte space.
+fn lane_frame() -> impl Strategy<Value = Frame> {
+    let mode = proptest::sample::select(DeliveryMode::ALL.to_vec());
+    let fragment = proptest::option::of((0u64..1 << 20, 0u64..1 << 20));
+    (
+        varint(),
+        mode,
+        varint(),
+        0u64..1 << 40,
+        fragment,
+        proptest::option::of(varint()),
+        data(),
+    )
+        .prop_map(
+            |(lane, mode, sequence, offset, fragment, deadline_ms, data)| {
+                let fragment = fragment.map(|(start, extra)| Fragment {
+                    message_len: v(start + data.len() as u64 + extra),
+                    offset: v(start),
+                });
+                Frame::Lane(LaneFrame {
+                    header: LaneHeader {
+                        lane,
+                        mode,
+                        sequence,
+                        offset: if mode.is_reliable() {
+                            v(offset)
+                        } else {
+                            VarInt::ZERO
+                        },
+                        fragment,
+                        deadline_ms,
+                        len: data.len(),
+                        explicit_len: true,
+                    },
+                    data,
+                })
+            },
+        )
 }
 
 proptest! {

@@ -25,6 +25,10 @@ use std::fmt;
 /// | `0x1d` | CONNECTION_CLOSE (application error) |
 /// | `0x1e` | HANDSHAKE_DONE |
 /// | `0x30..=0x33` | MESSAGE; bits LEN `0x01`, DEADLINE `0x02` |
+/// | `0x38..=0x3b` | LANE; bits LEN `0x01`, FRAG `0x02` |
+/// | `0x3c` | LANE_SKIP |
+/// | `0x3d` | MAX_LANE_DATA |
+/// | `0x3e` | MAX_LANES_DATA |
 ///
 /// Every other value is rejected with
 /// [`UnknownFrameType`](crate::wire::DecodeErrorKind::UnknownFrameType).
@@ -73,6 +77,14 @@ impl FrameType {
     /// MESSAGE with no flag bits: an unreliable message with weir's game extras (channel,
     /// sequence, deadline hint), in the spirit of RFC 9221 DATAGRAM.
     pub const MESSAGE: Self = Self(0x30);
+    /// LANE with no flag bits: a message (or a fragment of one) on a numbered lane.
+    pub const LANE: Self = Self(0x38);
+    /// LANE_SKIP: a reliable lane's sender gave up the messages below a number.
+    pub const LANE_SKIP: Self = Self(0x3c);
+    /// MAX_LANE_DATA: flow-control credit of one reliable lane.
+    pub const MAX_LANE_DATA: Self = Self(0x3d);
+    /// MAX_LANES_DATA: flow-control credit of all reliable lanes together.
+    pub const MAX_LANES_DATA: Self = Self(0x3e);
 
     /// STREAM flag: an offset field is present.
     pub const STREAM_OFF_BIT: u64 = 0x04;
@@ -84,6 +96,10 @@ impl FrameType {
     pub const MESSAGE_LEN_BIT: u64 = 0x01;
     /// MESSAGE flag: a deadline hint is present.
     pub const MESSAGE_DEADLINE_BIT: u64 = 0x02;
+    /// LANE flag: a length field is present.
+    pub const LANE_LEN_BIT: u64 = 0x01;
+    /// LANE flag: the frame carries a fragment (message length and fragment offset follow).
+    pub const LANE_FRAG_BIT: u64 = 0x02;
 
     /// A frame type from its wire value (any value; unknown ones are rejected when decoding).
     #[inline]
@@ -109,6 +125,12 @@ impl FrameType {
         self.0 >= 0x30 && self.0 <= 0x33
     }
 
+    /// Whether this is one of the LANE types `0x38..=0x3b`.
+    #[inline]
+    pub const fn is_lane(self) -> bool {
+        self.0 >= 0x38 && self.0 <= 0x3b
+    }
+
     /// The frame's name, or `None` for a value weir v1 does not define.
     pub const fn name(self) -> Option<&'static str> {
         Some(match self.0 {
@@ -128,6 +150,10 @@ impl FrameType {
             0x1c | 0x1d => "CONNECTION_CLOSE",
             0x1e => "HANDSHAKE_DONE",
             0x30..=0x33 => "MESSAGE",
+            0x38..=0x3b => "LANE",
+            0x3c => "LANE_SKIP",
+            0x3d => "MAX_LANE_DATA",
+            0x3e => "MAX_LANES_DATA",
             _ => return None,
         })
     }

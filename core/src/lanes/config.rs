@@ -1,0 +1,189 @@
+//! What a lane is set up with ([`LaneConfig`]), and the connection's limits on lanes
+//! ([`LanesConfig`], part of the transport configuration).
+
+use std::time::Duration;
+
+pub use crate::wire::frame::DeliveryMode;
+
+/// How a lane groups small messages into packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Coalesce {
+    /// Every message leaves as soon as the congestion controller and the pacer allow (small
+    /// messages still share a packet when they are queued together). The default.
+    #[default]
+    Off,
+    /// Nagle-style: messages wait until `batch_bytes` are queued on the lane, the
+    /// application calls `flush`, or the oldest has waited `max_delay`. Fewer, fuller packets
+    /// for chatty lanes; the strategy selector drives `batch_bytes`.
+    Hold {
+        /// Bytes that release the batch.
+        batch_bytes: usize,
+        /// Longest a message waits.
+        max_delay: Duration,
+    },
+}
+
+/// How one lane sends: its delivery mode, its place in the scheduler, how it batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneConfig {
+    /// Reliability and ordering (see [`DeliveryMode`]). The receiver learns it from the
+    /// frames; it cannot change once the lane carried a message.
+    pub mode: DeliveryMode,
+    /// Higher is more urgent; strict across levels, shared with streams (DESIGN.md §3a): a
+    /// lane with data always goes before every stream and lane of a lower priority.
+    pub priority: i32,
+    /// Share of the bandwidth among the lanes of one priority (deficit round-robin): a lane of
+    /// weight 3 gets three times the bytes of a lane of weight 1 while both have data. At
+    /// least 1.
+    pub weight: u32,
+    /// Small-message batching.
+    pub coalesce: Coalesce,
+}
+
+impl Default for LaneConfig {
+    fn default() -> Self {
+        Self {
+            mode: DeliveryMode::ReliableOrdered,
+            priority: 0,
+            weight: 1,
+            coalesce: Coalesce::Off,
+        }
+    }
+}
+
+impl LaneConfig {
+    /// The default configuration with `mode`.
+    pub fn new(mode: DeliveryMode) -> Self {
+        Self {
+            mode,
+            ..Self::default()
+        }
+    }
+
+    /// This configuration at `priority`.
+    pub fn with_priority(self, priority: i32) -> Self {
+        Self { priority, ..self }
+    }
+
+    /// This configuration with `weight`.
+    pub fn with_weight(self, weight: u32) -> Self {
+        Self { weight, ..self }
+    }
+}
+
+/// The connection's limits on lanes: what this end accepts from the peer (announced in the
+/// transport parameters) and what it buffers. Every limit bounds memory a peer could
+/// otherwise make this end hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanesConfig {
+    /// Lane numbers the peer may use: `0..max_lanes`. A frame for a higher lane is a
+    /// PROTOCOL_VIOLATION.
+    pub max_lanes: u64,
+    /// Largest message this end accepts, and sends (the smaller of both ends' values applies
+    /// to sending). Default 1 MiB.
+    pub max_message_size: u64,
+    /// Flow-control window of each reliable lane, in bytes of the lane's credit (a message of
+    /// `n` bytes takes `n + 16`: the receiver's bookkeeping for it). It must hold the largest
+    /// message, which is only delivered whole. Default 2 MiB.
+    pub lane_receive_window: u64,
+    /// Flow-control window of all reliable lanes together. Default 8 MiB.
+    pub receive_window: u64,
+    /// Bytes of unreliable messages in reassembly (data plus 64 bytes per fragment); beyond
+    /// it the oldest incomplete message is dropped. Default 1 MiB.
+    pub reassembly_buffer: u64,
+    /// Bytes of complete unreliable messages waiting for the application; beyond it the
+    /// oldest is dropped. Default 1 MiB.
+    pub unreliable_receive_buffer: u64,
+    /// An incomplete unreliable message is dropped this long after its first fragment (or at
+    /// its deadline, if sooner). Default 1 s.
+    pub reassembly_timeout: Duration,
+    /// Bytes of messages all lanes hold for sending (until sent, for unreliable lanes; until
+    /// acknowledged, for reliable ones). Beyond it a reliable send is refused with
+    /// `Blocked` (the application waits for `Writable`) and an unreliable one pushes out the
+    /// lane's oldest unsent message. Default 4 MiB.
+    pub send_buffer: u64,
+}
+
+impl Default for LanesConfig {
+    fn default() -> Self {
+        Self {
+            max_lanes: 64,
+            max_message_size: 1 << 20,
+            lane_receive_window: 2 << 20,
+            receive_window: 8 << 20,
+            reassembly_buffer: 1 << 20,
+            unreliable_receive_buffer: 1 << 20,
+            reassembly_timeout: Duration::from_secs(1),
+            send_buffer: 4 << 20,
+        }
+    }
+}
+
+/// A lane configuration value out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LaneConfigError {
+    /// A weight of zero.
+    #[error("a lane's weight must be at least 1")]
+    ZeroWeight,
+    /// A batch of zero bytes, or a hold of zero time.
+    #[error("a Nagle hold needs a positive batch size and delay")]
+    EmptyHold,
+    /// A limit that must be positive is zero.
+    #[error("lanes: {0} must not be zero")]
+    Zero(&'static str),
+    /// The lane windows cannot hold one message of the largest size.
+    #[error("lane windows of {window} bytes cannot hold a message of {max_message_size} bytes")]
+    WindowBelowMessage {
+        /// The smaller window.
+        window: u64,
+        /// The largest message.
+        max_message_size: u64,
+    },
+}
+
+impl LaneConfig {
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), LaneConfigError> {
+        if self.weight == 0 {
+            return Err(LaneConfigError::ZeroWeight);
+        }
+        if let Coalesce::Hold {
+            batch_bytes,
+            max_delay,
+        } = self.coalesce
+            && (batch_bytes == 0 || max_delay.is_zero())
+        {
+            return Err(LaneConfigError::EmptyHold);
+        }
+        Ok(())
+    }
+}
+
+impl LanesConfig {
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), LaneConfigError> {
+        for (name, value) in [
+            ("max_message_size", self.max_message_size),
+            ("lane_receive_window", self.lane_receive_window),
+            ("receive_window", self.receive_window),
+            ("reassembly_buffer", self.reassembly_buffer),
+            ("unreliable_receive_buffer", self.unreliable_receive_buffer),
+            ("send_buffer", self.send_buffer),
+        ] {
+            if value == 0 {
+                return Err(LaneConfigError::Zero(name));
+            }
+        }
+        if self.reassembly_timeout.is_zero() {
+            return Err(LaneConfigError::Zero("reassembly_timeout"));
+        }
+        let window = self.lane_receive_window.min(self.receive_window);
+        if window < self.max_message_size + super::MESSAGE_OVERHEAD {
+            return Err(LaneConfigError::WindowBelowMessage {
+                window,
+                max_message_size: self.max_message_size,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! What the application gets from lanes: received messages, events, counters.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// A message received on a lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The lane it came on.
+    pub lane: u64,
+    /// Its number within the lane (the sender counts from 0 per lane and direction).
+    pub sequence: u64,
+    /// The message (zero-copy when it came in one fragment).
+    pub data: Bytes,
+    /// When it goes stale, from the sender's time to live less half the minimum RTT; `None`
+    /// without a deadline. A stale message is dropped, never delivered.
+    pub deadline: Option<Instant>,
+}
+
+/// Something that happened on a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneEvent {
+    /// Messages wait in [`recv_message`](crate::connection::Connection::recv_message).
+    Readable {
+        /// The lane.
+        lane: u64,
+    },
+    /// Room in the send buffer again after a send was refused with `Blocked`.
+    Writable,
+    /// The sender gave up a message at its deadline: it was not sent in full, or (on a
+    /// reliable lane) not acknowledged in full, and will not be sent again.
+    Expired {
+        /// The lane.
+        lane: u64,
+        /// The message's number.
+        sequence: u64,
+    },
+}
+
+/// Counters of one direction of the lanes of a connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneStats {
+    /// Messages queued by the application.
+    pub messages_sent: u64,
+    /// Message bytes queued by the application.
+    pub bytes_sent: u64,
+    /// Fragments sent again after a loss (reliable lanes).
+    pub fragments_retransmitted: u64,
+    /// Messages given up at their deadline before they were sent (or acknowledged) in full.
+    pub expired_sending: u64,
+    /// Messages given up because a newer one superseded them (sequenced lanes) or pushed them
+    /// out of a full send buffer (unreliable lanes).
+    pub superseded_sending: u64,
+    /// Messages delivered to the application.
+    pub messages_received: u64,
+    /// Message bytes delivered to the application.
+    pub bytes_received: u64,
+    /// Messages dropped at the receiver because their deadline passed.
+    pub expired_receiving: u64,
+    /// Messages dropped at the receiver because a newer one had been delivered (sequenced
+    /// lanes), or duplicates.
+    pub stale_receiving: u64,
+    /// Incomplete messages dropped: their fragments did not all arrive in time, the
+    /// reassembly buffer was full, or the sender gave them up.
+    pub incomplete_dropped: u64,
+    /// Complete unreliable messages dropped because the application did not read them and
+    /// the receive buffer was full.
+    pub overflow_dropped: u64,
+}

@@ -1,0 +1,39 @@
+//! What one packet carried for the lanes, kept by loss recovery until the packet is
+//! acknowledged or declared lost: fragments of reliable messages, and lane control frames.
+//! Unreliable fragments are not recorded: nothing is done when they are lost.
+
+use smallvec::SmallVec;
+
+/// A fragment of a reliable message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LaneChunk {
+    pub(crate) lane: u64,
+    pub(crate) seq: u64,
+    /// Where the fragment starts in its message.
+    pub(crate) start: u64,
+    pub(crate) len: u32,
+}
+
+/// A lane control frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LaneControl {
+    /// MAX_LANE_DATA for a lane (sent again with the current value when lost).
+    MaxLaneData(u64),
+    /// MAX_LANES_DATA.
+    MaxLanesData,
+    /// LANE_SKIP announcing this floor.
+    Skip { lane: u64, seq: u64 },
+}
+
+/// The lanes' part of a packet's record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LanesSent {
+    pub(crate) chunks: SmallVec<[LaneChunk; 2]>,
+    pub(crate) controls: SmallVec<[LaneControl; 1]>,
+}
+
+impl LanesSent {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.controls.is_empty()
+    }
+}

@@ -1,0 +1,62 @@
+//! Lanes over real loopback sockets: a large reliable message, ordered small ones, and a
+//! sequenced unreliable lane, through `Connection::lane`.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use weir_tokio::{DeliveryMode, LaneConfig};
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_carry_large_ordered_and_sequenced_messages() {
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let client = client_for(addr).await;
+    let conn = client.connect(addr).await.expect("connect");
+    let server_conn = server.accept().await.expect("accept");
+    let level = conn
+        .lane(1, LaneConfig::new(DeliveryMode::ReliableOrdered))
+        .expect("lane 1");
+    let state = conn
+        .lane(2, LaneConfig::new(DeliveryMode::UnreliableSequenced).with_priority(5))
+        .expect("lane 2");
+    let big: Bytes = (0..700_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    let work = async {
+        level.send(big.clone()).await.expect("send the level");
+        for k in 0..100u32 {
+            level
+                .send(Bytes::copy_from_slice(&k.to_be_bytes()))
+                .await
+                .expect("send");
+            state
+                .send_with_deadline(Bytes::copy_from_slice(&k.to_be_bytes()), Duration::from_secs(1))
+                .await
+                .expect("send");
+        }
+        let rx_level = server_conn
+            .lane(1, LaneConfig::new(DeliveryMode::ReliableOrdered))
+            .expect("lane 1");
+        let first = rx_level.recv().await.expect("the level");
+        assert_eq!(first.data, big, "the 700 kB message arrives whole");
+        for k in 0..100u32 {
+            let m = rx_level.recv().await.expect("message");
+            assert_eq!(m.data.as_ref(), k.to_be_bytes(), "in order");
+            assert_eq!(m.sequence, u64::from(k) + 1);
+        }
+        let rx_state = server_conn
+            .lane(2, LaneConfig::new(DeliveryMode::UnreliableSequenced))
+            .expect("lane 2");
+        let mut last = None;
+        while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(300), rx_state.recv()).await {
+            assert!(last.is_none_or(|l| m.sequence > l), "sequenced");
+            last = Some(m.sequence);
+        }
+        assert_eq!(last, Some(99), "the newest state arrives");
+    };
+    tokio::time::timeout(TEST_BOUND, work).await.expect("in time");
+    let stats = conn.lane_stats().expect("stats");
+    assert_eq!(stats.messages_sent, 201);
+}
