@@ -21,9 +21,15 @@ async fn lanes_carry_large_ordered_and_sequenced_messages() {
         .lane(1, LaneConfig::new(DeliveryMode::ReliableOrdered))
         .expect("lane 1");
     let state = conn
-        .lane(2, LaneConfig::new(DeliveryMode::UnreliableSequenced).with_priority(5))
+        .lane(
+            2,
+            LaneConfig::new(DeliveryMode::UnreliableSequenced).with_priority(5),
+        )
         .expect("lane 2");
-    let big: Bytes = (0..700_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    let big: Bytes = (0..700_000u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let work = async {
         level.send(big.clone()).await.expect("send the level");
         for k in 0..100u32 {
@@ -32,7 +38,10 @@ async fn lanes_carry_large_ordered_and_sequenced_messages() {
                 .await
                 .expect("send");
             state
-                .send_with_deadline(Bytes::copy_from_slice(&k.to_be_bytes()), Duration::from_secs(1))
+                .send_with_deadline(
+                    Bytes::copy_from_slice(&k.to_be_bytes()),
+                    Duration::from_secs(1),
+                )
                 .await
                 .expect("send");
         }
@@ -50,13 +59,17 @@ async fn lanes_carry_large_ordered_and_sequenced_messages() {
             .lane(2, LaneConfig::new(DeliveryMode::UnreliableSequenced))
             .expect("lane 2");
         let mut last = None;
-        while let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(300), rx_state.recv()).await {
+        while let Ok(Ok(m)) =
+            tokio::time::timeout(Duration::from_millis(300), rx_state.recv()).await
+        {
             assert!(last.is_none_or(|l| m.sequence > l), "sequenced");
             last = Some(m.sequence);
         }
         assert_eq!(last, Some(99), "the newest state arrives");
     };
-    tokio::time::timeout(TEST_BOUND, work).await.expect("in time");
+    tokio::time::timeout(TEST_BOUND, work)
+        .await
+        .expect("in time");
     let stats = conn.lane_stats().expect("stats");
     assert_eq!(stats.messages_sent, 201);
 }

@@ -298,6 +298,12 @@ impl Connection {
                         &mut builder,
                         &mut frames,
                     );
+                    if eliciting {
+                        // Room left in a packet that leaves anyway carries redundant copies.
+                        let room = builder.frame_space();
+                        self.lanes
+                            .write_copies(now, builder.buf(), room, &mut frames.lanes);
+                    }
                     eliciting |= !frames.streams.is_empty() || !frames.lanes.is_empty();
                 }
             }

@@ -38,7 +38,17 @@ pub struct LaneConfig {
     pub weight: u32,
     /// Small-message batching.
     pub coalesce: Coalesce,
+    /// Loss repair without a round trip: each message that fits one packet is carried again,
+    /// whole, in up to this many later packets (while unacknowledged and before its deadline),
+    /// so that a lost packet is repaired by the next one (RFC 2198-style redundancy). 0 (the
+    /// default) turns it off; at most [`MAX_REDUNDANCY`]. Copies ride in room left in packets
+    /// that leave anyway, within [`LanesConfig::redundancy_budget`] bytes per packet, and never
+    /// make a packet leave by themselves.
+    pub redundancy: u8,
 }
+
+/// The most copies [`LaneConfig::redundancy`] may ask for.
+pub const MAX_REDUNDANCY: u8 = 4;
 
 impl Default for LaneConfig {
     fn default() -> Self {
@@ -47,6 +57,7 @@ impl Default for LaneConfig {
             priority: 0,
             weight: 1,
             coalesce: Coalesce::Off,
+            redundancy: 0,
         }
     }
 }
@@ -68,6 +79,11 @@ impl LaneConfig {
     /// This configuration with `weight`.
     pub fn with_weight(self, weight: u32) -> Self {
         Self { weight, ..self }
+    }
+
+    /// This configuration with `redundancy` extra copies of each message.
+    pub fn with_redundancy(self, redundancy: u8) -> Self {
+        Self { redundancy, ..self }
     }
 }
 
@@ -102,6 +118,9 @@ pub struct LanesConfig {
     /// `Blocked` (the application waits for `Writable`) and an unreliable one pushes out the
     /// lane's oldest unsent message. Default 4 MiB.
     pub send_buffer: u64,
+    /// Most bytes of redundant copies ([`LaneConfig::redundancy`]) one packet carries, all
+    /// lanes together. Default 600 (half a minimum-size packet).
+    pub redundancy_budget: usize,
 }
 
 impl Default for LanesConfig {
@@ -115,6 +134,7 @@ impl Default for LanesConfig {
             unreliable_receive_buffer: 1 << 20,
             reassembly_timeout: Duration::from_secs(1),
             send_buffer: 4 << 20,
+            redundancy_budget: 600,
         }
     }
 }
@@ -125,6 +145,9 @@ pub enum LaneConfigError {
     /// A weight of zero.
     #[error("a lane's weight must be at least 1")]
     ZeroWeight,
+    /// More redundant copies than [`MAX_REDUNDANCY`].
+    #[error("a lane may ask for at most {MAX_REDUNDANCY} redundant copies, not {0}")]
+    Redundancy(u8),
     /// A batch of zero bytes, or a hold of zero time.
     #[error("a Nagle hold needs a positive batch size and delay")]
     EmptyHold,
@@ -146,6 +169,9 @@ impl LaneConfig {
     pub fn validate(&self) -> Result<(), LaneConfigError> {
         if self.weight == 0 {
             return Err(LaneConfigError::ZeroWeight);
+        }
+        if self.redundancy > MAX_REDUNDANCY {
+            return Err(LaneConfigError::Redundancy(self.redundancy));
         }
         if let Coalesce::Hold {
             batch_bytes,

@@ -166,6 +166,10 @@ impl LaneReceiver {
             .deadline_ms
             .map(|ttl| now + Duration::from_millis(ttl.into_inner()).saturating_sub(one_way));
         let mut outcome = Outcome::default();
+        let was_complete = self
+            .pending
+            .get(&seq)
+            .is_some_and(|p| p.assembly.is_complete());
         let complete = match self.pending.get_mut(&seq) {
             Some(p) => {
                 if self.mode.is_reliable() && p.offset != offset {
@@ -219,6 +223,9 @@ impl LaneReceiver {
             }
         };
         if complete {
+            if h.copy && !was_complete {
+                stats.repaired_messages += 1;
+            }
             self.uncharge(seq);
             outcome.readable = self.on_complete(now, seq, stats);
         }

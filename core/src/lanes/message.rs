@@ -47,6 +47,14 @@ pub struct LaneStats {
     pub bytes_sent: u64,
     /// Fragments sent again after a loss (reliable lanes).
     pub fragments_retransmitted: u64,
+    /// Bytes of redundant copies sent (the cost of [`LaneConfig::redundancy`]), headers
+    /// included.
+    ///
+    /// [`LaneConfig::redundancy`]: super::LaneConfig::redundancy
+    pub redundant_bytes_sent: u64,
+    /// Messages the receiver got from a redundant copy: the original was lost or late, and no
+    /// round trip was spent on repairing it.
+    pub repaired_messages: u64,
     /// Messages given up at their deadline before they were sent (or acknowledged) in full.
     pub expired_sending: u64,
     /// Messages given up because a newer one superseded them (sequenced lanes) or pushed them

@@ -76,6 +76,16 @@ pub(crate) struct PeerLanes {
     pub(crate) window: u64,
 }
 
+/// A deadline as the time to live a frame announces: milliseconds left, rounded up, at least 1.
+fn ttl_ms(deadline: Instant, now: Instant) -> VarInt {
+    let left = deadline.saturating_duration_since(now);
+    VarInt::saturating_from_u64(
+        u64::try_from(left.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX)
+            .max(1),
+    )
+}
+
 /// A receiver's counters before a call, to carry the call's effect over to the totals.
 #[derive(Debug, Clone, Copy)]
 struct Snapshot {
@@ -128,6 +138,9 @@ pub(crate) struct Lanes {
     stats: LaneStats,
     /// Round-robin between lanes and streams at equal priority.
     pub(crate) lanes_turn: bool,
+    /// Packets the lanes wrote data into (the originals and copies of redundancy never share
+    /// one).
+    packets: u64,
 }
 
 impl Lanes {
@@ -152,6 +165,7 @@ impl Lanes {
             events: VecDeque::new(),
             stats: LaneStats::default(),
             lanes_turn: false,
+            packets: 0,
         }
     }
 
@@ -673,16 +687,10 @@ impl Lanes {
             if sender.deficit <= 0 {
                 sender.deficit += QUANTUM * i64::from(sender.config.weight);
             }
-            let ttl = plan.deadline.map(|d| {
-                let left = d.saturating_duration_since(now);
-                VarInt::saturating_from_u64(
-                    u64::try_from(left.as_nanos().div_ceil(1_000_000))
-                        .unwrap_or(u64::MAX)
-                        .max(1),
-                )
-            });
+            let ttl = plan.deadline.map(|d| ttl_ms(d, now));
             let whole = plan.range.start == 0 && plan.range.end == plan.message_len;
             let mut header = LaneHeader {
+                copy: false,
                 lane: VarInt::saturating_from_u64(lane),
                 mode: sender.config.mode,
                 sequence: VarInt::saturating_from_u64(plan.seq),
@@ -715,7 +723,7 @@ impl Lanes {
             header.encode(buf);
             buf.extend_from_slice(&data);
             let buffered = sender.buffered;
-            sender.on_sent(&plan, range.clone());
+            sender.on_sent(&plan, range.clone(), self.packets);
             let freed = buffered - sender.buffered;
             if let Some(need) = plan.admits {
                 self.conn_send.consume(need);
@@ -730,6 +738,8 @@ impl Lanes {
                     start: range.start,
                     len: len as u32,
                 });
+            } else if sender.config.redundancy > 0 && header.fragment.is_none() {
+                sent.whole.push((lane, plan.seq));
             }
             // An unreliable message leaves the buffer once sent in full.
             self.on_freed(freed);
@@ -743,6 +753,71 @@ impl Lanes {
             return true;
         }
         false
+    }
+
+    /// Fills up to `max_len` bytes (at most `redundancy_budget`) with redundant copies of the
+    /// newest messages of the lanes that ask for them; returns whether any was written. Only
+    /// called for a packet that leaves anyway.
+    pub(crate) fn write_copies(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        sent: &mut LanesSent,
+    ) -> bool {
+        let mut budget = max_len.min(self.config.redundancy_budget);
+        let mut wrote = false;
+        let lanes: Vec<u64> = self
+            .senders
+            .iter()
+            .filter(|(_, s)| s.has_copies())
+            .map(|(&l, _)| l)
+            .collect();
+        for lane in lanes {
+            let Some(sender) = self.senders.get_mut(&lane) else {
+                continue;
+            };
+            let mode = sender.config.mode;
+            loop {
+                let header_for = |c: &outgoing::Copy| LaneHeader {
+                    lane: VarInt::saturating_from_u64(lane),
+                    mode,
+                    sequence: VarInt::saturating_from_u64(c.seq),
+                    offset: VarInt::saturating_from_u64(c.offset),
+                    fragment: None,
+                    deadline_ms: c.deadline.map(|d| ttl_ms(d, now)),
+                    copy: true,
+                    len: c.data.len(),
+                    explicit_len: true,
+                };
+                let fits =
+                    |c: &outgoing::Copy| header_for(c).encoded_len() + c.data.len() <= budget;
+                let Some(copy) = sender.next_copy(now, self.packets, fits) else {
+                    break;
+                };
+                let header = header_for(&copy);
+                let size = header.encoded_len() + copy.data.len();
+                header.encode(buf);
+                buf.extend_from_slice(&copy.data);
+                budget -= size;
+                wrote = true;
+                sender.on_copy_sent(copy.seq);
+                self.stats.redundant_bytes_sent += size as u64;
+                if mode.is_reliable() {
+                    sent.chunks.push(LaneChunk {
+                        lane,
+                        seq: copy.seq,
+                        start: 0,
+                        len: copy.data.len() as u32,
+                    });
+                } else {
+                    sent.whole.push((lane, copy.seq));
+                }
+            }
+        }
+        // Originals written from here on go in the next packet.
+        self.packets += 1;
+        wrote
     }
 
     // ----- Loss recovery -----
@@ -766,6 +841,11 @@ impl Lanes {
                 && let Some(s) = self.senders.get_mut(&lane)
             {
                 s.on_skip_acked(seq);
+            }
+        }
+        for &(lane, seq) in &sent.whole {
+            if let Some(s) = self.senders.get_mut(&lane) {
+                s.drop_copy(seq);
             }
         }
     }

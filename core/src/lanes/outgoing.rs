@@ -61,6 +61,22 @@ impl OutMessage {
     }
 }
 
+/// A message sent whole in one fragment, to be carried again in later packets (redundancy).
+#[derive(Debug, Clone)]
+pub(super) struct Copy {
+    pub(super) seq: u64,
+    pub(super) offset: u64,
+    pub(super) data: Bytes,
+    pub(super) deadline: Option<Instant>,
+    /// Copies still to send.
+    left: u8,
+    /// The packet that carried the original: copies go in later ones only.
+    packet: u64,
+}
+
+/// Messages kept for redundant copies, per lane.
+const MAX_COPIES_KEPT: usize = 16;
+
 /// The next fragment of a lane to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Plan {
@@ -99,6 +115,8 @@ pub(super) struct LaneSender {
     pub(super) deficit: i64,
     /// Whether the lane is in the scheduler.
     pub(super) scheduled: bool,
+    /// Messages to carry again (redundancy), oldest first.
+    copies: VecDeque<Copy>,
 }
 
 impl LaneSender {
@@ -115,6 +133,7 @@ impl LaneSender {
             buffered: 0,
             deficit: 0,
             scheduled: false,
+            copies: VecDeque::new(),
         }
     }
 
@@ -137,6 +156,8 @@ impl LaneSender {
         stats: &mut LaneStats,
     ) -> u64 {
         if self.config.mode.is_sequenced() {
+            // Older messages are worthless now, copies included.
+            self.copies.clear();
             for m in &mut self.messages {
                 if m.state == State::Live {
                     stats.superseded_sending += 1;
@@ -315,7 +336,8 @@ impl LaneSender {
     }
 
     /// A fragment of `plan` covering `range` was written into a packet.
-    pub(super) fn on_sent(&mut self, plan: &Plan, range: Range<u64>) {
+    /// `packet` counts the packets the lanes wrote into (copies skip the original's).
+    pub(super) fn on_sent(&mut self, plan: &Plan, range: Range<u64>, packet: u64) {
         let reliable = self.reliable();
         if let Some(need) = plan.admits {
             self.credit.consume(need);
@@ -327,6 +349,24 @@ impl LaneSender {
         if plan.admits.is_some() {
             m.offset = Some(plan.offset);
         }
+        if !plan.retransmit && self.config.redundancy > 0 && range.start == 0 && range.end == m.len
+        {
+            // Sent whole: keep it for copies in the next packets.
+            if self.copies.len() >= MAX_COPIES_KEPT {
+                self.copies.pop_front();
+            }
+            self.copies.push_back(Copy {
+                seq: m.seq,
+                offset: plan.offset,
+                data: m.data.clone(),
+                deadline: m.deadline,
+                left: self.config.redundancy,
+                packet,
+            });
+        }
+        let Some(m) = find_mut(&mut self.messages, plan.seq) else {
+            return;
+        };
         if plan.retransmit {
             if m.len == 0 {
                 m.lost.clear();
@@ -375,7 +415,41 @@ impl LaneSender {
         m.data = Bytes::new();
         m.acked = RangeSet::new();
         self.pop_front();
+        self.drop_copy(seq);
         true
+    }
+
+    /// The newest message to carry again in packet `packet` at `now` that fits `fits`, if any.
+    pub(super) fn next_copy(
+        &self,
+        now: Instant,
+        packet: u64,
+        fits: impl Fn(&Copy) -> bool,
+    ) -> Option<Copy> {
+        self.copies
+            .iter()
+            .rev()
+            .filter(|c| c.left > 0 && c.packet < packet && c.deadline.is_none_or(|d| d > now))
+            .find(|c| fits(c))
+            .cloned()
+    }
+
+    /// A copy of message `seq` went out.
+    pub(super) fn on_copy_sent(&mut self, seq: u64) {
+        if let Some(c) = self.copies.iter_mut().find(|c| c.seq == seq) {
+            c.left = c.left.saturating_sub(1);
+        }
+        self.copies.retain(|c| c.left > 0);
+    }
+
+    /// Message `seq` needs no more copies (it was acknowledged).
+    pub(super) fn drop_copy(&mut self, seq: u64) {
+        self.copies.retain(|c| c.seq != seq);
+    }
+
+    /// Whether copies wait to be sent.
+    pub(super) fn has_copies(&self) -> bool {
+        !self.copies.is_empty()
     }
 
     /// Reliable: the message-relative `range` of message `seq` was lost: send it again if

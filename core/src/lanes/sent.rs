@@ -30,10 +30,13 @@ pub(crate) enum LaneControl {
 pub(crate) struct LanesSent {
     pub(crate) chunks: SmallVec<[LaneChunk; 2]>,
     pub(crate) controls: SmallVec<[LaneControl; 1]>,
+    /// Unreliable messages with redundancy that the packet carried whole (lane, sequence):
+    /// once it is acknowledged they need no more copies.
+    pub(crate) whole: SmallVec<[(u64, u64); 2]>,
 }
 
 impl LanesSent {
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.controls.is_empty()
+        self.chunks.is_empty() && self.controls.is_empty() && self.whole.is_empty()
     }
 }

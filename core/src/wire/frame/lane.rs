@@ -4,7 +4,8 @@
 //! ```text
 //! LANE (types 0x38..=0x3b: 0b0011_10 FRAG LEN)
 //! lane        varint
-//! info        1 byte: delivery mode (bits 0-2), DEADLINE (0x08)
+//! info        1 byte: delivery mode (bits 0-2), DEADLINE (0x08), COPY (0x10: a redundant
+//!             copy of a message sent before, for loss repair)
 //! sequence    varint   the message's number within the lane (per direction)
 //! offset      varint, reliable modes only: where the message starts in the lane's byte space
 //!             (the flow-control position, as a stream offset)
@@ -95,6 +96,7 @@ impl DeliveryMode {
 
 const MODE_MASK: u8 = 0x07;
 const DEADLINE_BIT: u8 = 0x08;
+const COPY_BIT: u8 = 0x10;
 
 /// Where a fragment sits in its message (absent when the frame carries the whole message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,8 @@ pub struct LaneHeader {
     pub fragment: Option<Fragment>,
     /// The message's time to live in milliseconds, if it has a deadline.
     pub deadline_ms: Option<VarInt>,
+    /// Whether this is a redundant copy of a message sent before (loss repair).
+    pub copy: bool,
     /// Bytes of data that follow the header.
     pub len: usize,
     /// Whether to write the length field (only the last frame of a packet may omit it).
@@ -187,6 +191,9 @@ impl LaneHeader {
         let mut info = self.mode.to_wire();
         if self.deadline_ms.is_some() {
             info |= DEADLINE_BIT;
+        }
+        if self.copy {
+            info |= COPY_BIT;
         }
         buf.put_u8(info);
         self.sequence.encode(buf);
@@ -297,6 +304,7 @@ impl LaneFrame {
                 offset,
                 fragment,
                 deadline_ms,
+                copy: info & COPY_BIT != 0,
                 len,
                 explicit_len: bits & FrameType::LANE_LEN_BIT != 0,
             },

@@ -16,6 +16,7 @@ fn header(mode: DeliveryMode, fragment: Option<Fragment>, len: usize) -> LaneHea
         offset: v(if mode.is_reliable() { 300 } else { 0 }),
         fragment,
         deadline_ms: None,
+        copy: false,
         len,
         explicit_len: true,
     }
@@ -117,6 +118,7 @@ proptest! {
             offset: v(offset),
             fragment: fragmented.then_some(Fragment { message_len: v(1 << 20), offset: v(700) }),
             deadline_ms: deadline.map(v),
+            copy: false,
             len: 0,
             explicit_len,
         };
