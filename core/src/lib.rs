@@ -15,6 +15,10 @@
 //!   CRC-32C protection today, AEAD from a TLS 1.3 handshake later).
 //! - [`range_set`]: a bounded set of disjoint integer ranges (acknowledgement tracking).
 //! - [`Transmit`]: what the core asks its driver to send.
+//! - [`lanes`]: numbered message lanes with five delivery modes, deadlines, fragmentation and
+//!   loss repair without a round trip (redundancy), scheduled with the streams.
+//! - [`jitter`]: a jitter buffer that plays periodic messages (game snapshots) out at a steady
+//!   pace, its delay adapted to the measured jitter.
 //! - `sim` (feature `sim`): a deterministic, seeded, virtual-time network simulator that drives
 //!   sans-IO nodes over impaired links (DESIGN.md §6).
 //!
@@ -34,6 +38,7 @@ pub mod congestion;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
+pub mod jitter;
 pub mod lanes;
 pub mod protect;
 pub mod range_set;

@@ -12,14 +12,14 @@
 //! are fixed inputs.
 //!
 //! The in-code seeds here are also the committed cargo-fuzz seed corpora of the endpoint
-//! targets (`fuzz/seeds/{endpoint_datagrams,connection_pair,endpoint_flood}/`):
+//! targets (`fuzz/seeds/{endpoint_datagrams,connection_pair,endpoint_flood,lanes}/`):
 //! `cargo test -p weir-tests --test fuzz_bodies -- --ignored write_fuzz_seeds` writes them.
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use weir_core::fuzzing::{
     connection_pair, connection_pair_reached, endpoint_datagrams, endpoint_datagrams_reached,
-    endpoint_flood, endpoint_flood_reached,
+    endpoint_flood, endpoint_flood_reached, lanes, lanes_reached,
 };
 use weir_core::wire::frame::{ConnectionClose, ResetStream, StopSending, StreamFrame};
 use weir_core::wire::{Frame, VarInt};
@@ -716,11 +716,12 @@ fn seed_dir(target: &str) -> std::path::PathBuf {
 /// Named seed files.
 type Seeds = Vec<(&'static str, Vec<u8>)>;
 
-fn seed_targets() -> [(&'static str, Seeds); 3] {
+fn seed_targets() -> [(&'static str, Seeds); 4] {
     [
         ("endpoint_datagrams", endpoint_seeds()),
         ("connection_pair", pair_seeds()),
         ("endpoint_flood", flood_seeds()),
+        ("lanes", lanes_seeds()),
     ]
 }
 
@@ -799,6 +800,96 @@ proptest! {
     }
 }
 
+// ----- lanes -----
+
+/// A lanes input (see `weir_core::fuzzing::lanes`): the lanes' modes and redundancy, then
+/// `rounds` of what `round` gives, then a drain that loses nothing.
+fn lanes_input(modes: [u8; 4], rounds: u8, round: impl Fn(u8) -> Vec<u8>) -> Vec<u8> {
+    let mut data = modes.to_vec();
+    for k in 0..rounds {
+        data.extend(round(k));
+    }
+    for _ in 0..30 {
+        data.extend([0x06, 200, 0x01, 0, 0x02, 0, 0x07, 0, 0x0a, 0]);
+    }
+    data
+}
+
+fn lanes_seeds() -> Seeds {
+    let all_modes = [0x00, 0x21, 0x03, 0x14];
+    vec![
+        (
+            "lossy_all_modes",
+            lanes_input(all_modes, 40, |k| {
+                let mut r = vec![0x00, k.wrapping_mul(7) % 200, 0x01, 0, 0x02, 0];
+                if k % 5 == 0 {
+                    r.extend([0x01, 0, 0x03, 0, 0x01, 0, 0x04, 0, 0x82, 0]);
+                }
+                r.extend([0x06, 20, 0x07, 0, 0x0a, 0]);
+                r
+            }),
+        ),
+        (
+            "fragments_reordered",
+            lanes_input([0x00, 0x01, 0x03, 0x04], 12, |k| {
+                // Four fragments each, built three packets at a time and delivered newest
+                // first; every third round loses one and corrupts one.
+                let mut r = vec![0x00, 100 - k, 0x01, 0, 0x01, 0, 0x01, 0, 0x04, 0];
+                if k % 3 == 0 {
+                    r.extend([0x03, 0, 0x05, k]);
+                }
+                r.extend([0x02, 0, 0x02, 0, 0x06, 30, 0x07, 0, 0x0a, 0]);
+                r
+            }),
+        ),
+        (
+            "deadlines",
+            lanes_input([0x33, 0x34, 0x02, 0x00], 30, |k| {
+                vec![
+                    0x80,
+                    10 + k * 3,
+                    0x01,
+                    0,
+                    0x06,
+                    15,
+                    0x01,
+                    0,
+                    0x02,
+                    0,
+                    0x03,
+                    0,
+                    0x07,
+                    0,
+                ]
+            }),
+        ),
+        (
+            "crafted",
+            lanes_input(all_modes, 10, |k| {
+                let mut r = vec![0x00, k * 11, 0x01, 0, 0x02, 0];
+                // A stranger's messages on the unreliable lane 2, numbered past the sender's.
+                r.extend([0x08, 9, 2, 3, 200 + k, 0, 0, 0, 0xaa, 0xbb, 0xcc]);
+                r.extend([0x07, 0, 0x0a, 0]);
+                r
+            }),
+        ),
+    ]
+}
+
+/// The lanes seeds go deep: messages are sent and read on every kind of lane.
+#[test]
+fn lanes_seeds_reach_deep() {
+    for (name, seed) in lanes_seeds() {
+        let reached = lanes_reached(&seed);
+        assert!(reached.sent >= 10, "{name}: {reached:?}");
+        assert!(reached.delivered >= 8, "{name}: {reached:?}");
+        assert!(!reached.closed, "{name}: {reached:?}");
+        if name == "crafted" {
+            assert!(reached.crafted >= 10, "{name}: {reached:?}");
+        }
+    }
+}
+
 /// The reproducer of a fuzz finding (cargo-fuzz, `connection_pair`, strict): the client's first
 /// Initial has a bit flipped in its version, the server answers with Version Negotiation, and a
 /// bit flipped in that (it carries no integrity tag: RFC 8999 fixes its form) names a version
@@ -814,7 +905,7 @@ fn a_corrupted_version_negotiation_may_end_the_handshake() {
 /// Writes the seed corpora of the endpoint targets into `fuzz/seeds/` (run with `--ignored`
 /// after changing a seed, and commit the result).
 #[test]
-#[ignore = "writes fuzz/seeds/{endpoint_datagrams,connection_pair,endpoint_flood}/"]
+#[ignore = "writes fuzz/seeds/{endpoint_datagrams,connection_pair,endpoint_flood,lanes}/"]
 fn write_fuzz_seeds() {
     for (target, seeds) in seed_targets() {
         let dir = seed_dir(target);
@@ -851,6 +942,7 @@ fn committed_fuzz_seeds_are_current() {
             match target {
                 "endpoint_datagrams" => endpoint_datagrams(&file),
                 "endpoint_flood" => endpoint_flood(&file),
+                "lanes" => lanes(&file),
                 _ => connection_pair(&file),
             }
         }

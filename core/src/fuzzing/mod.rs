@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 mod codec;
 mod endpoint;
 mod flood;
+mod lanes;
 mod pair;
 #[cfg(all(test, feature = "fuzzing"))]
 mod tests;
@@ -39,6 +40,7 @@ mod tests;
 pub use codec::{decode_frames, decode_frames_reached, decode_packet, decode_packet_reached};
 pub use endpoint::{EndpointReached, endpoint_datagrams, endpoint_datagrams_reached};
 pub use flood::{FloodPath, FloodReached, endpoint_flood, endpoint_flood_reached};
+pub use lanes::{LanesReached, lanes, lanes_reached};
 pub use pair::{PairReached, connection_pair, connection_pair_reached};
 
 /// What a fuzz body reached, so that tests can check that seeds go deep.

@@ -356,6 +356,12 @@ impl LaneReceiver {
         self.consumed
     }
 
+    /// Messages held (under reassembly, complete or ready).
+    #[cfg(test)]
+    pub(super) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether a message waits for the application.
     pub(super) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
@@ -427,8 +433,9 @@ impl LaneReceiver {
             self.released.pop_min();
         }
         if self.consumed > self.reported {
-            // A LANE_SKIP may release credit of messages not seen yet (admitted, in flight).
-            self.window.receive_to(self.consumed);
+            // Everything released was received first (a LANE_SKIP receives up to its offset),
+            // so the connection's window was checked for it.
+            debug_assert!(self.consumed <= self.window.received());
             self.window.consume(self.consumed - self.reported, None);
             self.reported = self.consumed;
         }
@@ -481,6 +488,10 @@ impl LaneReceiver {
                 }
             }
         }
+        // The sender used the credit below `offset` (messages admitted, maybe in flight): it
+        // counts as received now, where the connection's window is checked, not when a read
+        // later releases it.
+        self.window.receive_to(offset);
         // Credit below `offset` that no message seen holds is released.
         let mut cursor = self.consumed;
         let gaps: Vec<std::ops::Range<u64>> = self

@@ -47,7 +47,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub use config::{Coalesce, DeliveryMode, LaneConfig, LaneConfigError, LanesConfig};
+pub use config::{
+    Coalesce, DeliveryMode, LaneConfig, LaneConfigError, LanesConfig, MAX_REDUNDANCY,
+};
 pub use error::{LaneError, SendMessageError};
 pub use message::{LaneEvent, LaneStats, Message};
 pub(crate) use sent::{LaneChunk, LaneControl, LanesSent};
@@ -84,6 +86,17 @@ fn ttl_ms(deadline: Instant, now: Instant) -> VarInt {
             .unwrap_or(u64::MAX)
             .max(1),
     )
+}
+
+/// What a connection's lanes hold against their limits (for the fuzz bodies' oracles).
+#[cfg(feature = "fuzzing")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LaneUsage {
+    pub(crate) partial_bytes: u64,
+    pub(crate) unreliable_ready_bytes: u64,
+    pub(crate) conn_received: u64,
+    pub(crate) conn_window: u64,
+    pub(crate) send_buffered: u64,
 }
 
 /// A receiver's counters before a call, to carry the call's effect over to the totals.
@@ -180,6 +193,18 @@ impl Lanes {
 
     pub(crate) fn stats(&self) -> LaneStats {
         self.stats
+    }
+
+    /// What the lanes hold against their limits.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn usage(&self) -> LaneUsage {
+        LaneUsage {
+            partial_bytes: self.partial_bytes,
+            unreliable_ready_bytes: self.unreliable_ready_bytes,
+            conn_received: self.conn_received,
+            conn_window: self.conn_recv.advertised(),
+            send_buffered: self.send_buffered,
+        }
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<LaneEvent> {

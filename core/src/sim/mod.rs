@@ -34,6 +34,7 @@
 //! ```
 
 mod config;
+pub mod echo;
 mod endpoint_node;
 mod event;
 pub mod flows;

@@ -489,6 +489,7 @@ fn lane_frame() -> impl Strategy<Value = Frame> {
                         },
                         fragment,
                         deadline_ms,
+                        copy: deadline_ms.is_some_and(|d| d.into_inner() % 2 == 0),
                         len: data.len(),
                         explicit_len: true,
                     },
