@@ -38,6 +38,7 @@ pub mod echo;
 mod endpoint_node;
 mod event;
 pub mod flows;
+pub mod freshness;
 mod link;
 mod loss;
 mod network;
