@@ -93,7 +93,7 @@ pub use stream::{RecvStream, SendStream};
 pub use tcp::{
     TcpConfig, TcpConfigError, TcpSettings, available_congestion_controls, read_settings,
 };
-pub use weir_core::lanes::{Coalesce, DeliveryMode, LaneConfig, Message};
+pub use weir_core::lanes::{Coalesce, DeliveryMode, FecLevel, LaneConfig, LaneStats, Message};
 
 pub use weir_core;
 pub use weir_core::wire::VarInt;

@@ -1,12 +1,12 @@
 //! Lanes over real loopback sockets: a large reliable message, ordered small ones, and a
-//! sequenced unreliable lane, through `Connection::lane`.
+//! sequenced unreliable lane protected by FEC, through `Connection::lane`.
 
 mod common;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_tokio::{DeliveryMode, LaneConfig};
+use weir_tokio::{DeliveryMode, FecLevel, LaneConfig};
 
 use common::*;
 
@@ -23,7 +23,9 @@ async fn lanes_carry_large_ordered_and_sequenced_messages() {
     let state = conn
         .lane(
             2,
-            LaneConfig::new(DeliveryMode::UnreliableSequenced).with_priority(5),
+            LaneConfig::new(DeliveryMode::UnreliableSequenced)
+                .with_priority(5)
+                .with_fec(FecLevel::High),
         )
         .expect("lane 2");
     let big: Bytes = (0..700_000u32)
@@ -72,4 +74,7 @@ async fn lanes_carry_large_ordered_and_sequenced_messages() {
         .expect("in time");
     let stats = conn.lane_stats().expect("stats");
     assert_eq!(stats.messages_sent, 201);
+    assert!(stats.fec_repairs_sent > 0, "{stats:?}");
+    let received = server_conn.lane_stats().expect("stats");
+    assert_eq!(received.fec_dropped, 0, "{received:?}");
 }

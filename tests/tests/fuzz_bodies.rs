@@ -843,6 +843,17 @@ fn lanes_seeds() -> Seeds {
             }),
         ),
         (
+            "fec_every_level",
+            // Lane 0 reliable-ordered with FEC low, 1 reliable-unordered medium, 2 unreliable
+            // high, 3 unreliable-sequenced medium; every fifth packet lost.
+            lanes_input([0x40, 0x81, 0xc3, 0x84], 40, |k| {
+                let mut r = vec![0x00, k.wrapping_mul(13) % 60, 0x01, 0];
+                r.extend(if k % 5 == 2 { [0x03, 0] } else { [0x02, 0] });
+                r.extend([0x06, 30, 0x01, 0, 0x02, 0, 0x07, 0, 0x0a, 0]);
+                r
+            }),
+        ),
+        (
             "deadlines",
             lanes_input([0x33, 0x34, 0x02, 0x00], 30, |k| {
                 vec![
@@ -886,6 +897,9 @@ fn lanes_seeds_reach_deep() {
         assert!(!reached.closed, "{name}: {reached:?}");
         if name == "crafted" {
             assert!(reached.crafted >= 10, "{name}: {reached:?}");
+        }
+        if name.starts_with("fec") {
+            assert!(reached.fec_recovered > 0, "{name}: {reached:?}");
         }
     }
 }

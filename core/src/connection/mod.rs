@@ -248,7 +248,13 @@ impl Connection {
             .fold(0u64, |acc, b| acc.rotate_left(8) ^ u64::from(*b));
         let congestion = congestion_config.build(now, max_datagram)?;
         let streams = StreamsState::new(side, &config.streams);
-        let lanes = Lanes::new(&config.lanes);
+        let mut lanes = Lanes::new(&config.lanes);
+        // A short-header packet (flags, the longest connection ID, a 4-byte packet number,
+        // the tag) with room for an ACK frame.
+        lanes.set_packet_space(
+            usize::from(config.max_datagram_size)
+                .saturating_sub(1 + 20 + 4 + crate::protect::integrity::TAG_LEN + 32),
+        );
         let datagrams = Datagrams::new(
             config.datagram_send_buffer,
             config.datagram_receive_buffer.unwrap_or(0),

@@ -237,16 +237,14 @@ impl Connection {
                 }
                 self.confirm_handshake(now);
             }
-            Frame::Lane(frame) => {
-                // A message's deadline must not be stretched by the transit: without an RTT
-                // sample yet, assume half the initial RTT (conservative: a deadline shorter
-                // than that is treated as already past).
-                let one_way = if self.rtt.has_samples() {
-                    self.rtt.min() / 2
-                } else {
-                    self.rtt.smoothed() / 2
-                };
-                self.lanes.on_frame(now, &frame, one_way)?;
+            Frame::Lane(frame) => self.lanes.on_frame(now, &frame, self.lane_transit())?,
+            Frame::FecSource(source) => {
+                self.lanes
+                    .on_fec_source(now, &source, self.lane_transit())?;
+            }
+            Frame::FecRepair(repair) => {
+                self.lanes
+                    .on_fec_repair(now, &repair, self.lane_transit())?;
             }
             Frame::LaneSkip(skip) => self.lanes.on_skip(&skip)?,
             Frame::MaxLaneData { lane, max } => {
@@ -275,6 +273,17 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// The transit a lane message's time to live is reduced by. A message's deadline must not
+    /// be stretched by it: without an RTT sample yet, assume half the initial RTT
+    /// (conservative: a deadline shorter than that is treated as already past).
+    fn lane_transit(&self) -> Duration {
+        if self.rtt.has_samples() {
+            self.rtt.min() / 2
+        } else {
+            self.rtt.smoothed() / 2
+        }
     }
 
     /// An ACK frame (RFC 9002 Appendix A.7): losses first, then what was acknowledged.

@@ -23,6 +23,9 @@ use crate::wire::{Ack, Header, PacketBuilder, PacketNumber, VERSION_1, VarInt};
 const MIN_INITIAL_DATAGRAM: usize = 1200;
 /// Smallest room worth starting a data frame in (a frame header and a few bytes).
 const MIN_FRAME_ROOM: usize = 8;
+/// The smallest packet sent in what is left of the congestion window (see
+/// `congestion_allows`): room for a short header, an ACK and a small message.
+const MIN_PARTIAL_PACKET: usize = 256;
 /// Smallest room worth starting a packet in.
 pub(super) const MIN_PACKET_ROOM: usize = 48;
 /// RFC 9000 §19.3: ACK delays in Initial and Handshake packets use the default exponent.
@@ -184,13 +187,29 @@ impl Connection {
         }
     }
 
-    /// Whether the congestion window, and the bound on the record of sent packets, leave room
-    /// for a full-size ack-eliciting packet.
-    fn congestion_allows(&self) -> bool {
+    /// Bytes the congestion window leaves for ack-eliciting packets; none while the record of
+    /// sent packets is at its bound.
+    fn congestion_room(&self) -> u64 {
         let span = self.spaces[SpaceId::Data.index()].recovery.sent().span();
-        self.bytes_in_flight() + u64::from(self.config.max_datagram_size)
-            <= self.congestion.window()
-            && span + TRACKED_PACKETS_RESERVE < self.config.max_tracked_packets
+        if span + TRACKED_PACKETS_RESERVE >= self.config.max_tracked_packets {
+            return 0;
+        }
+        self.congestion
+            .window()
+            .saturating_sub(self.bytes_in_flight())
+    }
+
+    /// Whether the congestion window lets an ack-eliciting packet leave: a full-size one, or,
+    /// when no stream waits to send, a smaller one that fits what is left (RFC 9002 §7: a
+    /// packet must not take bytes in flight over the window — not a full packet's worth).
+    /// Messages are small: a game's lane at the minimum window (two full packets, where random
+    /// loss keeps an app-limited flow) would otherwise have one packet in flight at a time and
+    /// queue behind every acknowledgement. Streams keep the full-size rule, so that a bulk
+    /// transfer never sends small packets at the edge of its window.
+    fn congestion_allows(&self) -> bool {
+        let room = self.congestion_room();
+        room >= u64::from(self.config.max_datagram_size)
+            || (room >= MIN_PARTIAL_PACKET as u64 && !self.streams.has_pending())
     }
 
     fn has_eliciting_data(&self, now: Instant, id: SpaceId) -> bool {
@@ -246,6 +265,13 @@ impl Connection {
             return None;
         }
 
+        // What leaves under the window stays within it.
+        let room = if eliciting_pending && !probe && id == SpaceId::Data {
+            let window = usize::try_from(self.congestion_room()).unwrap_or(usize::MAX);
+            room.min(window.max(MIN_PARTIAL_PACKET))
+        } else {
+            room
+        };
         let packet_start = buf.len();
         let (pn, header) = self.header_for(id);
         let mut builder = PacketBuilder::new(buf, &header, pn, room, TAG_LEN).ok()?;
@@ -291,6 +317,7 @@ impl Connection {
                         .write_control_frames(builder.buf(), room, &mut frames.lanes);
                     let room = builder.frame_space();
                     eliciting |= self.datagrams.write_frames(now, builder.buf(), room) > 0;
+                    self.lanes.set_rtt(self.rtt.smoothed());
                     eliciting |= write_data_frames(
                         &mut self.lanes,
                         &mut self.streams,
@@ -303,6 +330,7 @@ impl Connection {
                         let room = builder.frame_space();
                         self.lanes
                             .write_copies(now, builder.buf(), room, &mut frames.lanes);
+                        self.lanes.end_packet();
                     }
                     eliciting |= !frames.streams.is_empty() || !frames.lanes.is_empty();
                 }

@@ -8,9 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Input, epoch};
-use crate::lanes::{DeliveryMode, LaneConfig, Lanes, LanesConfig, LanesSent, PeerLanes};
+use crate::lanes::{DeliveryMode, FecLevel, LaneConfig, Lanes, LanesConfig, LanesSent, PeerLanes};
 use crate::wire::VarInt;
-use crate::wire::frame::{Fragment, Frame, Iter, LaneFrame, LaneHeader, LaneSkip};
+use crate::wire::frame::{
+    FecRepair, FecSource, Fragment, Frame, Iter, LaneFrame, LaneHeader, LaneSkip,
+};
 
 /// Lanes the bodies use.
 const LANES: u64 = 4;
@@ -32,6 +34,8 @@ pub struct LanesReached {
     pub crafted: u64,
     /// Whether the receiver closed with a protocol error (only crafted frames may cause one).
     pub closed: bool,
+    /// Lost packets the receiver rebuilt from FEC repairs.
+    pub fec_recovered: u64,
 }
 
 /// Small limits, so that inputs reach them.
@@ -46,6 +50,7 @@ fn config() -> LanesConfig {
         reassembly_timeout: Duration::from_millis(500),
         send_buffer: 64 * 1024,
         redundancy_budget: 300,
+        fec_buffer: 8 * 1024,
     }
 }
 
@@ -57,18 +62,21 @@ struct InFlight {
 
 /// The sender and receiver lanes, the channel, and what the oracles track.
 ///
-/// Input: a byte per lane with its mode (low 3 bits, modulo 5) and redundancy (bits 4–5), then
+/// Input: a byte per lane with its mode (low 3 bits, modulo 5), redundancy (bits 4–5) and FEC
+/// level (bits 6–7: none, low, medium, high), then
 /// records of `op, argument`: op 0 sends a message of `argument × 37` bytes on lane
 /// `argument % 4` (bit 7 of op: with a deadline of `argument` ms); 1 builds a packet; 2
 /// delivers the oldest packet in the channel (bit 7: duplicated), 3 loses it, 4 delivers the
 /// newest (reordering), 5 flips a byte in the oldest before delivering it; 6 lets `argument`
 /// ms pass; 7 reads every lane; 8 hands the receiver a crafted LANE frame built from the next
-/// bytes; 9 a crafted LANE_SKIP; 10 returns the receiver's control frames to the sender.
+/// bytes; 9 a crafted LANE_SKIP; 10 returns the receiver's control frames to the sender; 11 a
+/// crafted FEC_REPAIR; 12 a crafted FEC_SOURCE around a crafted LANE frame.
 ///
 /// Oracles: no panic; the receiver's reassembly, unread-message and flow-control usage never
 /// exceed their limits; a message is delivered at most once, intact (its bytes are a pattern of
-/// its lane and number), never after a newer one on a sequenced lane, and in order on a
-/// reliable-ordered lane; only crafted frames may make the receiver close.
+/// its lane and number: FEC rebuilds packets exactly), never after a newer one on a sequenced
+/// lane, and in order on a reliable-ordered lane; only crafted frames may make the receiver
+/// close; FEC symbols held stay within `fec_buffer`.
 pub fn lanes(data: &[u8]) {
     lanes_reached(data);
 }
@@ -93,7 +101,10 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
         let b = input.u8();
         let mode = DeliveryMode::ALL[usize::from(b & 0x07) % 5];
         let redundancy = (b >> 4) & 0x03;
-        let lane_config = LaneConfig::new(mode).with_redundancy(redundancy);
+        let fec = FecLevel::ALL[usize::from(b >> 6)];
+        let lane_config = LaneConfig::new(mode)
+            .with_redundancy(redundancy)
+            .with_fec(fec);
         if tx.configure(lane, lane_config).is_ok() {
             modes.insert(lane, mode);
         }
@@ -139,6 +150,7 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
                 if !frames.is_empty() {
                     let room = PACKET.saturating_sub(frames.len());
                     tx.write_copies(now, &mut frames, room, &mut record);
+                    tx.end_packet();
                     channel.push_back(InFlight { frames, record });
                 }
             }
@@ -266,6 +278,64 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
                     return reached;
                 }
             }
+            11 => {
+                let mut p = Input(input.take(usize::from(arg) % 64));
+                let lane = u64::from(p.u8()) % (LANES + 1);
+                tainted.insert(lane);
+                let repair = Frame::FecRepair(FecRepair {
+                    lane: VarInt::saturating_from_u64(lane),
+                    group: VarInt::saturating_from_u64(u64::from(p.u8())),
+                    sources: p.u8() % 40,
+                    repairs: p.u8() % 20,
+                    index: p.u8() % 4,
+                    age_ms: VarInt::saturating_from_u64(u64::from(p.u8())),
+                    shard: Bytes::copy_from_slice(p.0),
+                });
+                let mut buf = Vec::new();
+                repair.encode(&mut buf);
+                reached.crafted += 1;
+                if !deliver_crafted(&mut rx, now, &buf, one_way, &mut reached) {
+                    return reached;
+                }
+            }
+            12 => {
+                let mut p = Input(input.take(usize::from(arg) % 48));
+                let lane = u64::from(p.u8()) % (LANES + 1);
+                tainted.insert(lane);
+                let group = u64::from(p.u8());
+                let index = p.u8() % 10;
+                let mode = DeliveryMode::ALL[usize::from(p.u8()) % 5];
+                let seq = u64::from(p.u8());
+                let data = Bytes::copy_from_slice(p.0);
+                let mut payload = Vec::new();
+                Frame::Lane(LaneFrame {
+                    header: LaneHeader {
+                        lane: VarInt::saturating_from_u64(lane),
+                        mode,
+                        sequence: VarInt::saturating_from_u64(seq),
+                        offset: VarInt::saturating_from_u64(seq * 300),
+                        fragment: None,
+                        deadline_ms: None,
+                        copy: false,
+                        len: data.len(),
+                        explicit_len: true,
+                    },
+                    data,
+                })
+                .encode(&mut payload);
+                let source = Frame::FecSource(FecSource {
+                    lane: VarInt::saturating_from_u64(lane),
+                    group: VarInt::saturating_from_u64(group),
+                    index,
+                    payload: payload.into(),
+                });
+                let mut buf = Vec::new();
+                source.encode(&mut buf);
+                reached.crafted += 1;
+                if !deliver_crafted(&mut rx, now, &buf, one_way, &mut reached) {
+                    return reached;
+                }
+            }
             10 => {
                 let mut frames = Vec::new();
                 let mut record = LanesSent::default();
@@ -283,6 +353,7 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
             _ => {}
         }
         check(&rx, &config);
+        reached.fec_recovered = rx.stats().fec_recovered;
     }
     reached
 }
@@ -309,6 +380,8 @@ fn deliver(
         let result = match &frame {
             Frame::Lane(f) => rx.on_frame(now, f, one_way),
             Frame::LaneSkip(s) => rx.on_skip(s),
+            Frame::FecSource(f) => rx.on_fec_source(now, f, one_way),
+            Frame::FecRepair(f) => rx.on_fec_repair(now, f, one_way),
             Frame::MaxLaneData { .. } | Frame::MaxLanesData(_) => Ok(()),
             other => panic!("unexpected frame {other:?} from the lanes"),
         };
@@ -336,6 +409,8 @@ fn deliver_crafted(
         let result = match &frame {
             Frame::Lane(f) => rx.on_frame(now, f, one_way),
             Frame::LaneSkip(s) => rx.on_skip(s),
+            Frame::FecSource(f) => rx.on_fec_source(now, f, one_way),
+            Frame::FecRepair(f) => rx.on_fec_repair(now, f, one_way),
             _ => Ok(()),
         };
         if result.is_err() {
@@ -358,6 +433,7 @@ fn check(rx: &Lanes, config: &LanesConfig) {
         "unread {usage:?}"
     );
     assert!(usage.conn_received <= usage.conn_window, "credit {usage:?}");
+    assert!(usage.fec_bytes as u64 <= config.fec_buffer, "fec {usage:?}");
 }
 
 #[cfg(test)]

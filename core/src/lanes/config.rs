@@ -5,6 +5,8 @@ use std::time::Duration;
 
 pub use crate::wire::frame::DeliveryMode;
 
+use super::fec::FecLevel;
+
 /// How a lane groups small messages into packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Coalesce {
@@ -45,6 +47,11 @@ pub struct LaneConfig {
     /// that leave anyway, within [`LanesConfig::redundancy_budget`] bytes per packet, and never
     /// make a packet leave by themselves.
     pub redundancy: u8,
+    /// Loss repair without a round trip by forward error correction: what the lane puts in
+    /// each packet is protected by Reed–Solomon repairs sent in later packets (see
+    /// [`FecLevel`] for the levels and their overhead). [`FecLevel::None`] by default. It can
+    /// change at any time (the open group closes with the old level).
+    pub fec: FecLevel,
 }
 
 /// The most copies [`LaneConfig::redundancy`] may ask for.
@@ -58,6 +65,7 @@ impl Default for LaneConfig {
             weight: 1,
             coalesce: Coalesce::Off,
             redundancy: 0,
+            fec: FecLevel::None,
         }
     }
 }
@@ -84,6 +92,11 @@ impl LaneConfig {
     /// This configuration with `redundancy` extra copies of each message.
     pub fn with_redundancy(self, redundancy: u8) -> Self {
         Self { redundancy, ..self }
+    }
+
+    /// This configuration with forward error correction at `fec`.
+    pub fn with_fec(self, fec: FecLevel) -> Self {
+        Self { fec, ..self }
     }
 }
 
@@ -121,6 +134,10 @@ pub struct LanesConfig {
     /// Most bytes of redundant copies ([`LaneConfig::redundancy`]) one packet carries, all
     /// lanes together. Default 600 (half a minimum-size packet).
     pub redundancy_budget: usize,
+    /// Bytes of FEC symbols and repairs this end holds while their groups are incomplete
+    /// (data plus 64 bytes each), all lanes together; beyond it the oldest group is
+    /// forgotten. Default 256 KiB.
+    pub fec_buffer: u64,
 }
 
 impl Default for LanesConfig {
@@ -135,6 +152,7 @@ impl Default for LanesConfig {
             reassembly_timeout: Duration::from_secs(1),
             send_buffer: 4 << 20,
             redundancy_budget: 600,
+            fec_buffer: 256 << 10,
         }
     }
 }
@@ -195,6 +213,7 @@ impl LanesConfig {
             ("reassembly_buffer", self.reassembly_buffer),
             ("unreliable_receive_buffer", self.unreliable_receive_buffer),
             ("send_buffer", self.send_buffer),
+            ("fec_buffer", self.fec_buffer),
         ] {
             if value == 0 {
                 return Err(LaneConfigError::Zero(name));

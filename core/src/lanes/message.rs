@@ -52,9 +52,21 @@ pub struct LaneStats {
     ///
     /// [`LaneConfig::redundancy`]: super::LaneConfig::redundancy
     pub redundant_bytes_sent: u64,
-    /// Messages the receiver got from a redundant copy: the original was lost or late, and no
-    /// round trip was spent on repairing it.
+    /// Messages the receiver got from a redundant copy or an FEC rebuild: the original was
+    /// lost or late, and no round trip was spent on repairing it.
     pub repaired_messages: u64,
+    /// Bytes forward error correction added (the cost of [`LaneConfig::fec`]): FEC_REPAIR
+    /// frames and the FEC_SOURCE headers around the protected frames.
+    ///
+    /// [`LaneConfig::fec`]: super::LaneConfig::fec
+    pub fec_bytes_sent: u64,
+    /// FEC repair shards sent.
+    pub fec_repairs_sent: u64,
+    /// Lost packets whose lane frames the receiver rebuilt from FEC repairs.
+    pub fec_recovered: u64,
+    /// FEC symbols, repairs or rebuilt frames the receiver dropped: inconsistent groups,
+    /// stale groups, the FEC buffer full, or rebuilt frames it could not use.
+    pub fec_dropped: u64,
     /// Messages given up at their deadline before they were sent (or acknowledged) in full.
     pub expired_sending: u64,
     /// Messages given up because a newer one superseded them (sequenced lanes) or pushed them

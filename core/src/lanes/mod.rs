@@ -24,15 +24,21 @@
 //!   by weight inside a level; control frames go first.
 //! - **Coalescing**: small messages share packets; a lane may hold them Nagle-style
 //!   ([`Coalesce::Hold`]) until a batch is full, a delay passes or the application flushes.
+//! - **Loss repair without a round trip**, per lane and switchable at any time: redundancy
+//!   ([`LaneConfig::redundancy`]: later packets carry copies of the newest unacknowledged
+//!   messages) and forward error correction ([`LaneConfig::fec`], [`FecLevel`]: Reed–Solomon
+//!   repairs over groups of the lane's packets).
 //!
 //! ## Modules
 //!
 //! `config` (lane and connection settings), `outgoing` (the sending half), `incoming` and
-//! `reassembly` (the receiving half), `schedule` (deficit round-robin), `sent` (what a packet
-//! carried), `message` (what the application gets), `error`.
+//! `reassembly` (the receiving half), `fec` (forward error correction), `schedule` (deficit
+//! round-robin), `sent` (what a packet carried), `message` (what the application gets),
+//! `error`.
 
 mod config;
 mod error;
+mod fec;
 mod incoming;
 mod message;
 mod outgoing;
@@ -51,16 +57,20 @@ pub use config::{
     Coalesce, DeliveryMode, LaneConfig, LaneConfigError, LanesConfig, MAX_REDUNDANCY,
 };
 pub use error::{LaneError, SendMessageError};
+pub use fec::{FecLevel, MAX_REPAIRS, MAX_SOURCES, UnknownFecLevel};
 pub use message::{LaneEvent, LaneStats, Message};
 pub(crate) use sent::{LaneChunk, LaneControl, LanesSent};
 
+use self::fec::{FecDecoder, FecEncoder, Recovered};
 use self::incoming::LaneReceiver;
 use self::outgoing::LaneSender;
 use self::schedule::{QUANTUM, Scheduler};
 use crate::error::TransportError;
 use crate::streams::{RecvWindow, SendCredit};
 use crate::wire::VarInt;
-use crate::wire::frame::{Fragment, Frame, LaneFrame, LaneHeader, LaneSkip};
+use crate::wire::frame::{
+    FecRepair, FecSource, Fragment, Frame, Iter, LaneFrame, LaneHeader, LaneSkip,
+};
 
 /// Credit a message takes beyond its bytes on a reliable lane: what the receiver spends on
 /// keeping it. Part of the protocol (both ends count it).
@@ -68,6 +78,27 @@ pub const MESSAGE_OVERHEAD: u64 = 64;
 
 /// Longest encoding of a lane control frame (type and three varints).
 const CONTROL_FRAME_MAX: usize = 1 + 3 * VarInt::MAX_SIZE;
+/// Most bytes an FEC_REPAIR adds to its shard: type, lane, group, three bytes, age, length,
+/// and the shard's length prefix and rounding.
+const FEC_REPAIR_MAX_OVERHEAD: usize = 1 + 3 * VarInt::MAX_SIZE + 3 + 2 + 2 + 1;
+/// Longest FEC_SOURCE header: type, lane, group, index, a two-byte length.
+const FEC_SOURCE_MAX_HEADER: usize = 1 + 2 * VarInt::MAX_SIZE + 1 + 2;
+/// The FEC symbol limit until the connection says how large its packets are.
+const DEFAULT_SYMBOL_LIMIT: usize = 1100;
+
+/// What [`Lanes::write_lane_frame`] wrote.
+struct Written {
+    bytes: usize,
+    deadline: Option<Instant>,
+}
+
+/// The earlier of two optional instants (`None` is no bound).
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// What the peer announced about its lanes (transport parameters).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,6 +128,7 @@ pub(crate) struct LaneUsage {
     pub(crate) conn_received: u64,
     pub(crate) conn_window: u64,
     pub(crate) send_buffered: u64,
+    pub(crate) fec_bytes: usize,
 }
 
 /// A receiver's counters before a call, to carry the call's effect over to the totals.
@@ -152,8 +184,18 @@ pub(crate) struct Lanes {
     /// Round-robin between lanes and streams at equal priority.
     pub(crate) lanes_turn: bool,
     /// Packets the lanes wrote data into (the originals and copies of redundancy never share
-    /// one).
+    /// one, nor an FEC group's sources and its repairs).
     packets: u64,
+    /// The sending side of each lane with FEC (or with repairs still to send).
+    fec_out: BTreeMap<u64, FecEncoder>,
+    /// The receiving side of FEC, every lane.
+    fec_in: FecDecoder,
+    /// The smoothed RTT, for FEC groups (how long repairs stay useful).
+    rtt: Duration,
+    /// Most bytes of one FEC source symbol: its repairs must fit a packet too.
+    symbol_limit: usize,
+    /// Where an FEC lane's frames are put together before they go in their FEC_SOURCE.
+    scratch: Vec<u8>,
 }
 
 impl Lanes {
@@ -179,7 +221,23 @@ impl Lanes {
             stats: LaneStats::default(),
             lanes_turn: false,
             packets: 0,
+            fec_out: BTreeMap::new(),
+            fec_in: FecDecoder::new(usize::try_from(config.fec_buffer).unwrap_or(usize::MAX)),
+            rtt: Duration::from_millis(333),
+            symbol_limit: DEFAULT_SYMBOL_LIMIT,
+            scratch: Vec::new(),
         }
+    }
+
+    /// The connection's smoothed RTT changed (FEC groups close within half of it).
+    pub(crate) fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// The most frame bytes a full packet holds: FEC source symbols stay small enough that
+    /// a repair of them (a few bytes longer) fits one.
+    pub(crate) fn set_packet_space(&mut self, space: usize) {
+        self.symbol_limit = space.saturating_sub(FEC_REPAIR_MAX_OVERHEAD).max(64);
     }
 
     /// The peer's limits arrived (once, in the handshake).
@@ -192,7 +250,10 @@ impl Lanes {
     }
 
     pub(crate) fn stats(&self) -> LaneStats {
-        self.stats
+        LaneStats {
+            fec_dropped: self.stats.fec_dropped + self.fec_in.dropped,
+            ..self.stats
+        }
     }
 
     /// What the lanes hold against their limits.
@@ -204,6 +265,7 @@ impl Lanes {
             conn_received: self.conn_received,
             conn_window: self.conn_recv.advertised(),
             send_buffered: self.send_buffered,
+            fec_bytes: self.fec_in.bytes(),
         }
     }
 
@@ -243,6 +305,13 @@ impl Lanes {
         let old_priority = sender.config.priority;
         let scheduled = sender.scheduled;
         sender.config = config;
+        match self.fec_out.get_mut(&lane) {
+            Some(encoder) => encoder.set_level(config.fec, self.rtt),
+            None if config.fec != FecLevel::None => {
+                self.fec_out.insert(lane, FecEncoder::new(lane, config.fec));
+            }
+            None => {}
+        }
         if scheduled && old_priority != config.priority {
             self.scheduler.remove(lane, old_priority);
             if let Some(s) = self.senders.get_mut(&lane) {
@@ -443,6 +512,96 @@ impl Lanes {
         Ok(())
     }
 
+    /// An FEC_SOURCE arrived: its LANE frames are read as if they came alone, and the symbol
+    /// is kept for its group. An `Err` is a connection error to close with.
+    pub(crate) fn on_fec_source(
+        &mut self,
+        now: Instant,
+        source: &FecSource,
+        one_way: Duration,
+    ) -> Result<(), TransportError> {
+        let lane = self.check_lane(source.lane)?;
+        for frame in Iter::new(source.payload.clone()) {
+            match frame {
+                Ok(Frame::Lane(f)) if f.header.lane == source.lane => {
+                    self.on_frame(now, &f, one_way)?;
+                }
+                _ => {
+                    return Err(TransportError::protocol_violation(
+                        "an FEC_SOURCE holds something other than LANE frames of its lane",
+                    ));
+                }
+            }
+        }
+        let recovered = self.fec_in.on_source(
+            lane,
+            source.group.into_inner(),
+            source.index,
+            &source.payload,
+        );
+        self.on_recovered(now, lane, recovered, one_way);
+        Ok(())
+    }
+
+    /// An FEC_REPAIR arrived. An `Err` is a connection error to close with.
+    pub(crate) fn on_fec_repair(
+        &mut self,
+        now: Instant,
+        repair: &FecRepair,
+        one_way: Duration,
+    ) -> Result<(), TransportError> {
+        let lane = self.check_lane(repair.lane)?;
+        let recovered = self.fec_in.on_repair(lane, repair);
+        self.on_recovered(now, lane, recovered, one_way);
+        Ok(())
+    }
+
+    fn check_lane(&self, lane: VarInt) -> Result<u64, TransportError> {
+        let lane = lane.into_inner();
+        if lane >= self.config.max_lanes {
+            return Err(TransportError::protocol_violation(format!(
+                "lane {lane} is beyond the limit of {} lanes",
+                self.config.max_lanes
+            )));
+        }
+        Ok(lane)
+    }
+
+    /// Reads the LANE frames of rebuilt source symbols, as copies (they repair a loss) whose
+    /// time to live lost the group's age. What makes no sense is dropped, not fatal: the
+    /// peer's repairs, not its packets, said it.
+    fn on_recovered(
+        &mut self,
+        now: Instant,
+        lane: u64,
+        recovered: Option<Recovered>,
+        one_way: Duration,
+    ) {
+        let Some(recovered) = recovered else {
+            return;
+        };
+        for symbol in recovered.symbols {
+            self.stats.fec_recovered += 1;
+            for frame in Iter::new(symbol) {
+                let mut f = match frame {
+                    Ok(Frame::Lane(f)) if f.header.lane.into_inner() == lane => f,
+                    _ => {
+                        self.stats.fec_dropped += 1;
+                        break;
+                    }
+                };
+                f.header.copy = true;
+                f.header.deadline_ms = f.header.deadline_ms.map(|ttl| {
+                    VarInt::saturating_from_u64(ttl.into_inner().saturating_sub(recovered.age_ms))
+                });
+                if self.on_frame(now, &f, one_way).is_err() {
+                    self.stats.fec_dropped += 1;
+                    break;
+                }
+            }
+        }
+    }
+
     /// MAX_LANE_DATA arrived.
     pub(crate) fn on_max_lane_data(&mut self, lane: u64, max: u64) {
         if let Some(s) = self.senders.get_mut(&lane)
@@ -533,7 +692,8 @@ impl Lanes {
             .receivers
             .values()
             .filter_map(|r| r.next_timeout(self.config.reassembly_timeout));
-        senders.chain(receivers).min()
+        let fec = self.fec_out.values().filter_map(FecEncoder::next_timeout);
+        senders.chain(receivers).chain(fec).min()
     }
 
     /// Deadlines, holds and reassembly timeouts due by `now`.
@@ -566,6 +726,15 @@ impl Lanes {
             {
                 self.schedule(lane);
             }
+        }
+        let rtt = self.rtt;
+        let closed: Vec<u64> = self
+            .fec_out
+            .iter_mut()
+            .filter_map(|(&lane, e)| e.on_timeout(now, rtt).then_some(lane))
+            .collect();
+        for lane in closed {
+            self.schedule(lane);
         }
         let timeout = self.config.reassembly_timeout;
         let lanes: Vec<u64> = self.receivers.keys().copied().collect();
@@ -668,6 +837,18 @@ impl Lanes {
         }
     }
 
+    /// Whether `lane` has something for the packet being built: an FEC repair that may go in
+    /// it, or data (unless its FEC source for this packet is written already).
+    fn ready(&self, lane: u64, sender: &LaneSender, now: Instant, credit: u64) -> bool {
+        match self.fec_out.get(&lane) {
+            Some(e) => {
+                e.has_repair(self.packets)
+                    || (!e.wrote_in(self.packets) && sender.has_frame(now, credit))
+            }
+            None => sender.has_frame(now, credit),
+        }
+    }
+
     /// The priority of the lane that would send next, if one has something to send now.
     /// Lanes found to have nothing leave the scheduler.
     pub(crate) fn front_priority(&self, now: Instant) -> Option<i32> {
@@ -676,20 +857,21 @@ impl Lanes {
         if self
             .senders
             .get(&lane)
-            .is_some_and(|s| s.has_frame(now, credit))
+            .is_some_and(|s| self.ready(lane, s, now, credit))
         {
             return Some(priority);
         }
         // The front lane has nothing after all: look past it (it is cleaned up when served).
         self.senders
             .iter()
-            .filter(|(_, s)| s.scheduled && s.has_frame(now, credit))
+            .filter(|&(&l, s)| s.scheduled && self.ready(l, s, now, credit))
             .map(|(_, s)| s.config.priority)
             .max()
     }
 
-    /// Writes one LANE frame of the lane whose turn it is into at most `max_len` bytes;
-    /// returns whether it wrote one.
+    /// Writes what the lane whose turn it is has for this packet — a LANE frame, an FEC
+    /// source symbol around the lane's frames, or an FEC repair — into at most `max_len`
+    /// bytes; returns whether it wrote something.
     pub(crate) fn write_frame(
         &mut self,
         now: Instant,
@@ -697,87 +879,181 @@ impl Lanes {
         max_len: usize,
         sent: &mut LanesSent,
     ) -> bool {
-        let credit = self.conn_send.available();
         while let Some((lane, _)) = self.scheduler.front() {
-            let Some(sender) = self.senders.get_mut(&lane) else {
+            let credit = self.conn_send.available();
+            let Some(sender) = self.senders.get(&lane) else {
                 self.scheduler.pop();
                 continue;
             };
-            let Some(plan) = sender.plan(now, credit) else {
+            if !self.ready(lane, sender, now, credit) {
                 self.scheduler.pop();
-                sender.scheduled = false;
-                sender.deficit = 0;
+                if let Some(s) = self.senders.get_mut(&lane) {
+                    s.scheduled = false;
+                    s.deficit = 0;
+                }
                 continue;
-            };
-            if sender.deficit <= 0 {
-                sender.deficit += QUANTUM * i64::from(sender.config.weight);
             }
-            let ttl = plan.deadline.map(|d| ttl_ms(d, now));
-            let whole = plan.range.start == 0 && plan.range.end == plan.message_len;
-            let mut header = LaneHeader {
-                copy: false,
-                lane: VarInt::saturating_from_u64(lane),
-                mode: sender.config.mode,
-                sequence: VarInt::saturating_from_u64(plan.seq),
-                offset: VarInt::saturating_from_u64(plan.offset),
-                fragment: None,
-                deadline_ms: ttl,
-                len: 0,
-                explicit_len: true,
-            };
-            let fits_whole = whole
-                && header
-                    .max_data_len(max_len)
-                    .is_some_and(|n| n as u64 >= plan.message_len);
-            if !fits_whole {
-                header.fragment = Some(Fragment {
-                    message_len: VarInt::saturating_from_u64(plan.message_len),
-                    offset: VarInt::saturating_from_u64(plan.range.start),
-                });
+            if let Some(s) = self.senders.get_mut(&lane)
+                && s.deficit <= 0
+            {
+                s.deficit += QUANTUM * i64::from(s.config.weight);
             }
-            let Some(capacity) = header.max_data_len(max_len) else {
+            // A repair first: it is late already by the time its group closed.
+            let repair = self
+                .fec_out
+                .get_mut(&lane)
+                .and_then(|e| e.take_repair(now, self.packets, max_len));
+            let written = match repair {
+                Some(repair) => {
+                    repair.encode(buf);
+                    let n = repair.encoded_len();
+                    self.stats.fec_bytes_sent += n as u64;
+                    self.stats.fec_repairs_sent += 1;
+                    Some(n)
+                }
+                None if self
+                    .fec_out
+                    .get(&lane)
+                    .is_some_and(|e| e.level() != FecLevel::None) =>
+                {
+                    self.write_source(lane, now, buf, max_len, sent)
+                }
+                None => self
+                    .write_lane_frame(lane, now, buf, max_len, sent)
+                    .map(|w| w.bytes),
+            };
+            let Some(n) = written else {
                 return false;
             };
-            let len = (plan.range.end - plan.range.start).min(capacity as u64);
-            if len == 0 && plan.message_len > 0 {
-                return false;
-            }
-            let range = plan.range.start..plan.range.start + len;
-            let data = sender.data(plan.seq, range.clone());
-            header.len = data.len();
-            header.encode(buf);
-            buf.extend_from_slice(&data);
-            let buffered = sender.buffered;
-            sender.on_sent(&plan, range.clone(), self.packets);
-            let freed = buffered - sender.buffered;
-            if let Some(need) = plan.admits {
-                self.conn_send.consume(need);
-            }
-            if plan.retransmit {
-                self.stats.fragments_retransmitted += 1;
-            }
-            if sender.config.mode.is_reliable() {
-                sent.chunks.push(LaneChunk {
-                    lane,
-                    seq: plan.seq,
-                    start: range.start,
-                    len: len as u32,
-                });
-            } else if sender.config.redundancy > 0 && header.fragment.is_none() {
-                sent.whole.push((lane, plan.seq));
-            }
-            // An unreliable message leaves the buffer once sent in full.
-            self.on_freed(freed);
-            let sender = self.senders.get_mut(&lane);
-            if let Some(sender) = sender {
-                sender.deficit -= (header.encoded_len() + data.len()) as i64;
-                if sender.deficit <= 0 {
+            if let Some(s) = self.senders.get_mut(&lane) {
+                s.deficit -= n as i64;
+                if s.deficit <= 0 {
                     self.scheduler.rotate();
                 }
             }
             return true;
         }
         false
+    }
+
+    /// Writes the lane's frames that fit into one FEC_SOURCE (the packet's source symbol of
+    /// the lane's open group); returns the bytes written.
+    fn write_source(
+        &mut self,
+        lane: u64,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        sent: &mut LanesSent,
+    ) -> Option<usize> {
+        let (group, index) = self.fec_out.get(&lane)?.next_source();
+        let room = max_len
+            .saturating_sub(FEC_SOURCE_MAX_HEADER)
+            .min(self.symbol_limit);
+        let mut symbol = std::mem::take(&mut self.scratch);
+        symbol.clear();
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let left = room.saturating_sub(symbol.len());
+            let Some(w) = self.write_lane_frame(lane, now, &mut symbol, left, sent) else {
+                break;
+            };
+            deadline = earliest(deadline, w.deadline);
+        }
+        if symbol.is_empty() {
+            self.scratch = symbol;
+            return None;
+        }
+        let (lane_id, group_id) = (
+            VarInt::saturating_from_u64(lane),
+            VarInt::saturating_from_u64(group),
+        );
+        FecSource::encode_header(buf, lane_id, group_id, index, symbol.len());
+        buf.extend_from_slice(&symbol);
+        let header = FecSource::header_len(lane_id, group_id, symbol.len());
+        self.stats.fec_bytes_sent += header as u64;
+        let n = header + symbol.len();
+        let data = Bytes::copy_from_slice(&symbol);
+        self.scratch = symbol;
+        let (packet, rtt) = (self.packets, self.rtt);
+        if let Some(e) = self.fec_out.get_mut(&lane) {
+            e.on_source(now, data, packet, deadline, rtt);
+        }
+        Some(n)
+    }
+
+    /// Writes one LANE frame of `lane` into at most `max_len` bytes.
+    fn write_lane_frame(
+        &mut self,
+        lane: u64,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        sent: &mut LanesSent,
+    ) -> Option<Written> {
+        let credit = self.conn_send.available();
+        let sender = self.senders.get_mut(&lane)?;
+        let plan = sender.plan(now, credit)?;
+        let ttl = plan.deadline.map(|d| ttl_ms(d, now));
+        let whole = plan.range.start == 0 && plan.range.end == plan.message_len;
+        let mut header = LaneHeader {
+            copy: false,
+            lane: VarInt::saturating_from_u64(lane),
+            mode: sender.config.mode,
+            sequence: VarInt::saturating_from_u64(plan.seq),
+            offset: VarInt::saturating_from_u64(plan.offset),
+            fragment: None,
+            deadline_ms: ttl,
+            len: 0,
+            explicit_len: true,
+        };
+        let fits_whole = whole
+            && header
+                .max_data_len(max_len)
+                .is_some_and(|n| n as u64 >= plan.message_len);
+        if !fits_whole {
+            header.fragment = Some(Fragment {
+                message_len: VarInt::saturating_from_u64(plan.message_len),
+                offset: VarInt::saturating_from_u64(plan.range.start),
+            });
+        }
+        let capacity = header.max_data_len(max_len)?;
+        let len = (plan.range.end - plan.range.start).min(capacity as u64);
+        if len == 0 && plan.message_len > 0 {
+            return None;
+        }
+        let range = plan.range.start..plan.range.start + len;
+        let data = sender.data(plan.seq, range.clone());
+        header.len = data.len();
+        header.encode(buf);
+        buf.extend_from_slice(&data);
+        let buffered = sender.buffered;
+        sender.on_sent(&plan, range.clone(), self.packets);
+        let freed = buffered - sender.buffered;
+        let mode = sender.config.mode;
+        let redundant = sender.config.redundancy > 0;
+        if let Some(need) = plan.admits {
+            self.conn_send.consume(need);
+        }
+        if plan.retransmit {
+            self.stats.fragments_retransmitted += 1;
+        }
+        if mode.is_reliable() {
+            sent.chunks.push(LaneChunk {
+                lane,
+                seq: plan.seq,
+                start: range.start,
+                len: len as u32,
+            });
+        } else if redundant && header.fragment.is_none() {
+            sent.whole.push((lane, plan.seq));
+        }
+        // An unreliable message leaves the buffer once sent in full.
+        self.on_freed(freed);
+        Some(Written {
+            bytes: header.encoded_len() + data.len(),
+            deadline: plan.deadline,
+        })
     }
 
     /// Fills up to `max_len` bytes (at most `redundancy_budget`) with redundant copies of the
@@ -840,9 +1116,23 @@ impl Lanes {
                 }
             }
         }
-        // Originals written from here on go in the next packet.
-        self.packets += 1;
         wrote
+    }
+
+    /// The packet being built is complete: what the lanes write from now on goes in the next
+    /// one. Lanes that held back for it (an FEC source written, a repair that must not share
+    /// its group's packet) get their turn again.
+    pub(crate) fn end_packet(&mut self) {
+        self.packets += 1;
+        let waiting: Vec<u64> = self
+            .fec_out
+            .iter()
+            .filter(|&(l, e)| e.has_repairs() || self.senders.get(l).is_some_and(|s| !s.scheduled))
+            .map(|(&l, _)| l)
+            .collect();
+        for lane in waiting {
+            self.schedule(lane);
+        }
     }
 
     // ----- Loss recovery -----

@@ -354,3 +354,68 @@ fn a_skip_lets_an_ordered_lane_move_past_a_message_given_up_and_frees_its_credit
         "all credit released"
     );
 }
+
+/// FEC frames from a hostile peer: repairs for groups that never existed, absurd shapes,
+/// sources whose frames belong to another lane, lanes beyond the limit. Memory stays within
+/// `fec_buffer`, lies are counted drops, and only what the wire forbids closes.
+#[test]
+fn fec_lies_are_dropped_within_the_budget() {
+    let config = LanesConfig::default();
+    let mut lanes = receiver();
+    let now = epoch();
+    for group in 0..100_000u64 {
+        let repair = FecRepair {
+            lane: v(group % 64),
+            group: v(group),
+            sources: (group % 40) as u8,
+            repairs: (group % 20) as u8,
+            index: (group % 3) as u8,
+            age_ms: v(group),
+            shard: Bytes::from(vec![0x33; 2 * (group % 700) as usize]),
+        };
+        lanes.on_fec_repair(now, &repair, ONE_WAY).expect("a drop");
+        let mut payload = Vec::new();
+        Frame::Lane(frame(
+            group % 64,
+            DeliveryMode::Unreliable,
+            group,
+            0,
+            None,
+            b"x",
+        ))
+        .encode(&mut payload);
+        let source = FecSource {
+            lane: v(group % 64),
+            group: v(group + 1),
+            index: (group % 8) as u8,
+            payload: payload.into(),
+        };
+        lanes
+            .on_fec_source(now, &source, ONE_WAY)
+            .expect("a source");
+        while lanes.recv(now, None).is_some() {}
+        assert!(lanes.fec_in.bytes() as u64 <= config.fec_buffer);
+    }
+    assert!(lanes.stats().fec_dropped > 0);
+    // The wire's rules still hold inside FEC_SOURCE: only LANE frames of its own lane.
+    let mut payload = Vec::new();
+    Frame::Lane(frame(2, DeliveryMode::Unreliable, 1, 0, None, b"x")).encode(&mut payload);
+    let elsewhere = FecSource {
+        lane: v(1),
+        group: v(0),
+        index: 0,
+        payload: payload.into(),
+    };
+    let err = lanes.on_fec_source(now, &elsewhere, ONE_WAY).unwrap_err();
+    assert_eq!(err.code, TransportErrorCode::PROTOCOL_VIOLATION);
+    let beyond = FecRepair {
+        lane: v(64),
+        group: v(0),
+        sources: 1,
+        repairs: 1,
+        index: 0,
+        age_ms: v(0),
+        shard: Bytes::from_static(&[0; 4]),
+    };
+    assert!(lanes.on_fec_repair(now, &beyond, ONE_WAY).is_err());
+}

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
+use super::fec::{FecRepair, FecSource};
 use super::lane::{LaneFrame, LaneSkip};
 use super::message::MessageFrame;
 use super::stream::StreamFrame;
@@ -125,6 +126,8 @@ fn decode_body(ty: FrameType, r: &mut Reader<'_>, src: &Bytes) -> Result<Frame, 
             max: r.varint()?,
         },
         FrameType::MAX_LANES_DATA => Frame::MaxLanesData(r.varint()?),
+        FrameType::FEC_SOURCE => Frame::FecSource(FecSource::decode(r, src)?),
+        FrameType::FEC_REPAIR => Frame::FecRepair(FecRepair::decode(r, src)?),
         // Unknown types are rejected by the caller before the body is read; this arm only
         // keeps the match exhaustive.
         ty => return Err(r.error(DecodeErrorKind::UnknownFrameType(ty.value()))),

@@ -9,6 +9,7 @@
 
 mod control;
 mod decode;
+mod fec;
 mod lane;
 mod message;
 mod stream;
@@ -20,6 +21,7 @@ use bytes::BufMut;
 
 pub use control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
 pub use decode::Iter;
+pub use fec::{FecRepair, FecSource};
 pub use lane::{DeliveryMode, Fragment, LaneFrame, LaneHeader, LaneSkip};
 pub use message::{MessageFrame, MessageHeader};
 pub use stream::{StreamFrame, StreamHeader};
@@ -109,6 +111,10 @@ pub enum Frame {
     },
     /// MAX_LANES_DATA: flow-control credit of all reliable lanes together.
     MaxLanesData(VarInt),
+    /// FEC_SOURCE: a lane's frames in one packet, protected by its FEC group.
+    FecSource(FecSource),
+    /// FEC_REPAIR: a repair shard of a lane's FEC group.
+    FecRepair(FecRepair),
 }
 
 impl Frame {
@@ -139,6 +145,8 @@ impl Frame {
             Self::LaneSkip(_) => FrameType::LANE_SKIP,
             Self::MaxLaneData { .. } => FrameType::MAX_LANE_DATA,
             Self::MaxLanesData(_) => FrameType::MAX_LANES_DATA,
+            Self::FecSource(_) => FrameType::FEC_SOURCE,
+            Self::FecRepair(_) => FrameType::FEC_REPAIR,
         }
     }
 
@@ -172,6 +180,8 @@ impl Frame {
             Self::Message(f) => f.encoded_len(),
             Self::Lane(f) => f.encoded_len(),
             Self::LaneSkip(f) => f.encoded_len(),
+            Self::FecSource(f) => f.encoded_len(),
+            Self::FecRepair(f) => f.encoded_len(),
         }
     }
 
@@ -209,6 +219,8 @@ impl Frame {
             Self::Message(f) => f.encode(buf),
             Self::Lane(f) => f.encode(buf),
             Self::LaneSkip(f) => f.encode(buf),
+            Self::FecSource(f) => f.encode(buf),
+            Self::FecRepair(f) => f.encode(buf),
         }
     }
 }

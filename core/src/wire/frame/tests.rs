@@ -156,6 +156,21 @@ pub(crate) fn sample_frames() -> Vec<Frame> {
             max: v(1 << 20),
         },
         Frame::MaxLanesData(v(1 << 22)),
+        Frame::FecSource(FecSource {
+            lane: v(2),
+            group: v(300),
+            index: 3,
+            payload: Bytes::from_static(b"\x39\x02\x03\x07\x04tick"),
+        }),
+        Frame::FecRepair(FecRepair {
+            lane: v(2),
+            group: v(300),
+            sources: 4,
+            repairs: 2,
+            index: 1,
+            age_ms: v(45),
+            shard: Bytes::from_static(&[0x5a; 10]),
+        }),
     ]
 }
 
@@ -454,6 +469,27 @@ fn frame() -> impl Strategy<Value = Frame> {
         }),
         (varint(), varint()).prop_map(|(lane, max)| Frame::MaxLaneData { lane, max }),
         varint().prop_map(Frame::MaxLanesData),
+        (varint(), varint(), any::<u8>(), data()).prop_map(|(lane, group, index, payload)| {
+            Frame::FecSource(FecSource {
+                lane,
+                group,
+                index,
+                payload,
+            })
+        }),
+        (varint(), varint(), any::<[u8; 3]>(), varint(), data()).prop_map(
+            |(lane, group, [sources, repairs, index], age_ms, shard)| {
+                Frame::FecRepair(FecRepair {
+                    lane,
+                    group,
+                    sources,
+                    repairs,
+                    index,
+                    age_ms,
+                    shard,
+                })
+            }
+        ),
     ]
 }
 

@@ -25,6 +25,8 @@ use std::fmt;
 /// | `0x1d` | CONNECTION_CLOSE (application error) |
 /// | `0x1e` | HANDSHAKE_DONE |
 /// | `0x30..=0x33` | MESSAGE; bits LEN `0x01`, DEADLINE `0x02` |
+/// | `0x34` | FEC_SOURCE |
+/// | `0x35` | FEC_REPAIR |
 /// | `0x38..=0x3b` | LANE; bits LEN `0x01`, FRAG `0x02` |
 /// | `0x3c` | LANE_SKIP |
 /// | `0x3d` | MAX_LANE_DATA |
@@ -77,6 +79,10 @@ impl FrameType {
     /// MESSAGE with no flag bits: an unreliable message with weir's game extras (channel,
     /// sequence, deadline hint), in the spirit of RFC 9221 DATAGRAM.
     pub const MESSAGE: Self = Self(0x30);
+    /// FEC_SOURCE: a lane's frames in one packet, a source symbol of an FEC group.
+    pub const FEC_SOURCE: Self = Self(0x34);
+    /// FEC_REPAIR: a repair shard of a lane's FEC group.
+    pub const FEC_REPAIR: Self = Self(0x35);
     /// LANE with no flag bits: a message (or a fragment of one) on a numbered lane.
     pub const LANE: Self = Self(0x38);
     /// LANE_SKIP: a reliable lane's sender gave up the messages below a number.
@@ -150,6 +156,8 @@ impl FrameType {
             0x1c | 0x1d => "CONNECTION_CLOSE",
             0x1e => "HANDSHAKE_DONE",
             0x30..=0x33 => "MESSAGE",
+            0x34 => "FEC_SOURCE",
+            0x35 => "FEC_REPAIR",
             0x38..=0x3b => "LANE",
             0x3c => "LANE_SKIP",
             0x3d => "MAX_LANE_DATA",
