@@ -9,6 +9,9 @@
 //!   16 MiB send window (weir's defaults grow to 8 MiB per stream and 16 MiB per connection),
 //!   above every bandwidth-delay product plus buffer of the scenarios measured;
 //! - one datagram per transmit (no GSO batches), so the simulator sees each packet on its own;
+//! - QUIC datagrams (RFC 9221) on, with quinn's default buffers named explicitly: 1 250 000
+//!   bytes received and not yet read, 1 MiB queued to send (the real-time flows of
+//!   [`quinn_game`](crate::quinn_game) use them; a bulk flow never does);
 //! - TLS 1.3 with rustls and ring, the server authenticated by a self-signed Ed25519
 //!   certificate for `localhost` that the client trusts;
 //! - quinn's own defaults for everything else (initial RTT 333 ms, 25 ms max ACK delay,
@@ -45,6 +48,9 @@ const MIB: u64 = 1024 * 1024;
 /// Size of the datagrams weir sends, and so of quinn's in the comparison (RFC 9000 §14: the
 /// smallest a QUIC path must carry).
 pub const DATAGRAM_SIZE: u16 = 1200;
+
+/// quinn 0.11's default datagram receive buffer (its `STREAM_RWND`: 100 ms at 12.5 MB/s).
+const DATAGRAM_RECEIVE_BUFFER: usize = 1_250_000;
 
 /// Length of the connection IDs the quinn endpoints issue (quinn's default).
 const CID_LEN: usize = 8;
@@ -95,6 +101,12 @@ pub struct QuinnConfig {
     pub idle_timeout: Duration,
     /// The congestion controller.
     pub controller: QuinnController,
+    /// Bytes of received QUIC datagrams quinn holds for the application; `None` turns datagrams
+    /// off (quinn then refuses to send them and the peer may not send any).
+    pub datagram_receive_buffer: Option<usize>,
+    /// Bytes of QUIC datagrams quinn queues to send; beyond it the oldest unsent ones are
+    /// dropped (when the sender asks for that) or the send is refused.
+    pub datagram_send_buffer: usize,
     /// Name the certificate is made for and the client asks for.
     pub server_name: String,
 }
@@ -108,6 +120,8 @@ impl Default for QuinnConfig {
             send_window: 16 * MIB,
             idle_timeout: Duration::from_secs(120),
             controller: QuinnController::default(),
+            datagram_receive_buffer: Some(DATAGRAM_RECEIVE_BUFFER),
+            datagram_send_buffer: MIB as usize,
             server_name: "localhost".to_owned(),
         }
     }
@@ -126,6 +140,8 @@ impl QuinnConfig {
             .receive_window(var(self.receive_window)?)
             .send_window(self.send_window)
             .max_idle_timeout(Some(IdleTimeout::try_from(self.idle_timeout)?))
+            .datagram_receive_buffer_size(self.datagram_receive_buffer)
+            .datagram_send_buffer_size(self.datagram_send_buffer)
             .congestion_controller_factory(self.controller.factory());
         Ok(Arc::new(t))
     }

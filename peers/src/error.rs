@@ -35,4 +35,7 @@ pub enum PeerError {
     /// The simulator was misused or stalled.
     #[error("simulator: {0}")]
     Sim(#[from] weir_core::sim::SimError),
+    /// A run could not find a node or link it installed (a bug of the run, not of a stack).
+    #[error("simulation harness: no {0}")]
+    Harness(&'static str),
 }

@@ -51,6 +51,26 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Real-time flows
+//!
+//! Two baselines for real-time traffic, each carried by quinn the way an application would and
+//! measured in a report whose fields any stack can fill:
+//!
+//! - [`quinn_echo`] ([`EchoRun`], [`EchoReport`]) runs KCP's published test as weir's
+//!   [`EchoClient`] and [`EchoServer`] do: a small message every 20 ms on one bidirectional
+//!   stream (ordered and reliable, like KCP's and weir's reliable-ordered lane), echoed back on
+//!   it, each round trip measured by the client;
+//! - [`quinn_game`] ([`GameRun`], [`GameReport`]) sends a snapshot every tick as weir's
+//!   [`GameSender`] does, over a stream per message or over QUIC datagrams
+//!   ([`QuinnGameTransport`]), and scores the receiver with weir's [`Freshness`]: the age of the
+//!   newest state held, on a 1 ms grid, and the share of messages within a deadline.
+//!
+//! Both keep the bulk baseline's [`QuinnConfig`], CUBIC included: quinn as it ships, with no
+//! tuning for latency that a user would not find in its defaults (the runs' `quinn` field picks
+//! another controller). quinn's controller paces and limits datagrams as well as streams; on a
+//! lossy path a thin flow's window falls to its floor of two full packets, because CUBIC does
+//! not grow an application-limited window, and snapshots then wait for it now and then.
+//!
 //! ## Determinism
 //!
 //! Everything quinn-proto draws comes from the seed (see [`config`]). rustls and rcgen draw
@@ -73,12 +93,18 @@
 //! [`Node::poll_transmit`]: weir_core::sim::Node::poll_transmit
 //! [`Node::poll_timeout`]: weir_core::sim::Node::poll_timeout
 //! [`Scenario`]: weir_core::sim::Scenario
+//! [`EchoClient`]: weir_core::sim::echo::EchoClient
+//! [`EchoServer`]: weir_core::sim::echo::EchoServer
+//! [`GameSender`]: weir_core::sim::flows::GameSender
+//! [`Freshness`]: weir_core::sim::freshness::Freshness
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod bulk;
 pub mod config;
+mod echo;
 mod error;
+mod game;
 mod node;
 mod report;
 mod run;
@@ -86,7 +112,11 @@ pub mod scenarios;
 
 pub use bulk::{QuinnBulkReceiver, QuinnBulkSender};
 pub use config::{QuinnConfig, QuinnController, SelfSigned};
+pub use echo::{EchoReport, EchoRun, QuinnEchoClient, QuinnEchoServer, quinn_echo};
 pub use error::PeerError;
+pub use game::{
+    GameReport, GameRun, QuinnGameReceiver, QuinnGameSender, QuinnGameTransport, quinn_game,
+};
 pub use node::{QuinnApp, QuinnEndpointNode};
 pub use report::{BulkReport, SenderStats, Stack};
 pub use run::{BulkRun, quinn_bulk, weir_bulk};

@@ -11,7 +11,7 @@ use weir_core::sim::{EndpointNode, NodeId, Scenario, Simulator};
 use crate::PeerError;
 use crate::bulk::{QuinnBulkReceiver, QuinnBulkSender};
 use crate::config::{QuinnConfig, SelfSigned};
-use crate::node::QuinnEndpointNode;
+use crate::node::{QuinnApp, QuinnEndpointNode};
 use crate::report::{BulkReport, SenderStats, Stack};
 
 /// Simulated addresses of the two ends (as `weir sim` uses).
@@ -72,25 +72,13 @@ impl BulkRun {
     /// Runs the flow over `scenario` between two quinn peers.
     pub fn quinn(&self, scenario: &Scenario) -> Result<BulkReport, PeerError> {
         let epoch = Instant::now(); // any instant: the simulator only adds virtual time to it
-        let identity = SelfSigned::generate(&self.quinn.server_name)?;
-        let sender = QuinnBulkSender::new(self.amount);
-        let client = QuinnEndpointNode::client(
+        let (sim, c, s) = quinn_pair(
             &self.quinn,
-            &identity,
-            self.seed.wrapping_add(2),
+            self.seed,
             epoch,
-            SERVER,
-            sender,
-        )?;
-        let server = QuinnEndpointNode::server(
-            &self.quinn,
-            &identity,
-            self.seed.wrapping_add(1),
+            QuinnBulkSender::new(self.amount),
             QuinnBulkReceiver::default(),
         )?;
-        let mut sim = Simulator::new(self.seed, epoch);
-        let c = sim.add_node(CLIENT, client)?;
-        let s = sim.add_node(SERVER, server)?;
         let views = Views {
             sender: |sim: &Simulator| {
                 let tx = &sim
@@ -282,6 +270,54 @@ impl BulkRun {
             trace_events: sim.trace().total_events(),
         })
     }
+}
+
+/// A simulator seeded with `seed` holding two quinn peers that share one self-signed identity:
+/// the client at [`CLIENT`] (seed `seed + 2`), connecting at `epoch` to the server at [`SERVER`]
+/// (seed `seed + 1`), as `weir sim` seeds weir's two ends. No links yet: the caller installs them.
+pub(crate) fn quinn_pair<C: QuinnApp, S: QuinnApp>(
+    config: &QuinnConfig,
+    seed: u64,
+    epoch: Instant,
+    client_app: C,
+    server_app: S,
+) -> Result<(Simulator, NodeId, NodeId), PeerError> {
+    let identity = SelfSigned::generate(&config.server_name)?;
+    let client = QuinnEndpointNode::client(
+        config,
+        &identity,
+        seed.wrapping_add(2),
+        epoch,
+        SERVER,
+        client_app,
+    )?;
+    let server = QuinnEndpointNode::server(config, &identity, seed.wrapping_add(1), server_app)?;
+    let mut sim = Simulator::new(seed, epoch);
+    let c = sim.add_node(CLIENT, client)?;
+    let s = sim.add_node(SERVER, server)?;
+    Ok((sim, c, s))
+}
+
+/// The application of quinn node `node`, which must hold an `A`.
+pub(crate) fn quinn_app<'a, A: QuinnApp>(
+    sim: &'a Simulator,
+    node: NodeId,
+    what: &'static str,
+) -> Result<&'a A, PeerError> {
+    sim.node::<QuinnEndpointNode<A>>(node)
+        .map(|n| &n.app)
+        .ok_or(PeerError::Harness(what))
+}
+
+/// The application of quinn node `node`, which must hold an `A`, to change.
+pub(crate) fn quinn_app_mut<'a, A: QuinnApp>(
+    sim: &'a mut Simulator,
+    node: NodeId,
+    what: &'static str,
+) -> Result<&'a mut A, PeerError> {
+    sim.node_mut::<QuinnEndpointNode<A>>(node)
+        .map(|n| &mut n.app)
+        .ok_or(PeerError::Harness(what))
 }
 
 /// How [`BulkRun::drive`] reads the two applications, whatever the stack.
