@@ -325,8 +325,9 @@ impl Connection {
                         &mut builder,
                         &mut frames,
                     );
-                    if eliciting {
-                        // Room left in a packet that leaves anyway carries redundant copies.
+                    if eliciting || self.lanes.tail_copies_due() {
+                        // Room left in a packet that leaves anyway carries redundant copies
+                        // (and a lane gone quiet sends the copies it owes on their own).
                         let room = builder.frame_space();
                         self.lanes
                             .write_copies(now, builder.buf(), room, &mut frames.lanes);

@@ -44,8 +44,9 @@ pub struct LaneConfig {
     /// whole, in up to this many later packets (while unacknowledged and before its deadline),
     /// so that a lost packet is repaired by the next one (RFC 2198-style redundancy). 0 (the
     /// default) turns it off; at most [`MAX_REDUNDANCY`]. Copies ride in room left in packets
-    /// that leave anyway, within [`LanesConfig::redundancy_budget`] bytes per packet, and never
-    /// make a packet leave by themselves.
+    /// that leave anyway, within [`LanesConfig::redundancy_budget`] bytes per packet; only when
+    /// the lane goes quiet with copies owed (its last messages before a pause) do they leave
+    /// in a packet of their own, a quarter RTT later.
     pub redundancy: u8,
     /// Loss repair without a round trip by forward error correction: what the lane puts in
     /// each packet is protected by Reed–Solomon repairs sent in later packets (see
@@ -112,7 +113,7 @@ pub struct LanesConfig {
     /// to sending). Default 1 MiB.
     pub max_message_size: u64,
     /// Flow-control window of each reliable lane, in bytes of the lane's credit (a message of
-    /// `n` bytes takes `n + 16`: the receiver's bookkeeping for it). It must hold the largest
+    /// `n` bytes takes `n + 64` (`MESSAGE_OVERHEAD`): the receiver's bookkeeping for it). It must hold the largest
     /// message, which is only delivered whole. Default 2 MiB.
     pub lane_receive_window: u64,
     /// Flow-control window of all reliable lanes together. Default 8 MiB.

@@ -196,6 +196,8 @@ pub(crate) struct Lanes {
     symbol_limit: usize,
     /// Where an FEC lane's frames are put together before they go in their FEC_SOURCE.
     scratch: Vec<u8>,
+    /// A lane went quiet with redundant copies owed: they leave in a packet of their own.
+    tail_copies: bool,
 }
 
 impl Lanes {
@@ -226,7 +228,19 @@ impl Lanes {
             rtt: Duration::from_millis(333),
             symbol_limit: DEFAULT_SYMBOL_LIMIT,
             scratch: Vec::new(),
+            tail_copies: false,
         }
+    }
+
+    /// How long a lane with copies owed stays quiet before they leave on their own: a quarter
+    /// RTT (a loss then costs that, not a probe timeout), within 2–50 ms.
+    fn tail_idle(&self) -> Duration {
+        (self.rtt / 4).clamp(Duration::from_millis(2), Duration::from_millis(50))
+    }
+
+    /// Whether copies are due in a packet of their own (see `LaneSender::tail_copies_at`).
+    pub(crate) fn tail_copies_due(&self) -> bool {
+        self.tail_copies
     }
 
     /// The connection's smoothed RTT changed (FEC groups close within half of it).
@@ -683,10 +697,15 @@ impl Lanes {
 
     /// The next time [`on_timeout`](Self::on_timeout) has work.
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        if self.senders.is_empty() && self.receivers.is_empty() {
+            // A connection without lanes pays nothing here on every timer update.
+            return None;
+        }
+        let idle = self.tail_idle();
         let senders = self
             .senders
             .values()
-            .flat_map(|s| [s.next_deadline(), s.hold_release()])
+            .flat_map(|s| [s.next_deadline(), s.hold_release(), s.tail_copies_at(idle)])
             .flatten();
         let receivers = self
             .receivers
@@ -698,6 +717,14 @@ impl Lanes {
 
     /// Deadlines, holds and reassembly timeouts due by `now`.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
+        let idle = self.tail_idle();
+        for s in self.senders.values_mut() {
+            if s.tail_copies_at(idle).is_some_and(|t| t <= now) {
+                // Once per quiet spell: the attempt counts as sending.
+                s.last_sent = Some(now);
+                self.tail_copies = true;
+            }
+        }
         let lanes: Vec<u64> = self.senders.keys().copied().collect();
         for lane in lanes {
             let Some(s) = self.senders.get_mut(&lane) else {
@@ -778,7 +805,8 @@ impl Lanes {
 
     /// Whether a packet built now would carry something of the lanes.
     pub(crate) fn has_pending(&self, now: Instant) -> bool {
-        self.conn_recv.is_pending()
+        self.tail_copies
+            || self.conn_recv.is_pending()
             || self.control.iter().any(|lane| {
                 self.senders.get(lane).is_some_and(LaneSender::skip_pending)
                     || self
@@ -801,7 +829,7 @@ impl Lanes {
         if self.conn_recv.is_pending() && room(buf) {
             let max = self.conn_recv.take_update();
             Frame::MaxLanesData(VarInt::saturating_from_u64(max)).encode(buf);
-            sent.controls.push(LaneControl::MaxLanesData);
+            sent.parts_mut().controls.push(LaneControl::MaxLanesData);
         }
         while let Some(&lane) = self.control.front() {
             if !room(buf) {
@@ -818,7 +846,9 @@ impl Lanes {
                     max: VarInt::saturating_from_u64(max),
                 }
                 .encode(buf);
-                sent.controls.push(LaneControl::MaxLaneData(lane));
+                sent.parts_mut()
+                    .controls
+                    .push(LaneControl::MaxLaneData(lane));
             }
             if !room(buf) {
                 self.control.push_front(lane);
@@ -832,7 +862,9 @@ impl Lanes {
                     offset: VarInt::saturating_from_u64(offset),
                 }
                 .encode(buf);
-                sent.controls.push(LaneControl::Skip { lane, seq });
+                sent.parts_mut()
+                    .controls
+                    .push(LaneControl::Skip { lane, seq });
             }
         }
     }
@@ -1029,6 +1061,7 @@ impl Lanes {
         buf.extend_from_slice(&data);
         let buffered = sender.buffered;
         sender.on_sent(&plan, range.clone(), self.packets);
+        sender.last_sent = Some(now);
         let freed = buffered - sender.buffered;
         let mode = sender.config.mode;
         let redundant = sender.config.redundancy > 0;
@@ -1039,14 +1072,14 @@ impl Lanes {
             self.stats.fragments_retransmitted += 1;
         }
         if mode.is_reliable() {
-            sent.chunks.push(LaneChunk {
+            sent.parts_mut().chunks.push(LaneChunk {
                 lane,
                 seq: plan.seq,
                 start: range.start,
                 len: len as u32,
             });
         } else if redundant && header.fragment.is_none() {
-            sent.whole.push((lane, plan.seq));
+            sent.parts_mut().whole.push((lane, plan.seq));
         }
         // An unreliable message leaves the buffer once sent in full.
         self.on_freed(freed);
@@ -1057,8 +1090,9 @@ impl Lanes {
     }
 
     /// Fills up to `max_len` bytes (at most `redundancy_budget`) with redundant copies of the
-    /// newest messages of the lanes that ask for them; returns whether any was written. Only
-    /// called for a packet that leaves anyway.
+    /// newest messages of the lanes that ask for them; returns whether any was written. Called
+    /// for a packet that leaves anyway, or when copies are due on their own
+    /// ([`tail_copies_due`](Self::tail_copies_due)).
     pub(crate) fn write_copies(
         &mut self,
         now: Instant,
@@ -1066,6 +1100,10 @@ impl Lanes {
         max_len: usize,
         sent: &mut LanesSent,
     ) -> bool {
+        if !self.senders.values().any(LaneSender::has_copies) {
+            self.tail_copies = false;
+            return false;
+        }
         let mut budget = max_len.min(self.config.redundancy_budget);
         let mut wrote = false;
         let lanes: Vec<u64> = self
@@ -1103,19 +1141,21 @@ impl Lanes {
                 budget -= size;
                 wrote = true;
                 sender.on_copy_sent(copy.seq);
+                sender.last_sent = Some(now);
                 self.stats.redundant_bytes_sent += size as u64;
                 if mode.is_reliable() {
-                    sent.chunks.push(LaneChunk {
+                    sent.parts_mut().chunks.push(LaneChunk {
                         lane,
                         seq: copy.seq,
                         start: 0,
                         len: copy.data.len() as u32,
                     });
                 } else {
-                    sent.whole.push((lane, copy.seq));
+                    sent.parts_mut().whole.push((lane, copy.seq));
                 }
             }
         }
+        self.tail_copies = false;
         wrote
     }
 
@@ -1124,6 +1164,9 @@ impl Lanes {
     /// its group's packet) get their turn again.
     pub(crate) fn end_packet(&mut self) {
         self.packets += 1;
+        if self.fec_out.is_empty() {
+            return;
+        }
         let waiting: Vec<u64> = self
             .fec_out
             .iter()
@@ -1139,6 +1182,9 @@ impl Lanes {
 
     /// A packet carrying `sent` was acknowledged.
     pub(crate) fn on_acked(&mut self, sent: &LanesSent) {
+        let Some(sent) = sent.parts() else {
+            return;
+        };
         for chunk in &sent.chunks {
             if let Some(s) = self.senders.get_mut(&chunk.lane) {
                 let before = s.buffered;
@@ -1167,6 +1213,9 @@ impl Lanes {
 
     /// A packet carrying `sent` was declared lost.
     pub(crate) fn on_lost(&mut self, sent: &LanesSent) {
+        let Some(sent) = sent.parts() else {
+            return;
+        };
         for chunk in &sent.chunks {
             if let Some(s) = self.senders.get_mut(&chunk.lane) {
                 s.on_lost(chunk.seq, chunk.start..chunk.start + u64::from(chunk.len));

@@ -10,9 +10,9 @@
 //! messages leave a hole the receiver learns about from LANE_SKIP, which announces the
 //! lane's floor: the first message still live, and its offset.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use smallvec::SmallVec;
@@ -117,6 +117,17 @@ pub(super) struct LaneSender {
     pub(super) scheduled: bool,
     /// Messages to carry again (redundancy), oldest first.
     copies: VecDeque<Copy>,
+    /// When the lane last put something in a packet, or last tried to (for tail copies).
+    pub(super) last_sent: Option<Instant>,
+    /// Reliable: messages that may have lost ranges to send again (entries may be stale).
+    retransmit: BTreeSet<u64>,
+    /// Every message numbered below this was sent in full or given up: the search for the
+    /// next one to send starts here, not at the oldest unacknowledged message.
+    unsent_from: u64,
+    /// When the application queued its last message, and the smoothed interval between its
+    /// messages (tail copies wait for a pause longer than its usual pace).
+    last_push: Option<Instant>,
+    interval: Option<Duration>,
 }
 
 impl LaneSender {
@@ -134,6 +145,11 @@ impl LaneSender {
             deficit: 0,
             scheduled: false,
             copies: VecDeque::new(),
+            last_sent: None,
+            retransmit: BTreeSet::new(),
+            unsent_from: 0,
+            last_push: None,
+            interval: None,
         }
     }
 
@@ -166,6 +182,11 @@ impl LaneSender {
             }
             self.pop_front();
         }
+        if let Some(last) = self.last_push {
+            let gap = now.saturating_duration_since(last);
+            self.interval = Some(self.interval.map_or(gap, |i| (i * 7 + gap) / 8));
+        }
+        self.last_push = Some(now);
         let seq = self.next_seq;
         self.next_seq += 1;
         let len = data.len() as u64;
@@ -236,7 +257,21 @@ impl LaneSender {
     }
 
     fn first_unsent(&self) -> Option<&OutMessage> {
-        self.messages.iter().find(|m| m.unsent())
+        let first = self.messages.front()?.seq;
+        let skip = usize::try_from(self.unsent_from.saturating_sub(first))
+            .unwrap_or(usize::MAX)
+            .min(self.messages.len());
+        self.messages.range(skip..).find(|m| m.unsent())
+    }
+
+    /// Moves `unsent_from` past the messages sent in full or given up.
+    fn advance_unsent(&mut self) {
+        if let Some(front) = self.messages.front() {
+            self.unsent_from = self.unsent_from.max(front.seq);
+        }
+        while self.find(self.unsent_from).is_some_and(|m| !m.unsent()) {
+            self.unsent_from += 1;
+        }
     }
 
     /// Whether new data waits behind a Nagle hold at `now`.
@@ -281,10 +316,10 @@ impl LaneSender {
     /// admitting reliable messages: lost data first, then new data.
     pub(super) fn plan(&self, now: Instant, conn_credit: u64) -> Option<Plan> {
         if self.reliable()
-            && let Some(m) = self
-                .messages
-                .iter()
-                .find(|m| m.state == State::Live && !m.lost.is_empty())
+            && let Some(m) = self.retransmit.iter().find_map(|&seq| {
+                self.find(seq)
+                    .filter(|m| m.state == State::Live && !m.lost.is_empty())
+            })
         {
             return Some(Plan {
                 seq: m.seq,
@@ -349,9 +384,10 @@ impl LaneSender {
         if plan.admits.is_some() {
             m.offset = Some(plan.offset);
         }
-        if !plan.retransmit && self.config.redundancy > 0 && range.start == 0 && range.end == m.len
-        {
-            // Sent whole: keep it for copies in the next packets.
+        if self.config.redundancy > 0 && range.start == 0 && range.end == m.len {
+            // Sent whole (first or again): keep it for copies in the next packets. A message
+            // sent again was lost with all its copies: it gets a fresh set.
+            self.copies.retain(|c| c.seq != m.seq);
             if self.copies.len() >= MAX_COPIES_KEPT {
                 self.copies.pop_front();
             }
@@ -373,10 +409,14 @@ impl LaneSender {
             } else {
                 trim(&mut m.lost, &range);
             }
+            if m.lost.is_empty() {
+                self.retransmit.remove(&plan.seq);
+            }
         } else {
             m.sent = m.sent.max(range.end);
             m.started = true;
-            self.flush &= self.messages.iter().any(OutMessage::unsent);
+            self.advance_unsent();
+            self.flush &= self.first_unsent().is_some();
         }
         if !reliable {
             let Some(m) = find_mut(&mut self.messages, plan.seq) else {
@@ -402,6 +442,9 @@ impl LaneSender {
         }
         m.acked.insert(range.clone());
         trim(&mut m.lost, &range);
+        if m.lost.is_empty() {
+            self.retransmit.remove(&seq);
+        }
         let complete = m
             .acked
             .peek_min()
@@ -452,6 +495,20 @@ impl LaneSender {
         !self.copies.is_empty()
     }
 
+    /// When copies should leave in a packet of their own: `idle` after the lane last sent,
+    /// if copies are still owed. The newest messages before a pause (a player's last input)
+    /// would otherwise have no later packet to ride in, and a loss would wait for a probe
+    /// timeout.
+    pub(super) fn tail_copies_at(&self, idle: Duration) -> Option<Instant> {
+        if self.copies.iter().all(|c| c.left == 0) {
+            return None;
+        }
+        // A pause is longer than twice the application's usual pace: a 30 Hz lane is not
+        // quiet between its ticks.
+        let idle = idle.max(self.interval.unwrap_or_default() * 2);
+        self.last_sent.map(|t| t + idle)
+    }
+
     /// Reliable: the message-relative `range` of message `seq` was lost: send it again if
     /// the message is still live (what was acknowledged meanwhile is left out).
     pub(super) fn on_lost(&mut self, seq: u64, range: Range<u64>) {
@@ -466,8 +523,10 @@ impl LaneSender {
             if m.lost.is_empty() {
                 m.lost.push(0..0);
             }
+            self.retransmit.insert(seq);
             return;
         }
+        self.retransmit.insert(seq);
         let mut rest = range;
         for acked in m.acked.iter() {
             if acked.end <= rest.start || acked.start >= rest.end {
@@ -531,6 +590,10 @@ impl LaneSender {
         {
             self.skip_pending |= m.state == State::Abandoned && self.config.mode.is_reliable();
             self.messages.pop_front();
+        }
+        let front = self.messages.front().map_or(self.next_seq, |m| m.seq);
+        while self.retransmit.first().is_some_and(|&s| s < front) {
+            self.retransmit.pop_first();
         }
     }
 

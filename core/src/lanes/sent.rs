@@ -25,9 +25,14 @@ pub(crate) enum LaneControl {
     Skip { lane: u64, seq: u64 },
 }
 
-/// The lanes' part of a packet's record.
+/// The lanes' part of a packet's record: nothing but a null pointer in the records of packets
+/// without lane frames (every packet of a bulk stream), so that lanes cost those nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct LanesSent {
+pub(crate) struct LanesSent(Option<Box<Parts>>);
+
+/// What a packet carried for the lanes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Parts {
     pub(crate) chunks: SmallVec<[LaneChunk; 2]>,
     pub(crate) controls: SmallVec<[LaneControl; 1]>,
     /// Unreliable messages with redundancy that the packet carried whole (lane, sequence):
@@ -37,6 +42,18 @@ pub(crate) struct LanesSent {
 
 impl LanesSent {
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.controls.is_empty() && self.whole.is_empty()
+        self.0
+            .as_ref()
+            .is_none_or(|p| p.chunks.is_empty() && p.controls.is_empty() && p.whole.is_empty())
+    }
+
+    /// What was recorded, if anything.
+    pub(crate) fn parts(&self) -> Option<&Parts> {
+        self.0.as_deref()
+    }
+
+    /// The record, to add to.
+    pub(crate) fn parts_mut(&mut self) -> &mut Parts {
+        self.0.get_or_insert_with(Box::default)
     }
 }

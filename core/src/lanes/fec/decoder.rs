@@ -68,6 +68,7 @@ impl FecDecoder {
     }
 
     /// Bytes held.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
