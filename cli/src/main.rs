@@ -57,6 +57,12 @@ enum CliError {
     Run(#[from] weir_core::sim::runs::RunError),
     #[error("peer baseline failed: {0}")]
     Peer(#[from] weir_peers::PeerError),
+    #[error(
+        "loss repair (--redundancy, --fec) works on lanes only, not with --mode {0}: pick a lane mode \
+         (reliable-ordered, reliable-unordered, reliable-sequenced, unreliable, \
+         unreliable-sequenced)"
+    )]
+    LaneOnly(&'static str),
     #[error("--low-latency tunes BBR; it does nothing for {0} (add --controller bbr)")]
     LowLatency(weir_core::congestion::ControllerKind),
     #[error("cannot write {path}: {source}")]

@@ -6,10 +6,11 @@ use std::time::Duration;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ColumnConstraint, Table, Width};
 use weir_core::connection::ConnectionStats;
+use weir_core::sim::game::GameTransport;
 use weir_core::sim::{Bitrate, DropCause, LinkStats};
 
 use crate::scenario::{fmt_duration, fmt_percent};
-use crate::sim_cmd::{FlowOutcome, Outcome};
+use crate::sim_cmd::{FlowOutcome, GameMode, Outcome};
 
 fn table(header: [&str; 2]) -> Table {
     let mut t = Table::new();
@@ -100,7 +101,8 @@ pub fn render(o: &Outcome) -> String {
     let _ = writeln!(out, "{flow}\n");
     let stats = match &o.flow {
         FlowOutcome::Probe { .. } => None,
-        FlowOutcome::Bulk { stats, .. } | FlowOutcome::Game { stats, .. } => stats.as_ref(),
+        FlowOutcome::Bulk { stats, .. } => stats.as_ref(),
+        FlowOutcome::Game { run, .. } => run.sender_stats.as_ref(),
     };
     if let Some(stats) = stats {
         let _ = writeln!(out, "{}\n", connection_table(stats));
@@ -199,47 +201,181 @@ fn bulk_table(o: &Outcome) -> Table {
     t
 }
 
+/// What the game flow's header says about how it travelled.
+fn game_how(mode: GameMode, transport: &GameTransport) -> String {
+    match transport {
+        GameTransport::Datagrams { ttl } => {
+            format!("unreliable datagrams, ttl {}", fmt_duration(*ttl))
+        }
+        GameTransport::Stream { priority } => format!("reliable stream, priority {priority}"),
+        GameTransport::Lane { config, deadline } => {
+            let mut how = format!("{} lane", mode.name());
+            if let Some(d) = deadline {
+                let _ = write!(how, ", deadline {}", fmt_duration(*d));
+            }
+            if config.fec != weir_core::lanes::FecLevel::None {
+                let _ = write!(how, ", FEC {}", config.fec);
+            }
+            if config.redundancy > 0 {
+                let _ = write!(how, ", redundancy {}", config.redundancy);
+            }
+            how
+        }
+    }
+}
+
 fn game_table(o: &Outcome) -> Table {
     let FlowOutcome::Game {
         tick_rate,
         message_size,
-        reliable,
-        sent,
-        received,
-        expired,
-        delays,
-        ..
+        mode,
+        transport,
+        deadline,
+        run,
     } = &o.flow
     else {
         return table(["game flow", "value"]);
     };
-    let how = if *reliable {
-        "reliable stream, priority 10"
-    } else {
-        "unreliable messages"
-    };
+    let rx = &run.receiver;
+    let sent = run.sent;
     let mut t = table([
-        &format!("game flow ({tick_rate} Hz × {message_size} B, {how})"),
+        &format!(
+            "game flow ({tick_rate} Hz × {message_size} B, {})",
+            game_how(*mode, transport)
+        ),
         "value",
     ]);
-    t.add_row(["messages sent".to_owned(), sent.to_string()]);
+    // Delivery.
+    let refused = match run.refused {
+        0 => String::new(),
+        n => format!(" (+ {n} refused)"),
+    };
+    t.add_row(["messages sent".to_owned(), format!("{sent}{refused}")]);
+    if let Some(error) = &run.lane_error {
+        t.add_row(["lane refused".to_owned(), error.to_string()]);
+    }
     t.add_row([
         "messages received".to_owned(),
-        format!("{received} ({})", ratio(*received, *sent)),
+        format!("{} ({})", rx.received, ratio(rx.received, sent)),
     ]);
-    if !*reliable {
+    if let Some(d) = deadline {
         t.add_row([
-            "expired at the sender / the receiver".to_owned(),
-            format!("{} / {}", expired.0, expired.1),
+            format!("received on time (≤ {})", fmt_duration(*d)),
+            format!("{} ({})", rx.on_time(), ratio(rx.on_time(), sent)),
         ]);
     }
     t.add_row([
-        "goodput".to_owned(),
-        rate(received * *message_size as u64, o.duration),
+        "received after a newer one".to_owned(),
+        rx.out_of_order.to_string(),
+    ]);
+    let (tx_lanes, rx_lanes) = (&run.sender_lanes, &run.receiver_lanes);
+    match transport {
+        GameTransport::Datagrams { .. } => {
+            let expired = |s: Option<&ConnectionStats>| s.map_or(0, |s| s.datagrams.expired);
+            t.add_row([
+                "expired at the sender / the receiver".to_owned(),
+                format!(
+                    "{} / {}",
+                    expired(run.sender_stats.as_ref()),
+                    expired(run.receiver_stats.as_ref())
+                ),
+            ]);
+        }
+        GameTransport::Lane { .. } => {
+            t.add_row([
+                "expired at the sender / the receiver".to_owned(),
+                format!(
+                    "{} / {}",
+                    tx_lanes.expired_sending, rx_lanes.expired_receiving
+                ),
+            ]);
+            t.add_row([
+                "superseded at the sender / stale at the receiver".to_owned(),
+                format!(
+                    "{} / {}",
+                    tx_lanes.superseded_sending, rx_lanes.stale_receiving
+                ),
+            ]);
+        }
+        GameTransport::Stream { .. } => {}
+    }
+    // What the player sees: how old the newest state is, over time.
+    let fresh = rx.freshness();
+    t.add_row([
+        "age of newest state p50/p99/max".to_owned(),
+        fresh.map_or_else(
+            || "–".to_owned(),
+            |f| durations(&[f.age_quantile(0.5), f.age_quantile(0.99), f.max_age()]),
+        ),
+    ]);
+    t.add_row([
+        "age of newest state mean".to_owned(),
+        fresh.map_or_else(|| "–".to_owned(), |f| fmt_duration(f.mean_age())),
     ]);
     t.add_row([
         "one-way delay min/p50/p95/p99/max".to_owned(),
-        durations(delays),
+        durations(&[
+            rx.delay_quantile(0.0),
+            rx.delay_quantile(0.5),
+            rx.delay_quantile(0.95),
+            rx.delay_quantile(0.99),
+            rx.max_delay,
+        ]),
+    ]);
+    t.add_row([
+        "goodput".to_owned(),
+        rate(rx.received * *message_size as u64, o.duration),
+    ]);
+    // What it cost.
+    let payload = sent * *message_size as u64;
+    t.add_row(["payload sent".to_owned(), size(payload)]);
+    if let GameTransport::Lane { config, .. } = transport {
+        if config.mode.is_reliable() {
+            t.add_row([
+                "fragments retransmitted".to_owned(),
+                tx_lanes.fragments_retransmitted.to_string(),
+            ]);
+        }
+        // Loss repair without a round trip.
+        t.add_row([
+            "repaired without a round trip".to_owned(),
+            rx_lanes.repaired_messages.to_string(),
+        ]);
+        t.add_row([
+            "redundant copies sent".to_owned(),
+            format!(
+                "{} ({} of payload)",
+                size(tx_lanes.redundant_bytes_sent),
+                ratio(tx_lanes.redundant_bytes_sent, payload)
+            ),
+        ]);
+        if config.fec != weir_core::lanes::FecLevel::None {
+            t.add_row([
+                format!("FEC ({}) repairs sent", config.fec),
+                format!(
+                    "{} ({} with headers, {} of payload)",
+                    tx_lanes.fec_repairs_sent,
+                    size(tx_lanes.fec_bytes_sent),
+                    ratio(tx_lanes.fec_bytes_sent, payload)
+                ),
+            ]);
+            t.add_row([
+                "packets rebuilt by FEC / dropped".to_owned(),
+                format!("{} / {}", rx_lanes.fec_recovered, rx_lanes.fec_dropped),
+            ]);
+        }
+    }
+    t.add_row([
+        "bytes on the wire, forward".to_owned(),
+        format!(
+            "{} ({} of payload)",
+            size(run.forward.offered.bytes),
+            ratio(run.forward.offered.bytes, payload)
+        ),
+    ]);
+    t.add_row([
+        "bytes on the wire, reverse (acks)".to_owned(),
+        size(run.reverse.offered.bytes),
     ]);
     t
 }

@@ -3,16 +3,15 @@
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
-use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
+use weir_core::config::TransportConfig;
 use weir_core::congestion::ControllerKind;
 use weir_core::connection::ConnectionStats;
-use weir_core::endpoint::Endpoint;
-use weir_core::sim::flows::{BulkAmount, GameReceiver, GameSender, GameTransport};
+use weir_core::lanes::{DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
+use weir_core::sim::flows::BulkAmount;
+use weir_core::sim::game::{GameRun, GameSpec, GameTransport, run_game};
 use weir_core::sim::presets::PRESETS;
 use weir_core::sim::runs::{BulkSpec, run_bulk};
-use weir_core::sim::{
-    App, Bitrate, CbrSource, EndpointNode, LinkStats, ProbeReport, ProbeSink, Scenario, Simulator,
-};
+use weir_core::sim::{Bitrate, CbrSource, LinkStats, ProbeReport, ProbeSink, Scenario, Simulator};
 
 use crate::CliError;
 use crate::report;
@@ -28,6 +27,53 @@ pub enum Flow {
     Bulk,
     /// A weir connection carrying a 60 Hz small-message game flow.
     Game,
+}
+
+/// How the game flow carries its messages: a lane in one of its delivery modes, or the
+/// connection's unreliable datagrams or a reliable stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GameMode {
+    /// A lane: every message, in the order sent (a loss holds back the ones after it).
+    ReliableOrdered,
+    /// A lane: every message, as soon as it is complete.
+    ReliableUnordered,
+    /// A lane: retransmitted until superseded by a newer message; none after a newer one.
+    ReliableSequenced,
+    /// A lane: at most once, in any order, never retransmitted.
+    Unreliable,
+    /// A lane: at most once, never after a newer one.
+    UnreliableSequenced,
+    /// Unreliable datagrams, dropped after --ttl (or --deadline).
+    Datagram,
+    /// One reliable stream at priority 10.
+    Stream,
+}
+
+impl GameMode {
+    /// The lane's delivery mode; `None` for datagrams and the stream.
+    pub fn delivery(self) -> Option<DeliveryMode> {
+        match self {
+            Self::ReliableOrdered => Some(DeliveryMode::ReliableOrdered),
+            Self::ReliableUnordered => Some(DeliveryMode::ReliableUnordered),
+            Self::ReliableSequenced => Some(DeliveryMode::ReliableSequenced),
+            Self::Unreliable => Some(DeliveryMode::Unreliable),
+            Self::UnreliableSequenced => Some(DeliveryMode::UnreliableSequenced),
+            Self::Datagram | Self::Stream => None,
+        }
+    }
+
+    /// The name `--mode` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReliableOrdered => "reliable-ordered",
+            Self::ReliableUnordered => "reliable-unordered",
+            Self::ReliableSequenced => "reliable-sequenced",
+            Self::Unreliable => "unreliable",
+            Self::UnreliableSequenced => "unreliable-sequenced",
+            Self::Datagram => "datagram",
+            Self::Stream => "stream",
+        }
+    }
 }
 
 /// Arguments of `weir sim`.
@@ -64,13 +110,33 @@ pub struct SimArgs {
     /// Game flow: bytes per message.
     #[arg(long, default_value_t = 200, value_name = "BYTES")]
     pub message_size: usize,
-    /// Game flow: carry messages on a reliable high-priority stream instead of unreliable
-    /// datagrams.
-    #[arg(long)]
+    /// Game flow: how messages travel — on a lane in one of its delivery modes
+    /// (reliable-ordered … unreliable-sequenced), as unreliable datagrams, or on one reliable
+    /// stream.
+    #[arg(long, value_enum, default_value = "datagram", value_name = "MODE")]
+    pub mode: GameMode,
+    /// Game flow: the same as `--mode stream`.
+    #[arg(long, conflicts_with = "mode")]
     pub reliable: bool,
-    /// Game flow: how long an unreliable message stays worth delivering (its deadline); an
-    /// older one is dropped by the sender, or by the receiver, which counts half the minimum
-    /// RTT as transit. On a path whose one-way delay exceeds it, nothing arrives.
+    /// Game flow on a lane: carry each message again, whole, in up to N later packets, so that
+    /// a lost packet is repaired without a round trip (0 to 4; the copies cost bandwidth).
+    #[arg(long, default_value_t = 0, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_REDUNDANCY)))]
+    pub redundancy: u8,
+    /// Game flow on a lane: forward error correction, Reed–Solomon repairs over groups of the
+    /// lane's packets — none, low (8 + 1), medium (4 + 1) or high (4 + 2); a group also closes
+    /// when its repairs would come too late, so at low message rates it costs more than that.
+    #[arg(long, default_value = "none", value_name = "LEVEL")]
+    pub fec: FecLevel,
+    /// Game flow: how long after its send time a message is worth delivering. A lane gives each
+    /// message up at it; datagrams use it instead of --ttl; a stream delivers everything. The
+    /// report counts the messages that arrived within it as on time.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub deadline: Option<Duration>,
+    /// Game flow with `--mode datagram`: how long a message stays worth delivering (unless
+    /// --deadline is given); an older one is dropped by the sender, or by the receiver, which
+    /// counts half the minimum RTT as transit. On a path whose one-way delay exceeds it,
+    /// nothing arrives.
     #[arg(long, value_parser = parse_duration, default_value = "500ms", value_name = "TIME")]
     pub ttl: Duration,
     /// Congestion controller of weir connections: newreno, cubic, bbr, vegas.
@@ -115,13 +181,11 @@ pub enum FlowOutcome {
     Game {
         tick_rate: u32,
         message_size: usize,
-        reliable: bool,
-        sent: u64,
-        received: u64,
-        /// Unreliable messages dropped as stale by the sender and by the receiver.
-        expired: (u64, u64),
-        delays: [Duration; 5],
-        stats: Option<ConnectionStats>,
+        mode: GameMode,
+        transport: GameTransport,
+        /// What counts as on time, if anything.
+        deadline: Option<Duration>,
+        run: Box<GameRun>,
     },
 }
 
@@ -137,6 +201,13 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    let outcome = simulate(args)?;
+    print!("{}", report::render(&outcome));
+    Ok(())
+}
+
+/// Runs the flow the arguments ask for over their path.
+pub fn simulate(args: &SimArgs) -> Result<Outcome, CliError> {
     if args.low_latency && args.controller != ControllerKind::Bbr {
         return Err(CliError::LowLatency(args.controller));
     }
@@ -148,8 +219,7 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
         Flow::Game => game(scenario, args, wall)?,
     };
     outcome.wall = wall.elapsed();
-    print!("{}", report::render(&outcome));
-    Ok(())
+    Ok(outcome)
 }
 
 const SENDER: &str = "10.0.0.1:4433";
@@ -200,52 +270,6 @@ fn probe(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, 
             report,
         },
     })
-}
-
-/// A weir client (with `sender`) and server (with `receiver`) joined by the scenario's path.
-fn connection<S: App, R: App>(
-    scenario: &Scenario,
-    args: &SimArgs,
-    epoch: Instant,
-    sender: S,
-    receiver: R,
-) -> Result<
-    (
-        Simulator,
-        weir_core::sim::NodeId,
-        weir_core::sim::NodeId,
-        weir_core::sim::LinkId,
-    ),
-    CliError,
-> {
-    let (client_addr, server_addr) = addresses();
-    let transport = transport(args);
-    let server = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(args.seed.wrapping_add(1)),
-            ..EndpointConfig::default()
-        },
-        Some(ServerConfig {
-            transport: transport.clone(),
-            ..ServerConfig::default()
-        }),
-    )?;
-    let mut client = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(args.seed.wrapping_add(2)),
-            ..EndpointConfig::default()
-        },
-        None,
-    )?;
-    client.set_client_config(transport)?;
-    client.connect(epoch, server_addr)?;
-    let mut sim = Simulator::new(args.seed, epoch);
-    let c = sim.add_node(client_addr, EndpointNode::new(client, sender))?;
-    let s = sim.add_node(server_addr, EndpointNode::new(server, receiver))?;
-    let (forward, _) = scenario.install(&mut sim, c, s)?;
-    Ok((sim, c, s, forward))
 }
 
 fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {
@@ -309,69 +333,62 @@ pub fn transport(args: &SimArgs) -> TransportConfig {
     }
 }
 
-fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {
-    let transport = if args.reliable {
-        GameTransport::Stream { priority: 10 }
+/// The game flow's transport as the command line asks for it.
+pub fn game_transport(args: &SimArgs) -> Result<(GameMode, GameTransport), CliError> {
+    let mode = if args.reliable {
+        GameMode::Stream
     } else {
-        GameTransport::Datagrams { ttl: args.ttl }
+        args.mode
     };
-    let sender = GameSender::new(
-        epoch,
-        args.tick_rate,
-        args.message_size,
-        transport,
-        args.duration,
-    );
-    let receiver = GameReceiver::new(epoch, args.message_size);
-    let (mut sim, c, s, forward) = connection(&scenario, args, epoch, sender, receiver)?;
-    sim.run_until(args.duration + Duration::from_secs(5))?;
-    let stats = {
-        let node = sim
-            .node_mut::<EndpointNode<GameSender>>(c)
-            .expect("sender node");
-        let handle = node.app.handle();
-        handle
-            .and_then(|h| node.endpoint.connection(h))
-            .map(|conn| conn.stats())
+    let transport = match mode.delivery() {
+        Some(delivery) => GameTransport::Lane {
+            config: lane_config(delivery, args),
+            deadline: args.deadline,
+        },
+        None if lane_config(DeliveryMode::default(), args) != LaneConfig::default() => {
+            return Err(CliError::LaneOnly(mode.name()));
+        }
+        None if mode == GameMode::Stream => GameTransport::Stream { priority: 10 },
+        None => GameTransport::Datagrams {
+            ttl: args.deadline.unwrap_or(args.ttl),
+        },
     };
-    let tx = &sim
-        .node::<EndpointNode<GameSender>>(c)
-        .expect("sender node")
-        .app;
-    let receiver_node = sim
-        .node::<EndpointNode<GameReceiver>>(s)
-        .expect("receiver node");
-    let receiver_expired = receiver_node
-        .endpoint
-        .connection_handles()
-        .filter_map(|h| receiver_node.endpoint.connection_ref(h))
-        .map(|conn| conn.stats().datagrams.expired)
-        .sum();
-    let rx = &receiver_node.app;
-    let sender_expired = stats.as_ref().map_or(0, |s| s.datagrams.expired);
-    let flow = FlowOutcome::Game {
-        tick_rate: args.tick_rate,
-        message_size: args.message_size,
-        reliable: args.reliable,
-        sent: tx.sent,
-        received: rx.received,
-        expired: (sender_expired, receiver_expired),
-        delays: [
-            rx.delay_quantile(0.0),
-            rx.delay_quantile(0.5),
-            rx.delay_quantile(0.95),
-            rx.delay_quantile(0.99),
-            rx.max_delay,
-        ],
-        stats,
+    Ok((mode, transport))
+}
+
+/// The game lane's settings from the command line: its delivery mode and loss repair.
+fn lane_config(mode: DeliveryMode, args: &SimArgs) -> LaneConfig {
+    LaneConfig::new(mode)
+        .with_redundancy(args.redundancy)
+        .with_fec(args.fec)
+}
+
+fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {
+    let (mode, transport) = game_transport(args)?;
+    let spec = GameSpec {
+        config: self::transport(args),
+        deadline: args.deadline.or(transport.deadline()),
+        ..GameSpec::new(transport, args.tick_rate, args.message_size, args.duration)
     };
+    let run = run_game(epoch, &scenario, args.seed, &spec)?;
     Ok(Outcome {
-        forward: sim.link_stats(forward).cloned().expect("forward link"),
-        elapsed: sim.elapsed(),
+        forward: run.forward.clone(),
+        elapsed: run.elapsed,
         scenario,
         seed: args.seed,
         duration: args.duration,
         wall: Duration::ZERO,
-        flow,
+        flow: FlowOutcome::Game {
+            tick_rate: args.tick_rate,
+            message_size: args.message_size,
+            mode,
+            transport,
+            deadline: spec.deadline,
+            run: Box::new(run),
+        },
     })
 }
+
+#[cfg(test)]
+#[path = "sim_cmd_tests.rs"]
+mod tests;

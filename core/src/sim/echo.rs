@@ -36,6 +36,8 @@ pub struct EchoClient {
     rtt_sum: Duration,
     /// The longest round trip (exact).
     pub max_rtt: Duration,
+    /// Every round trip, by message number.
+    rtts: Vec<(u64, Duration)>,
 }
 
 impl EchoClient {
@@ -63,7 +65,16 @@ impl EchoClient {
             rtt_us: new_delay_histogram(),
             rtt_sum: Duration::ZERO,
             max_rtt: Duration::ZERO,
+            rtts: Vec::new(),
         }
+    }
+
+    /// The `n` slowest round trips, slowest first: (message number, round trip).
+    pub fn slowest(&self, n: usize) -> Vec<(u64, Duration)> {
+        let mut all = self.rtts.clone();
+        all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(n);
+        all
     }
 
     fn next_send(&self) -> Option<Instant> {
@@ -109,9 +120,10 @@ impl App for EchoClient {
                     return;
                 };
                 while let Some(m) = conn.recv_message_on(now, self.lane) {
-                    let Some(sent) = m.data.get(8..16) else {
+                    let (Some(number), Some(sent)) = (m.data.get(..8), m.data.get(8..16)) else {
                         continue;
                     };
+                    let number = u64::from_be_bytes(number.try_into().unwrap_or_default());
                     let sent = Duration::from_nanos(u64::from_be_bytes(
                         sent.try_into().unwrap_or_default(),
                     ));
@@ -119,6 +131,7 @@ impl App for EchoClient {
                     self.rtt_us.saturating_record(micros(rtt));
                     self.rtt_sum += rtt;
                     self.max_rtt = self.max_rtt.max(rtt);
+                    self.rtts.push((number, rtt));
                     self.echoed += 1;
                 }
             }

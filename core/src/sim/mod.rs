@@ -39,6 +39,7 @@ mod endpoint_node;
 mod event;
 pub mod flows;
 pub mod freshness;
+pub mod game;
 mod link;
 mod loss;
 mod network;
