@@ -63,6 +63,8 @@ enum CliError {
          unreliable-sequenced)"
     )]
     LaneOnly(&'static str),
+    #[error(transparent)]
+    Jitter(#[from] weir_core::jitter::JitterConfigError),
     #[error("--low-latency tunes BBR; it does nothing for {0} (add --controller bbr)")]
     LowLatency(weir_core::congestion::ControllerKind),
     #[error("cannot write {path}: {source}")]

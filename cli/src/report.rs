@@ -6,7 +6,8 @@ use std::time::Duration;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ColumnConstraint, Table, Width};
 use weir_core::connection::ConnectionStats;
-use weir_core::sim::game::GameTransport;
+use weir_core::sim::game::{GameRun, GameTransport};
+use weir_core::sim::playout::Spread;
 use weir_core::sim::{Bitrate, DropCause, LinkStats};
 
 use crate::scenario::{fmt_duration, fmt_percent};
@@ -99,6 +100,11 @@ pub fn render(o: &Outcome) -> String {
         FlowOutcome::Game { .. } => game_table(o),
     };
     let _ = writeln!(out, "{flow}\n");
+    if let FlowOutcome::Game { run, .. } = &o.flow
+        && let Some(block) = jitter_table(run)
+    {
+        let _ = writeln!(out, "{block}\n");
+    }
     let stats = match &o.flow {
         FlowOutcome::Probe { .. } => None,
         FlowOutcome::Bulk { stats, .. } => stats.as_ref(),
@@ -378,6 +384,79 @@ fn game_table(o: &Outcome) -> Table {
         size(run.reverse.offered.bytes),
     ]);
     t
+}
+
+/// What a player saw through the receiver's jitter buffer, if it had one.
+fn jitter_table(run: &GameRun) -> Option<Table> {
+    let rx = &run.receiver;
+    if let Some(error) = &rx.jitter_error {
+        let mut t = table(["jitter buffer", "value"]);
+        t.add_row(["not set up".to_owned(), error.to_string()]);
+        return Some(t);
+    }
+    let p = rx.playout()?;
+    let stats = p.stats();
+    let mut t = table([
+        &format!(
+            "jitter buffer ({} of arrivals in time)",
+            fmt_percent(p.config().percentile)
+        ),
+        "value",
+    ]);
+    t.add_row([
+        "messages played".to_owned(),
+        format!(
+            "{} ({} of sent)",
+            stats.played,
+            ratio(stats.played, run.sent)
+        ),
+    ]);
+    t.add_row([
+        "late (dropped by the buffer)".to_owned(),
+        format!(
+            "{} ({} of arrivals)",
+            stats.late,
+            fmt_percent(p.late_share())
+        ),
+    ]);
+    t.add_row([
+        "skipped in the playout (lost or late)".to_owned(),
+        stats.skipped.to_string(),
+    ]);
+    t.add_row([
+        "duplicates / outliers / overflowed".to_owned(),
+        format!(
+            "{} / {} / {}",
+            stats.duplicate, stats.outliers, stats.overflowed
+        ),
+    ]);
+    t.add_row(["resyncs".to_owned(), stats.resyncs.to_string()]);
+    t.add_row([
+        "playout delay final / mean".to_owned(),
+        durations(&[stats.playout_delay, p.mean_playout_delay()]),
+    ]);
+    t.add_row([
+        "age at playout p50/p99/max".to_owned(),
+        durations(&[p.age().quantile(0.5), p.age().quantile(0.99), p.age().max()]),
+    ]);
+    t.add_row([
+        "age at playout mean".to_owned(),
+        fmt_duration(p.age().mean()),
+    ]);
+    t.add_row([
+        "|Δarrival − Δsend| p50/p99/max".to_owned(),
+        spread(p.arrival_spacing()),
+    ]);
+    t.add_row([
+        "|Δplayout − Δsend| p50/p99/max".to_owned(),
+        spread(p.playout_spacing()),
+    ]);
+    Some(t)
+}
+
+/// p50 / p99 / max of a spread.
+fn spread(s: &Spread) -> String {
+    durations(&[s.quantile(0.5), s.quantile(0.99), s.max()])
 }
 
 fn connection_table(c: &ConnectionStats) -> Table {

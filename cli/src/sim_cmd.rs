@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use weir_core::config::TransportConfig;
 use weir_core::congestion::ControllerKind;
 use weir_core::connection::ConnectionStats;
+use weir_core::jitter::JitterConfig;
 use weir_core::lanes::{DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
 use weir_core::sim::flows::BulkAmount;
 use weir_core::sim::game::{GameRun, GameSpec, GameTransport, run_game};
@@ -16,7 +17,7 @@ use weir_core::sim::{Bitrate, CbrSource, LinkStats, ProbeReport, ProbeSink, Scen
 use crate::CliError;
 use crate::report;
 use crate::scenario::PathArgs;
-use crate::units::{parse_bytes, parse_duration, parse_rate};
+use crate::units::{parse_bytes, parse_duration, parse_probability, parse_rate};
 
 /// What runs over the simulated path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,13 +66,9 @@ impl GameMode {
     /// The name `--mode` takes.
     pub fn name(self) -> &'static str {
         match self {
-            Self::ReliableOrdered => "reliable-ordered",
-            Self::ReliableUnordered => "reliable-unordered",
-            Self::ReliableSequenced => "reliable-sequenced",
-            Self::Unreliable => "unreliable",
-            Self::UnreliableSequenced => "unreliable-sequenced",
             Self::Datagram => "datagram",
             Self::Stream => "stream",
+            lane => lane.delivery().map_or("", DeliveryMode::name),
         }
     }
 }
@@ -139,6 +136,22 @@ pub struct SimArgs {
     /// nothing arrives.
     #[arg(long, value_parser = parse_duration, default_value = "500ms", value_name = "TIME")]
     pub ttl: Duration,
+    /// Game flow: the receiver plays the messages out through a jitter buffer
+    /// (`weir_core::jitter`), at the pace they were sent, and the report shows what a player
+    /// sees: messages played and dropped as late, the playout delay, the age at playout and
+    /// how evenly the messages play compared with how they arrive.
+    #[arg(long)]
+    pub jitter_buffer: bool,
+    /// With --jitter-buffer: the share of messages that should arrive in time, e.g. 99% or 0.9
+    /// (the playout delay covers this quantile of the measured jitter; default: the buffer's,
+    /// 95%).
+    #[arg(long, value_parser = parse_probability, value_name = "PROB", requires = "jitter_buffer")]
+    pub jitter_percentile: Option<f64>,
+    /// With --jitter-buffer: the smallest playout delay above the fastest transit, e.g. 1ms or
+    /// one tick (default: the buffer's, 0). At 0 a message that arrives a microsecond after
+    /// its playout time is late.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME", requires = "jitter_buffer")]
+    pub jitter_min_delay: Option<Duration>,
     /// Congestion controller of weir connections: newreno, cubic, bbr, vegas.
     #[arg(long, default_value = "newreno", value_name = "NAME")]
     pub controller: ControllerKind,
@@ -356,6 +369,24 @@ pub fn game_transport(args: &SimArgs) -> Result<(GameMode, GameTransport), CliEr
     Ok((mode, transport))
 }
 
+/// The receiver's jitter buffer, if the command line asks for one: the buffer's defaults but
+/// for the percentile and the smallest delay (which raises the initial delay with it).
+pub fn jitter_config(args: &SimArgs) -> Result<Option<JitterConfig>, CliError> {
+    if !args.jitter_buffer {
+        return Ok(None);
+    }
+    let default = JitterConfig::default();
+    let min_delay = args.jitter_min_delay.unwrap_or(default.min_delay);
+    let config = JitterConfig {
+        percentile: args.jitter_percentile.unwrap_or(default.percentile),
+        min_delay,
+        initial_delay: default.initial_delay.max(min_delay),
+        ..default
+    };
+    config.validate()?;
+    Ok(Some(config))
+}
+
 /// The game lane's settings from the command line: its delivery mode and loss repair.
 fn lane_config(mode: DeliveryMode, args: &SimArgs) -> LaneConfig {
     LaneConfig::new(mode)
@@ -368,6 +399,7 @@ fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
     let spec = GameSpec {
         config: self::transport(args),
         deadline: args.deadline.or(transport.deadline()),
+        jitter: jitter_config(args)?,
         ..GameSpec::new(transport, args.tick_rate, args.message_size, args.duration)
     };
     let run = run_game(epoch, &scenario, args.seed, &spec)?;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use quinn_proto::{
     Connection, ConnectionError, ConnectionHandle, Dir, Event, StreamEvent, StreamId, WriteError,
 };
+use weir_core::config::TransportConfig;
 use weir_core::sim::{LinkConfig, Simulator};
 
 use crate::PeerError;
@@ -275,24 +276,24 @@ pub(crate) fn nanos_since(epoch: Instant, at: Instant) -> u64 {
 /// Every round trip, for exact quantiles (a run has thousands, not millions).
 ///
 /// weir's [`EchoClient`](weir_core::sim::echo::EchoClient) keeps an hdrhistogram of
-/// microseconds with three significant digits instead; its quantiles lie at most 0.1 % above
-/// these exact ones (e.g. 50 µs at 50 ms), far below any difference worth reading. Keeping every
-/// sample spares this crate a direct dependency on hdrhistogram.
+/// microseconds with three significant digits for its own quantiles, and every round trip
+/// besides ([`slowest`](weir_core::sim::echo::EchoClient::slowest)); [`EchoRun::weir`] feeds
+/// those into a `RoundTrips` too, so that both stacks' figures are the same exact statistics.
 #[derive(Debug, Default, Clone)]
-struct RoundTrips {
+pub(crate) struct RoundTrips {
     samples: Vec<Duration>,
     sum: Duration,
-    max: Duration,
+    pub(crate) max: Duration,
 }
 
 impl RoundTrips {
-    fn record(&mut self, rtt: Duration) {
+    pub(crate) fn record(&mut self, rtt: Duration) {
         self.samples.push(rtt);
         self.sum += rtt;
         self.max = self.max.max(rtt);
     }
 
-    fn mean(&self) -> Duration {
+    pub(crate) fn mean(&self) -> Duration {
         match u32::try_from(self.samples.len()) {
             Ok(0) => Duration::ZERO,
             Ok(n) => self.sum / n,
@@ -302,7 +303,7 @@ impl RoundTrips {
 
     /// Nearest rank, as hdrhistogram ranks: the `⌈q·n⌉`-th smallest sample (at least the
     /// first).
-    fn quantile(&self, q: f64) -> Duration {
+    pub(crate) fn quantile(&self, q: f64) -> Duration {
         if self.samples.is_empty() {
             return Duration::ZERO;
         }
@@ -314,8 +315,8 @@ impl RoundTrips {
     }
 }
 
-/// What an echo flow measured, in terms that hold for every stack (weir's
-/// [`EchoClient`](weir_core::sim::echo::EchoClient) fills the same fields).
+/// What an echo flow measured, in terms that hold for every stack ([`EchoRun::quinn`] and
+/// [`EchoRun::weir`] fill the same fields the same way).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EchoReport {
     /// The stack that carried the flow.
@@ -345,7 +346,14 @@ pub struct EchoReport {
     pub error: Option<String>,
 }
 
-/// An echo flow to run: the links, the seed, the messages and quinn's settings.
+/// An echo flow to run: the links, the seed, the messages and both stacks' settings.
+///
+/// [`quinn`](Self::quinn) and [`weir`](Self::weir) run it over the same links with the same
+/// simulator seed, send on the same schedule (message `n` at `n × interval` after the client's
+/// handshake, its send time in the message), stop by the same rule (every echo back or the
+/// connection closed, checked every second, or the time limit) and measure it the same way:
+/// exact round trips from the send time carried to the echo read whole, and every UDP payload
+/// byte offered to either link from the start to the end of the run.
 #[derive(Debug, Clone)]
 pub struct EchoRun {
     /// The client → server link.
@@ -365,6 +373,9 @@ pub struct EchoRun {
     pub time_limit: Duration,
     /// Both quinn peers' settings.
     pub quinn: QuinnConfig,
+    /// Both weir peers' transport settings (the controller among them); the lane's own
+    /// settings are [`EchoRun::weir`]'s argument.
+    pub weir: TransportConfig,
 }
 
 /// How often an echo run checks whether every message came back (as weir's KCP test does).
@@ -372,7 +383,8 @@ const ECHO_CHECK: Duration = Duration::from_secs(1);
 
 impl EchoRun {
     /// `count` messages of `size` bytes every `interval` over the given links, quinn with its
-    /// baseline settings ([`QuinnConfig::default`]: CUBIC), allowed the sending time plus 63 s.
+    /// baseline settings ([`QuinnConfig::default`]: CUBIC) and weir with its defaults
+    /// ([`TransportConfig::default`]: NewReno), allowed the sending time plus 63 s.
     pub fn new(
         forward: LinkConfig,
         reverse: LinkConfig,
@@ -391,6 +403,7 @@ impl EchoRun {
             time_limit: interval * u32::try_from(count).unwrap_or(u32::MAX)
                 + Duration::from_secs(63),
             quinn: QuinnConfig::default(),
+            weir: TransportConfig::default(),
         }
     }
 
@@ -402,13 +415,10 @@ impl EchoRun {
         let (mut sim, c, s) = quinn_pair(&self.quinn, self.seed, epoch, client, server)?;
         let (f, r) = sim.connect(c, s, self.forward.clone(), self.reverse.clone())?;
         const CLIENT: &str = "echo client node";
-        while sim.elapsed() < self.time_limit {
-            sim.run_for(ECHO_CHECK.min(self.time_limit - sim.elapsed()))?;
-            let client = quinn_app::<QuinnEchoClient>(&sim, c, CLIENT)?;
-            if client.done() || client.closed.is_some() {
-                break;
-            }
-        }
+        self.run_until_done(&mut sim, |sim| {
+            let client = quinn_app::<QuinnEchoClient>(sim, c, CLIENT)?;
+            Ok(client.done() || client.closed.is_some())
+        })?;
         let client = quinn_app::<QuinnEchoClient>(&sim, c, CLIENT)?;
         Ok(EchoReport {
             stack: Stack::Quinn(self.quinn.controller),
@@ -426,6 +436,23 @@ impl EchoRun {
             elapsed: sim.elapsed(),
             error: client.closed.as_ref().map(ToString::to_string),
         })
+    }
+
+    /// Runs `sim` until `done` says every message came back or the connection closed, looking
+    /// every [`ECHO_CHECK`], or until [`time_limit`](Self::time_limit): the same schedule for
+    /// every stack, so that the bytes on the wire count over the same span.
+    pub(crate) fn run_until_done(
+        &self,
+        sim: &mut Simulator,
+        done: impl Fn(&Simulator) -> Result<bool, PeerError>,
+    ) -> Result<(), PeerError> {
+        while sim.elapsed() < self.time_limit {
+            sim.run_for(ECHO_CHECK.min(self.time_limit - sim.elapsed()))?;
+            if done(sim)? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

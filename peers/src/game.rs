@@ -37,8 +37,9 @@ use quinn_proto::{
     Connection, ConnectionError, ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId,
     WriteError,
 };
-use weir_core::sim::LinkConfig;
+use weir_core::config::TransportConfig;
 use weir_core::sim::freshness::Freshness;
+use weir_core::sim::{LinkConfig, LinkId, Simulator};
 
 use crate::PeerError;
 use crate::config::QuinnConfig;
@@ -395,13 +396,14 @@ impl QuinnApp for QuinnGameReceiver {
 }
 
 /// What a game flow achieved at its receiver, in terms that hold for every stack and transport
-/// (weir's [`GameSender`](weir_core::sim::flows::GameSender) with a [`Freshness`] at the
-/// receiver fills the same fields).
+/// ([`GameRun::quinn`] and [`GameRun::weir`] fill the same fields the same way).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GameReport {
     /// The stack that carried the flow.
     pub stack: Stack,
-    /// How the stack carried the messages ([`QuinnGameTransport::name`] for quinn).
+    /// How the stack carried the messages ([`QuinnGameTransport::name`] for quinn; for weir
+    /// `datagrams`, `stream`, or `lane`, its delivery mode and its repair, e.g.
+    /// `lane unreliable fec-medium`).
     pub transport: String,
     /// Seed of the simulator (the ends' seeds derive from it).
     pub seed: u64,
@@ -439,8 +441,15 @@ pub struct GameReport {
     pub error: Option<String>,
 }
 
-/// A game flow to run: the links, the seed, the messages, the measuring window and quinn's
-/// settings.
+/// A game flow to run: the links, the seed, the messages, the measuring window and both
+/// stacks' settings.
+///
+/// [`quinn`](Self::quinn) and [`weir`](Self::weir) run it over the same links with the same
+/// simulator seed and measure it the same way (see the module docs, "The measuring window"):
+/// ages sampled from the sender's handshake plus [`warmup`](Self::warmup) to the end of the
+/// sending window, every arrival until the end of the [`drain`](Self::drain) counted as
+/// received and, if within [`deadline`](Self::deadline) of its send time, as on time, and every
+/// UDP payload byte offered to either link over the whole run.
 #[derive(Debug, Clone)]
 pub struct GameRun {
     /// The sender → receiver link.
@@ -449,7 +458,7 @@ pub struct GameRun {
     pub reverse: LinkConfig,
     /// Seed of the simulator; the server's and the client's are `seed + 1` and `seed + 2`.
     pub seed: u64,
-    /// How quinn carries the messages.
+    /// How quinn carries the messages ([`GameRun::weir`] takes weir's way as its argument).
     pub transport: QuinnGameTransport,
     /// Messages per second.
     pub rate_hz: u32,
@@ -467,11 +476,15 @@ pub struct GameRun {
     pub handshake_limit: Duration,
     /// Both quinn peers' settings.
     pub quinn: QuinnConfig,
+    /// Both weir peers' transport settings (the controller among them); how weir carries the
+    /// messages is [`GameRun::weir`]'s argument.
+    pub weir: TransportConfig,
 }
 
 impl GameRun {
     /// A flow over the given links with a 1 s warm-up and a 2 s drain, quinn with its baseline
-    /// settings ([`QuinnConfig::default`]: CUBIC).
+    /// settings ([`QuinnConfig::default`]: CUBIC) and weir with its defaults
+    /// ([`TransportConfig::default`]: NewReno).
     #[allow(clippy::too_many_arguments)] // the flow's own parameters, as `quinn_game` takes them
     pub fn new(
         forward: LinkConfig,
@@ -496,6 +509,7 @@ impl GameRun {
             drain: Duration::from_secs(2),
             handshake_limit: Duration::from_secs(60),
             quinn: QuinnConfig::default(),
+            weir: TransportConfig::default(),
         }
     }
 
@@ -538,33 +552,79 @@ impl GameRun {
         quinn_app_mut::<QuinnGameReceiver>(&mut sim, s, RECEIVER)?.finish(now);
         let rx = quinn_app::<QuinnGameReceiver>(&sim, s, RECEIVER)?;
         let tx = quinn_app::<QuinnGameSender>(&sim, c, SENDER)?;
-        let quantile = |q| rx.freshness().map_or(Duration::ZERO, |f| f.age_quantile(q));
-        let generated = tx.sent + tx.refused;
+        self.report(
+            &sim,
+            [f, r],
+            Outcome {
+                stack: Stack::Quinn(self.quinn.controller),
+                transport: self.transport.name().to_owned(),
+                connected_at: tx.connected_at,
+                sent: tx.sent,
+                refused: tx.refused,
+                received: rx.received(),
+                on_time: rx.on_time(),
+                ages: rx.freshness(),
+                error: tx.closed.as_ref().map(ToString::to_string),
+            },
+        )
+    }
+
+    /// The report of a run of this flow over links `links` of `sim`, whatever the stack: the
+    /// on-time share over every message generated, the ages from `outcome.ages` (sampled over
+    /// the measuring window only), the bytes offered to both links over the whole run.
+    pub(crate) fn report(
+        &self,
+        sim: &Simulator,
+        links: [LinkId; 2],
+        outcome: Outcome<'_>,
+    ) -> Result<GameReport, PeerError> {
+        let epoch = sim.epoch();
+        let ages = outcome.ages;
+        let quantile = |q| ages.map_or(Duration::ZERO, |f| f.age_quantile(q));
+        let generated = outcome.sent + outcome.refused;
         Ok(GameReport {
-            stack: Stack::Quinn(self.quinn.controller),
-            transport: self.transport.name().to_owned(),
+            stack: outcome.stack,
+            transport: outcome.transport,
             seed: self.seed,
-            connected_at: tx.connected_at.map(|t| t.saturating_duration_since(epoch)),
-            sent: tx.sent,
-            refused: tx.refused,
-            received: rx.received(),
-            on_time: rx.on_time(),
+            connected_at: outcome
+                .connected_at
+                .map(|t| t.saturating_duration_since(epoch)),
+            sent: outcome.sent,
+            refused: outcome.refused,
+            received: outcome.received,
+            on_time: outcome.on_time,
             on_time_share: if generated == 0 {
                 1.0
             } else {
-                rx.on_time() as f64 / generated as f64
+                outcome.on_time as f64 / generated as f64
             },
             deadline: self.deadline,
             age_p50: quantile(0.5),
             age_p99: quantile(0.99),
-            age_max: rx.freshness().map_or(Duration::ZERO, Freshness::max_age),
-            mean_age: rx.freshness().map_or(Duration::ZERO, Freshness::mean_age),
-            age_samples: rx.freshness().map_or(0, Freshness::samples),
-            bytes_on_wire: offered_bytes(&sim, [f, r])?,
+            age_max: ages.map_or(Duration::ZERO, Freshness::max_age),
+            mean_age: ages.map_or(Duration::ZERO, Freshness::mean_age),
+            age_samples: ages.map_or(0, Freshness::samples),
+            bytes_on_wire: offered_bytes(sim, links)?,
             elapsed: sim.elapsed(),
-            error: tx.closed.as_ref().map(ToString::to_string),
+            error: outcome.error,
         })
     }
+}
+
+/// What one stack's run of a [`GameRun`] left at its two ends, for [`GameRun::report`].
+pub(crate) struct Outcome<'a> {
+    pub(crate) stack: Stack,
+    pub(crate) transport: String,
+    /// When the sender saw the handshake complete.
+    pub(crate) connected_at: Option<Instant>,
+    pub(crate) sent: u64,
+    pub(crate) refused: u64,
+    /// Messages received by the end of the run, and how many of them were on time.
+    pub(crate) received: u64,
+    pub(crate) on_time: u64,
+    /// The age samples of the measuring window.
+    pub(crate) ages: Option<&'a Freshness>,
+    pub(crate) error: Option<String>,
 }
 
 /// A game flow carried by quinn-proto (baseline settings: CUBIC, 1200-byte datagrams, flow

@@ -109,6 +109,7 @@ mod node;
 mod report;
 mod run;
 pub mod scenarios;
+mod weir_realtime;
 
 pub use bulk::{QuinnBulkReceiver, QuinnBulkSender};
 pub use config::{QuinnConfig, QuinnController, SelfSigned};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use weir_core::endpoint::Endpoint;
 use weir_core::sim::flows::{BulkAmount, BulkReceiver, BulkSender};
-use weir_core::sim::{EndpointNode, NodeId, Scenario, Simulator};
+use weir_core::sim::{App, EndpointNode, NodeId, Scenario, Simulator};
 
 use crate::PeerError;
 use crate::bulk::{QuinnBulkReceiver, QuinnBulkSender};
@@ -125,31 +125,14 @@ impl BulkRun {
     /// Runs the flow over `scenario` between two weir peers, set up as `weir sim --flow bulk`.
     pub fn weir(&self, scenario: &Scenario) -> Result<BulkReport, PeerError> {
         let epoch = Instant::now(); // any instant: the simulator only adds virtual time to it
-        let server = Endpoint::new(
-            epoch,
-            EndpointConfig {
-                seed: Seed::Fixed(self.seed.wrapping_add(1)),
-                ..EndpointConfig::default()
-            },
-            Some(ServerConfig {
-                transport: self.weir.clone(),
-                ..ServerConfig::default()
-            }),
-        )?;
-        let mut client = Endpoint::new(
-            epoch,
-            EndpointConfig {
-                seed: Seed::Fixed(self.seed.wrapping_add(2)),
-                ..EndpointConfig::default()
-            },
-            None,
-        )?;
-        client.set_client_config(self.weir.clone())?;
-        client.connect(epoch, SERVER)?;
         let sender = BulkSender::new(self.amount, 0, true);
-        let mut sim = Simulator::new(self.seed, epoch);
-        let c = sim.add_node(CLIENT, EndpointNode::new(client, sender))?;
-        let s = sim.add_node(SERVER, EndpointNode::new(server, BulkReceiver::default()))?;
+        let (sim, c, s) = weir_pair(
+            &self.weir,
+            self.seed,
+            epoch,
+            sender,
+            BulkReceiver::default(),
+        )?;
         let views = Views {
             sender: |sim: &Simulator| {
                 let tx = &sim
@@ -296,6 +279,66 @@ pub(crate) fn quinn_pair<C: QuinnApp, S: QuinnApp>(
     let c = sim.add_node(CLIENT, client)?;
     let s = sim.add_node(SERVER, server)?;
     Ok((sim, c, s))
+}
+
+/// A simulator seeded with `seed` holding two weir peers with the transport settings `config`:
+/// the client at [`CLIENT`] (seed `seed + 2`), connecting at `epoch` to the server at [`SERVER`]
+/// (seed `seed + 1`, Retry only when busy, as `weir sim` sets it up), the counterpart of
+/// [`quinn_pair`]. No links yet: the caller installs them.
+pub(crate) fn weir_pair<C: App, S: App>(
+    config: &TransportConfig,
+    seed: u64,
+    epoch: Instant,
+    client_app: C,
+    server_app: S,
+) -> Result<(Simulator, NodeId, NodeId), PeerError> {
+    let server = Endpoint::new(
+        epoch,
+        EndpointConfig {
+            seed: Seed::Fixed(seed.wrapping_add(1)),
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            transport: config.clone(),
+            ..ServerConfig::default()
+        }),
+    )?;
+    let mut client = Endpoint::new(
+        epoch,
+        EndpointConfig {
+            seed: Seed::Fixed(seed.wrapping_add(2)),
+            ..EndpointConfig::default()
+        },
+        None,
+    )?;
+    client.set_client_config(config.clone())?;
+    client.connect(epoch, SERVER)?;
+    let mut sim = Simulator::new(seed, epoch);
+    let c = sim.add_node(CLIENT, EndpointNode::new(client, client_app))?;
+    let s = sim.add_node(SERVER, EndpointNode::new(server, server_app))?;
+    Ok((sim, c, s))
+}
+
+/// The application of weir node `node`, which must hold an `A`.
+pub(crate) fn weir_app<'a, A: App>(
+    sim: &'a Simulator,
+    node: NodeId,
+    what: &'static str,
+) -> Result<&'a A, PeerError> {
+    sim.node::<EndpointNode<A>>(node)
+        .map(|n| &n.app)
+        .ok_or(PeerError::Harness(what))
+}
+
+/// The application of weir node `node`, which must hold an `A`, to change.
+pub(crate) fn weir_app_mut<'a, A: App>(
+    sim: &'a mut Simulator,
+    node: NodeId,
+    what: &'static str,
+) -> Result<&'a mut A, PeerError> {
+    sim.node_mut::<EndpointNode<A>>(node)
+        .map(|n| &mut n.app)
+        .ok_or(PeerError::Harness(what))
 }
 
 /// The application of quinn node `node`, which must hold an `A`.

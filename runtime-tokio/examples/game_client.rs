@@ -1,5 +1,6 @@
-//! A game client: receives the server's 60 Hz state updates, sends an input per update, and
-//! prints how many updates arrived and how stale they were.
+//! A game client: receives the server's 60 Hz state updates, plays them out through a jitter
+//! buffer (at the pace of the server's ticks, in order, a little behind), sends an input per
+//! update, and prints what it played, what came too late and how long an update waited.
 //!
 //! `cargo run -p weir-tokio --example game_client -- 127.0.0.1:4433 10`
 
@@ -7,9 +8,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use weir_tokio::{Config, Endpoint, VarInt};
+use weir_tokio::{Config, DeliveryMode, Endpoint, JitterBuffer, JitterConfig, LaneConfig, VarInt};
 
-const INPUT_CHANNEL: u64 = 1;
+const STATE_LANE: u64 = 0;
+const INPUT_LANE: u64 = 1;
+/// The server's tick: an update's tick number times this is its send time.
+const TICK: Duration = Duration::from_micros(16_667);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,27 +31,57 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let endpoint = Endpoint::bind(local, Config::client()).await?;
     let conn = endpoint.connect(server).await?;
     println!("connected to {server}");
+    // Receiving follows the server's mode; these settings are for what this end sends.
+    let state = conn.lane(STATE_LANE, LaneConfig::new(DeliveryMode::Unreliable))?;
+    let inputs = conn.lane(INPUT_LANE, LaneConfig::new(DeliveryMode::ReliableUnordered))?;
+    let mut buffer = JitterBuffer::new(JitterConfig::default())?;
     let end = Instant::now() + Duration::from_secs(seconds);
-    let (mut updates, mut gaps, mut last_frame) = (0u64, 0u64, None::<u64>);
-    while let Ok(Ok(update)) = tokio::time::timeout_at(end.into(), conn.read_datagram()).await {
-        updates += 1;
-        let frame = update
-            .data
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or_default();
-        if let Some(last) = last_frame {
-            gaps += frame.saturating_sub(last + 1);
+    let (mut played, mut skipped, mut last) = (0u64, 0u64, None::<u64>);
+    loop {
+        // Sleep until an update arrives, the buffer has one due, or the end.
+        let due = buffer.poll_timeout().unwrap_or(end).min(end);
+        tokio::select! {
+            update = state.recv() => {
+                let Ok(update) = update else { break };
+                let frame = update
+                    .data
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or_default();
+                let sent = TICK * u32::try_from(frame).unwrap_or(u32::MAX);
+                let _ = buffer.push(Instant::now(), frame, sent, update.data);
+                inputs.send(Bytes::from_static(b"move:+1,0")).await?;
+            }
+            () = tokio::time::sleep_until(due.into()) => {
+                if Instant::now() >= end {
+                    break;
+                }
+            }
         }
-        last_frame = Some(frame);
-        conn.send_datagram_on(INPUT_CHANNEL, Bytes::from_static(b"move:+1,0"), None)?;
+        // Play out whatever is due (a real game applies or interpolates the state here).
+        while let Some(update) = buffer.pop(Instant::now()) {
+            played += 1;
+            if let Some(last) = last {
+                skipped += update.sequence.saturating_sub(last + 1);
+            }
+            last = Some(update.sequence);
+        }
     }
-    let stats = conn.stats();
+    let jitter = buffer.stats();
     println!(
-        "{updates} updates in {seconds} s, {gaps} skipped; srtt {:?}",
-        stats.map(|s| s.srtt)
+        "{played} updates played in {seconds} s, {skipped} skipped, {} late, playout delay {:?}; \
+         srtt {:?}",
+        jitter.late,
+        jitter.playout_delay,
+        conn.stats().map(|s| s.srtt)
     );
+    if let Some(lanes) = conn.lane_stats() {
+        println!(
+            "lost updates rebuilt by FEC: {}, repairs dropped: {}",
+            lanes.fec_recovered, lanes.fec_dropped
+        );
+    }
     conn.close(VarInt::ZERO, b"bye");
     endpoint
         .shutdown(VarInt::ZERO, b"bye", Duration::from_secs(1))

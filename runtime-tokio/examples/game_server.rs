@@ -1,6 +1,8 @@
-//! A game server: broadcasts the world state to every connected player 60 times a second as
-//! unreliable messages (a lost update is replaced by the next one, never retransmitted), and
-//! reads each player's inputs the same way.
+//! A game server: sends the world state to every connected player 60 times a second on an
+//! unreliable lane with forward error correction (a lost update is rebuilt from the parity
+//! that follows it, or replaced by the next one; it is never sent again), and reads each
+//! player's inputs on a reliable-unordered lane (every input arrives exactly once, none waits
+//! behind another).
 //!
 //! `cargo run -p weir-tokio --example game_server -- 127.0.0.1:4433`
 
@@ -9,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use weir_tokio::{Config, Connection, Endpoint};
+use weir_tokio::{Config, DeliveryMode, Endpoint, FecLevel, Lane, LaneConfig};
 
-/// World-state channel; inputs come back on channel 1.
-const STATE_CHANNEL: u64 = 0;
+/// World-state lane; inputs come back on lane 1.
+const STATE_LANE: u64 = 0;
+const INPUT_LANE: u64 = 1;
 const TICK: Duration = Duration::from_micros(16_667);
 
 #[tokio::main]
@@ -23,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
     let endpoint = Endpoint::bind(addr, Config::server()).await?;
     println!("game server on {}", endpoint.local_addr());
-    let players: Arc<Mutex<Vec<Connection>>> = Arc::default();
+    let players: Arc<Mutex<Vec<Lane>>> = Arc::default();
 
     // Accept players.
     {
@@ -32,29 +35,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(async move {
             while let Some(conn) = endpoint.accept().await {
                 println!("player {} joined", conn.remote_address());
-                tokio::spawn(read_inputs(conn.clone()));
-                players.lock().expect("players").push(conn);
+                let state = conn.lane(
+                    STATE_LANE,
+                    LaneConfig::new(DeliveryMode::Unreliable).with_fec(FecLevel::Medium),
+                );
+                let inputs =
+                    conn.lane(INPUT_LANE, LaneConfig::new(DeliveryMode::ReliableUnordered));
+                match (state, inputs) {
+                    (Ok(state), Ok(inputs)) => {
+                        tokio::spawn(read_inputs(inputs));
+                        players.lock().expect("players").push(state);
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        println!("player {} refused: {e}", conn.remote_address())
+                    }
+                }
             }
         });
     }
 
-    // The game loop: one state update per tick to everyone.
+    // The game loop: one state update per tick to everyone, its tick inside (the players'
+    // jitter buffers play the updates out at the pace of the ticks).
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     for frame in 0u64.. {
         tick.tick().await;
-        let connected: Vec<Connection> = players.lock().expect("players").clone();
+        let connected: Vec<Lane> = players.lock().expect("players").clone();
         let mut state = BytesMut::with_capacity(64);
         state.put_u64(frame);
         state.put_u32(connected.len() as u32);
         state.resize(64, 0);
         let state = state.freeze();
         let mut alive = Vec::with_capacity(connected.len());
-        for conn in connected {
+        for lane in connected {
             // Stale after two ticks: better dropped than late.
-            match conn.send_datagram_on(STATE_CHANNEL, state.clone(), Some(TICK * 2)) {
-                Ok(()) => alive.push(conn),
-                Err(e) => println!("player {} left: {e}", conn.remote_address()),
+            match lane.send_with_deadline(state.clone(), TICK * 2).await {
+                Ok(_) => alive.push(lane),
+                Err(e) => println!("a player left: {e}"),
             }
         }
         *players.lock().expect("players") = alive;
@@ -62,15 +79,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn read_inputs(conn: Connection) {
-    while let Ok(input) = conn.read_datagram().await {
+async fn read_inputs(inputs: Lane) {
+    while let Ok(input) = inputs.recv().await {
         if input.sequence % 300 == 0 {
-            println!(
-                "{}: input #{} ({} bytes)",
-                conn.remote_address(),
-                input.sequence,
-                input.data.len()
-            );
+            println!("input #{} ({} bytes)", input.sequence, input.data.len());
         }
     }
 }

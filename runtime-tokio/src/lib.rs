@@ -93,6 +93,10 @@ pub use stream::{RecvStream, SendStream};
 pub use tcp::{
     TcpConfig, TcpConfigError, TcpSettings, available_congestion_controls, read_settings,
 };
+/// The jitter buffer to play out what an unreliable lane delivers (see [`weir_core::jitter`]).
+pub use weir_core::jitter::{
+    JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,
+};
 pub use weir_core::lanes::{Coalesce, DeliveryMode, FecLevel, LaneConfig, LaneStats, Message};
 
 pub use weir_core;

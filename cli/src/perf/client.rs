@@ -11,9 +11,10 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 use weir_core::connection::ConnectionStats;
-use weir_tokio::{Config, Connection, Endpoint, SocketStats};
+use weir_core::lanes::LaneStats;
+use weir_tokio::{Config, Connection, Endpoint, Lane, SocketStats};
 
-use super::{ClientArgs, LiveError, MODE_BULK, MODE_GAME, Mode};
+use super::{ClientArgs, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE, Mode};
 use crate::scenario::{fmt_duration, fmt_percent};
 
 /// Bytes handed to the stream per write (zero-copy: one buffer, sliced).
@@ -33,6 +34,9 @@ struct Outcome {
 }
 
 pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
+    if args.lane.is_some() && args.mode != Mode::Game {
+        return Err(LiveError::LaneNeedsGame);
+    }
     if args.mode == Mode::Game {
         if args.message_size < 16 {
             return Err(LiveError::MessageSize);
@@ -56,6 +60,7 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
         Mode::Game => game(&conn, args).await?,
     };
     let stats = conn.stats();
+    let lanes = args.lane_setup().and(conn.lane_stats());
     conn.close(0u32.into(), b"done");
     endpoint
         .shutdown(0u32.into(), b"done", Duration::from_secs(1))
@@ -64,6 +69,9 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
         "{}",
         render(&outcome, stats.as_ref(), &endpoint.socket_stats())
     );
+    if let (Some(setup), Some(lanes)) = (args.lane_setup(), lanes) {
+        println!("{}", lane_table(&setup, &lanes));
+    }
     Ok(())
 }
 
@@ -169,23 +177,34 @@ async fn bulk(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
 async fn game(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError> {
     let duration = args.duration.unwrap_or(Duration::from_secs(10));
     let (mut send, _recv) = conn.open_bi(0).await?;
-    send.write_all(&[MODE_GAME]).await?;
+    let carrier = match args.lane_setup() {
+        Some(setup) => {
+            let mut announce = vec![MODE_LANE];
+            announce.extend_from_slice(&setup.encode());
+            send.write_all(&announce).await?;
+            Carrier::Lane(conn.lane(GAME_LANE, setup.config)?, setup.deadline)
+        }
+        None => {
+            send.write_all(&[MODE_GAME]).await?;
+            Carrier::Datagrams(conn.clone())
+        }
+    };
     // Warm up: the server echoes once it has read the mode; measure from the first echo on.
-    conn.send_datagram(Bytes::from_static(b"warm-up"))?;
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_datagram()).await;
+    carrier.send(Bytes::from_static(b"warm-up")).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), carrier.recv()).await;
     let epoch = Instant::now();
     // Echoes: sequence number and send time (ns since `epoch`) come back in the message.
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     let receiver = {
-        let conn = conn.clone();
+        let carrier = carrier.clone();
         tokio::spawn(async move {
             let mut rtts = histogram();
             let mut echoed = 0u64;
             loop {
                 tokio::select! {
-                    message = conn.read_datagram() => {
-                        let Ok(message) = message else { break };
-                        let Some(sent_ns) = message.data.get(8..16) else { continue };
+                    message = carrier.recv() => {
+                        let Some(message) = message else { break };
+                        let Some(sent_ns) = message.get(8..16) else { continue };
                         let sent_ns = u64::from_be_bytes(sent_ns.try_into().unwrap_or_default());
                         let now_ns = epoch.elapsed().as_nanos() as u64;
                         let _ = rtts.record(now_ns.saturating_sub(sent_ns) / 1000);
@@ -207,7 +226,7 @@ async fn game(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
         message.put_u64(seq);
         message.put_u64(epoch.elapsed().as_nanos() as u64);
         message.resize(args.message_size, 0);
-        conn.send_datagram(message.freeze())?;
+        carrier.send(message.freeze()).await?;
         bar.set_position(seq + 1);
     }
     let elapsed = epoch.elapsed();
@@ -227,6 +246,81 @@ async fn game(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
     })
 }
 
+/// What the client's end of the game lane counted (its messages out, the echoes in).
+fn lane_table(setup: &LaneSetup, s: &LaneStats) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["game lane (client's end)", "value"]);
+    if let Some(column) = t.column_mut(1) {
+        column.set_cell_alignment(CellAlignment::Right);
+    }
+    let c = &setup.config;
+    t.add_row([
+        "mode / redundancy / FEC / deadline".to_owned(),
+        format!(
+            "{} / {} / {} / {}",
+            c.mode,
+            c.redundancy,
+            c.fec,
+            setup.deadline.map_or("none".to_owned(), fmt_duration)
+        ),
+    ]);
+    t.add_row([
+        "messages sent / received".to_owned(),
+        format!("{} / {}", s.messages_sent, s.messages_received),
+    ]);
+    t.add_row([
+        "fragments retransmitted".to_owned(),
+        s.fragments_retransmitted.to_string(),
+    ]);
+    t.add_row([
+        "redundant bytes sent / repairs used".to_owned(),
+        format!("{} / {}", s.redundant_bytes_sent, s.repaired_messages),
+    ]);
+    t.add_row([
+        "FEC bytes sent / packets rebuilt / repairs dropped".to_owned(),
+        format!(
+            "{} / {} / {}",
+            s.fec_bytes_sent, s.fec_recovered, s.fec_dropped
+        ),
+    ]);
+    t.add_row([
+        "given up: sending / on arrival (deadline)".to_owned(),
+        format!("{} / {}", s.expired_sending, s.expired_receiving),
+    ]);
+    t
+}
+
+/// How a game run's messages travel: datagrams, or a lane with its deadline.
+#[derive(Clone)]
+enum Carrier {
+    Datagrams(Connection),
+    Lane(Lane, Option<Duration>),
+}
+
+impl Carrier {
+    async fn send(&self, message: Bytes) -> Result<(), LiveError> {
+        match self {
+            Self::Datagrams(conn) => conn.send_datagram(message)?,
+            Self::Lane(lane, None) => {
+                lane.send(message).await?;
+            }
+            Self::Lane(lane, Some(ttl)) => {
+                lane.send_with_deadline(message, *ttl).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next echo; `None` once the connection is gone.
+    async fn recv(&self) -> Option<Bytes> {
+        match self {
+            Self::Datagrams(conn) => conn.read_datagram().await.ok().map(|d| d.data),
+            Self::Lane(lane, _) => lane.recv().await.ok().map(|m| m.data),
+        }
+    }
+}
+
 fn micros(us: u64) -> String {
     fmt_duration(Duration::from_micros(us))
 }
@@ -241,7 +335,7 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSta
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
     let mode = match outcome.mode {
         Mode::Bulk => "bulk (one stream)",
-        Mode::Game => "game (echoed unreliable messages)",
+        Mode::Game => "game (echoed messages)",
     };
     t.add_row(["mode", mode]);
     t.add_row(["time", &fmt_duration(outcome.elapsed)]);
@@ -307,4 +401,81 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSta
         + socket.other_recv_errors;
     t.add_row(["socket errors survived".to_owned(), errors.to_string()]);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use clap::Parser;
+    use weir_tokio::Config;
+
+    use super::*;
+    use crate::perf::{Role, server};
+
+    /// `weir perf client` over loopback against the server's own connection handler: a game
+    /// run on an unreliable lane with FEC comes back whole and counted.
+    #[tokio::test]
+    async fn a_game_run_on_a_lane_is_echoed_on_the_same_lane() {
+        let transport = weir_core::config::TransportConfig::default();
+        let server_endpoint = Endpoint::bind(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            Config {
+                server: Some(crate::perf::server_config(transport.clone())),
+                client: transport.clone(),
+                ..Config::default()
+            },
+        )
+        .await
+        .expect("bind");
+        let addr = server_endpoint.local_addr();
+        tokio::spawn({
+            let endpoint = server_endpoint.clone();
+            async move {
+                while let Some(conn) = endpoint.accept().await {
+                    tokio::spawn(server::serve(conn));
+                }
+            }
+        });
+        let cli = crate::Cli::try_parse_from([
+            "weir",
+            "perf",
+            "client",
+            "--connect",
+            &addr.to_string(),
+            "--mode",
+            "game",
+            "--duration",
+            "500ms",
+            "--tick-rate",
+            "100",
+            "--lane",
+            "unreliable",
+            "--fec",
+            "low",
+            "--deadline",
+            "1s",
+        ])
+        .expect("arguments");
+        let crate::Command::Perf(perf) = cli.command else {
+            panic!("not perf");
+        };
+        let Role::Client(args) = perf.role else {
+            panic!("not a client");
+        };
+        let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
+            .await
+            .expect("bind");
+        let conn = client.connect(addr).await.expect("connect");
+        let outcome = game(&conn, &args).await.expect("game run");
+        assert_eq!(outcome.sent, 50);
+        // Loopback loses nothing: every message comes back, on the lane (the datagram path
+        // would leave the lane's counters at zero).
+        let lanes = conn.lane_stats().expect("lane stats");
+        assert_eq!(outcome.echoed, 50, "{lanes:?}");
+        assert_eq!(lanes.messages_sent, 51, "50 messages and the warm-up");
+        assert_eq!(lanes.messages_received, 51);
+        assert!(lanes.fec_repairs_sent > 0, "{lanes:?}");
+        assert!(conn.stats().is_some_and(|s| s.datagrams.sent == 0));
+    }
 }

@@ -6,6 +6,9 @@
 //! - `game`: the client sends a small unreliable message per tick (60 Hz by default) carrying
 //!   its sequence number and send time; the server echoes every message; the client measures
 //!   round trips and losses.
+//! - `game` on a lane (`--lane MODE`): the mode byte is followed by the lane's settings
+//!   ([`LaneSetup`]); the messages travel on lane 0 with them both ways, each given up at
+//!   `--deadline` if one is set.
 
 mod client;
 mod server;
@@ -16,6 +19,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use weir_core::config::{ServerConfig, TransportConfig};
 use weir_core::congestion::ControllerKind;
+use weir_core::lanes::{DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
 
 use crate::units::{parse_bytes, parse_duration};
 
@@ -23,6 +27,88 @@ use crate::units::{parse_bytes, parse_duration};
 const MODE_BULK: u8 = b'B';
 /// Mode byte of a game run.
 const MODE_GAME: u8 = b'G';
+/// Mode byte of a game run on a lane; [`LaneSetup`] follows.
+const MODE_LANE: u8 = b'L';
+/// The lane a game run on a lane uses, both ways.
+const GAME_LANE: u64 = 0;
+
+/// The lane of a game run on a lane, as the client announces it to the server after
+/// [`MODE_LANE`]: delivery mode (its wire value), redundancy, FEC level (its place in
+/// [`FecLevel::ALL`]), deadline in milliseconds (big-endian u32, 0 for none): 7 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneSetup {
+    /// The lane's delivery mode and loss repair.
+    pub config: LaneConfig,
+    /// Each message is given up this long after it was sent.
+    pub deadline: Option<Duration>,
+}
+
+/// Why a lane announcement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LaneSetupError {
+    /// Fewer than [`LaneSetup::LEN`] bytes.
+    #[error("lane setup of {0} bytes, expected {len}", len = LaneSetup::LEN)]
+    Short(usize),
+    /// A delivery mode's wire value that names none.
+    #[error("unknown delivery mode {0}")]
+    Mode(u8),
+    /// More redundant copies than a lane carries.
+    #[error("redundancy {0} above the maximum of {MAX_REDUNDANCY}")]
+    Redundancy(u8),
+    /// An FEC level past [`FecLevel::ALL`].
+    #[error("unknown FEC level {0}")]
+    Fec(u8),
+}
+
+impl LaneSetup {
+    /// Its encoded length.
+    pub const LEN: usize = 7;
+
+    /// The announcement's bytes.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let fec = FecLevel::ALL
+            .iter()
+            .position(|&l| l == self.config.fec)
+            .unwrap_or(0);
+        let deadline = self.deadline.map_or(0, |d| {
+            u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
+        });
+        let [d0, d1, d2, d3] = deadline.to_be_bytes();
+        [
+            self.config.mode.to_wire(),
+            self.config.redundancy,
+            u8::try_from(fec).unwrap_or(0),
+            d0,
+            d1,
+            d2,
+            d3,
+        ]
+    }
+
+    /// Reads an announcement, checking every field.
+    pub fn decode(bytes: &[u8]) -> Result<Self, LaneSetupError> {
+        let &[mode, redundancy, fec, d0, d1, d2, d3] = bytes else {
+            return Err(LaneSetupError::Short(bytes.len()));
+        };
+        let mode = DeliveryMode::from_wire(mode).ok_or(LaneSetupError::Mode(mode))?;
+        if redundancy > MAX_REDUNDANCY {
+            return Err(LaneSetupError::Redundancy(redundancy));
+        }
+        let level = *FecLevel::ALL
+            .get(usize::from(fec))
+            .ok_or(LaneSetupError::Fec(fec))?;
+        let deadline = match u32::from_be_bytes([d0, d1, d2, d3]) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms.into())),
+        };
+        Ok(Self {
+            config: LaneConfig::new(mode)
+                .with_redundancy(redundancy)
+                .with_fec(level),
+            deadline,
+        })
+    }
+}
 
 /// Arguments of `weir perf`.
 #[derive(Debug, Args)]
@@ -53,6 +139,18 @@ pub struct TransportArgs {
     /// traffic, at some cost in fairness to other flows (`BbrConfig::low_latency`).
     #[arg(long)]
     pub low_latency: bool,
+}
+
+impl ClientArgs {
+    /// The game run's lane, if it runs on one.
+    fn lane_setup(&self) -> Option<LaneSetup> {
+        self.lane.map(|mode| LaneSetup {
+            config: LaneConfig::new(mode)
+                .with_redundancy(self.redundancy)
+                .with_fec(self.fec),
+            deadline: self.deadline,
+        })
+    }
 }
 
 impl TransportArgs {
@@ -109,6 +207,22 @@ pub struct ClientArgs {
     /// Game: bytes per message (at least 16: sequence number and send time).
     #[arg(long, default_value_t = 64, value_name = "BYTES")]
     pub message_size: usize,
+    /// Game: carry the messages on a lane in this delivery mode (reliable-ordered,
+    /// reliable-unordered, reliable-sequenced, unreliable, unreliable-sequenced) instead of
+    /// unreliable datagrams; the server echoes on the same lane with the same settings.
+    #[arg(long, value_name = "MODE")]
+    pub lane: Option<DeliveryMode>,
+    /// Game on a lane: carry each message again in up to N later packets (0 to 4).
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "lane",
+          value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_REDUNDANCY)))]
+    pub redundancy: u8,
+    /// Game on a lane: forward error correction — none, low (8 + 1), medium (4 + 1), high
+    /// (4 + 2).
+    #[arg(long, default_value = "none", value_name = "LEVEL", requires = "lane")]
+    pub fec: FecLevel,
+    /// Game on a lane: give each message (and its echo) up this long after it was sent.
+    #[arg(long, value_parser = parse_duration, value_name = "TIME", requires = "lane")]
+    pub deadline: Option<Duration>,
     #[command(flatten)]
     pub transport: TransportArgs,
 }
@@ -138,6 +252,12 @@ pub enum LiveError {
     Proxy(#[from] weir_tokio::proxy::ProxyError),
     #[error("--low-latency tunes BBR; it does nothing for {0} (add --cc bbr)")]
     LowLatency(ControllerKind),
+    #[error("--lane and its options need --mode game")]
+    LaneNeedsGame,
+    #[error("the client's lane setup: {0}")]
+    LaneSetup(#[from] LaneSetupError),
+    #[error("lane: {0}")]
+    Lane(#[from] weir_tokio::LaneSendError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -171,5 +291,60 @@ fn server_config(transport: TransportConfig) -> ServerConfig {
     ServerConfig {
         transport,
         ..ServerConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lane_setup_reads_back() {
+        for mode in DeliveryMode::ALL {
+            for fec in FecLevel::ALL {
+                for redundancy in 0..=MAX_REDUNDANCY {
+                    for deadline in [None, Some(Duration::from_millis(120))] {
+                        let setup = LaneSetup {
+                            config: LaneConfig::new(mode)
+                                .with_redundancy(redundancy)
+                                .with_fec(fec),
+                            deadline,
+                        };
+                        assert_eq!(LaneSetup::decode(&setup.encode()), Ok(setup));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_lane_setup_is_refused_field_by_field() {
+        let good = LaneSetup {
+            config: LaneConfig::new(DeliveryMode::Unreliable),
+            deadline: None,
+        }
+        .encode();
+        assert_eq!(LaneSetup::decode(&good[..6]), Err(LaneSetupError::Short(6)));
+        assert_eq!(LaneSetup::decode(&[]), Err(LaneSetupError::Short(0)));
+        let with = |at: usize, value: u8| {
+            let mut bytes = good;
+            bytes[at] = value;
+            LaneSetup::decode(&bytes)
+        };
+        assert_eq!(with(0, 5), Err(LaneSetupError::Mode(5)));
+        assert_eq!(
+            with(1, MAX_REDUNDANCY + 1),
+            Err(LaneSetupError::Redundancy(MAX_REDUNDANCY + 1))
+        );
+        assert_eq!(with(2, 4), Err(LaneSetupError::Fec(4)));
+        // A sub-millisecond deadline still reads back as one (0 means none).
+        let tiny = LaneSetup {
+            deadline: Some(Duration::from_micros(10)),
+            ..LaneSetup::decode(&good).expect("good")
+        };
+        assert_eq!(
+            LaneSetup::decode(&tiny.encode()).map(|s| s.deadline),
+            Ok(Some(Duration::from_millis(1)))
+        );
     }
 }

@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use weir_tokio::{Config, Connection, Endpoint, RecvStream, SendStream};
 
-use super::{LiveError, MODE_BULK, MODE_GAME, ServerArgs, server_config};
+use super::{
+    GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE, ServerArgs, server_config,
+};
 use crate::scenario::fmt_duration;
 
 pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
@@ -71,7 +73,7 @@ async fn status(endpoint: Endpoint, every: std::time::Duration) {
     }
 }
 
-async fn serve(conn: Connection) {
+pub(super) async fn serve(conn: Connection) {
     let peer = conn.remote_address();
     while let Ok((send, mut recv)) = conn.accept_bi().await {
         let conn = conn.clone();
@@ -80,6 +82,7 @@ async fn serve(conn: Connection) {
             let outcome = match recv.read(&mut mode).await {
                 Ok(Some(1)) if mode[0] == MODE_BULK => bulk(send, recv).await,
                 Ok(Some(1)) if mode[0] == MODE_GAME => echo(&conn).await,
+                Ok(Some(1)) if mode[0] == MODE_LANE => echo_lane(&conn, &mut recv).await,
                 Ok(_) => Ok(()),
                 Err(e) => Err(e.into()),
             };
@@ -105,6 +108,31 @@ async fn bulk(mut send: SendStream, mut recv: RecvStream) -> Result<(), LiveErro
         fmt_duration(elapsed),
         received as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e6
     );
+    Ok(())
+}
+
+/// Reads the lane the client announced ([`LaneSetup`]) and echoes every message on it, with
+/// the same settings, until the connection closes.
+async fn echo_lane(conn: &Connection, recv: &mut RecvStream) -> Result<(), LiveError> {
+    let mut setup = [0u8; LaneSetup::LEN];
+    let mut filled = 0;
+    while filled < setup.len() {
+        match recv.read(&mut setup[filled..]).await? {
+            Some(n) => filled += n,
+            None => break,
+        }
+    }
+    let setup = LaneSetup::decode(&setup[..filled])?;
+    let lane = conn.lane(GAME_LANE, setup.config)?;
+    while let Ok(message) = lane.recv().await {
+        let sent = match setup.deadline {
+            Some(ttl) => lane.send_with_deadline(message.data, ttl).await,
+            None => lane.send(message.data).await,
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
     Ok(())
 }
 

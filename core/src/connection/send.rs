@@ -110,7 +110,7 @@ impl Connection {
             return true;
         }
         self.has_eliciting_data(now, SpaceId::Data)
-            && (self.probing(SpaceId::Data) || self.congestion_allows())
+            && (self.probing(SpaceId::Data) || self.congestion_allows(now))
     }
 
     /// Whether a probe timeout asked for packets in space `id` that are still owed.
@@ -206,10 +206,12 @@ impl Connection {
     /// loss keeps an app-limited flow) would otherwise have one packet in flight at a time and
     /// queue behind every acknowledgement. Streams keep the full-size rule, so that a bulk
     /// transfer never sends small packets at the edge of its window.
-    fn congestion_allows(&self) -> bool {
+    fn congestion_allows(&self, now: Instant) -> bool {
         let room = self.congestion_room();
         room >= u64::from(self.config.max_datagram_size)
-            || (room >= MIN_PARTIAL_PACKET as u64 && !self.streams.has_pending())
+            || (room >= MIN_PARTIAL_PACKET as u64
+                && !self.streams.has_pending()
+                && !self.lanes.only_copies_pending(now))
     }
 
     fn has_eliciting_data(&self, now: Instant, id: SpaceId) -> bool {
@@ -242,7 +244,7 @@ impl Connection {
             return None;
         }
         let probe = self.probing(id);
-        let window_room = self.congestion_allows();
+        let window_room = self.congestion_allows(now);
         let may_elicit = probe || window_room;
         let has_data = self.has_eliciting_data(now, id);
         if id == SpaceId::Data && self.data_space_usable() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use crate::wire::frame::DeliveryMode;
+pub use crate::wire::frame::{DeliveryMode, UnknownDeliveryMode};
 
 use super::fec::FecLevel;
 

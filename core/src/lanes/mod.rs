@@ -55,6 +55,7 @@ use bytes::Bytes;
 
 pub use config::{
     Coalesce, DeliveryMode, LaneConfig, LaneConfigError, LanesConfig, MAX_REDUNDANCY,
+    UnknownDeliveryMode,
 };
 pub use error::{LaneError, SendMessageError};
 pub use fec::{FecLevel, MAX_REPAIRS, MAX_SOURCES, UnknownFecLevel};
@@ -805,8 +806,19 @@ impl Lanes {
 
     /// Whether a packet built now would carry something of the lanes.
     pub(crate) fn has_pending(&self, now: Instant) -> bool {
-        self.tail_copies
-            || self.conn_recv.is_pending()
+        self.tail_copies || self.has_fresh_pending(now)
+    }
+
+    /// Whether the only thing the lanes would send is copies in a packet of their own:
+    /// speculative bytes, which take the window only when a full packet's worth is spare
+    /// (`Connection::congestion_allows`), never the last of it that fresh data needs.
+    pub(crate) fn only_copies_pending(&self, now: Instant) -> bool {
+        self.tail_copies && !self.has_fresh_pending(now)
+    }
+
+    /// Whether messages or control frames wait (anything but tail copies).
+    fn has_fresh_pending(&self, now: Instant) -> bool {
+        self.conn_recv.is_pending()
             || self.control.iter().any(|lane| {
                 self.senders.get(lane).is_some_and(LaneSender::skip_pending)
                     || self

@@ -23,6 +23,10 @@ use super::message::LaneStats;
 use crate::range_set::RangeSet;
 use crate::streams::SendCredit;
 
+/// The least time between a message on a sequenced lane and its copy: losses come in bursts
+/// at short time scales (a queue overflowing, a radio fade), and a copy right behind its
+/// original shares their fate.
+const MIN_COPY_SPACING: Duration = Duration::from_millis(1);
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -499,13 +503,24 @@ impl LaneSender {
     /// if copies are still owed. The newest messages before a pause (a player's last input)
     /// would otherwise have no later packet to ride in, and a loss would wait for a probe
     /// timeout.
+    ///
+    /// A sequenced lane does not wait for a pause: its copy is worth something only until the
+    /// next message supersedes it (which drops the copy), so it leaves a quarter of the lane's
+    /// usual interval after the original. A lost snapshot then costs a quarter tick of
+    /// staleness, not a whole one; the price is a second packet per message, sent only when
+    /// the congestion window has a full packet to spare.
     pub(super) fn tail_copies_at(&self, idle: Duration) -> Option<Instant> {
         if self.copies.iter().all(|c| c.left == 0) {
             return None;
         }
-        // A pause is longer than twice the application's usual pace: a 30 Hz lane is not
-        // quiet between its ticks.
-        let idle = idle.max(self.interval.unwrap_or_default() * 2);
+        let idle = match self.interval {
+            Some(interval) if self.config.mode.is_sequenced() => {
+                (interval / 4).max(MIN_COPY_SPACING)
+            }
+            // A pause is longer than twice the application's usual pace: a 30 Hz lane is
+            // not quiet between its ticks.
+            interval => idle.max(interval.unwrap_or_default() * 2),
+        };
         self.last_sent.map(|t| t + idle)
     }
 

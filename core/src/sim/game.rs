@@ -1,6 +1,8 @@
 //! The game flow: a message of a fixed size every tick, client → server, over unreliable
 //! datagrams, a reliable stream or a lane ([`GameTransport`]), and what its receiver saw: the
-//! one-way delay of every message and the age of the newest state it holds ([`Freshness`]).
+//! one-way delay of every message and the age of the newest state it holds ([`Freshness`]),
+//! and, with a jitter buffer ([`GameSpec::jitter`]), what a player who plays the messages out
+//! at a steady pace sees ([`Playout`]).
 //!
 //! Every message starts with its sequence number and its send time (8 bytes each, big-endian;
 //! nanoseconds since the epoch both ends share), then padding, so the receiver needs no side
@@ -17,12 +19,14 @@ use hdrhistogram::Histogram;
 
 use super::endpoint_node::App;
 use super::freshness::Freshness;
+use super::playout::Playout;
 use super::runs::RunError;
 use super::stats::{micros, new_delay_histogram};
 use super::{EndpointNode, LinkStats, Scenario, SimError, Simulator};
 use crate::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use crate::connection::{ConnectionStats, Event};
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::jitter::{JitterConfig, JitterConfigError};
 use crate::lanes::{LaneConfig, LaneError, LaneEvent, LaneStats};
 use crate::streams::{StreamEvent, StreamId};
 
@@ -212,12 +216,18 @@ impl App for GameSender {
     }
 }
 
-/// Server side of a game flow: the one-way delay of every message, and how fresh the newest
-/// state it holds stays ([`Freshness`]).
+/// Server side of a game flow: the one-way delay of every message, how fresh the newest
+/// state it holds stays ([`Freshness`]) and, with a [`jitter`](Self::jitter) buffer, what a
+/// player who plays the messages out through it sees ([`Playout`]).
 ///
-/// Set the public settings (`stream`, `measure_from`, `deadline`) before the first message
-/// arrives, and call [`finish`](Self::finish) at the end of the run.
-#[derive(Debug, Clone)]
+/// Set the public settings (`stream`, `measure_from`, `deadline`, `jitter`) before the first
+/// message arrives, and call [`finish`](Self::finish) at the end of the run. With a jitter
+/// buffer the receiver has a timer of its own ([`App::poll_timeout`]): the messages play out at
+/// their due instants, also after the last arrival.
+///
+/// Not `Clone`: a jitter buffer is not (take a finished receiver out of the simulator with
+/// `std::mem::replace`, as [`run_game`] does).
+#[derive(Debug)]
 pub struct GameReceiver {
     epoch: Instant,
     size: usize,
@@ -225,6 +235,8 @@ pub struct GameReceiver {
     delay_us: Histogram<u64>,
     /// Created at the first message, from the settings then.
     freshness: Option<Freshness>,
+    /// Created at the first message from [`jitter`](Self::jitter), if set.
+    playout: Option<Playout>,
     /// Messages received.
     pub received: u64,
     /// Bytes of messages received.
@@ -245,6 +257,12 @@ pub struct GameReceiver {
     /// A message is on time if it arrives within this long of its send time (`None`: every
     /// arrival is); see [`GameTransport::deadline`].
     pub deadline: Option<Duration>,
+    /// Play every message received out through a jitter buffer set up so ([`Playout`]: the
+    /// sequence number and send time the message carries go in); `None`: no buffer.
+    pub jitter: Option<JitterConfig>,
+    /// Why the jitter buffer could not be set up, if [`jitter`](Self::jitter) was invalid;
+    /// nothing is played out then.
+    pub jitter_error: Option<JitterConfigError>,
 }
 
 impl GameReceiver {
@@ -264,6 +282,9 @@ impl GameReceiver {
             stream: None,
             measure_from: None,
             deadline: None,
+            jitter: None,
+            jitter_error: None,
+            playout: None,
         }
     }
 
@@ -275,6 +296,12 @@ impl GameReceiver {
     /// The age of the newest state and delivery on time; `None` before the first message.
     pub fn freshness(&self) -> Option<&Freshness> {
         self.freshness.as_ref()
+    }
+
+    /// What the player saw through the jitter buffer; `None` without one (or before the first
+    /// message).
+    pub fn playout(&self) -> Option<&Playout> {
+        self.playout.as_ref()
     }
 
     /// Messages received within [`deadline`](Self::deadline) of their send time.
@@ -314,6 +341,23 @@ impl GameReceiver {
                 }
             })
             .on_message(now, seq, sent);
+        if self.received == 0
+            && let Some(config) = self.jitter
+        {
+            match Playout::new(self.epoch, config) {
+                Ok(playout) => {
+                    self.playout = Some(match self.measure_from {
+                        Some(from) => playout.measure_from(from),
+                        None => playout,
+                    });
+                }
+                Err(error) => self.jitter_error = Some(error),
+            }
+        }
+        if let Some(playout) = &mut self.playout {
+            // Dropped as late, duplicate, ...: counted in its statistics.
+            let _ = playout.on_message(now, seq, sent);
+        }
         if self.highest.is_some_and(|highest| seq < highest) {
             self.out_of_order += 1;
         }
@@ -364,6 +408,19 @@ impl App for GameReceiver {
             _ => {}
         }
     }
+
+    /// Plays out what the jitter buffer has due: after the messages of this input went in, and
+    /// when its timer fires.
+    fn on_tick(&mut self, now: Instant, _ep: &mut Endpoint) {
+        if let Some(playout) = &mut self.playout {
+            playout.play(now);
+        }
+    }
+
+    /// When the jitter buffer's next message is due.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.playout.as_ref().and_then(Playout::poll_timeout)
+    }
 }
 
 /// One game flow to run (see [`run_game`]).
@@ -381,6 +438,8 @@ pub struct GameSpec {
     pub duration: Duration,
     /// The receiver's on-time deadline ([`GameReceiver::deadline`]).
     pub deadline: Option<Duration>,
+    /// The receiver's jitter buffer ([`GameReceiver::jitter`]), if any.
+    pub jitter: Option<JitterConfig>,
     /// The run lasts `duration + drain` of virtual time from its start (the handshake
     /// included), so that the last messages land.
     pub drain: Duration,
@@ -397,13 +456,14 @@ impl GameSpec {
             size,
             duration,
             deadline: transport.deadline(),
+            jitter: None,
             drain: Duration::from_secs(5),
         }
     }
 }
 
 /// What a game flow achieved, from both ends.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GameRun {
     /// When the sender saw the handshake complete, since the epoch.
     pub connected_at: Option<Duration>,
@@ -414,7 +474,7 @@ pub struct GameRun {
     /// Why the sender could not set up its lane, if it could not.
     pub lane_error: Option<LaneError>,
     /// The receiver and its figures, its age samples finished at the end of the sending
-    /// window.
+    /// window, its jitter buffer (if any) drained.
     pub receiver: GameReceiver,
     /// The sender's connection at the end.
     pub sender_stats: Option<ConnectionStats>,
@@ -473,6 +533,7 @@ pub fn run_game(
     );
     let mut receiver = GameReceiver::new(epoch, spec.size);
     receiver.deadline = spec.deadline;
+    receiver.jitter = spec.jitter;
     let mut sim = Simulator::new(seed, epoch);
     let c = sim.add_node(client_addr, EndpointNode::new(client, sender))?;
     let s = sim.add_node(server_addr, EndpointNode::new(server, receiver))?;
@@ -507,7 +568,7 @@ pub fn run_game(
     let receiver_lanes = receiver_conn
         .map(|conn| conn.lane_stats())
         .unwrap_or_default();
-    let receiver = rx.app.clone();
+    let receiver = std::mem::replace(&mut rx.app, GameReceiver::new(epoch, spec.size));
     let link = |id| sim.link_stats(id).cloned().ok_or(SimError::UnknownLink(id));
     Ok(GameRun {
         connected_at: connected_at.map(|t| t.saturating_duration_since(epoch)),

@@ -43,6 +43,7 @@ pub mod game;
 mod link;
 mod loss;
 mod network;
+pub mod playout;
 pub mod presets;
 pub mod probe;
 mod rate;

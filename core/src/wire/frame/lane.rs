@@ -92,6 +92,44 @@ impl DeliveryMode {
             _ => return None,
         })
     }
+
+    /// The mode's name in kebab case, as command lines and reports spell it
+    /// (`reliable-ordered` … `unreliable-sequenced`); [`FromStr`](std::str::FromStr) reads it
+    /// back, in any case.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ReliableOrdered => "reliable-ordered",
+            Self::ReliableUnordered => "reliable-unordered",
+            Self::ReliableSequenced => "reliable-sequenced",
+            Self::Unreliable => "unreliable",
+            Self::UnreliableSequenced => "unreliable-sequenced",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a delivery mode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown delivery mode {0:?} (expected reliable-ordered, reliable-unordered, \
+     reliable-sequenced, unreliable or unreliable-sequenced)"
+)]
+pub struct UnknownDeliveryMode(pub String);
+
+impl std::str::FromStr for DeliveryMode {
+    type Err = UnknownDeliveryMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownDeliveryMode(s.to_owned()))
+    }
 }
 
 const MODE_MASK: u8 = 0x07;

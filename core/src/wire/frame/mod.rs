@@ -22,7 +22,7 @@ use bytes::BufMut;
 pub use control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
 pub use decode::Iter;
 pub use fec::{FecRepair, FecSource};
-pub use lane::{DeliveryMode, Fragment, LaneFrame, LaneHeader, LaneSkip};
+pub use lane::{DeliveryMode, Fragment, LaneFrame, LaneHeader, LaneSkip, UnknownDeliveryMode};
 pub use message::{MessageFrame, MessageHeader};
 pub use stream::{StreamFrame, StreamHeader};
 pub use types::FrameType;

@@ -38,6 +38,16 @@ fn modes_round_trip_through_their_wire_values() {
 }
 
 #[test]
+fn modes_read_back_their_names() {
+    for mode in DeliveryMode::ALL {
+        assert_eq!(mode.name().parse(), Ok(mode));
+        assert_eq!(mode.to_string().to_uppercase().parse(), Ok(mode));
+    }
+    let err = "sequenced".parse::<DeliveryMode>().expect_err("not a mode");
+    assert_eq!(err, super::UnknownDeliveryMode("sequenced".to_owned()));
+}
+
+#[test]
 fn unreliable_frames_carry_no_offset() {
     let reliable = header(DeliveryMode::ReliableOrdered, None, 4);
     let unreliable = header(DeliveryMode::Unreliable, None, 4);
