@@ -46,7 +46,10 @@ pub struct LaneConfig {
     /// default) turns it off; at most [`MAX_REDUNDANCY`]. Copies ride in room left in packets
     /// that leave anyway, within [`LanesConfig::redundancy_budget`] bytes per packet; only when
     /// the lane goes quiet with copies owed (its last messages before a pause) do they leave
-    /// in a packet of their own, a quarter RTT later.
+    /// in a packet of their own, a quarter RTT later. On a sequenced lane, where the next
+    /// message makes the copy worthless, the copy leaves in a packet of its own a quarter of
+    /// the lane's usual interval after its message. A packet of nothing but copies goes only
+    /// when the congestion window has a full packet to spare.
     pub redundancy: u8,
     /// Loss repair without a round trip by forward error correction: what the lane puts in
     /// each packet is protected by Reed–Solomon repairs sent in later packets (see
