@@ -32,8 +32,9 @@ pub struct MatrixArgs {
     /// Round-trip times in milliseconds (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "10,50,200")]
     pub rtts: Vec<u64>,
-    /// Random loss in percent (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "0,0.1,1,5")]
+    /// Random loss in percent (comma-separated). Mobile and Wi-Fi links lose packets no queue
+    /// dropped, so the grid goes well past what loss-based controllers survive.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.1,1,2,3,5,10,15,25")]
     pub losses: Vec<f64>,
     /// Bottleneck buffers in bandwidth-delay products (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "0.5,1,4")]
@@ -74,6 +75,8 @@ pub struct PeerCell {
     pub buffer_bdp: f64,
     pub goodput_pct: f64,
     pub queue_mean: Duration,
+    /// Why quinn's connection closed before the sending window ended, if it did.
+    pub closed: Option<String>,
 }
 
 fn run_cell(
@@ -259,6 +262,7 @@ fn quinn_cells(
                             buffer_bdp: buffer,
                             goodput_pct: report.goodput_bps / (rate * 1e6) * 100.0,
                             queue_mean: report.forward_link.mean_queue_delay(),
+                            closed: report.sender_error.clone(),
                         })
                         .map_err(CliError::from);
                     results.lock().unwrap_or_else(|e| e.into_inner()).push(cell);
@@ -275,6 +279,13 @@ fn quinn_cells(
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
+}
+
+/// Goodput as a share of what random loss leaves of the link, `capacity × (1 − p)`: 100 % is
+/// all a sender can move once the link drops a share `p` of what it carries.
+fn share_of_lossless(goodput_pct: f64, loss_pct: f64) -> f64 {
+    let kept = 1.0 - loss_pct / 100.0;
+    if kept > 0.0 { goodput_pct / kept } else { 0.0 }
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -308,6 +319,7 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
             "loss %",
             "buffer BDP",
             "goodput %",
+            "of capacity·(1−p) %",
             "queue mean ms",
             "queue p95 ms",
             "retransmitted %",
@@ -334,6 +346,7 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
                 format!("{}", c.loss_pct),
                 format!("{}", c.buffer_bdp),
                 format!("{:.1}", c.goodput_pct),
+                format!("{:.1}", share_of_lossless(c.goodput_pct, c.loss_pct)),
                 ms(c.queue_mean),
                 ms(c.queue_p95),
                 format!("{:.2}", c.retransmitted_pct),
@@ -343,16 +356,32 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
                     == (c.rate_mbps, c.rtt_ms, c.loss_pct, c.buffer_bdp)
             });
             if let Some(p) = peer {
+                // A ratio against a connection that closed measures the close, not quinn's
+                // congestion control: mark it and leave the ratio out.
+                let (mark, goodput_ratio) = match &p.closed {
+                    Some(_) => ("†", "–".to_owned()),
+                    None => ("", ratio(c.goodput_pct, p.goodput_pct)),
+                };
                 row.extend([
-                    format!("{:.1}", p.goodput_pct),
+                    format!("{:.1}{mark}", p.goodput_pct),
                     ms(p.queue_mean),
-                    ratio(c.goodput_pct, p.goodput_pct),
+                    goodput_ratio,
                     ratio(c.queue_mean.as_secs_f64(), p.queue_mean.as_secs_f64()),
                 ]);
             }
             t.add_row(row);
         }
         let _ = writeln!(out, "{controller}\n{t}\n");
+    }
+    let mut reasons: Vec<&str> = peers.iter().filter_map(|p| p.closed.as_deref()).collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    if !reasons.is_empty() {
+        let _ = writeln!(
+            out,
+            "† quinn's connection closed before the sending window ended ({}), so no ratio is given. quinn-proto 0.11 closes a connection when one stream's receive buffer holds more than 1024 separate out-of-order chunks (\"too many gaps in stream buffer\"), as it does after a slow-start overshoot into a smooth tail-drop bottleneck that drops every other packet.\n",
+            reasons.join("; ")
+        );
     }
     out
 }

@@ -114,6 +114,12 @@ impl RangeSet {
         self.ranges.get(i).is_some_and(|r| r.start <= value)
     }
 
+    /// The range that holds `value`, if any.
+    pub fn range_containing(&self, value: u64) -> Option<Range<u64>> {
+        let i = self.ranges.partition_point(|r| r.end <= value);
+        self.ranges.get(i).filter(|r| r.start <= value).cloned()
+    }
+
     /// Inserts one value; returns whether it was new (see [`insert`](Self::insert)).
     pub fn insert_one(&mut self, value: u64) -> bool {
         match value.checked_add(1) {

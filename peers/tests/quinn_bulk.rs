@@ -143,3 +143,25 @@ fn every_datagram_is_at_most_1200_bytes() -> Result<(), PeerError> {
     );
     Ok(())
 }
+
+/// Why the simulator's quinn baseline collapses on clean, fast, deep-buffer paths (1–10 % of
+/// the link at 100 Mbit/s × 100 ms in `weir sim --matrix --peer-quinn`): quinn-proto 0.11 closes
+/// the connection itself (INTERNAL_ERROR, "too many gaps in stream buffer") once one stream's
+/// receive buffer holds more than 1024 out-of-order chunks, and its slow-start overshoot into a
+/// smooth tail-drop bottleneck drops every other packet. This pins that cause: a quinn-proto
+/// that lifts the limit fails here, and the matrix cells it marks with † must be measured again.
+#[test]
+fn quinn_closes_itself_on_too_many_stream_gaps_after_a_smooth_overshoot() -> Result<(), PeerError> {
+    let scenario = scenarios::bottleneck(
+        Bitrate::from_mbps(100),
+        Duration::from_millis(100),
+        0.0,
+        1.0,
+    );
+    let report = quinn_bulk(&scenario, 1, Duration::from_secs(5))?;
+    let error = report
+        .sender_error
+        .expect("quinn's connection closes early");
+    assert!(error.contains("too many gaps in stream buffer"), "{error}");
+    Ok(())
+}

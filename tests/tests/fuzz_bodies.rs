@@ -461,6 +461,7 @@ fn endpoint_seeds() -> Seeds {
     let mut seeds = vec![
         ("handshake_then_stream", handshake_then_stream()),
         ("probe_timer_livelock", PROBE_TIMER_LIVELOCK.to_vec()),
+        ("lane_skip_by_billions", LANE_SKIP_BY_BILLIONS.to_vec()),
         (
             "foreign_datagrams_inflate_the_budget",
             foreign_datagrams_inflate_the_budget(),
@@ -961,4 +962,19 @@ fn committed_fuzz_seeds_are_current() {
             }
         }
     }
+}
+
+/// The reproducer of a fuzz finding (cargo-fuzz, `endpoint_datagrams`, a CI smoke run that
+/// timed out): a client opens a reliable-ordered lane and sends a LANE_SKIP that gives up
+/// message numbers up to a huge sequence; the receiver walked them one at a time.
+const LANE_SKIP_BY_BILLIONS: &[u8] = &[
+    32, 33, 0, 3, 0, 0, 0, 193, 5, 3, 0, 0, 1, 2, 5, 47, 0, 0, 1, 10, 0, 4, 98, 105, 100, 105, 14,
+    2, 4, 3, 103, 5, 31, 0, 0, 1, 4, 2, 7, 7, 5, 0, 3, 60, 1, 251, 63, 100, 7, 109, 101, 115, 115,
+    97, 149, 215, 101, 0, 0, 0, 0, 0, 0, 0, 0, 2, 50, 9, 0, 0, 1, 29, 0, 3, 98, 121, 101,
+];
+
+#[test]
+fn a_lane_skip_by_billions_returns_at_once() {
+    let reached = endpoint_datagrams_reached(LANE_SKIP_BY_BILLIONS, true);
+    assert_eq!(reached.connected, 1, "{reached:?}");
 }

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::hystart::{HyStart, HyStartPhase};
+use super::window::{AckGrowth, Reduction, Window};
 use super::{
     AckEvent, AckedPacket, CongestionEvent, Controller, ControllerConfig, ControllerKind,
     ControllerState,
@@ -70,20 +71,17 @@ const TARGET_CAP: f64 = 1.5;
 ///   the sender is application-limited grow neither the window nor `W_est`, and the time from
 ///   the first such acknowledgement to the next cwnd-limited one is cut out of the epoch, so
 ///   that `t` does not count idle or application-limited time.
+/// - **Live switch**: `W_max` is part of [`ControllerState`], so a switch away from CUBIC and
+///   back (or from a loss-based controller, whose `W_max` is its window before its last
+///   reduction) resumes the approach to it.
 /// - Spurious congestion events (§4.9) are not undone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cubic {
-    config: ControllerConfig,
-    max_datagram_size: u64,
-    window: u64,
-    /// `u64::MAX` while unset (infinite).
-    ssthresh: u64,
-    /// `congestion_recovery_start_time` (RFC 9002 Appendix B.2).
-    recovery_start: Option<Instant>,
+    /// The bookkeeping shared with NewReno and Vegas (`congestion/window.rs`), `W_max`
+    /// included: `None` while undefined (no congestion event yet, or after persistent
+    /// congestion), when the next epoch uses its starting window (§4.8, §4.10).
+    window: Window,
     hystart: HyStart,
-    /// `W_max` in bytes; `None` while undefined (no congestion event yet, or after persistent
-    /// congestion): the next epoch then uses its starting window (§4.8, §4.10).
-    w_max: Option<f64>,
     /// `cwnd_prior` in bytes: the window when `ssthresh` was last set (§4.3, §4.6).
     cwnd_prior: u64,
     /// The current congestion-avoidance stage, once it has started.
@@ -94,10 +92,6 @@ pub struct Cubic {
     growth_remainder: u128,
     /// §4.7: whether fast convergence is on.
     fast_convergence: bool,
-    /// Whether no acknowledgement or congestion has been seen yet (RFC 9002 §7.2).
-    pristine: bool,
-    smoothed_rtt: Option<Duration>,
-    min_rtt: Option<Duration>,
 }
 
 /// One congestion-avoidance stage (RFC 9438 §4.1.2).
@@ -175,47 +169,42 @@ impl Cubic {
     /// CUBIC with the windows of `config` (its `kind` is ignored) for datagrams of
     /// `max_datagram_size` bytes (clamped to at least 1).
     pub fn with_config(config: &ControllerConfig, max_datagram_size: u64) -> Self {
-        let max_datagram_size = max_datagram_size.max(1);
-        let window = config.initial_window(max_datagram_size);
+        Self::around(Window::new(config, max_datagram_size))
+    }
+
+    /// CUBIC in its first slow start around `window`.
+    fn around(window: Window) -> Self {
+        let cwnd_prior = window.cwnd();
         Self {
-            config: config.clone(),
-            max_datagram_size,
             window,
-            ssthresh: u64::MAX,
-            recovery_start: None,
             hystart: HyStart::new(),
-            w_max: None,
-            cwnd_prior: window,
+            cwnd_prior,
             epoch: None,
             app_limited_since: None,
             growth_remainder: 0,
             fast_convergence: true,
-            pristine: true,
-            smoothed_rtt: None,
-            min_rtt: None,
         }
     }
 
     /// CUBIC taking over from a controller whose [`state`](Controller::state) was `state`: same
-    /// window (at least the minimum window), threshold, datagram size and recovery period.
+    /// window (at least the minimum window), threshold, datagram size, recovery period and
+    /// `W_max`.
     ///
-    /// [`ControllerState`] carries no `W_max`, so a successor in congestion avoidance starts an
-    /// epoch with `K = 0` and `W_max` = the inherited window, as RFC 9438 §4.10 does when
-    /// `W_max` is undefined: a short plateau at the known capacity, then convex probing. A
-    /// successor with no threshold (the predecessor was still in its first slow start) runs
-    /// HyStart++ from a fresh round.
+    /// A successor in congestion avoidance starts an epoch at the inherited window towards the
+    /// inherited `W_max` — concave below it, as after CUBIC's own reduction, convex above — so
+    /// that a switch away from CUBIC and back does not forget the path's last known capacity.
+    /// With `W_max` undefined (the predecessor never reduced its window, or it was BBR) the
+    /// epoch uses `K = 0` and `W_max` = the inherited window, as RFC 9438 §4.10 does: a short
+    /// plateau at the known capacity, then convex probing. [`ControllerState`] carries no
+    /// `cwnd_prior`; the larger of the window and `W_max` stands in for it (the window before
+    /// the last reduction, less fast convergence). A successor with no threshold (the
+    /// predecessor was still in its first slow start) runs HyStart++ from a fresh round.
     pub fn from_state(config: &ControllerConfig, state: &ControllerState) -> Self {
-        let mut cc = Self::with_config(config, state.max_datagram_size);
-        cc.window = state.window.max(cc.minimum_window());
-        cc.cwnd_prior = cc.window;
-        cc.ssthresh = state.ssthresh.unwrap_or(u64::MAX);
+        let mut cc = Self::around(Window::from_state(config, state));
+        cc.cwnd_prior = cc.window.cwnd().max(state.w_max.unwrap_or(0));
         if state.ssthresh.is_some() {
             cc.hystart = HyStart::done();
         }
-        cc.recovery_start = state.recovery_start;
-        cc.pristine = false;
-        cc.smoothed_rtt = state.smoothed_rtt;
-        cc.min_rtt = state.min_rtt;
         cc
     }
 
@@ -227,23 +216,23 @@ impl Cubic {
 
     /// The minimum window, in bytes (RFC 9002 §7.2: kMinimumWindow).
     pub fn minimum_window(&self) -> u64 {
-        self.config.minimum_window(self.max_datagram_size)
+        self.window.minimum_window()
     }
 
     /// When the current recovery period started, if one is active.
     pub fn recovery_start(&self) -> Option<Instant> {
-        self.recovery_start
+        self.window.recovery_start()
     }
 
     /// Whether a packet sent at `sent_time` was sent before the current recovery period
     /// started (RFC 9002 Appendix B.6, InCongestionRecovery).
     pub fn in_recovery(&self, sent_time: Instant) -> bool {
-        self.recovery_start.is_some_and(|start| sent_time <= start)
+        self.window.in_recovery(sent_time)
     }
 
     /// `W_max` in bytes, once defined.
     pub fn w_max(&self) -> Option<u64> {
-        self.w_max.map(bytes_from_f64)
+        self.window.w_max()
     }
 
     /// `cwnd_prior` in bytes: the window when the threshold was last set (RFC 9438 §4.3).
@@ -261,8 +250,9 @@ impl Cubic {
     /// `W_cubic(t)` in bytes for `t` since the start of the current epoch (RFC 9438 §4.2,
     /// Figure 1), if one has started; 0 where the curve is below zero.
     pub fn w_cubic(&self, t: Duration) -> Option<u64> {
+        let mds = self.window.max_datagram_size();
         self.epoch
-            .map(|epoch| bytes_from_f64(epoch.w_cubic(t.as_secs_f64(), self.max_datagram_size)))
+            .map(|epoch| bytes_from_f64(epoch.w_cubic(t.as_secs_f64(), mds)))
     }
 
     /// The Reno-friendly estimate `W_est` in bytes, if an epoch has started (RFC 9438 §4.3).
@@ -288,13 +278,14 @@ impl Cubic {
 
     /// Congestion avoidance for `bytes` newly acknowledged at `now` (RFC 9438 §4.2–§4.5).
     fn congestion_avoidance(&mut self, now: Instant, bytes: u64, smoothed_rtt: Duration) {
-        let mds = self.max_datagram_size;
-        let window = self.window.max(1);
+        let mds = self.window.max_datagram_size();
+        let window = self.window.cwnd().max(1);
         let epoch = self.epoch.get_or_insert_with(|| {
             // RFC 9438 §4.8, §4.10: an undefined W_max is the window at the start of the
             // stage, which makes K = 0.
-            let w_max = *self.w_max.get_or_insert(window as f64);
-            Epoch::new(now, window, w_max, mds)
+            let w_max = self.window.w_max().unwrap_or(window);
+            self.window.set_w_max(Some(w_max));
+            Epoch::new(now, window, w_max as f64, mds)
         });
         let t = now.saturating_duration_since(epoch.start).as_secs_f64();
         // RFC 9438 §4.3, Figure 4, in bytes: W_est += α × max_datagram_size × acked / cwnd, with
@@ -307,7 +298,8 @@ impl Cubic {
         epoch.w_est += alpha * mds as f64 * bytes as f64 / window as f64;
         if epoch.w_cubic(t, mds) < epoch.w_est {
             // RFC 9438 §4.3: the Reno-friendly region; cwnd follows W_est.
-            self.window = window.max(bytes_from_f64(epoch.w_est));
+            self.window
+                .set_cwnd(window.max(bytes_from_f64(epoch.w_est)));
             self.growth_remainder = 0;
             return;
         }
@@ -322,7 +314,8 @@ impl Cubic {
         let numerator = u128::from(target - window) * u128::from(bytes) + self.growth_remainder;
         let increase = numerator / u128::from(window);
         self.growth_remainder = numerator % u128::from(window);
-        self.window = window.saturating_add(u64::try_from(increase).unwrap_or(u64::MAX));
+        self.window
+            .set_cwnd(window.saturating_add(u64::try_from(increase).unwrap_or(u64::MAX)));
     }
 }
 
@@ -332,89 +325,86 @@ impl Controller for Cubic {
     }
 
     fn on_packet_acked(&mut self, now: Instant, acked: &AckedPacket) {
-        self.pristine = false;
-        self.smoothed_rtt = Some(acked.rtt.smoothed);
-        self.min_rtt = Some(acked.rtt.min);
-        if acked.app_limited {
-            // RFC 9438 §5.8, RFC 9002 §7.8: no growth while application-limited, and the
-            // period does not count towards t.
+        let growth = self.window.on_ack(acked);
+        if growth == AckGrowth::AppLimited {
+            // RFC 9438 §5.8: nor does the application-limited period count towards t.
             if self.epoch.is_some() && self.app_limited_since.is_none() {
                 self.app_limited_since = Some(now);
             }
             return;
         }
+        // The sender is cwnd-limited again (even if this packet predates the recovery period):
+        // cut the application-limited time out of the epoch.
         if let Some(since) = self.app_limited_since.take()
             && let Some(epoch) = &mut self.epoch
         {
             epoch.start += now.saturating_duration_since(since);
         }
-        // RFC 9002 §7.3.2: no growth from packets sent before the recovery period.
-        if self.in_recovery(acked.sent_time) {
+        if growth == AckGrowth::InRecovery {
             return;
         }
-        if self.window < self.ssthresh {
+        if self.window.in_slow_start() {
             // RFC 9438 §4.10: slow start, HyStart++ while it is active (RFC 9406 §4.2).
             let increase = if self.hystart.is_active() {
-                self.hystart.increase(acked.bytes, self.max_datagram_size)
+                self.hystart
+                    .increase(acked.bytes, self.window.max_datagram_size())
             } else {
                 acked.bytes
             };
-            self.window = self.window.saturating_add(increase);
+            self.window.grow(increase);
             return;
         }
         self.congestion_avoidance(now, acked.bytes, acked.rtt.smoothed);
     }
 
     fn on_ack_event(&mut self, _now: Instant, event: &AckEvent) {
-        if !self.hystart.is_active() || self.window >= self.ssthresh {
+        if !self.hystart.is_active() || !self.window.in_slow_start() {
             return;
         }
         let sample = event.rtt_sampled.then_some(event.rtt.latest);
         if self.hystart.on_ack(event.largest_acked_sent_time, sample) {
             // RFC 9406 §4.2: CSS is over, enter congestion avoidance with ssthresh = cwnd.
             // RFC 9438 §4.10: cwnd_prior = cwnd; W_max is undefined, so the epoch uses K = 0.
-            self.ssthresh = self.window;
-            self.cwnd_prior = self.window;
+            self.window.set_ssthresh(self.window.cwnd());
+            self.cwnd_prior = self.window.cwnd();
             self.epoch = None;
             self.growth_remainder = 0;
         }
     }
 
     fn on_congestion_event(&mut self, now: Instant, event: &CongestionEvent) {
-        self.pristine = false;
         // RFC 9406 §4.2: a loss or ECN-CE ends HyStart++; CUBIC's own reaction applies.
         self.hystart.on_congestion();
-        // RFC 9002 §7.3.2: one reduction per recovery period.
-        if !self.in_recovery(event.sent_time) {
-            self.recovery_start = Some(now);
-            let cwnd = self.window;
-            // RFC 9438 §4.7: fast convergence, before the reduction.
-            let previous = self.w_max;
-            self.w_max = Some(match previous {
-                Some(w_max) if self.fast_convergence && (cwnd as f64) < w_max => scale(
+        let previous_w_max = self.window.w_max();
+        // RFC 9438 §4.6: ssthresh = max(cwnd × β_cubic, 2 segments) (the minimum window);
+        // cwnd = ssthresh. `Window` sets W_max to the window before the cut.
+        let response = self
+            .window
+            .on_congestion_event(now, event, |cwnd, minimum| {
+                let ssthresh = scale(cwnd, BETA_NUMERATOR, BETA_DENOMINATOR).max(minimum);
+                Reduction {
+                    ssthresh,
+                    cwnd: ssthresh,
+                }
+            });
+        if let Some(cwnd) = response.reduced_from {
+            // RFC 9438 §4.7: fast convergence — below the previous W_max the available
+            // capacity shrank, so release some of it to other flows. Persistent congestion
+            // left W_max undefined (§4.8), and so it stays.
+            let shrank = previous_w_max.is_some_and(|w_max| cwnd < w_max);
+            if self.fast_convergence && shrank && !response.collapsed {
+                self.window.set_w_max(Some(scale(
                     cwnd,
                     FAST_CONVERGENCE_NUMERATOR,
                     FAST_CONVERGENCE_DENOMINATOR,
-                )
-                    as f64,
-                _ => cwnd as f64,
-            });
-            // RFC 9438 §4.6: cwnd_prior = cwnd; ssthresh = max(cwnd × β_cubic, 2 segments)
-            // (the minimum window); cwnd = ssthresh.
+                )));
+            }
+            // RFC 9438 §4.6: cwnd_prior = cwnd.
             self.cwnd_prior = cwnd;
-            self.ssthresh =
-                scale(cwnd, BETA_NUMERATOR, BETA_DENOMINATOR).max(self.minimum_window());
-            self.window = self.ssthresh;
-            self.epoch = None;
-            self.app_limited_since = None;
-            self.growth_remainder = 0;
         }
-        // RFC 9002 §7.6.2, RFC 9438 §4.8: persistent congestion collapses the window and ends
-        // the recovery period; the next epoch starts with K = 0 from its own window.
-        if event.persistent {
-            self.window = self.minimum_window();
-            self.recovery_start = None;
-            self.w_max = None;
+        // A reduction starts a new epoch; RFC 9438 §4.8: after persistent congestion (W_max
+        // now undefined) it starts with K = 0 from its own window.
+        if response.reduced_from.is_some() || response.collapsed {
             self.epoch = None;
             self.app_limited_since = None;
             self.growth_remainder = 0;
@@ -422,15 +412,15 @@ impl Controller for Cubic {
     }
 
     fn window(&self) -> u64 {
-        self.window
+        self.window.cwnd()
     }
 
     fn in_slow_start(&self) -> bool {
-        self.window < self.ssthresh
+        self.window.in_slow_start()
     }
 
     fn ssthresh(&self) -> Option<u64> {
-        (self.ssthresh != u64::MAX).then_some(self.ssthresh)
+        self.window.ssthresh()
     }
 
     fn kind(&self) -> ControllerKind {
@@ -438,17 +428,12 @@ impl Controller for Cubic {
     }
 
     fn set_max_datagram_size(&mut self, size: u64) {
-        let size = size.max(1);
-        if size == self.max_datagram_size {
+        if !self.window.set_max_datagram_size(size) {
             return;
         }
-        self.max_datagram_size = size;
-        if self.pristine {
-            // RFC 9002 §7.2: the initial window is recalculated with the new size.
-            self.window = self.config.initial_window(size);
-            self.cwnd_prior = self.window;
-        } else {
-            self.window = self.window.max(self.minimum_window());
+        if self.window.is_pristine() {
+            // The initial window was recomputed for the new size.
+            self.cwnd_prior = self.window.cwnd();
         }
         // C is in segments per second³: a new segment size starts a new epoch from the
         // current window, keeping W_max.
@@ -457,15 +442,7 @@ impl Controller for Cubic {
     }
 
     fn state(&self) -> ControllerState {
-        ControllerState {
-            window: self.window,
-            ssthresh: self.ssthresh(),
-            max_datagram_size: self.max_datagram_size,
-            recovery_start: self.recovery_start,
-            smoothed_rtt: self.smoothed_rtt,
-            min_rtt: self.min_rtt,
-            bandwidth: None,
-        }
+        self.window.state()
     }
 }
 

@@ -27,6 +27,10 @@
 //! - [`Cubic`]: RFC 9438, with [`HyStart`] (HyStart++, RFC 9406) for its first slow start.
 //! - [`Vegas`]: delay-based, as Linux `tcp_vegas` (Brakmo & Peterson 1995).
 //! - [`Bbr`]: the IETF BBR draft (DESIGN.md §4).
+//!
+//! NewReno, CUBIC and Vegas share RFC 9002's window bookkeeping (the threshold, the recovery
+//! period, the minimum and initial windows, persistent congestion, the application-limited
+//! rule) in one private module, `window`; each keeps only its own growth and reduction rule.
 
 use std::fmt;
 use std::time::Instant;
@@ -38,8 +42,11 @@ pub mod delivery_rate;
 mod events;
 pub mod hystart;
 mod new_reno;
+#[cfg(test)]
+mod properties;
 mod state;
 pub mod vegas;
+mod window;
 
 pub use bbr::{Bbr, BbrConfig, BbrPhase, Gain};
 pub use config::{

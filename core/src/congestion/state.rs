@@ -25,6 +25,12 @@ pub struct ControllerState {
     /// The estimated bottleneck bandwidth in bytes per second, for controllers that estimate
     /// it (BBR).
     pub bandwidth: Option<u64>,
+    /// The window just before the last congestion reduction, in bytes: RFC 9438's `W_max`
+    /// (CUBIC's after fast convergence). A CUBIC successor resumes its approach to it rather
+    /// than treating the inherited window as the path's capacity. `None` before the first
+    /// reduction, after persistent congestion (RFC 9438 §4.8), and from BBR, whose window is
+    /// not cut by losses.
+    pub w_max: Option<u64>,
 }
 
 impl ControllerState {
@@ -38,6 +44,7 @@ impl ControllerState {
             smoothed_rtt: None,
             min_rtt: None,
             bandwidth: None,
+            w_max: None,
         }
     }
 }

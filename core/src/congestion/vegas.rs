@@ -68,6 +68,7 @@
 use std::time::{Duration, Instant};
 
 use super::hystart::RoundTracker;
+use super::window::{AckGrowth, Reduction, Window};
 use super::{
     AckEvent, AckedPacket, CongestionEvent, Controller, ControllerConfig, ControllerKind,
     ControllerState,
@@ -93,13 +94,8 @@ const LOSS_REDUCTION_DENOMINATOR: u64 = 2;
 /// [module documentation](self) for the algorithm and its differences from Linux.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vegas {
-    config: ControllerConfig,
-    max_datagram_size: u64,
-    window: u64,
-    /// `u64::MAX` while unset (infinite).
-    ssthresh: u64,
-    /// `congestion_recovery_start_time` (RFC 9002 Appendix B.2).
-    recovery_start: Option<Instant>,
+    /// The bookkeeping shared with NewReno and CUBIC (`congestion/window.rs`).
+    window: Window,
     rounds: RoundTracker,
     /// The connection's minimum RTT.
     base_rtt: Option<Duration>,
@@ -119,9 +115,6 @@ pub struct Vegas {
     /// The last round's queue estimate: `cwnd × (RTT − baseRTT)` and `RTT × segment`
     /// (numerator and denominator of `diff` in packets).
     last_diff: Option<(u128, u128)>,
-    /// Whether no acknowledgement or congestion has been seen yet (RFC 9002 §7.2).
-    pristine: bool,
-    smoothed_rtt: Option<Duration>,
 }
 
 /// `window × (rtt − base)` and `rtt × segment`: `diff` in packets as a fraction
@@ -147,25 +140,23 @@ impl Vegas {
     /// Vegas with the windows of `config` (its `kind` is ignored) for datagrams of
     /// `max_datagram_size` bytes (clamped to at least 1).
     pub fn with_config(config: &ControllerConfig, max_datagram_size: u64) -> Self {
-        let max_datagram_size = max_datagram_size.max(1);
-        let window = config.initial_window(max_datagram_size);
+        Self::around(Window::new(config, max_datagram_size))
+    }
+
+    /// Vegas with a fresh round state around `window`.
+    fn around(window: Window) -> Self {
+        let cwnd = window.cwnd();
         Self {
-            config: config.clone(),
-            max_datagram_size,
             window,
-            ssthresh: u64::MAX,
-            recovery_start: None,
             rounds: RoundTracker::new(),
             base_rtt: None,
             round_min_rtt: None,
             round_samples: 0,
             round_app_limited: false,
             growth_round: true,
-            round_start_window: window,
-            previous_round_start_window: window,
+            round_start_window: cwnd,
+            previous_round_start_window: cwnd,
             last_diff: None,
-            pristine: true,
-            smoothed_rtt: None,
         }
     }
 
@@ -173,32 +164,25 @@ impl Vegas {
     /// window (at least the minimum window), threshold, datagram size and recovery period, and
     /// the predecessor's minimum RTT as `baseRTT`.
     pub fn from_state(config: &ControllerConfig, state: &ControllerState) -> Self {
-        let mut cc = Self::with_config(config, state.max_datagram_size);
-        cc.window = state.window.max(cc.minimum_window());
-        cc.round_start_window = cc.window;
-        cc.previous_round_start_window = cc.window;
-        cc.ssthresh = state.ssthresh.unwrap_or(u64::MAX);
-        cc.recovery_start = state.recovery_start;
+        let mut cc = Self::around(Window::from_state(config, state));
         cc.base_rtt = state.min_rtt;
-        cc.smoothed_rtt = state.smoothed_rtt;
-        cc.pristine = false;
         cc
     }
 
     /// The minimum window, in bytes (RFC 9002 §7.2: kMinimumWindow).
     pub fn minimum_window(&self) -> u64 {
-        self.config.minimum_window(self.max_datagram_size)
+        self.window.minimum_window()
     }
 
     /// When the current recovery period started, if one is active.
     pub fn recovery_start(&self) -> Option<Instant> {
-        self.recovery_start
+        self.window.recovery_start()
     }
 
     /// Whether a packet sent at `sent_time` was sent before the current recovery period
     /// started (RFC 9002 Appendix B.6, InCongestionRecovery).
     pub fn in_recovery(&self, sent_time: Instant) -> bool {
-        self.recovery_start.is_some_and(|start| sent_time <= start)
+        self.window.in_recovery(sent_time)
     }
 
     /// `baseRTT`: the minimum RTT seen, once there is a sample.
@@ -222,8 +206,8 @@ impl Vegas {
     /// The once-per-round Vegas adjustment, for a round with `samples` RTT samples whose
     /// minimum was `rtt`, of packets sent with a window of `sent_window` bytes.
     fn end_of_round(&mut self, samples: u32, rtt: Option<Duration>, sent_window: u64) {
-        let segment = self.max_datagram_size;
-        let slow_start = self.window < self.ssthresh;
+        let segment = self.window.max_datagram_size();
+        let slow_start = self.window.in_slow_start();
         let (Some(base), Some(rtt)) = (self.base_rtt, rtt) else {
             return;
         };
@@ -232,14 +216,18 @@ impl Vegas {
             if slow_start {
                 self.growth_round = !self.growth_round;
             } else {
-                self.window = self.window.saturating_add(segment);
+                self.window.grow(segment);
             }
             return;
         }
         // Slow start judges the window the measured packets were sent with (a growth round has
         // doubled it since); congestion avoidance the current one, as Linux does: it already
         // includes the last round's ±1 packet, which the measured RTT cannot show yet.
-        let window = if slow_start { sent_window } else { self.window };
+        let window = if slow_start {
+            sent_window
+        } else {
+            self.window.cwnd()
+        };
         let (numerator, denominator) = diff_fraction(window, base, rtt, segment);
         self.last_diff = Some((numerator, denominator));
         let exceeds = |packets: u64| numerator > u128::from(packets) * denominator;
@@ -250,11 +238,10 @@ impl Vegas {
                 // ssthresh = min(ssthresh, cwnd − 1 packet) so that avoidance follows.
                 let target = u128::from(sent_window) * base.as_nanos() / rtt.as_nanos().max(1);
                 let target = u64::try_from(target).unwrap_or(u64::MAX);
-                self.window = self
-                    .window
-                    .min(target.saturating_add(segment))
-                    .max(self.minimum_window());
-                self.ssthresh = self.ssthresh.min(self.window.saturating_sub(segment));
+                self.window
+                    .set_cwnd(self.window.cwnd().min(target.saturating_add(segment)));
+                self.window
+                    .lower_ssthresh(self.window.cwnd().saturating_sub(segment));
             } else {
                 self.growth_round = !self.growth_round;
             }
@@ -262,14 +249,13 @@ impl Vegas {
         }
         if exceeds(BETA_PACKETS) {
             // More than β packets queued: one packet less per round trip.
-            self.window = self
-                .window
-                .saturating_sub(segment)
-                .max(self.minimum_window());
-            self.ssthresh = self.ssthresh.min(self.window.saturating_sub(segment));
+            self.window
+                .set_cwnd(self.window.cwnd().saturating_sub(segment));
+            self.window
+                .lower_ssthresh(self.window.cwnd().saturating_sub(segment));
         } else if numerator < u128::from(ALPHA_PACKETS) * denominator {
             // Fewer than α packets queued: one packet more per round trip.
-            self.window = self.window.saturating_add(segment);
+            self.window.grow(segment);
         }
     }
 }
@@ -280,8 +266,7 @@ impl Controller for Vegas {
     }
 
     fn on_packet_acked(&mut self, _now: Instant, acked: &AckedPacket) {
-        self.pristine = false;
-        self.smoothed_rtt = Some(acked.rtt.smoothed);
+        let growth = self.window.on_ack(acked);
         // The first acknowledged packet sent after the round began ends the round: adjust from
         // the round's samples before this packet counts (its frame's RTT sample, delivered in
         // `on_ack_event`, belongs to the next round: the packet was sent with its window).
@@ -293,20 +278,19 @@ impl Controller for Vegas {
                 self.end_of_round(samples, rtt, self.previous_round_start_window);
             }
             self.previous_round_start_window = self.round_start_window;
-            self.round_start_window = self.window;
+            self.round_start_window = self.window.cwnd();
         }
-        // RFC 9002 §7.8: no growth while application-limited; §7.3.2: nor from packets sent
-        // before the recovery period.
-        if acked.app_limited {
-            self.round_app_limited = true;
-            return;
-        }
-        if self.in_recovery(acked.sent_time) {
-            return;
-        }
-        // Slow start grows in every other round only; congestion avoidance once per round.
-        if self.window < self.ssthresh && self.growth_round {
-            self.window = self.window.saturating_add(acked.bytes);
+        match growth {
+            // An application-limited round's RTT says nothing about a full window.
+            AckGrowth::AppLimited => self.round_app_limited = true,
+            AckGrowth::InRecovery => {}
+            // Slow start grows in every other round only; congestion avoidance once per round,
+            // in `end_of_round`.
+            AckGrowth::Grows => {
+                if self.window.in_slow_start() && self.growth_round {
+                    self.window.grow(acked.bytes);
+                }
+            }
         }
     }
 
@@ -324,36 +308,36 @@ impl Controller for Vegas {
     }
 
     fn on_congestion_event(&mut self, now: Instant, event: &CongestionEvent) {
-        self.pristine = false;
-        // RFC 9002 §7.3.2: one Reno halving per recovery period.
-        if !self.in_recovery(event.sent_time) {
-            self.recovery_start = Some(now);
-            self.ssthresh = (self.window / LOSS_REDUCTION_DENOMINATOR).max(self.minimum_window());
-            self.window = self.ssthresh;
+        // Reno's halving, with the threshold floored at the minimum window too (Linux
+        // tcp_vegas falls back to Reno, whose ssthresh is at least 2 segments).
+        let response = self
+            .window
+            .on_congestion_event(now, event, |cwnd, minimum| {
+                let ssthresh = (cwnd / LOSS_REDUCTION_DENOMINATOR).max(minimum);
+                Reduction {
+                    ssthresh,
+                    cwnd: ssthresh,
+                }
+            });
+        if response.reduced_from.is_some() || response.collapsed {
+            // The rounds measured the old window: start measuring the new one, from a growth
+            // round.
             self.growth_round = true;
-            self.round_start_window = self.window;
-            self.previous_round_start_window = self.window;
-        }
-        // RFC 9002 §7.6.2: persistent congestion collapses the window.
-        if event.persistent {
-            self.window = self.minimum_window();
-            self.recovery_start = None;
-            self.growth_round = true;
-            self.round_start_window = self.window;
-            self.previous_round_start_window = self.window;
+            self.round_start_window = self.window.cwnd();
+            self.previous_round_start_window = self.window.cwnd();
         }
     }
 
     fn window(&self) -> u64 {
-        self.window
+        self.window.cwnd()
     }
 
     fn in_slow_start(&self) -> bool {
-        self.window < self.ssthresh
+        self.window.in_slow_start()
     }
 
     fn ssthresh(&self) -> Option<u64> {
-        (self.ssthresh != u64::MAX).then_some(self.ssthresh)
+        self.window.ssthresh()
     }
 
     fn kind(&self) -> ControllerKind {
@@ -361,24 +345,15 @@ impl Controller for Vegas {
     }
 
     fn set_max_datagram_size(&mut self, size: u64) {
-        self.max_datagram_size = size.max(1);
-        if self.pristine {
-            // RFC 9002 §7.2: the initial window is recalculated with the new size.
-            self.window = self.config.initial_window(self.max_datagram_size);
-        } else {
-            self.window = self.window.max(self.minimum_window());
-        }
+        self.window.set_max_datagram_size(size);
     }
 
     fn state(&self) -> ControllerState {
+        // baseRTT, not the last acknowledgement's minimum: it is what Vegas measured the path
+        // against.
         ControllerState {
-            window: self.window,
-            ssthresh: self.ssthresh(),
-            max_datagram_size: self.max_datagram_size,
-            recovery_start: self.recovery_start,
-            smoothed_rtt: self.smoothed_rtt,
             min_rtt: self.base_rtt,
-            bandwidth: None,
+            ..self.window.state()
         }
     }
 }

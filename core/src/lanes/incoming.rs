@@ -306,7 +306,20 @@ impl LaneReceiver {
                     stats.incomplete_dropped += 1;
                     self.drop_message(next, stats);
                 }
-                None if next < self.given_up_below || self.is_done(next) => {}
+                None if next < self.given_up_below || self.is_done(next) => {
+                    // A peer's LANE_SKIP may give up numbers by the billion: jump over the
+                    // run that holds nothing rather than walk it.
+                    let run_end = if next < self.given_up_below {
+                        self.given_up_below
+                    } else if next < self.floor {
+                        self.floor
+                    } else {
+                        self.done.range_containing(next).map_or(next + 1, |r| r.end)
+                    };
+                    let held = self.pending.range(next + 1..).next().map(|(&s, _)| s);
+                    self.next_deliver = held.map_or(run_end, |h| h.min(run_end)).max(next + 1);
+                    continue;
+                }
                 _ => return readable,
             }
             self.next_deliver += 1;

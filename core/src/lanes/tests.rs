@@ -355,6 +355,41 @@ fn a_skip_lets_an_ordered_lane_move_past_a_message_given_up_and_frees_its_credit
     );
 }
 
+/// A peer may give up message numbers by the billion in one LANE_SKIP (a fuzz finding: the
+/// ordered lane walked them one by one, for minutes). The receiver jumps over the run, and a
+/// message held above a smaller skip is still delivered in order.
+#[test]
+fn a_skip_by_billions_is_one_step() {
+    let now = epoch();
+    let mut lanes = receiver();
+    lanes
+        .on_frame(
+            now,
+            &frame(8, DeliveryMode::ReliableOrdered, 1 << 40, 0, None, b"far"),
+            ONE_WAY,
+        )
+        .expect("a message far ahead");
+    lanes
+        .on_skip(&LaneSkip {
+            lane: v(8),
+            sequence: v(1 << 40),
+            offset: v(0),
+        })
+        .expect("skip");
+    assert_eq!(
+        lanes.recv(now, Some(8)).expect("delivered").sequence,
+        1 << 40
+    );
+    lanes
+        .on_skip(&LaneSkip {
+            lane: v(8),
+            sequence: v(1 << 61),
+            offset: v(0),
+        })
+        .expect("a second, larger skip");
+    assert!(lanes.recv(now, Some(8)).is_none());
+}
+
 /// FEC frames from a hostile peer: repairs for groups that never existed, absurd shapes,
 /// sources whose frames belong to another lane, lanes beyond the limit. Memory stays within
 /// `fec_buffer`, lies are counted drops, and only what the wire forbids closes.

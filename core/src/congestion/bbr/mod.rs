@@ -583,6 +583,7 @@ impl Controller for Bbr {
             smoothed_rtt: self.smoothed_rtt,
             min_rtt: self.min_rtt.min_rtt(),
             bandwidth: (self.max_bw > 0).then_some(self.max_bw),
+            w_max: None,
         }
     }
 }

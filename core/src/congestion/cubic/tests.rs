@@ -698,3 +698,32 @@ proptest! {
         }
     }
 }
+
+/// RFC 9438's `W_max` survives a live switch away from CUBIC and back: the returning CUBIC
+/// resumes its concave approach to the capacity it last saw, with the same `K` as had it never
+/// left.
+#[test]
+fn w_max_survives_a_switch_away_and_back() {
+    let t0 = test_epoch();
+    let cubic = after_loss(t0, 100);
+    assert_eq!((cubic.window(), cubic.w_max()), (84_000, Some(120_000)));
+    let vegas = ControllerConfig::new(ControllerKind::Vegas)
+        .build_from_state(t0, &cubic.state())
+        .unwrap();
+    assert_eq!(vegas.state().w_max, Some(120_000));
+    let reno = ControllerConfig::new(ControllerKind::NewReno)
+        .build_from_state(t0, &vegas.state())
+        .unwrap();
+    assert_eq!(reno.state().w_max, Some(120_000));
+    let config = ControllerConfig::new(ControllerKind::Cubic);
+    let mut back = Cubic::from_state(&config, &reno.state());
+    assert_eq!(back.w_max(), Some(120_000));
+    frame(&mut back, t0 + RTT, t0 + MS, RTT, false);
+    let k = back.k().unwrap().as_secs_f64();
+    assert!((k - 75f64.cbrt()).abs() < 1e-9, "K = {k}");
+    // BBR's window is not cut by losses: it hands over no W_max.
+    let bbr = ControllerConfig::new(ControllerKind::Bbr)
+        .build_from_state(t0, &cubic.state())
+        .unwrap();
+    assert_eq!(bbr.state().w_max, None);
+}

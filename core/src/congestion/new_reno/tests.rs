@@ -262,6 +262,8 @@ fn state_seeds_a_replacement() {
             smoothed_rtt: Some(RTT),
             min_rtt: Some(RTT),
             bandwidth: None,
+            // The window before the halving, for a CUBIC successor.
+            w_max: Some(24_000),
         }
     );
     // Through the factory, as the strategy selector does it.
