@@ -64,7 +64,9 @@ impl Bbr {
             return;
         };
         let total = round.lost.saturating_add(round.delivered);
-        if round.events < STARTUP_FULL_LOSS_COUNT || !self.is_congestion_loss(round.lost, total) {
+        if round.events < STARTUP_FULL_LOSS_COUNT
+            || !self.is_congestion_loss(round.lost, total, round.min_rtt)
+        {
             return;
         }
         self.full_bw_reached = true;

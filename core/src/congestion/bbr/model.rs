@@ -18,6 +18,16 @@ pub(super) fn volume(bw: u64, interval: Duration) -> u64 {
 /// 1 % over a 50-packet round trip loses three or more in under 2 % of rounds; a queue that
 /// overflows loses many more.
 pub(super) const MIN_CONGESTION_LOSSES: u64 = 3;
+
+/// Loss-tolerant mode: the least standing queue, as a share of the minimum RTT (an eighth), that
+/// makes losses congestion. A tail-drop queue drops only when full, and stays full for the
+/// round trip the sender needs to react, so every RTT sample of that round carries the whole
+/// buffer; a random loss leaves the queue as it was — near empty under BBR.
+const QUEUE_EVIDENCE_DIVISOR: u32 = 8;
+
+/// The least standing queue that counts as evidence on any path: below it, ACK and timer
+/// granularity blur the difference.
+const QUEUE_EVIDENCE_FLOOR: Duration = Duration::from_millis(1);
 impl Bbr {
     /// §5.5.10.3, UpdateModelAndState: the per-ACK model and state-machine steps, in the
     /// draft's order.
@@ -107,12 +117,16 @@ impl Bbr {
         self.ended_loss_round = None;
         self.bw_latest = self.bw_latest.max(rs.delivery_rate);
         self.inflight_latest = self.inflight_latest.max(rs.delivered);
+        if self.is_loss_in_round && !rs.rtt.is_zero() {
+            self.loss_round_min_rtt = self.loss_round_min_rtt.min(rs.rtt);
+        }
         if rs.prior_delivered >= self.loss_round_delivered {
             if self.is_loss_in_round {
                 self.ended_loss_round = Some(LossRound {
                     lost: self.loss_round_lost,
                     delivered: self.delivered.saturating_sub(self.loss_round_base),
                     events: self.loss_round_events,
+                    min_rtt: self.loss_round_min_rtt,
                 });
             }
             self.loss_round_delivered = self.delivered;
@@ -154,7 +168,7 @@ impl Bbr {
         let tolerated = self.params.loss_tolerant
             && self.ended_loss_round.is_none_or(|round| {
                 let total = round.delivered.saturating_add(round.lost);
-                !self.is_congestion_loss(round.lost, total)
+                !self.is_congestion_loss(round.lost, total, round.min_rtt)
             });
         if self.is_loss_in_round && !tolerated {
             // InitLowerBounds.
@@ -194,6 +208,7 @@ impl Bbr {
             self.loss_round_base = self.delivered;
             self.loss_round_lost = 0;
             self.loss_round_events = 0;
+            self.loss_round_min_rtt = Duration::MAX;
             self.save_cwnd();
         }
         self.is_loss_in_round = true;
@@ -217,24 +232,45 @@ impl Bbr {
 
     /// §5.5.10.2, IsInflightTooHigh: the loss rate since the sample's packet was sent exceeds
     /// BBR.LossThresh (QUIC always has selective acknowledgements). Loss-tolerant (weir's
-    /// default, see [`BbrConfig::loss_tolerant`](super::BbrConfig)): also at least
-    /// [`MIN_CONGESTION_LOSSES`] datagrams, since a sample spans about one round trip, too few
-    /// packets to tell a 2 % rate from random loss of 1 %.
+    /// default, see [`BbrConfig::loss_tolerant`](super::BbrConfig)): see
+    /// [`is_congestion_loss`](Self::is_congestion_loss); the queue is judged by the smallest
+    /// RTT since the losses began, this sample's included.
     pub(super) fn is_inflight_too_high(&self, rs: &RateSample) -> bool {
-        self.is_congestion_loss(rs.lost, rs.tx_in_flight)
+        let rtt = if rs.rtt.is_zero() {
+            self.loss_round_min_rtt
+        } else {
+            self.loss_round_min_rtt.min(rs.rtt)
+        };
+        self.is_congestion_loss(rs.lost, rs.tx_in_flight, rtt)
     }
 
-    /// Whether losing `lost` bytes out of `total` is congestion rather than noise: a loss rate
-    /// above BBR.LossThresh, or in loss-tolerant mode above twice that and at least
-    /// [`MIN_CONGESTION_LOSSES`] datagrams. A queue that overflows loses far more than 4 % of
-    /// the round that overflows it; random loss of 1 % rarely does, even in short rounds.
-    pub(super) fn is_congestion_loss(&self, lost: u64, total: u64) -> bool {
+    /// Whether losing `lost` bytes out of `total`, with `rtt` the smallest RTT sample seen
+    /// since the losses began, is congestion rather than noise. The draft: a loss rate above
+    /// BBR.LossThresh. Loss-tolerant: a loss rate above twice that, at least
+    /// [`MIN_CONGESTION_LOSSES`] datagrams, *and* a standing queue — `rtt` above the minimum RTT
+    /// by an eighth of it (at least 1 ms). A tail-drop queue drops only when it is full and
+    /// stays full until the sender reacts, so congestive losses come with every RTT sample of
+    /// their round raised by the whole buffer; losses on a lossy radio link come with the
+    /// queue as BBR keeps it, near empty. Without a minimum RTT yet, losses are congestion.
+    pub(super) fn is_congestion_loss(&self, lost: u64, total: u64, rtt: Duration) -> bool {
         if self.params.loss_tolerant {
             lost > 2 * self.params.loss_thresh.apply(total)
                 && lost >= MIN_CONGESTION_LOSSES * self.max_datagram_size
+                && self.shows_standing_queue(rtt)
         } else {
             lost > self.params.loss_thresh.apply(total)
         }
+    }
+
+    /// Whether an RTT of `rtt` (the least of a round) means a standing queue at the
+    /// bottleneck; see [`is_congestion_loss`](Self::is_congestion_loss). `Duration::MAX` (no
+    /// sample) counts as one.
+    fn shows_standing_queue(&self, rtt: Duration) -> bool {
+        let Some(min_rtt) = self.min_rtt.min_rtt() else {
+            return true;
+        };
+        let threshold = (min_rtt / QUEUE_EVIDENCE_DIVISOR).max(QUEUE_EVIDENCE_FLOOR);
+        rtt.saturating_sub(min_rtt) >= threshold
     }
 
     /// §5.5.10.2, HandleInflightTooHigh.

@@ -116,8 +116,17 @@ pub struct BbrConfig {
     /// `inflight_shortterm`, §5.5.10.3) and a loss rate above `loss_thresh` as congestion for
     /// Startup's exit (§5.3.1.3) and the bandwidth probes (§5.5.10.2): random loss of 1 % then
     /// ratchets the rate down round after round and ends probes early. Loss-tolerant, all three
-    /// need a loss rate above twice `loss_thresh` and at least three lost datagrams — what a
-    /// queue overflow produces and random loss of about 1 % rarely does. Default `true`;
+    /// need a loss rate above twice `loss_thresh`, at least three lost datagrams, and a
+    /// standing queue: the smallest RTT sample since the losses began above the minimum RTT by
+    /// an eighth of it (at least 1 ms). A tail-drop queue drops only when full and stays full
+    /// until the sender reacts, so its losses come with every RTT of the round raised by the
+    /// buffer; a lossy radio link's come with the queue BBR keeps, near empty. In weir's
+    /// simulator this keeps 87–94 % of `capacity·(1−p)` at 5 % random loss and 63–84 % at
+    /// 25 % (2–100 Mbit/s, 50–100 ms, `weir sim --matrix`), where the rate rule alone fell to
+    /// 9–65 % and 1–14 % from 10 Mbit/s up; losses from an overflowing buffer are still
+    /// congestion. A policer
+    /// (a token bucket that drops without queueing) is not recognised: BBR then settles at
+    /// the policed delivery rate and loses what its probes send above it. Default `true`;
     /// `false` follows the draft.
     pub loss_tolerant: bool,
     /// weir's second departure, for latency: leave ProbeBW_UP once the probe's own packets

@@ -358,9 +358,25 @@ fn loss_tolerant_ignores_a_round_with_random_loss_but_not_an_overflow() {
     cc.on_congestion_event(now, &loss(t0, MDS, false, 90_000));
     ack(&mut cc, now + RTT, sample(0, 90_000, 900_000), 90_000);
     assert_eq!(cc.bandwidth(), 1_000_000);
-    // Six lost datagrams in the round (8 %, an overflow): the short-term model is cut as the
-    // draft does.
-    let mut cc = in_probe_bw_with(t0, BbrConfig::default());
+    // Six lost datagrams in the round (8 %) with a standing queue (every RTT sample a quarter
+    // above the minimum): an overflow, and the short-term model is cut as the draft does.
+    let overflow = |queue: Duration| {
+        let mut cc = in_probe_bw_with(t0, BbrConfig::default());
+        for _ in 0..6 {
+            cc.on_congestion_event(now, &loss(t0, MDS, false, 90_000));
+        }
+        let mut rs = sample(0, 90_000, 900_000);
+        rs.lost = 6 * MDS;
+        rs.rtt = RTT + queue;
+        ack(&mut cc, now + RTT, rs, 90_000);
+        cc.bandwidth()
+    };
+    assert_eq!(overflow(RTT / 4), 900_000);
+    // The same losses with the queue as BBR keeps it (under an eighth of the minimum RTT): a
+    // lossy link, not a full buffer, and the model stays.
+    assert_eq!(overflow(RTT / 10), 1_000_000);
+    // Following the draft, the losses alone are congestion.
+    let mut cc = in_probe_bw_with(t0, draft());
     for _ in 0..6 {
         cc.on_congestion_event(now, &loss(t0, MDS, false, 90_000));
     }
