@@ -119,7 +119,15 @@ mod tests {
 
     #[test]
     fn low_latency_without_bbr_is_a_clear_error() {
-        let sim = run(&["weir", "sim", "--flow", "game", "--low-latency"]);
+        let sim = run(&[
+            "weir",
+            "sim",
+            "--flow",
+            "game",
+            "--controller",
+            "newreno",
+            "--low-latency",
+        ]);
         assert!(
             matches!(sim, Err(CliError::LowLatency(k)) if k == weir_core::congestion::ControllerKind::NewReno),
             "{sim:?}"

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::congestion::{ControllerConfig, ControllerKind, UnsupportedController};
+use crate::congestion::{ControllerConfig, UnsupportedController};
 use crate::lanes::{LaneConfigError, LanesConfig};
 use crate::streams::StreamsConfig;
 use crate::wire::ConnectionId;
@@ -53,7 +53,10 @@ pub struct TransportConfig {
     /// lost. The default, 16 384, is about 19 MB in flight at 1200 bytes a packet (780 Mbit/s
     /// over 200 ms); at least 256.
     pub max_tracked_packets: usize,
-    /// The congestion controller and its parameters.
+    /// The congestion controller and its parameters. The default is BBR with weir's
+    /// loss tolerance ([`BbrConfig`](crate::congestion::BbrConfig)): it keeps the bottleneck
+    /// queue short and its rate through random loss, which is what a game's packets need;
+    /// NewReno, CUBIC and Vegas stay a setting away.
     pub congestion: ControllerConfig,
     /// Stream limits, windows and buffers.
     pub streams: StreamsConfig,
@@ -78,7 +81,7 @@ impl Default for TransportConfig {
             max_probe_timeout: Some(Duration::from_secs(3)),
             max_datagram_size: MIN_DATAGRAM_SIZE,
             max_tracked_packets: 16_384,
-            congestion: ControllerConfig::new(ControllerKind::NewReno),
+            congestion: ControllerConfig::default(),
             streams: StreamsConfig::default(),
             lanes: LanesConfig::default(),
             datagram_receive_buffer: Some(1 << 20),

@@ -5,7 +5,7 @@
 //! cargo run --release -p weir-peers --example baseline -- [SECONDS] [SEED] [WEIR_CONTROLLER]
 //! ```
 //!
-//! `WEIR_CONTROLLER` is a weir controller name (`newreno`, the default, `cubic`, `bbr`, ...).
+//! `WEIR_CONTROLLER` is a weir controller name (`bbr`, the default, `newreno`, `cubic`, ...).
 
 use std::time::Duration;
 

@@ -384,7 +384,7 @@ const ECHO_CHECK: Duration = Duration::from_secs(1);
 impl EchoRun {
     /// `count` messages of `size` bytes every `interval` over the given links, quinn with its
     /// baseline settings ([`QuinnConfig::default`]: CUBIC) and weir with its defaults
-    /// ([`TransportConfig::default`]: NewReno), allowed the sending time plus 63 s.
+    /// ([`TransportConfig::default`]: BBR), allowed the sending time plus 63 s.
     pub fn new(
         forward: LinkConfig,
         reverse: LinkConfig,

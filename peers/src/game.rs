@@ -484,7 +484,7 @@ pub struct GameRun {
 impl GameRun {
     /// A flow over the given links with a 1 s warm-up and a 2 s drain, quinn with its baseline
     /// settings ([`QuinnConfig::default`]: CUBIC) and weir with its defaults
-    /// ([`TransportConfig::default`]: NewReno).
+    /// ([`TransportConfig::default`]: BBR).
     #[allow(clippy::too_many_arguments)] // the flow's own parameters, as `quinn_game` takes them
     pub fn new(
         forward: LinkConfig,

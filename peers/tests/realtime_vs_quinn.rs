@@ -61,7 +61,10 @@ fn ms(x: f64) -> Duration {
 
 /// KCP's echo flow: `count` messages of 64 bytes every 20 ms, both ways over `link`.
 fn echo_run(link: LinkConfig, seed: u64, count: u64) -> EchoRun {
-    EchoRun::new(link.clone(), link, seed, count, ECHO_INTERVAL, ECHO_SIZE)
+    let mut run = EchoRun::new(link.clone(), link, seed, count, ECHO_INTERVAL, ECHO_SIZE);
+    // The figures below and in the README are NewReno's unless a row names BBR.
+    run.weir.congestion = ControllerConfig::new(ControllerKind::NewReno);
+    run
 }
 
 /// A reliable-ordered lane with `redundancy` copies: weir's KCP-like setup.
@@ -79,7 +82,7 @@ fn game_run(
     seconds: u64,
     deadline: Option<Duration>,
 ) -> GameRun {
-    GameRun::new(
+    let mut run = GameRun::new(
         link.clone(),
         link,
         seed,
@@ -88,7 +91,9 @@ fn game_run(
         SNAPSHOT,
         Duration::from_secs(seconds),
         deadline,
-    )
+    );
+    run.weir.congestion = ControllerConfig::new(ControllerKind::NewReno);
+    run
 }
 
 /// quinn's run of `run` over `transport`.

@@ -9,12 +9,12 @@ use super::{Controller, ControllerState, MINIMUM_WINDOW_PACKETS, NewReno, initia
 /// A congestion control algorithm (DESIGN.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ControllerKind {
-    /// NewReno (RFC 9002 §7): the default.
-    #[default]
+    /// NewReno (RFC 9002 §7).
     NewReno,
     /// CUBIC (RFC 9438) with HyStart++ (RFC 9406).
     Cubic,
-    /// BBR (IETF BBR draft).
+    /// BBR (IETF BBR draft), with weir's departures for lossy paths: the default.
+    #[default]
     Bbr,
     /// Vegas (delay-based, as Linux `tcp_vegas`).
     Vegas,
@@ -106,7 +106,7 @@ pub struct ControllerConfig {
 }
 
 impl Default for ControllerConfig {
-    /// NewReno with RFC 9002's windows.
+    /// BBR (the default kind) with RFC 9002's windows.
     fn default() -> Self {
         Self::new(ControllerKind::default())
     }
@@ -200,10 +200,11 @@ mod tests {
     }
 
     #[test]
-    fn builds_new_reno_and_refuses_the_rest() {
+    fn builds_bbr_by_default_and_refuses_what_is_not_implemented() {
         let t0 = test_epoch();
+        // The latency-first default (issue 12): BBR, with weir's loss tolerance.
         let cc = ControllerConfig::default().build(t0, 1200).unwrap();
-        assert_eq!(cc.kind(), ControllerKind::NewReno);
+        assert_eq!(cc.kind(), ControllerKind::Bbr);
         assert_eq!(cc.window(), 12_000);
         for kind in ControllerKind::ALL
             .into_iter()

@@ -267,7 +267,7 @@ fn state_seeds_a_replacement() {
         }
     );
     // Through the factory, as the strategy selector does it.
-    let mut next = ControllerConfig::default()
+    let mut next = ControllerConfig::new(ControllerKind::NewReno)
         .build_from_state(t, &state)
         .unwrap();
     assert_eq!(next.state(), state);
