@@ -62,7 +62,8 @@ pub struct TransportConfig {
     pub streams: StreamsConfig,
     /// Lane limits, windows and buffers.
     pub lanes: LanesConfig,
-    /// Bytes of unreliable messages waiting to be read; `None` refuses messages from the peer.
+    /// Bytes of unreliable messages waiting to be read, counting 64 bytes per message beyond
+    /// its data (so that empty messages are bounded too); `None` refuses messages from the peer.
     pub datagram_receive_buffer: Option<usize>,
     /// Bytes of unreliable messages waiting to be sent (the oldest are dropped beyond this).
     pub datagram_send_buffer: usize,

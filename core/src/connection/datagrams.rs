@@ -15,6 +15,10 @@ use crate::wire::frame::{MessageFrame, MessageHeader};
 /// Most distinct channels a connection numbers messages on (each keeps a sequence counter).
 pub const MAX_CHANNELS: usize = 1024;
 
+/// What a received message costs against the receive limit beyond its bytes: its place in
+/// the queue. Without it empty MESSAGE frames would cost nothing and queue without bound.
+const INCOMING_OVERHEAD: usize = 64;
+
 /// An unreliable message received from the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
@@ -84,6 +88,7 @@ pub(crate) struct Datagrams {
     outgoing_bytes: usize,
     send_limit: usize,
     incoming: VecDeque<Datagram>,
+    /// What `incoming` costs: its messages' bytes plus [`INCOMING_OVERHEAD`] each.
     incoming_bytes: usize,
     receive_limit: usize,
     sequences: HashMap<u64, u64>,
@@ -206,11 +211,12 @@ impl Datagrams {
         let deadline = frame
             .deadline_ms
             .map(|ms| now + Duration::from_millis(ms.into_inner()).saturating_sub(one_way));
-        if frame.data.len() > self.receive_limit {
+        let cost = frame.data.len().saturating_add(INCOMING_OVERHEAD);
+        if cost > self.receive_limit {
             self.stats.dropped_incoming += 1;
             return false;
         }
-        self.incoming_bytes += frame.data.len();
+        self.incoming_bytes += cost;
         self.incoming.push_back(Datagram {
             channel: frame.channel.into_inner(),
             sequence: frame.sequence.into_inner(),
@@ -227,7 +233,7 @@ impl Datagrams {
             let Some(old) = self.incoming.pop_front() else {
                 break;
             };
-            self.incoming_bytes -= old.data.len();
+            self.incoming_bytes -= old.data.len() + INCOMING_OVERHEAD;
             self.stats.dropped_incoming += 1;
         }
         was_empty
@@ -236,7 +242,7 @@ impl Datagrams {
     /// The next message that is still fresh.
     pub(crate) fn recv(&mut self, now: Instant) -> Option<Datagram> {
         while let Some(msg) = self.incoming.pop_front() {
-            self.incoming_bytes -= msg.data.len();
+            self.incoming_bytes -= msg.data.len() + INCOMING_OVERHEAD;
             if msg.deadline.is_some_and(|d| d <= now) {
                 self.stats.expired += 1;
                 continue;
@@ -329,7 +335,8 @@ mod tests {
     #[test]
     fn receive_queue_is_bounded_and_stale_messages_are_skipped() {
         let now = t0();
-        let mut d = Datagrams::new(10_000, 100);
+        // Room for two 40-byte messages and their overhead, not three.
+        let mut d = Datagrams::new(10_000, 2 * (40 + INCOMING_OVERHEAD) + 20);
         let msg = |seq: u32, ttl: Option<u32>| MessageFrame {
             channel: VarInt::from_u32(1),
             sequence: VarInt::from_u32(seq),
@@ -338,7 +345,7 @@ mod tests {
         };
         assert!(d.on_frame(now, msg(0, Some(5)), Duration::ZERO));
         assert!(!d.on_frame(now, msg(1, None), Duration::ZERO));
-        d.on_frame(now, msg(2, None), Duration::ZERO); // 120 bytes > 100: drops seq 0
+        d.on_frame(now, msg(2, None), Duration::ZERO); // three do not fit: drops seq 0
         assert_eq!(d.stats().dropped_incoming, 1);
         assert_eq!(d.recv(now).map(|m| m.sequence), Some(1));
         d.on_frame(now, msg(3, Some(5)), Duration::from_millis(2));
@@ -363,5 +370,38 @@ mod tests {
             d.send(now, 1 << 62, Bytes::new(), None),
             Err(SendDatagramError::Channel(1 << 62))
         );
+    }
+
+    /// Empty MESSAGE frames cost nothing against the receive limit: a peer could queue any
+    /// number of them. Each costs its overhead now, so the queue holds at most
+    /// `limit / INCOMING_OVERHEAD`, the newest.
+    #[test]
+    fn empty_messages_count_against_the_receive_limit() {
+        let now = t0();
+        let limit = 10_000;
+        let mut d = Datagrams::new(10_000, limit);
+        for i in 0..1_000_000u64 {
+            d.on_frame(
+                now,
+                MessageFrame {
+                    channel: VarInt::from_u32(0),
+                    sequence: VarInt::saturating_from_u64(i),
+                    deadline_ms: None,
+                    data: Bytes::new(),
+                },
+                Duration::ZERO,
+            );
+            assert!(d.incoming_bytes <= limit);
+        }
+        assert!(
+            d.incoming.len() <= limit / INCOMING_OVERHEAD,
+            "{} queued",
+            d.incoming.len()
+        );
+        let kept = d.incoming.len() as u64;
+        assert_eq!(d.stats().dropped_incoming, 1_000_000 - kept);
+        assert_eq!(d.recv(now).map(|m| m.sequence), Some(1_000_000 - kept));
+        while d.recv(now).is_some() {}
+        assert_eq!(d.incoming_bytes, 0);
     }
 }

@@ -124,8 +124,9 @@ pub struct LanesConfig {
     /// Bytes of unreliable messages in reassembly (data plus 64 bytes per fragment); beyond
     /// it the oldest incomplete message is dropped. Default 1 MiB.
     pub reassembly_buffer: u64,
-    /// Bytes of complete unreliable messages waiting for the application; beyond it the
-    /// oldest is dropped. Default 1 MiB.
+    /// Bytes of complete unreliable messages waiting for the application (data plus 64 bytes
+    /// per message, so empty messages count too); beyond it the oldest is dropped. Default
+    /// 1 MiB.
     pub unreliable_receive_buffer: u64,
     /// An incomplete unreliable message is dropped this long after its first fragment (or at
     /// its deadline, if sooner). Default 1 s.

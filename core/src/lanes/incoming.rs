@@ -11,8 +11,19 @@
 //! holds its credit (`len + MESSAGE_OVERHEAD`) until the application read it or it was
 //! dropped; the lane's window then advances past every such message below the first one still
 //! held.
+//!
+//! ## Credit claims (reliable lanes)
+//!
+//! The sender gives each message it admits the next `len + MESSAGE_OVERHEAD` of the lane's
+//! credit, in order of the messages' numbers, and never the same credit twice. The receiver
+//! keeps every claim above its consumed position exactly (a map, not a lossy range set) and
+//! refuses a new message whose range overlaps another message's claim or the credit a
+//! LANE_SKIP gave up: otherwise a peer could name the same credit for any number of messages
+//! and hold them all (or a reassembly buffer of `max_message_size` for each) on one window.
+//! So everything a lane holds fits in its window, and the claims are at most two per
+//! `MESSAGE_OVERHEAD` bytes of it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::MESSAGE_OVERHEAD;
@@ -26,10 +37,28 @@ use crate::wire::frame::{DeliveryMode, LaneFrame};
 /// Unreliable lanes: messages more than this many numbers behind the newest one seen are
 /// treated as too old (duplicates cannot be told apart from them any more).
 pub(super) const DEDUP_WINDOW: u64 = 1 << 16;
-/// Ranges kept of released message numbers and credit positions above their floors.
+/// Ranges kept of released message numbers above the floor.
 const MAX_TRACKED_RANGES: usize = 1024;
 /// What a message under reassembly costs beyond its bytes (unreliable budget).
 pub(super) const PARTIAL_OVERHEAD: u64 = 64;
+/// What a complete unread message costs beyond its bytes (unreliable budget): its
+/// bookkeeping. Without it empty messages would cost nothing and their number be unbounded.
+pub(super) const READY_OVERHEAD: u64 = 64;
+/// The ready queue is compacted once its stale entries (messages dropped while ready)
+/// outnumber the live ones by this much: amortized, each stale entry is removed once.
+const READY_SLACK: usize = 64;
+
+/// Reliable: a range of the lane's credit above the consumed position that is spoken for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Claim {
+    /// Where the range ends (it starts at its key in `claims`).
+    end: u64,
+    /// The message that claimed it; `None` for credit a LANE_SKIP gave up that no message
+    /// seen here held.
+    seq: Option<u64>,
+    /// Read, dropped or given up: the consumed position may move past it.
+    released: bool,
+}
 
 #[derive(Debug)]
 struct Pending {
@@ -40,6 +69,9 @@ struct Pending {
     first_seen: Instant,
     /// In the ready queue.
     ready: bool,
+    /// Which entry of the ready queue is this message's (set when it became ready): an entry
+    /// left stale by a drop cannot pass for the message if its number is seen anew.
+    ticket: u64,
     /// Unreliable: counted in `partial_bytes` (an incomplete message).
     charged: bool,
 }
@@ -62,15 +94,23 @@ pub(super) struct LaneReceiver {
     pub(super) mode_known: bool,
     /// Reliable: the lane's flow-control window over credit positions.
     pub(super) window: RecvWindow,
-    /// Reliable: credit ranges released (read, dropped, given up) above `consumed`.
-    released: RangeSet,
-    /// Reliable: credit ranges of messages seen.
-    known: RangeSet,
+    /// Reliable: every claim on the lane's credit at or above `consumed`, by start; disjoint
+    /// (see the [module docs](self)).
+    claims: BTreeMap<u64, Claim>,
+    /// Reliable: the highest credit offset a LANE_SKIP announced; the credit below it that no
+    /// message held is claimed as given up.
+    skip_offset: u64,
     /// Reliable: every credit position below this is released.
     consumed: u64,
     /// Reliable: how much of `consumed` the window was told.
     reported: u64,
     pending: BTreeMap<u64, Pending>,
+    /// The held messages with a deadline, soonest first: the timer looks at the first, and
+    /// expiry at those due, not at every held message.
+    deadlines: BTreeSet<(Instant, u64)>,
+    /// Unreliable: the messages under reassembly (`charged`) by their first fragment's time,
+    /// oldest first, for the reassembly timeout.
+    incomplete: BTreeSet<(Instant, u64)>,
     /// Every message number below this is released or given up.
     floor: u64,
     /// Message numbers at or above `floor` that were released.
@@ -81,10 +121,18 @@ pub(super) struct LaneReceiver {
     next_deliver: u64,
     /// Unreliable: the newest number seen.
     newest: u64,
-    /// Complete messages waiting for the application, in delivery order.
-    ready: VecDeque<u64>,
-    /// Bytes of the messages in `ready`.
+    /// Complete messages waiting for the application, in delivery order. Entries may be
+    /// stale (a message dropped while ready): they are skipped when met, and compacted away
+    /// once they outnumber the live ones, so a drop costs O(1), not a walk of the queue.
+    ready: VecDeque<(u64, u64)>,
+    /// Messages in `ready` that are still live (held and ready).
+    ready_live: usize,
+    /// The ticket of the next entry of `ready`.
+    next_ticket: u64,
+    /// What the messages in `ready` cost: their bytes plus [`READY_OVERHEAD`] each.
     pub(super) ready_bytes: u64,
+    /// Whether the lane is in `Lanes::readable` (so it is queued there at most once).
+    pub(super) queued_readable: bool,
     /// Unreliable: bytes charged for messages under reassembly.
     pub(super) partial_bytes: u64,
 }
@@ -95,18 +143,23 @@ impl LaneReceiver {
             mode,
             mode_known: false,
             window: RecvWindow::new(window, window),
-            released: RangeSet::with_max_ranges(MAX_TRACKED_RANGES),
-            known: RangeSet::with_max_ranges(MAX_TRACKED_RANGES),
+            claims: BTreeMap::new(),
+            skip_offset: 0,
             consumed: 0,
             reported: 0,
             pending: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            incomplete: BTreeSet::new(),
             floor: 0,
             done: RangeSet::with_max_ranges(MAX_TRACKED_RANGES),
             given_up_below: 0,
             next_deliver: 0,
             newest: 0,
             ready: VecDeque::new(),
+            ready_live: 0,
+            next_ticket: 0,
             ready_bytes: 0,
+            queued_readable: false,
             partial_bytes: 0,
         }
     }
@@ -139,8 +192,9 @@ impl LaneReceiver {
             )));
         }
         let offset = h.offset.into_inner();
+        // Within the window (checked next) and so far below u64::MAX.
+        let end = offset.saturating_add(len).saturating_add(MESSAGE_OVERHEAD);
         if self.reliable() {
-            let end = offset.saturating_add(len).saturating_add(MESSAGE_OVERHEAD);
             if !self.window.allows(end) {
                 return Err(TransportError::flow_control(format!(
                     "lane message ends at credit {end}, beyond the limit of {}",
@@ -197,16 +251,30 @@ impl LaneReceiver {
                 p.assembly.is_complete() && !p.ready
             }
             None => {
+                // Checked before anything is allocated for the message.
+                if self.reliable() && !self.check_claim(seq, offset, end)? {
+                    return Ok(outcome);
+                }
                 let assembly = Assembly::new(len, frame.fragment_offset(), frame.data.clone());
                 let complete = assembly.is_complete();
                 let charged = !self.reliable() && !complete;
                 if self.reliable() {
-                    let end = offset + len + MESSAGE_OVERHEAD;
-                    self.known.insert(offset..end);
+                    self.claims.insert(
+                        offset,
+                        Claim {
+                            end,
+                            seq: Some(seq),
+                            released: false,
+                        },
+                    );
                     self.window.receive_to(end);
                 } else if charged {
                     self.partial_bytes += len + PARTIAL_OVERHEAD;
+                    self.incomplete.insert((now, seq));
                     outcome.new_partial = true;
+                }
+                if let Some(d) = deadline {
+                    self.deadlines.insert((d, seq));
                 }
                 self.pending.insert(
                     seq,
@@ -216,9 +284,18 @@ impl LaneReceiver {
                         deadline,
                         first_seen: now,
                         ready: false,
+                        ticket: 0,
                         charged,
                     },
                 );
+                if !complete && self.mode.is_sequenced() && seq < self.next_deliver {
+                    // Older than a message handed over: it can never be. Dropped now (its
+                    // credit claimed and released at once), so no incomplete message is ever
+                    // held below `next_deliver` and `on_complete` need not look there.
+                    stats.stale_receiving += 1;
+                    self.drop_message(seq, stats);
+                    return Ok(Outcome::default());
+                }
                 complete
             }
         };
@@ -232,12 +309,46 @@ impl LaneReceiver {
         Ok(outcome)
     }
 
+    /// Reliable: whether a message first seen now, `seq` over the credit `offset..end`, may
+    /// claim it. `Ok(false)`: a late copy of a message released already, to ignore (it holds
+    /// nothing). An error: the credit is spoken for by another message or a LANE_SKIP, or
+    /// straddles the consumed position — an honest sender never reuses credit (see the
+    /// [module docs](self)), and accepting it would let held messages outgrow the window.
+    fn check_claim(&self, seq: u64, offset: u64, end: u64) -> Result<bool, TransportError> {
+        if end <= self.consumed {
+            // Released credit: an honest sender's message there was read or given up, and this
+            // is a late copy whose number `done` no longer holds (it keeps a bounded number of
+            // ranges). Ignoring it holds nothing, whoever sent it.
+            return Ok(false);
+        }
+        // Claims are disjoint: only the last one starting below `end` can reach past `offset`.
+        let overlap = self
+            .claims
+            .range(..end)
+            .next_back()
+            .filter(|(_, c)| c.end > offset);
+        match overlap {
+            None if offset >= self.consumed => Ok(true),
+            // The same message, released, its number forgotten by `done`: a late copy.
+            Some((&start, c))
+                if start == offset && c.end == end && c.seq == Some(seq) && c.released =>
+            {
+                Ok(false)
+            }
+            _ => Err(TransportError::protocol_violation(format!(
+                "lane message {seq} claims credit {offset}..{end}, used already (consumed up to {})",
+                self.consumed
+            ))),
+        }
+    }
+
     /// Takes message `seq` out of the reassembly budget.
     fn uncharge(&mut self, seq: u64) {
         if let Some(p) = self.pending.get_mut(&seq)
             && p.charged
         {
             p.charged = false;
+            self.incomplete.remove(&(p.first_seen, seq));
             self.partial_bytes = self
                 .partial_bytes
                 .saturating_sub(p.assembly.len() + PARTIAL_OVERHEAD);
@@ -271,14 +382,17 @@ impl LaneReceiver {
                     self.drop_message(seq, stats);
                     return false;
                 }
-                self.next_deliver = seq + 1;
-                // Older messages can never be handed over any more.
+                // Older messages can never be handed over any more. Those below the old
+                // `next_deliver` are all ready (an incomplete one is dropped when it arrives),
+                // so only the numbers between are looked at: each message once, not each
+                // unread one again on every new message.
                 let older: Vec<u64> = self
                     .pending
-                    .range(..seq)
+                    .range(self.next_deliver..seq)
                     .filter(|(_, p)| !p.ready)
                     .map(|(&s, _)| s)
                     .collect();
+                self.next_deliver = seq + 1;
                 for s in older {
                     stats.stale_receiving += 1;
                     self.drop_message(s, stats);
@@ -327,10 +441,51 @@ impl LaneReceiver {
     }
 
     fn make_ready(&mut self, seq: u64) {
-        if let Some(p) = self.pending.get_mut(&seq) {
+        if let Some(p) = self.pending.get_mut(&seq)
+            && !p.ready
+        {
             p.ready = true;
-            self.ready_bytes += p.assembly.len();
-            self.ready.push_back(seq);
+            p.ticket = self.next_ticket;
+            self.next_ticket += 1;
+            self.ready_bytes += ready_cost(p);
+            self.ready_live += 1;
+            self.ready.push_back((seq, p.ticket));
+        }
+    }
+
+    /// Whether the `ready` entry `(seq, ticket)` is live: its message held and ready.
+    fn is_live(pending: &BTreeMap<u64, Pending>, (seq, ticket): (u64, u64)) -> bool {
+        pending
+            .get(&seq)
+            .is_some_and(|p| p.ready && p.ticket == ticket)
+    }
+
+    /// Pops the next live ready message off `ready`, skipping stale entries.
+    fn pop_ready(&mut self) -> Option<(u64, Pending)> {
+        while let Some((seq, ticket)) = self.ready.pop_front() {
+            // A stale entry: the message was dropped (and maybe seen anew since).
+            if !Self::is_live(&self.pending, (seq, ticket)) {
+                continue;
+            }
+            let Some(p) = self.remove_pending(seq) else {
+                continue;
+            };
+            self.ready_live = self.ready_live.saturating_sub(1);
+            self.ready_bytes = self.ready_bytes.saturating_sub(ready_cost(&p));
+            self.compact_ready();
+            return Some((seq, p));
+        }
+        None
+    }
+
+    /// Removes the stale entries of `ready` once they outnumber the live ones (amortized
+    /// O(1) per entry).
+    fn compact_ready(&mut self) {
+        if self.ready_live == 0 {
+            self.ready.clear();
+        } else if self.ready.len() > 2 * self.ready_live + READY_SLACK {
+            let pending = &self.pending;
+            self.ready.retain(|&entry| Self::is_live(pending, entry));
         }
     }
 
@@ -341,12 +496,8 @@ impl LaneReceiver {
         lane: u64,
         stats: &mut LaneStats,
     ) -> Option<Message> {
-        while let Some(seq) = self.ready.pop_front() {
-            let Some(mut p) = self.pending.remove(&seq) else {
-                continue;
-            };
-            self.ready_bytes = self.ready_bytes.saturating_sub(p.assembly.len());
-            self.release(seq, p.offset, p.assembly.len());
+        while let Some((seq, mut p)) = self.pop_ready() {
+            self.release(seq, p.offset);
             if p.deadline.is_some_and(|d| d <= now) {
                 stats.expired_receiving += 1;
                 continue;
@@ -377,34 +528,55 @@ impl LaneReceiver {
 
     /// Whether a message waits for the application.
     pub(super) fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        self.ready_live > 0
+    }
+
+    /// Entries in the ready queue, stale ones included.
+    #[cfg(test)]
+    pub(super) fn ready_queue_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Claims on the lane's credit held (reliable).
+    #[cfg(test)]
+    pub(super) fn claims_len(&self) -> usize {
+        self.claims.len()
     }
 
     /// Unreliable: drops the oldest ready message (the receive buffer is full); returns
     /// whether there was one.
     pub(super) fn drop_oldest_ready(&mut self, stats: &mut LaneStats) -> bool {
-        let Some(seq) = self.ready.pop_front() else {
+        let Some((seq, p)) = self.pop_ready() else {
             return false;
         };
-        if let Some(p) = self.pending.remove(&seq) {
-            self.ready_bytes = self.ready_bytes.saturating_sub(p.assembly.len());
-            self.release(seq, p.offset, p.assembly.len());
-            stats.overflow_dropped += 1;
-        }
+        self.release(seq, p.offset);
+        stats.overflow_dropped += 1;
         true
+    }
+
+    /// Takes message `seq` out of `pending` and the timer index (it is out of `incomplete`
+    /// already: complete, or uncharged first).
+    fn remove_pending(&mut self, seq: u64) -> Option<Pending> {
+        let p = self.pending.remove(&seq)?;
+        if let Some(d) = p.deadline {
+            self.deadlines.remove(&(d, seq));
+        }
+        Some(p)
     }
 
     /// Drops message `seq` (not handed over).
     fn drop_message(&mut self, seq: u64, _stats: &mut LaneStats) {
         self.uncharge(seq);
-        let Some(p) = self.pending.remove(&seq) else {
+        let Some(p) = self.remove_pending(seq) else {
             return;
         };
         if p.ready {
-            self.ready.retain(|&s| s != seq);
-            self.ready_bytes = self.ready_bytes.saturating_sub(p.assembly.len());
+            // Its entry in `ready` goes stale (skipped when met): no walk of the queue here.
+            self.ready_live = self.ready_live.saturating_sub(1);
+            self.ready_bytes = self.ready_bytes.saturating_sub(ready_cost(&p));
+            self.compact_ready();
         }
-        self.release(seq, p.offset, p.assembly.len());
+        self.release(seq, p.offset);
     }
 
     /// Unreliable: drops message `seq` if it is still incomplete (the budget or the timeout
@@ -421,8 +593,9 @@ impl LaneReceiver {
         incomplete
     }
 
-    /// Message `seq` left: its number and (reliable) its credit are released.
-    fn release(&mut self, seq: u64, offset: u64, len: u64) {
+    /// Message `seq`, whose credit starts at `offset`, left: its number and (reliable) its
+    /// credit are released.
+    fn release(&mut self, seq: u64, offset: u64) {
         self.done.insert_one(seq);
         while self.done.peek_min().is_some_and(|r| r.start <= self.floor) {
             if let Some(r) = self.done.pop_min() {
@@ -430,20 +603,25 @@ impl LaneReceiver {
             }
         }
         if self.reliable() {
-            self.released
-                .insert(offset..offset + len + MESSAGE_OVERHEAD);
+            // A held message's claim stays until released (only `advance_consumed` removes
+            // claims, and only released ones).
+            if let Some(c) = self.claims.get_mut(&offset) {
+                c.released = true;
+            }
             self.advance_consumed();
         }
     }
 
-    /// Moves the consumed credit position over the released prefix and tells the window.
+    /// Moves the consumed credit position over the released claims at its front and tells
+    /// the window.
     fn advance_consumed(&mut self) {
-        while let Some(r) = self.released.peek_min() {
-            if r.start > self.consumed {
+        while let Some(entry) = self.claims.first_entry() {
+            let claim = *entry.get();
+            if *entry.key() > self.consumed || !claim.released {
                 break;
             }
-            self.consumed = self.consumed.max(r.end);
-            self.released.pop_min();
+            self.consumed = self.consumed.max(claim.end);
+            entry.remove();
         }
         if self.consumed > self.reported {
             // Everything released was received first (a LANE_SKIP receives up to its offset),
@@ -477,10 +655,14 @@ impl LaneReceiver {
         if seq <= self.given_up_below {
             return Ok(false);
         }
+        // Only the numbers newly given up are looked at: below the previous skip, incomplete
+        // messages were dropped then and no new one is taken since (`on_frame` ignores them),
+        // so a peer's skips one number at a time cost one step each, not a walk of all held.
+        let newly = self.given_up_below;
         self.given_up_below = seq;
         let incomplete: Vec<u64> = self
             .pending
-            .range(..seq)
+            .range(newly..seq)
             .filter(|(_, p)| !p.assembly.is_complete())
             .map(|(&s, _)| s)
             .collect();
@@ -489,9 +671,10 @@ impl LaneReceiver {
             self.drop_message(s, stats);
         }
         // Numbers never seen below `seq` will not come: they count as released.
-        if seq > self.floor {
-            self.done.insert(self.floor..seq);
-            let held: Vec<u64> = self.pending.range(..seq).map(|(&s, _)| s).collect();
+        let from = self.floor.max(newly);
+        if seq > from {
+            self.done.insert(from..seq);
+            let held: Vec<u64> = self.pending.range(from..seq).map(|(&s, _)| s).collect();
             for s in held {
                 self.done.remove(s..s + 1);
             }
@@ -505,74 +688,100 @@ impl LaneReceiver {
         // counts as received now, where the connection's window is checked, not when a read
         // later releases it.
         self.window.receive_to(offset);
-        // Credit below `offset` that no message seen holds is released.
-        let mut cursor = self.consumed;
-        let gaps: Vec<std::ops::Range<u64>> = self
-            .known
-            .iter()
-            .filter_map(|r| {
-                let gap = cursor..r.start.min(offset);
-                cursor = cursor.max(r.end);
-                (gap.start < gap.end).then_some(gap)
-            })
-            .collect();
-        for gap in gaps {
-            self.released.insert(gap);
+        // Credit below `offset` that no message seen holds is given up: claimed (no message
+        // may take it any more) and released. Only what lies above the previous skip is new.
+        let from = self.consumed.max(self.skip_offset);
+        if offset > from {
+            let mut cursor = self
+                .claims
+                .range(..from)
+                .next_back()
+                .map_or(from, |(_, c)| c.end.max(from));
+            let held: Vec<(u64, u64)> = self
+                .claims
+                .range(from..offset)
+                .map(|(&s, c)| (s, c.end))
+                .collect();
+            for (start, end) in held {
+                if cursor < start {
+                    self.give_up_credit(cursor, start);
+                }
+                cursor = cursor.max(end);
+            }
+            if cursor < offset {
+                self.give_up_credit(cursor, offset);
+            }
+            self.skip_offset = offset;
         }
-        if cursor < offset {
-            self.released.insert(cursor..offset);
-        }
-        self.known.insert(0..offset);
         self.advance_consumed();
         Ok(self.mode == DeliveryMode::ReliableOrdered && self.advance_ordered(stats))
     }
 
+    /// Reliable: the credit `start..end`, held by no message, was given up by a LANE_SKIP.
+    /// Joined to a given-up claim just below it, so tiny skips cannot pile up claims.
+    fn give_up_credit(&mut self, start: u64, end: u64) {
+        if let Some((_, below)) = self.claims.range_mut(..start).next_back()
+            && below.seq.is_none()
+            && below.end == start
+        {
+            below.end = end;
+            return;
+        }
+        self.claims.insert(
+            start,
+            Claim {
+                end,
+                seq: None,
+                released: true,
+            },
+        );
+    }
+
     /// The next time [`on_timeout`](Self::on_timeout) has work: a deadline, or (unreliable)
-    /// the reassembly timeout of an incomplete message.
+    /// the reassembly timeout of an incomplete message. O(log n): it runs on every poll.
     pub(super) fn next_timeout(&self, reassembly_timeout: Duration) -> Option<Instant> {
-        self.pending
-            .values()
-            .filter_map(|p| {
-                let timeout = (!self.reliable() && !p.assembly.is_complete())
-                    .then(|| p.first_seen + reassembly_timeout);
-                match (p.deadline, timeout) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            })
-            .min()
+        let deadline = self.deadlines.first().map(|&(d, _)| d);
+        let reassembly = self
+            .incomplete
+            .first()
+            .map(|&(first_seen, _)| first_seen + reassembly_timeout);
+        match (deadline, reassembly) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Drops what went stale by `now`: messages past their deadline, and (unreliable)
     /// incomplete messages older than `reassembly_timeout`. Returns whether an ordered lane
-    /// got a message ready by it.
+    /// got a message ready by it. Only the messages due are looked at.
     pub(super) fn on_timeout(
         &mut self,
         now: Instant,
         reassembly_timeout: Duration,
         stats: &mut LaneStats,
     ) -> bool {
-        let reliable = self.reliable();
-        let stale: Vec<(u64, bool)> = self
-            .pending
+        let expired: Vec<u64> = self
+            .deadlines
             .iter()
-            .filter_map(|(&s, p)| {
-                let expired = p.deadline.is_some_and(|d| d <= now);
-                let timed_out = !reliable
-                    && !p.assembly.is_complete()
-                    && p.first_seen + reassembly_timeout <= now;
-                (expired || timed_out).then_some((s, expired))
-            })
+            .take_while(|&&(d, _)| d <= now)
+            .map(|&(_, s)| s)
             .collect();
-        for &(s, expired) in &stale {
-            if expired {
-                stats.expired_receiving += 1;
-            } else {
-                stats.incomplete_dropped += 1;
-            }
+        for &s in &expired {
+            stats.expired_receiving += 1;
             self.drop_message(s, stats);
         }
-        !stale.is_empty()
+        // What is left there did not expire (the drops above took theirs out).
+        let timed_out: Vec<u64> = self
+            .incomplete
+            .iter()
+            .take_while(|&&(first_seen, _)| first_seen + reassembly_timeout <= now)
+            .map(|&(_, s)| s)
+            .collect();
+        for &s in &timed_out {
+            stats.incomplete_dropped += 1;
+            self.drop_message(s, stats);
+        }
+        (!expired.is_empty() || !timed_out.is_empty())
             && self.mode == DeliveryMode::ReliableOrdered
             && self.advance_ordered(stats)
     }
@@ -584,9 +793,12 @@ impl LaneReceiver {
 
     /// Unreliable: every message below `floor` is too old now.
     fn raise_floor(&mut self, floor: u64, stats: &mut LaneStats) {
+        // Below the old floor only ready messages are held (incomplete ones were dropped when
+        // it passed them, and no new one is taken below it): look at the numbers between only,
+        // not at every unread message again on each new one.
         let old: Vec<u64> = self
             .pending
-            .range(..floor)
+            .range(self.floor..floor)
             .filter(|(_, p)| !p.ready)
             .map(|(&s, _)| s)
             .collect();
@@ -597,4 +809,9 @@ impl LaneReceiver {
         self.floor = self.floor.max(floor);
         self.done.remove_below(self.floor);
     }
+}
+
+/// What a ready message costs against the unreliable receive budget.
+fn ready_cost(p: &Pending) -> u64 {
+    p.assembly.len() + READY_OVERHEAD
 }

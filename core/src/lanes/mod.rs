@@ -176,7 +176,8 @@ pub(crate) struct Lanes {
     partial_bytes: u64,
     unreliable_ready_bytes: u64,
     /// Lanes with messages for the application, in the order they became readable (entries
-    /// may be stale).
+    /// may be stale). Each lane is in it at most once (`LaneReceiver::queued_readable`): an
+    /// application that reads lane by lane never pops it, and it must not grow per message.
     readable: VecDeque<u64>,
     /// Lanes that may owe a control frame (entries may be stale).
     control: VecDeque<u64>,
@@ -424,6 +425,9 @@ impl Lanes {
                     break lane;
                 }
                 self.readable.pop_front();
+                if let Some(r) = self.receivers.get_mut(&lane) {
+                    r.queued_readable = false;
+                }
             },
         };
         let receiver = self.receivers.get_mut(&lane)?;
@@ -637,7 +641,12 @@ impl Lanes {
     }
 
     fn on_readable(&mut self, lane: u64) {
-        self.readable.push_back(lane);
+        if let Some(r) = self.receivers.get_mut(&lane)
+            && !r.queued_readable
+        {
+            r.queued_readable = true;
+            self.readable.push_back(lane);
+        }
         self.events.push_back(LaneEvent::Readable { lane });
     }
 
