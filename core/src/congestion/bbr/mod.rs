@@ -79,8 +79,10 @@
 //!   short-term model (§5.5.10.3); on a radio link that loses a few percent at random that
 //!   holds BBR far below the path's rate (9 % of it at 5 % loss on 100 Mbit/s × 100 ms in
 //!   weir's simulator). weir's rule: more than 4 % of the round, at least three datagrams, and
-//!   a standing queue — the smallest RTT since the losses began at least an eighth of the
-//!   minimum RTT (and 1 ms) above it — as a tail-drop buffer that overflows always shows.
+//!   a standing queue — the smallest RTT since the losses began above the lowest RTT the
+//!   connection ever saw by an eighth of it (at least 1 ms) — as a tail-drop buffer that
+//!   overflows always shows. The baseline is the connection's lifetime minimum, not
+//!   BBR.min_rtt: a queue that stands longer than the 10 s filter would otherwise become it.
 //! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.
@@ -245,6 +247,12 @@ pub struct Bbr {
     loss_round_events: u32,
     /// The smallest RTT sample since the loss round began (`Duration::MAX` before one).
     loss_round_min_rtt: Duration,
+    /// The smallest RTT the connection ever saw (RFC 9002's min_rtt, handed over with every
+    /// ACK): the baseline of the standing-queue test of the loss rule. Not BBR.min_rtt, whose
+    /// 10 s window forgets the empty path when a queue stands longer than ProbeRTT can drain
+    /// (seconds, at 2 Mbit/s with a deep buffer); the queue would then become the baseline and
+    /// every loss look random.
+    path_min_rtt: Option<Duration>,
     ended_loss_round: Option<LossRound>,
 }
 
@@ -338,6 +346,7 @@ impl Bbr {
             loss_round_lost: 0,
             loss_round_events: 0,
             loss_round_min_rtt: Duration::MAX,
+            path_min_rtt: None,
             ended_loss_round: None,
         };
         bbr.init_pacing_rate(None);
@@ -375,6 +384,7 @@ impl Bbr {
             bbr.min_rtt = MinRttFilter::new(now, rtt, PROBE_RTT_INTERVAL, MIN_RTT_FILTER_LEN);
             bbr.has_rtt_sample = true;
         }
+        bbr.path_min_rtt = state.min_rtt.filter(|rtt| !rtt.is_zero());
         bbr.cwnd = state.window.max(bbr.min_pipe_cwnd());
         bbr.prior_cwnd = bbr.cwnd;
         let bandwidth = state.bandwidth.or_else(|| {
@@ -493,6 +503,12 @@ impl Controller for Bbr {
         self.inflight = event.bytes_in_flight;
         self.app_limited_hint = event.app_limited;
         self.smoothed_rtt = Some(event.rtt.smoothed);
+        let lowest = [event.rtt.min, event.rtt.latest]
+            .into_iter()
+            .filter(|rtt| !rtt.is_zero())
+            .chain(self.path_min_rtt)
+            .min();
+        self.path_min_rtt = lowest;
         // §5.6.4.4: leaving loss recovery restores the last known good cwnd (RFC 9002 §7.3.2:
         // recovery ends with the acknowledgement of a packet sent after it started).
         if self

@@ -251,7 +251,8 @@ impl Bbr {
     /// by an eighth of it (at least 1 ms). A tail-drop queue drops only when it is full and
     /// stays full until the sender reacts, so congestive losses come with every RTT sample of
     /// their round raised by the whole buffer; losses on a lossy radio link come with the
-    /// queue as BBR keeps it, near empty. Without a minimum RTT yet, losses are congestion.
+    /// queue as BBR keeps it, near empty. The baseline is the lowest RTT the connection ever
+    /// saw (see `path_min_rtt`); without one yet, losses are congestion.
     pub(super) fn is_congestion_loss(&self, lost: u64, total: u64, rtt: Duration) -> bool {
         if self.params.loss_tolerant {
             lost > 2 * self.params.loss_thresh.apply(total)
@@ -263,10 +264,11 @@ impl Bbr {
     }
 
     /// Whether an RTT of `rtt` (the least of a round) means a standing queue at the
-    /// bottleneck; see [`is_congestion_loss`](Self::is_congestion_loss). `Duration::MAX` (no
-    /// sample) counts as one.
+    /// bottleneck, against the lowest RTT the connection ever saw; see
+    /// [`is_congestion_loss`](Self::is_congestion_loss). `Duration::MAX` (no sample) counts as
+    /// one.
     fn shows_standing_queue(&self, rtt: Duration) -> bool {
-        let Some(min_rtt) = self.min_rtt.min_rtt() else {
+        let Some(min_rtt) = self.path_min_rtt.or(self.min_rtt.min_rtt()) else {
             return true;
         };
         let threshold = (min_rtt / QUEUE_EVIDENCE_DIVISOR).max(QUEUE_EVIDENCE_FLOOR);

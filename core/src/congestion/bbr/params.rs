@@ -117,8 +117,8 @@ pub struct BbrConfig {
     /// Startup's exit (§5.3.1.3) and the bandwidth probes (§5.5.10.2): random loss of 1 % then
     /// ratchets the rate down round after round and ends probes early. Loss-tolerant, all three
     /// need a loss rate above twice `loss_thresh`, at least three lost datagrams, and a
-    /// standing queue: the smallest RTT sample since the losses began above the minimum RTT by
-    /// an eighth of it (at least 1 ms). A tail-drop queue drops only when full and stays full
+    /// standing queue: the smallest RTT sample since the losses began above the lowest RTT the
+    /// connection ever saw by an eighth of it (at least 1 ms). A tail-drop queue drops only when full and stays full
     /// until the sender reacts, so its losses come with every RTT of the round raised by the
     /// buffer; a lossy radio link's come with the queue BBR keeps, near empty. In weir's
     /// simulator this keeps 87–94 % of `capacity·(1−p)` at 5 % random loss and 63–84 % at
