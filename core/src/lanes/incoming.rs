@@ -133,6 +133,9 @@ pub(super) struct LaneReceiver {
     pub(super) ready_bytes: u64,
     /// Whether the lane is in `Lanes::readable` (so it is queued there at most once).
     pub(super) queued_readable: bool,
+    /// Whether a `LaneEvent::Readable` for the lane waits to be polled (so that an application
+    /// slow to poll events meets one per lane, not one per message the peer sent).
+    pub(super) readable_event_pending: bool,
     /// Unreliable: bytes charged for messages under reassembly.
     pub(super) partial_bytes: u64,
 }
@@ -160,6 +163,7 @@ impl LaneReceiver {
             next_ticket: 0,
             ready_bytes: 0,
             queued_readable: false,
+            readable_event_pending: false,
             partial_bytes: 0,
         }
     }

@@ -21,7 +21,10 @@ pub struct Message {
 /// Something that happened on a lane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LaneEvent {
-    /// Messages wait in [`recv_message`](crate::connection::Connection::recv_message).
+    /// Messages wait in [`recv_message`](crate::connection::Connection::recv_message): read
+    /// until it returns `None`. One such event per lane waits to be polled at a time, however
+    /// many messages arrive meanwhile; the next comes with the next message after it was
+    /// polled.
     Readable {
         /// The lane.
         lane: u64,

@@ -286,7 +286,13 @@ impl Lanes {
     }
 
     pub(crate) fn poll_event(&mut self) -> Option<LaneEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let LaneEvent::Readable { lane } = event
+            && let Some(r) = self.receivers.get_mut(&lane)
+        {
+            r.readable_event_pending = false;
+        }
+        Some(event)
     }
 
     fn peer_lane_window(&self) -> u64 {
@@ -647,7 +653,13 @@ impl Lanes {
             r.queued_readable = true;
             self.readable.push_back(lane);
         }
-        self.events.push_back(LaneEvent::Readable { lane });
+        // One pending event per lane: it says "read until `recv_message` returns `None`".
+        if let Some(r) = self.receivers.get_mut(&lane)
+            && !r.readable_event_pending
+        {
+            r.readable_event_pending = true;
+            self.events.push_back(LaneEvent::Readable { lane });
+        }
     }
 
     /// Carries what a call did to `lane`'s receiver over to the connection's totals: the

@@ -714,6 +714,32 @@ fn credit_claims_stay_within_the_window() {
 /// `recv(Some(lane))` (what weir-tokio uses) never popped `readable`, and each message pushed
 /// one entry: it grew by one per message, and the unreliable budget searched it linearly.
 #[test]
+fn an_application_slow_to_poll_events_meets_one_readable_event_per_lane() {
+    let now = epoch();
+    let mut lanes = receiver();
+    for seq in 0..100_000u64 {
+        let f = frame(seq % 3, DeliveryMode::Unreliable, seq, 0, None, b"m");
+        lanes.on_frame(now, &f, ONE_WAY).expect("message");
+    }
+    assert_eq!(lanes.events.len(), 3, "one pending Readable per lane");
+    let mut polled = Vec::new();
+    while let Some(event) = lanes.poll_event() {
+        polled.push(event);
+    }
+    assert_eq!(
+        polled,
+        (0..3)
+            .map(|lane| LaneEvent::Readable { lane })
+            .collect::<Vec<_>>()
+    );
+    // Once polled, the next message announces itself again.
+    let f = frame(1, DeliveryMode::Unreliable, 100_000, 0, None, b"m");
+    lanes.on_frame(now, &f, ONE_WAY).expect("message");
+    assert_eq!(lanes.poll_event(), Some(LaneEvent::Readable { lane: 1 }));
+    assert_eq!(lanes.poll_event(), None);
+}
+
+#[test]
 fn reading_lane_by_lane_does_not_grow_the_readable_queue() {
     let now = epoch();
     let mut lanes = receiver();
