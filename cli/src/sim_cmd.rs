@@ -152,9 +152,9 @@ pub struct SimArgs {
     /// its playout time is late.
     #[arg(long, value_parser = parse_duration, value_name = "TIME", requires = "jitter_buffer")]
     pub jitter_min_delay: Option<Duration>,
-    /// Congestion controller of weir connections: newreno, cubic, bbr, vegas (default: BBR, the
-    /// core's default).
-    #[arg(long, default_value = "bbr", value_name = "NAME")]
+    /// Congestion controller of weir connections: newreno, cubic, bbr, vegas (default: the
+    /// core's, BBR).
+    #[arg(long, default_value_t = ControllerKind::default(), value_name = "NAME")]
     pub controller: ControllerKind,
     /// With `--controller bbr`: short, gentle bandwidth probes that keep the queue low for a
     /// game flow, at some cost in fairness to other flows (`BbrConfig::low_latency`).

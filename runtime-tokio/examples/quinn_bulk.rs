@@ -59,6 +59,28 @@ fn certificate()
     Ok((der, key))
 }
 
+/// A server endpoint on `listen` presenting `der`, with the simulator's quinn settings.
+fn server_endpoint(
+    der: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+    listen: SocketAddr,
+) -> Result<quinn::Endpoint, Box<dyn std::error::Error>> {
+    let mut server_config = quinn::ServerConfig::with_single_cert(vec![der], key.into())?;
+    server_config.transport_config(transport()?);
+    Ok(quinn::Endpoint::server(server_config, listen)?)
+}
+
+/// The arguments of one end run alone: `ADDR CERT_FILE [SECONDS]` (`usage` when missing).
+fn end_args<'a>(
+    args: &'a [String],
+    usage: &'static str,
+) -> Result<(SocketAddr, &'a str, u64), Box<dyn std::error::Error>> {
+    let addr = args.first().ok_or(usage)?.parse()?;
+    let cert_file = args.get(1).ok_or(usage)?;
+    let seconds = args.get(2).map_or(Ok(20), |s| s.parse())?;
+    Ok((addr, cert_file, seconds))
+}
+
 fn client_endpoint(
     der: CertificateDer<'static>,
     local: SocketAddr,
@@ -148,9 +170,7 @@ async fn both(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let connect: SocketAddr = args.get(1).map_or("127.0.0.1:5401", |a| a).parse()?;
     let seconds: u64 = args.get(2).map_or(Ok(20), |s| s.parse())?;
     let (der, key) = certificate()?;
-    let mut server_config = quinn::ServerConfig::with_single_cert(vec![der.clone()], key.into())?;
-    server_config.transport_config(transport()?);
-    let server = quinn::Endpoint::server(server_config, server_addr)?;
+    let server = server_endpoint(der.clone(), key, server_addr)?;
     let client = client_endpoint(der, "127.0.0.1:0".parse()?)?;
     // The receiver counts what it reads; the sender reads the count at the end of its window.
     let read = Arc::new(AtomicU64::new(0));
@@ -165,17 +185,10 @@ async fn both(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 /// namespace: writes its certificate to `CERT_FILE`, reads one stream for `SECONDS` after the
 /// first byte, prints the goodput.
 async fn recv_only(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let listen: SocketAddr = args
-        .first()
-        .ok_or("recv LISTEN CERT_FILE SECONDS")?
-        .parse()?;
-    let cert_file = args.get(1).ok_or("recv LISTEN CERT_FILE SECONDS")?;
-    let seconds: u64 = args.get(2).map_or(Ok(20), |s| s.parse())?;
+    let (listen, cert_file, seconds) = end_args(args, "recv LISTEN CERT_FILE SECONDS")?;
     let (der, key) = certificate()?;
     std::fs::write(cert_file, der.as_ref())?;
-    let mut server_config = quinn::ServerConfig::with_single_cert(vec![der], key.into())?;
-    server_config.transport_config(transport()?);
-    let server = quinn::Endpoint::server(server_config, listen)?;
+    let server = server_endpoint(der, key, listen)?;
     let read = Arc::new(AtomicU64::new(0));
     let reader = tokio::spawn(read_stream(server, read.clone()));
     while read.load(Ordering::Relaxed) == 0 && !reader.is_finished() {
@@ -201,12 +214,7 @@ async fn recv_only(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 
 /// The sending end alone (`send CONNECT CERT_FILE SECONDS`).
 async fn send_only(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
-    let connect: SocketAddr = args
-        .first()
-        .ok_or("send CONNECT CERT_FILE SECONDS")?
-        .parse()?;
-    let cert_file = args.get(1).ok_or("send CONNECT CERT_FILE SECONDS")?;
-    let seconds: u64 = args.get(2).map_or(Ok(20), |s| s.parse())?;
+    let (connect, cert_file, seconds) = end_args(args, "send CONNECT CERT_FILE SECONDS")?;
     let der = CertificateDer::from(std::fs::read(cert_file)?);
     let local: SocketAddr = if connect.is_ipv4() {
         "0.0.0.0:0".parse()?

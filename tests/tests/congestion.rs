@@ -125,6 +125,15 @@ fn newreno_restarts_from_the_minimum_window_after_persistent_congestion() {
     );
 }
 
+/// Bytes each flow of `runs` read between `from` and `to` seconds.
+fn received_each(runs: &BulkRuns, from: u64, to: u64) -> Vec<f64> {
+    let (from, to) = (Duration::from_secs(from), Duration::from_secs(to));
+    runs.flows
+        .iter()
+        .map(|f| f.received_between(from, to) as f64)
+        .collect()
+}
+
 fn assert_fair(kind: ControllerKind, scenario: &Scenario) {
     // Two flows, the second starting a second later; Jain's index over the goodput of the last
     // ten seconds of a thirty-second run.
@@ -134,12 +143,7 @@ fn assert_fair(kind: ControllerKind, scenario: &Scenario) {
     ];
     let runs =
         run_bulk(epoch(), scenario, 11, &flows, Duration::from_secs(40)).expect("simulation");
-    let window = (Duration::from_secs(20), Duration::from_secs(30));
-    let x: Vec<f64> = runs
-        .flows
-        .iter()
-        .map(|f| f.received_between(window.0, window.1) as f64)
-        .collect();
+    let x = received_each(&runs, 20, 30);
     let jain =
         x.iter().sum::<f64>().powi(2) / (x.len() as f64 * x.iter().map(|v| v * v).sum::<f64>());
     assert!(jain >= 0.95, "{kind}: Jain's index {jain:.3} over {x:?}");
@@ -687,12 +691,7 @@ fn bbr_beside_cubic_in_a_deep_buffer_takes_a_fair_share() {
         Duration::from_secs(40),
     )
     .expect("simulation");
-    let window = (Duration::from_secs(10), Duration::from_secs(30));
-    let x: Vec<f64> = runs
-        .flows
-        .iter()
-        .map(|f| f.received_between(window.0, window.1) as f64)
-        .collect();
+    let x = received_each(&runs, 10, 30);
     let bbr = x[0] / (x[0] + x[1]);
     assert!((0.3..=0.7).contains(&bbr), "BBR's share {bbr:.3} of {x:?}");
 }

@@ -132,9 +132,9 @@ pub struct TransportArgs {
     /// UDP payload size of weir's datagrams (1200 is safe everywhere; 1452 fits Ethernet).
     #[arg(long, default_value_t = 1452, value_name = "BYTES")]
     pub datagram_size: u16,
-    /// Congestion controller: newreno, cubic, bbr, vegas (what the core implements); BBR, the
-    /// core's default, keeps the queue short and its rate through random loss.
-    #[arg(long, default_value = "bbr", value_name = "NAME")]
+    /// Congestion controller: newreno, cubic, bbr, vegas (what the core implements); the
+    /// default is the core's, BBR, which keeps the queue short and its rate through random loss.
+    #[arg(long, default_value_t = ControllerKind::default(), value_name = "NAME")]
     pub cc: ControllerKind,
     /// With `--cc bbr`: short, gentle bandwidth probes that keep the queue low for game
     /// traffic, at some cost in fairness to other flows (`BbrConfig::low_latency`).
