@@ -3,6 +3,8 @@
 //! `weir sim` runs a link scenario in the deterministic simulator and prints what the link did.
 #![forbid(unsafe_code)]
 
+mod adapt_args;
+mod estimates;
 mod matrix;
 mod perf;
 mod proxy;

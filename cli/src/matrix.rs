@@ -90,6 +90,14 @@ fn run_cell(
     let spec = BulkSpec {
         transport: TransportConfig {
             congestion: ControllerConfig::new(controller),
+            // The matrix compares controllers: no policy may switch away from the cell's.
+            adapt: weir_core::adapt::AdaptConfig {
+                pins: weir_core::adapt::Pins {
+                    controller: Some(controller),
+                    ..weir_core::adapt::Pins::default()
+                },
+                ..weir_core::adapt::AdaptConfig::default()
+            },
             ..TransportConfig::default()
         },
         start: Duration::ZERO,

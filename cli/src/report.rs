@@ -107,11 +107,21 @@ pub fn render(o: &Outcome) -> String {
     }
     let stats = match &o.flow {
         FlowOutcome::Probe { .. } => None,
-        FlowOutcome::Bulk { stats, .. } => stats.as_ref(),
+        FlowOutcome::Bulk { stats, .. } => stats.as_deref(),
         FlowOutcome::Game { run, .. } => run.sender_stats.as_ref(),
     };
     if let Some(stats) = stats {
         let _ = writeln!(out, "{}\n", connection_table(stats));
+    }
+    let changes = match &o.flow {
+        FlowOutcome::Probe { .. } => &[][..],
+        FlowOutcome::Bulk {
+            strategy_changes, ..
+        } => strategy_changes,
+        FlowOutcome::Game { run, .. } => &run.strategy_changes,
+    };
+    if !changes.is_empty() {
+        let _ = writeln!(out, "{}\n", crate::estimates::changes_table(changes));
     }
     let _ = writeln!(out, "{}", link_table(o, &o.forward));
     out
@@ -484,6 +494,10 @@ fn connection_table(c: &ConnectionStats) -> Table {
         "congestion events / probe timeouts".to_owned(),
         format!("{} / {}", c.congestion_events, c.pto_count),
     ]);
+    for row in crate::estimates::rows(&c.path) {
+        t.add_row(row);
+    }
+    t.add_row(crate::estimates::strategy(c));
     t
 }
 

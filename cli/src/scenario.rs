@@ -3,9 +3,14 @@
 use std::time::Duration;
 
 use clap::Args;
+use std::path::{Path, PathBuf};
+
 use weir_core::sim::presets::{PRESETS, bdp_bytes};
+use weir_core::sim::schedule_file::{ScheduleFileError, parse_schedule};
+use weir_core::sim::schedules::{self, SCHEDULES};
 use weir_core::sim::{
-    Bitrate, GilbertElliott, LinkConfig, LinkConfigError, LossModel, Scenario, Schedule,
+    Bitrate, DeliveryTrace, DeliveryTraceError, GilbertElliott, LinkConfig, LinkConfigError,
+    LossModel, Scenario, Schedule,
 };
 
 use crate::units::{BufferSize, parse_buffer, parse_duration, parse_probability, parse_rate};
@@ -20,6 +25,24 @@ pub struct PathArgs {
     /// Start from a named scenario (see --list-presets); other options override its parameters.
     #[arg(long, short = 'p', value_name = "NAME")]
     pub preset: Option<String>,
+    /// A path that changes over time, applied to both directions: a named schedule
+    /// (train-tunnel, commute, wifi-handover; see --list-presets) or a schedule file (one
+    /// `at TIME setting value …` line per change; README, "Time-varying paths"). Times count
+    /// from the start of the run (of the proxy, for `weir proxy`). Other options override
+    /// every phase.
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "preset")]
+    pub schedule: Option<String>,
+    /// A Mahimahi packet-delivery trace (one millisecond timestamp per line, each a chance to
+    /// carry 1500 bytes; it repeats) that serves the bottleneck of both directions instead of
+    /// --rate.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["trace_up", "trace_down"])]
+    pub trace: Option<PathBuf>,
+    /// A Mahimahi trace for the forward direction only (towards the player / client).
+    #[arg(long, value_name = "FILE")]
+    pub trace_down: Option<PathBuf>,
+    /// A Mahimahi trace for the reverse direction only (from the player / client).
+    #[arg(long, value_name = "FILE")]
+    pub trace_up: Option<PathBuf>,
     /// Bottleneck rate of the forward direction, e.g. 10mbit, 512kbit (and of the reverse one
     /// unless --reverse-rate is given).
     #[arg(long, value_parser = parse_rate, value_name = "RATE")]
@@ -79,6 +102,40 @@ pub enum ScenarioError {
     /// A zero MTU.
     #[error("--mtu must be at least 1 byte")]
     Mtu,
+    /// Neither a named schedule nor a file that exists.
+    #[error("`{name}` is neither a named schedule ({available}) nor a readable file: {source}")]
+    UnknownSchedule {
+        /// The name given.
+        name: String,
+        /// The names there are.
+        available: String,
+        /// Why the file could not be read.
+        source: std::io::Error,
+    },
+    /// A schedule file that does not parse.
+    #[error("schedule {path}: {source}")]
+    ScheduleFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        source: ScheduleFileError,
+    },
+    /// A trace file that cannot be read.
+    #[error("cannot read trace {path}: {source}")]
+    TraceIo {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A trace file that does not parse.
+    #[error("trace {path}: {source}")]
+    Trace {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        source: DeliveryTraceError,
+    },
 }
 
 impl PathArgs {
@@ -93,11 +150,15 @@ impl PathArgs {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?,
-            None => {
-                let link = LinkConfig::bottleneck(DEFAULT_RATE, DEFAULT_RTT / 2, 0);
-                Scenario::symmetric("custom", String::new(), link)
-            }
+            None => match &self.schedule {
+                Some(name) => schedule(name)?,
+                None => {
+                    let link = LinkConfig::bottleneck(DEFAULT_RATE, DEFAULT_RTT / 2, 0);
+                    Scenario::symmetric("custom", String::new(), link)
+                }
+            },
         };
+        let named = self.preset.is_some() || self.schedule.is_some();
         if self.mtu == Some(0) {
             return Err(ScenarioError::Mtu);
         }
@@ -109,11 +170,12 @@ impl PathArgs {
             (None, None) => None,
         };
         let reverse_rate = self.reverse_rate.or(self.rate);
-        // Presets keep their own buffers unless asked; a described path defaults to one BDP.
-        let buffer = match (&self.preset, self.buffer) {
+        // Presets and schedules keep their own buffers unless asked; a described path defaults
+        // to one BDP.
+        let buffer = match (named, self.buffer) {
             (_, Some(b)) => Some(b),
-            (None, None) => Some(BufferSize::Bdp(1.0)),
-            (Some(_), None) => None,
+            (false, None) => Some(BufferSize::Bdp(1.0)),
+            (true, None) => None,
         };
         let rtt = self.rtt;
         let apply = |link: &mut LinkConfig, rate: Option<Bitrate>| {
@@ -149,6 +211,25 @@ impl PathArgs {
             map_schedule(&scenario.forward_schedule, |l| apply(l, self.rate));
         scenario.reverse_schedule =
             map_schedule(&scenario.reverse_schedule, |l| apply(l, reverse_rate));
+        // A trace replaces the bottleneck's rate in every phase; the rate left shows its mean
+        // (and sizes a buffer given in BDPs).
+        let down = self.trace.as_ref().or(self.trace_down.as_ref());
+        let up = self.trace.as_ref().or(self.trace_up.as_ref());
+        for (path, forward) in [(down, true), (up, false)] {
+            let Some(path) = path else { continue };
+            let trace = read_trace(path)?;
+            let follow = |link: &mut LinkConfig| {
+                link.rate = Some(trace.mean_rate());
+                link.trace = Some(trace.clone());
+            };
+            let (start, later) = if forward {
+                (&mut scenario.forward, &mut scenario.forward_schedule)
+            } else {
+                (&mut scenario.reverse, &mut scenario.reverse_schedule)
+            };
+            follow(start);
+            *later = map_schedule(later, follow);
+        }
         if let Some(buffer) = buffer {
             let base_rtt = scenario.base_rtt();
             let size = |link: &mut LinkConfig| {
@@ -165,7 +246,7 @@ impl PathArgs {
             scenario.forward_schedule = map_schedule(&scenario.forward_schedule, size);
             scenario.reverse_schedule = map_schedule(&scenario.reverse_schedule, size);
         }
-        if self.preset.is_none() || self.overrides_anything() {
+        if !named || self.overrides_anything() {
             scenario.description = describe(&scenario);
         }
         scenario.forward.validate()?;
@@ -185,7 +266,44 @@ impl PathArgs {
             || self.duplicate.is_some()
             || self.corrupt.is_some()
             || self.mtu.is_some()
+            || self.trace.is_some()
+            || self.trace_down.is_some()
+            || self.trace_up.is_some()
     }
+}
+
+/// A named schedule, or else a schedule file.
+fn schedule(name: &str) -> Result<Scenario, ScenarioError> {
+    if let Some(scenario) = schedules::named(name) {
+        return Ok(scenario);
+    }
+    let text = std::fs::read_to_string(name).map_err(|source| ScenarioError::UnknownSchedule {
+        name: name.to_owned(),
+        available: SCHEDULES
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", "),
+        source,
+    })?;
+    let label = Path::new(name)
+        .file_name()
+        .map_or_else(|| name.to_owned(), |f| f.to_string_lossy().into_owned());
+    parse_schedule(&label, &text).map_err(|source| ScenarioError::ScheduleFile {
+        path: PathBuf::from(name),
+        source,
+    })
+}
+
+fn read_trace(path: &Path) -> Result<DeliveryTrace, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::TraceIo {
+        path: path.to_owned(),
+        source,
+    })?;
+    DeliveryTrace::parse(&text).map_err(|source| ScenarioError::Trace {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn map_schedule(schedule: &Schedule, mut f: impl FnMut(&mut LinkConfig)) -> Schedule {
@@ -202,9 +320,15 @@ fn map_schedule(schedule: &Schedule, mut f: impl FnMut(&mut LinkConfig)) -> Sche
 /// One line saying what the forward path is.
 pub fn describe(scenario: &Scenario) -> String {
     let f = &scenario.forward;
+    let rate = f
+        .rate
+        .map_or_else(|| "unlimited rate".to_owned(), |r| r.to_string());
     let mut parts = vec![
-        f.rate
-            .map_or_else(|| "unlimited rate".to_owned(), |r| r.to_string()),
+        if f.trace.is_some() {
+            format!("trace-driven ({rate} mean)")
+        } else {
+            rate
+        },
         format!("{} RTT", fmt_duration(scenario.base_rtt())),
     ];
     match f.loss {
@@ -320,5 +444,56 @@ mod tests {
     fn bad_burst_length_is_a_clear_error() {
         let err = scenario(&["--burst-loss", "5%", "--burst-len", "0.5"]).expect_err("invalid");
         assert!(err.to_string().contains("burst length"), "{err}");
+    }
+
+    #[test]
+    fn named_schedule_keeps_its_buffers_and_takes_overrides() {
+        let s = scenario(&["--schedule", "train-tunnel", "--mtu", "1200"]).expect("scenario");
+        assert_eq!(s.name, "train-tunnel");
+        assert_eq!(s.forward.queue_bytes, 150_000);
+        assert_eq!(s.forward_schedule.changes().len(), 2);
+        assert!(
+            s.forward_schedule
+                .changes()
+                .iter()
+                .all(|(_, c)| c.mtu == 1200)
+        );
+    }
+
+    #[test]
+    fn schedule_file_and_trace_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("weir-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let sched = dir.join("path.txt");
+        std::fs::write(&sched, "at 0s rate 1mbit rtt 100ms\nat 2s rate 2mbit\n").expect("write");
+        let trace = dir.join("trace.txt");
+        std::fs::write(&trace, "1\n").expect("write");
+        let sched_arg = sched.to_string_lossy().into_owned();
+        let trace_arg = trace.to_string_lossy().into_owned();
+        let s = scenario(&["--schedule", &sched_arg]).expect("schedule file");
+        assert_eq!(s.forward.rate, Some(Bitrate::from_mbps(1)));
+        assert_eq!(
+            s.forward_schedule.changes()[0].1.rate,
+            Some(Bitrate::from_mbps(2))
+        );
+        let s = scenario(&["--trace-down", &trace_arg, "--rtt", "20ms"]).expect("trace");
+        assert!(s.forward.trace.is_some());
+        assert!(s.reverse.trace.is_none());
+        assert_eq!(s.forward.rate, Some(Bitrate::from_mbps(12)));
+        // One BDP of the trace's mean rate.
+        assert_eq!(s.forward.queue_bytes, 30_000);
+        std::fs::write(&trace, "1\n0\n").expect("write");
+        let err = scenario(&["--trace", &trace_arg]).expect_err("decreasing");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        std::fs::write(&sched, "at 1s rate 1mbit\n").expect("write");
+        let err = scenario(&["--schedule", &sched_arg]).expect_err("not at zero");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unknown_schedule_names_the_available_ones() {
+        let err = scenario(&["--schedule", "no-such-schedule-here"]).expect_err("unknown");
+        assert!(err.to_string().contains("wifi-handover"), "{err}");
     }
 }

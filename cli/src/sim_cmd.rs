@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::adapt_args::AdaptPolicy;
 use clap::{Args, ValueEnum};
+use weir_core::adapt::StrategyChange;
 use weir_core::config::TransportConfig;
 use weir_core::congestion::ControllerKind;
 use weir_core::connection::ConnectionStats;
@@ -12,6 +14,7 @@ use weir_core::sim::flows::BulkAmount;
 use weir_core::sim::game::{GameRun, GameSpec, GameTransport, run_game};
 use weir_core::sim::presets::PRESETS;
 use weir_core::sim::runs::{BulkSpec, run_bulk};
+use weir_core::sim::schedules::SCHEDULES;
 use weir_core::sim::{Bitrate, CbrSource, LinkStats, ProbeReport, ProbeSink, Scenario, Simulator};
 
 use crate::CliError;
@@ -76,7 +79,7 @@ impl GameMode {
 /// Arguments of `weir sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// List the named scenarios and exit.
+    /// List the named scenarios (presets and schedules) and exit.
     #[arg(long)]
     pub list_presets: bool,
     #[command(flatten)]
@@ -152,10 +155,15 @@ pub struct SimArgs {
     /// its playout time is late.
     #[arg(long, value_parser = parse_duration, value_name = "TIME", requires = "jitter_buffer")]
     pub jitter_min_delay: Option<Duration>,
-    /// Congestion controller of weir connections: newreno, cubic, bbr, vegas (default: the
-    /// core's, BBR).
-    #[arg(long, default_value_t = ControllerKind::default(), value_name = "NAME")]
-    pub controller: ControllerKind,
+    /// Congestion controller of weir connections: newreno, cubic, bbr, vegas. Without it the
+    /// connection starts with the core's default, BBR, and the strategy policy may switch;
+    /// naming one pins it.
+    #[arg(long, value_name = "NAME")]
+    pub controller: Option<ControllerKind>,
+    /// The strategy policy that adapts weir connections to the path while they run: weir (the
+    /// default), seed-tiers, or off.
+    #[arg(long, value_enum, default_value_t = AdaptPolicy::default(), value_name = "POLICY")]
+    pub adapt: AdaptPolicy,
     /// With `--controller bbr`: short, gentle bandwidth probes that keep the queue low for a
     /// game flow, at some cost in fairness to other flows (`BbrConfig::low_latency`).
     #[arg(long)]
@@ -190,7 +198,8 @@ pub enum FlowOutcome {
         connected: Option<Duration>,
         completed: Option<Duration>,
         receive_span: Option<Duration>,
-        stats: Option<ConnectionStats>,
+        stats: Option<Box<ConnectionStats>>,
+        strategy_changes: Vec<(Duration, StrategyChange)>,
     },
     Game {
         tick_rate: u32,
@@ -206,6 +215,9 @@ pub enum FlowOutcome {
 pub fn run(args: &SimArgs) -> Result<(), CliError> {
     if args.list_presets {
         print!("{}", report::presets(PRESETS));
+        // report.rs titles its column "preset": say what the second table holds.
+        println!("\nSchedules (--schedule NAME, or a schedule file):");
+        print!("{}", report::presets(SCHEDULES));
         return Ok(());
     }
     if args.matrix.matrix {
@@ -222,8 +234,8 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
 
 /// Runs the flow the arguments ask for over their path.
 pub fn simulate(args: &SimArgs) -> Result<Outcome, CliError> {
-    if args.low_latency && args.controller != ControllerKind::Bbr {
-        return Err(CliError::LowLatency(args.controller));
+    if args.low_latency && args.controller_kind() != ControllerKind::Bbr {
+        return Err(CliError::LowLatency(args.controller_kind()));
     }
     let scenario = args.path.scenario()?;
     let wall = Instant::now();
@@ -309,7 +321,7 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
         .next()
         .unwrap_or_else(|| unreachable!("one flow"));
     if let Some(path) = &args.plot {
-        let title = format!("{}: {}", args.controller, scenario.description);
+        let title = format!("{}: {}", args.controller_kind(), scenario.description);
         std::fs::write(path, crate::matrix::run_chart(&title, &run.samples)).map_err(|e| {
             CliError::Io {
                 path: path.clone(),
@@ -326,7 +338,8 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         },
-        stats: run.stats,
+        stats: run.stats.map(Box::new),
+        strategy_changes: run.strategy_changes,
     };
     Ok(Outcome {
         forward: runs.forward,
@@ -342,8 +355,16 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
 /// The transport configuration the command line asks for.
 pub fn transport(args: &SimArgs) -> TransportConfig {
     TransportConfig {
-        congestion: crate::controller_config(args.controller, args.low_latency),
+        congestion: crate::controller_config(args.controller_kind(), args.low_latency),
+        adapt: args.adapt.config(args.controller),
         ..TransportConfig::default()
+    }
+}
+
+impl SimArgs {
+    /// The controller weir connections start with.
+    pub fn controller_kind(&self) -> ControllerKind {
+        self.controller.unwrap_or_default()
     }
 }
 

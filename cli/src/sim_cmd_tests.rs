@@ -140,6 +140,9 @@ fn redundancy_raises_the_share_on_time_and_shows_its_cost() {
                 "120ms",
                 "--redundancy",
                 redundancy,
+                // The mechanism alone: no strategy adds FEC to the baseline.
+                "--adapt",
+                "off",
             ],
         )
     };

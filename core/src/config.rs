@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use crate::adapt::AdaptConfig;
 use crate::congestion::{ControllerConfig, UnsupportedController};
+use crate::estimate::{EstimatorConfig, EstimatorConfigError};
 use crate::lanes::{LaneConfigError, LanesConfig};
 use crate::streams::StreamsConfig;
 use crate::wire::ConnectionId;
@@ -67,6 +69,13 @@ pub struct TransportConfig {
     pub datagram_receive_buffer: Option<usize>,
     /// Bytes of unreliable messages waiting to be sent (the oldest are dropped beyond this).
     pub datagram_send_buffer: usize,
+    /// The windows of the path estimators (bandwidth statistics, jitter, loss rate, quality
+    /// score) every connection keeps.
+    pub estimators: EstimatorConfig,
+    /// How the connection adapts its strategy to the path (controller, datagram size, FEC,
+    /// batching). The default runs weir's policy ([`WeirPolicy`](crate::adapt::WeirPolicy));
+    /// [`AdaptConfig::off`] keeps everything as configured.
+    pub adapt: AdaptConfig,
 }
 
 impl Default for TransportConfig {
@@ -87,6 +96,8 @@ impl Default for TransportConfig {
             lanes: LanesConfig::default(),
             datagram_receive_buffer: Some(1 << 20),
             datagram_send_buffer: 1 << 20,
+            estimators: EstimatorConfig::default(),
+            adapt: AdaptConfig::default(),
         }
     }
 }
@@ -125,6 +136,7 @@ impl TransportConfig {
             return Err(ConfigError::Zero("receive window"));
         }
         self.lanes.validate()?;
+        self.estimators.validate()?;
         if !self.congestion.kind.is_implemented() {
             return Err(ConfigError::Controller(UnsupportedController {
                 kind: self.congestion.kind,
@@ -370,6 +382,9 @@ pub enum ConfigError {
     /// A lane limit is out of range.
     #[error(transparent)]
     Lanes(#[from] LaneConfigError),
+    /// An estimator window is out of range.
+    #[error(transparent)]
+    Estimators(#[from] EstimatorConfigError),
 }
 
 #[cfg(test)]

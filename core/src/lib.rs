@@ -33,11 +33,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod adapt;
 pub mod config;
 pub mod congestion;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
+pub mod estimate;
 pub mod jitter;
 pub mod lanes;
 pub mod protect;

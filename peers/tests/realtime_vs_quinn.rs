@@ -329,7 +329,8 @@ fn repair_beats_quinn_on_time_at_5pc_loss() -> Result<(), PeerError> {
         .into_iter()
         .fold(0.0, f64::max);
         let unreliable = LaneConfig::new(DeliveryMode::Unreliable);
-        let plain = run.weir(lane(unreliable, deadline))?;
+        // The lane without repair, as configured (no strategy adds FEC to it).
+        let plain = run.weir(lane(unreliable.pinned(), deadline))?;
         for config in [
             unreliable.with_redundancy(1),
             unreliable.with_fec(FecLevel::High),

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use weir_core::adapt::StrategyChange;
 use weir_core::connection::{ConnectionStats, Datagram};
 use weir_core::endpoint::ConnectionHandle;
 use weir_core::streams::OpenError;
@@ -243,6 +244,19 @@ impl Connection {
                 }
                 None => Poll::Ready(Err(ConnectionLost::EndpointStopped)),
             }
+        })
+    }
+
+    /// The strategy changes since the last call, oldest first (at most the newest 16 are
+    /// kept): what the connection's strategy selector changed and why. The strategy in force is
+    /// in [`stats`](Self::stats) (`strategy`).
+    pub fn take_strategy_changes(&self) -> Vec<StrategyChange> {
+        self.with_state(|state, handle| {
+            state
+                .conns
+                .get_mut(&handle)
+                .map(|c| c.strategy_changes.drain(..).collect())
+                .unwrap_or_default()
         })
     }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::Instant;
 
+use weir_core::adapt::StrategyChange;
 use weir_core::connection::{ConnectionError, ConnectionStats, Event};
 use weir_core::endpoint::{ConnectionHandle, Endpoint as CoreEndpoint};
 use weir_core::lanes::LaneEvent;
@@ -133,7 +134,14 @@ pub(crate) struct ConnState {
     pub(crate) writers: HashMap<StreamId, Waker>,
     /// Streams the peer stopped, with its code (the core reports it once, as an event).
     pub(crate) stopped: HashMap<StreamId, VarInt>,
+    /// The newest strategy changes not yet taken by the application, at most
+    /// [`STRATEGY_CHANGES_KEPT`] (the oldest go first).
+    pub(crate) strategy_changes: VecDeque<StrategyChange>,
 }
+
+/// Strategy changes a connection keeps for the application: a minute's worth at the
+/// selector's fastest (one per 5 s dwell), so an application that never asks holds little.
+pub(crate) const STRATEGY_CHANGES_KEPT: usize = 16;
 
 pub(crate) fn dir_index(dir: Dir) -> usize {
     match dir {
@@ -268,6 +276,18 @@ impl State {
                 Event::Lane(LaneEvent::Writable) => state.lanes_writable.wake_all(),
                 // Counted in the lane statistics.
                 Event::Lane(LaneEvent::Expired { .. }) => {}
+                Event::StrategyChanged(change) => {
+                    tracing::debug!(
+                        old = %change.old,
+                        new = %change.new,
+                        reason = %change.reason,
+                        "strategy changed"
+                    );
+                    if state.strategy_changes.len() >= STRATEGY_CHANGES_KEPT {
+                        state.strategy_changes.pop_front();
+                    }
+                    state.strategy_changes.push_back(change);
+                }
                 Event::Closed(error) => {
                     state.error = Some(error);
                     state.last_stats = self.core.connection(handle).map(|c| c.stats());

@@ -211,6 +211,7 @@ pub fn arb_link() -> impl proptest::strategy::Strategy<Value = weir_core::sim::L
                 duplicate,
                 corrupt,
                 mtu: 1472,
+                trace: None,
             },
         )
 }

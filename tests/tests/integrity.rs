@@ -640,6 +640,7 @@ fn regression_a_stream_behind_a_burst_loss_path_is_delivered() {
         duplicate: 0.013283897342493335,
         corrupt: 0.014658620839368374,
         mtu: 1472,
+        trace: None,
     };
     let reverse = LinkConfig {
         delay: Duration::from_millis(33),
@@ -654,6 +655,7 @@ fn regression_a_stream_behind_a_burst_loss_path_is_delivered() {
         duplicate: 0.0,
         corrupt: 0.03978298455588064,
         mtu: 1472,
+        trace: None,
     };
     let plans = vec![
         Plan {
@@ -696,6 +698,7 @@ fn regression_an_empty_stream_over_a_slow_reordering_path() {
         duplicate: 0.01008072228958029,
         corrupt: 0.014140045234036032,
         mtu: 1472,
+        trace: None,
     };
     let reverse = LinkConfig {
         delay: Duration::from_millis(66),
@@ -708,6 +711,7 @@ fn regression_an_empty_stream_over_a_slow_reordering_path() {
         duplicate: 0.036096423768591304,
         corrupt: 0.023754768935681948,
         mtu: 1472,
+        trace: None,
     };
     let plans = vec![Plan {
         dir: Dir::Uni,

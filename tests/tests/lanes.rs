@@ -520,7 +520,9 @@ fn redundancy_repairs_losses_without_a_round_trip() {
     let delivered = |redundancy: u8| {
         let lanes = vec![(
             0,
-            LaneConfig::new(DeliveryMode::Unreliable).with_redundancy(redundancy),
+            LaneConfig::new(DeliveryMode::Unreliable)
+                .with_redundancy(redundancy)
+                .pinned(),
         )];
         let r = run(
             5,
@@ -561,7 +563,12 @@ fn fec_repairs_losses_without_a_round_trip() {
         })
         .collect();
     let run_at = |fec: FecLevel| {
-        let lanes = vec![(0, LaneConfig::new(DeliveryMode::Unreliable).with_fec(fec))];
+        let lanes = vec![(
+            0,
+            LaneConfig::new(DeliveryMode::Unreliable)
+                .with_fec(fec)
+                .pinned(),
+        )];
         let r = run(
             5,
             link.clone(),
@@ -653,7 +660,8 @@ fn a_deadline_of_one_rtt_is_met_with_redundancy_or_fec() {
         );
         (mean, worst)
     };
-    let lane = LaneConfig::new(DeliveryMode::Unreliable);
+    // The mechanisms as configured: no strategy adds FEC to the baseline.
+    let lane = LaneConfig::new(DeliveryMode::Unreliable).pinned();
     let (none, _) = on_time(lane);
     assert!((0.93..0.97).contains(&none), "no repair: {none:.4}");
     for config in [lane.with_redundancy(1), lane.with_fec(FecLevel::High)] {

@@ -479,6 +479,7 @@ fn digest_of(seed: u64) -> (u64, Vec<weir_core::sim::TraceEvent>) {
         duplicate: 0.01,
         corrupt: 0.01,
         mtu: 1400,
+        trace: None,
     };
     let (mut sim, _, _) = pair(
         seed,

@@ -389,6 +389,10 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSta
         ]);
         t.add_row(["congestion window".to_owned(), format!("{} B", s.cwnd)]);
         t.add_row(["controller".to_owned(), s.controller.to_string()]);
+        for row in crate::estimates::rows(&s.path) {
+            t.add_row(row);
+        }
+        t.add_row(crate::estimates::strategy(s));
     }
     t.add_row([
         "socket: GSO sends / GRO receives".to_owned(),

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use weir_core::config::{ServerConfig, TransportConfig};
+
+use crate::adapt_args::AdaptPolicy;
 use weir_core::congestion::ControllerKind;
 use weir_core::lanes::{DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
 
@@ -132,10 +134,15 @@ pub struct TransportArgs {
     /// UDP payload size of weir's datagrams (1200 is safe everywhere; 1452 fits Ethernet).
     #[arg(long, default_value_t = 1452, value_name = "BYTES")]
     pub datagram_size: u16,
-    /// Congestion controller: newreno, cubic, bbr, vegas (what the core implements); the
-    /// default is the core's, BBR, which keeps the queue short and its rate through random loss.
-    #[arg(long, default_value_t = ControllerKind::default(), value_name = "NAME")]
-    pub cc: ControllerKind,
+    /// Congestion controller: newreno, cubic, bbr, vegas (what the core implements). Without
+    /// it the connection starts with the core's default, BBR (which keeps the queue short and
+    /// its rate through random loss) and the strategy policy may switch; naming one pins it.
+    #[arg(long, value_name = "NAME")]
+    pub cc: Option<ControllerKind>,
+    /// The strategy policy that adapts the connection to the path while it runs: weir (the
+    /// default), seed-tiers, or off.
+    #[arg(long, value_enum, default_value_t = AdaptPolicy::default(), value_name = "POLICY")]
+    pub adapt: AdaptPolicy,
     /// With `--cc bbr`: short, gentle bandwidth probes that keep the queue low for game
     /// traffic, at some cost in fairness to other flows (`BbrConfig::low_latency`).
     #[arg(long)]
@@ -155,10 +162,16 @@ impl ClientArgs {
 }
 
 impl TransportArgs {
+    /// The controller the connection starts with.
+    pub fn controller(&self) -> ControllerKind {
+        self.cc.unwrap_or_default()
+    }
+
     fn transport(&self) -> TransportConfig {
         TransportConfig {
             max_datagram_size: self.datagram_size,
-            congestion: crate::controller_config(self.cc, self.low_latency),
+            congestion: crate::controller_config(self.controller(), self.low_latency),
+            adapt: self.adapt.config(self.cc),
             ..TransportConfig::default()
         }
     }
@@ -275,8 +288,8 @@ pub fn run(args: &PerfArgs) -> Result<(), LiveError> {
         Role::Server(server) => &server.transport,
         Role::Client(client) => &client.transport,
     };
-    if transport.low_latency && transport.cc != ControllerKind::Bbr {
-        return Err(LiveError::LowLatency(transport.cc));
+    if transport.low_latency && transport.controller() != ControllerKind::Bbr {
+        return Err(LiveError::LowLatency(transport.controller()));
     }
     let runtime = runtime()?;
     match &args.role {

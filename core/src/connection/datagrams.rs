@@ -80,6 +80,10 @@ pub struct DatagramStats {
     pub dropped_incoming: u64,
     /// Messages dropped because their deadline passed.
     pub expired: u64,
+    /// Queued messages dropped because the strategy made the datagrams smaller than they
+    /// need (see [`Connection::max_datagram_size`](super::Connection::max_datagram_size),
+    /// which follows the strategy).
+    pub dropped_resized: u64,
 }
 
 #[derive(Debug)]
@@ -190,6 +194,24 @@ impl Datagrams {
             written += 1;
         }
         written
+    }
+
+    /// Drops the queued messages longer than `max` bytes (the datagrams became smaller);
+    /// returns how many.
+    pub(crate) fn drop_longer_than(&mut self, max: usize) -> u64 {
+        let before = self.outgoing.len();
+        let mut freed = 0;
+        self.outgoing.retain(|m| {
+            let keep = m.data.len() <= max;
+            if !keep {
+                freed += m.data.len();
+            }
+            keep
+        });
+        self.outgoing_bytes -= freed;
+        let dropped = (before - self.outgoing.len()) as u64;
+        self.stats.dropped_resized += dropped;
+        dropped
     }
 
     fn drop_front_expired(&mut self) {

@@ -121,6 +121,11 @@ impl Connection {
         for id in [SpaceId::Initial, SpaceId::Handshake] {
             self.discard_space(now, id);
         }
+        // The strategy's datagram size (a pinned one, say) takes effect now.
+        if let Some(selector) = &self.selector {
+            let strategy = *selector.current();
+            self.apply_strategy(now, strategy);
+        }
     }
 
     fn discard_space(&mut self, now: Instant, id: SpaceId) {
@@ -300,6 +305,7 @@ impl Connection {
                             .detect_lost(now, &self.rtt, &mut self.scratch_lost)
                     };
                     self.on_packets_lost(now, space, outcome);
+                    self.adapt(now);
                 }
                 LossTimer::Pto(space) => self.on_pto(now, space),
             }

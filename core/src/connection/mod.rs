@@ -6,6 +6,7 @@
 //! read, send messages and close. Every method that can depend on time takes `now`.
 
 mod ack_tracker;
+mod adapt;
 mod datagrams;
 mod error;
 mod handshake;
@@ -32,8 +33,10 @@ use self::handshake::Handshake;
 use self::pacing::Pacer;
 use self::space::{PacketSpace, SentFrames};
 use self::timers::TimerTable;
+use crate::adapt::{Selector, Strategy, StrategyChange};
 use crate::config::TransportConfig;
 use crate::congestion::{Controller, DeliveryRateEstimator, UnsupportedController};
+use crate::estimate::{PathEstimates, PathEstimator, QualityScore};
 use crate::lanes::{LaneEvent, Lanes};
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
@@ -60,6 +63,8 @@ pub enum Event {
     DatagramReceived,
     /// Something happened on a lane.
     Lane(LaneEvent),
+    /// The strategy selector changed the connection's strategy (see [`crate::adapt`]).
+    StrategyChanged(StrategyChange),
     /// The connection is closed: no more data flows. Reported once.
     Closed(ConnectionError),
     /// The connection's state is gone; its handle is no longer valid. Always the last event.
@@ -142,6 +147,15 @@ pub struct Connection {
     first_rtt_sample: Option<Instant>,
     congestion: Box<dyn Controller>,
     delivery: DeliveryRateEstimator,
+    /// Bandwidth statistics, jitter, loss rate and quality score of the path.
+    estimates: PathEstimator,
+    /// The strategy selector (`None`: adaptation off).
+    selector: Option<Selector>,
+    /// The strategy in force.
+    strategy: Strategy,
+    /// The size of the datagrams sent now: the configured maximum during the handshake, the
+    /// strategy's after it.
+    datagram_size: u16,
     pacer: Pacer,
     streams: StreamsState,
     lanes: Lanes,
@@ -246,15 +260,25 @@ impl Connection {
             .local
             .iter()
             .fold(0u64, |acc, b| acc.rotate_left(8) ^ u64::from(*b));
+        let initial = Strategy::plain(config.congestion.kind, config.max_datagram_size);
+        let selector = config
+            .adapt
+            .policy
+            .build()
+            .map(|policy| Selector::new(policy, config.adapt.clone(), initial));
+        let strategy = selector.as_ref().map_or(initial, |s| *s.current());
+        // A pinned controller replaces the configured one from the start.
+        congestion_config.kind = strategy.controller;
         let congestion = congestion_config.build(now, max_datagram)?;
         let streams = StreamsState::new(side, &config.streams);
         let mut lanes = Lanes::new(&config.lanes);
         // A short-header packet (flags, the longest connection ID, a 4-byte packet number,
         // the tag) with room for an ACK frame.
-        lanes.set_packet_space(
-            usize::from(config.max_datagram_size)
-                .saturating_sub(1 + 20 + 4 + crate::protect::integrity::TAG_LEN + 32),
-        );
+        lanes.set_packet_space(Self::packet_space(config.max_datagram_size));
+        let batch = strategy
+            .batch_bytes
+            .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
+        lanes.set_strategy(strategy.fec, batch);
         let datagrams = Datagrams::new(
             config.datagram_send_buffer,
             config.datagram_receive_buffer.unwrap_or(0),
@@ -277,6 +301,14 @@ impl Connection {
             first_rtt_sample: None,
             congestion,
             delivery: DeliveryRateEstimator::new(),
+            estimates: PathEstimator::new(&config.estimators),
+            selector,
+            // The datagram size applies once the handshake is confirmed.
+            strategy: Strategy {
+                datagram_size: config.max_datagram_size,
+                ..strategy
+            },
+            datagram_size: config.max_datagram_size,
             pacer: Pacer::new(max_datagram),
             streams,
             lanes,
@@ -330,6 +362,9 @@ impl Connection {
                 stream_recv_buffered: 0,
                 datagrams: DatagramStats::default(),
                 stateless_resets_received: 0,
+                path: PathEstimates::default(),
+                strategy: initial,
+                strategy_changes: 0,
             },
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
@@ -457,7 +492,22 @@ impl Connection {
         stats.stream_send_buffered = self.streams.send_buffered();
         stats.stream_recv_buffered = self.streams.recv_buffered();
         stats.datagrams = self.datagrams.stats();
+        stats.path = self.estimates.snapshot();
+        stats.strategy = self.strategy;
         stats
+    }
+
+    /// The path's estimates at `now` (bandwidth statistics, jitter and loss rate over windows
+    /// ending at `now`; [`stats`](Self::stats) reports them as of the last packet or timer).
+    pub fn path_estimates(&self, now: Instant) -> PathEstimates {
+        self.estimates.estimates(now)
+    }
+
+    /// The quality scores recorded so far (one per
+    /// [`EstimatorConfig::quality_interval`](crate::estimate::EstimatorConfig::quality_interval)),
+    /// oldest first.
+    pub fn quality_history(&self) -> impl ExactSizeIterator<Item = &(Instant, QualityScore)> {
+        self.estimates.quality_history()
     }
 
     /// The next deadline and why (for diagnostics; [`Endpoint::poll_timeout`] is what drivers
@@ -600,7 +650,7 @@ impl Connection {
             .ok_or(SendDatagramError::UnsupportedByPeer)?;
         // A short-header packet: flags, the peer's connection ID, a 4-byte packet number, the
         // tag; a MESSAGE frame with the largest channel, sequence, deadline and length fields.
-        let packet_room = usize::from(self.config.max_datagram_size)
+        let packet_room = usize::from(self.datagram_size)
             .saturating_sub(1 + self.ids.remote.len() + 4 + crate::protect::integrity::TAG_LEN);
         let frame_overhead = 1 + 8 + 8 + 8 + 2;
         let from_packet = packet_room.saturating_sub(frame_overhead);

@@ -327,7 +327,13 @@ impl Connection {
         // grow the window that the loss just reduced.
         self.on_packets_lost(now, space, outcome.loss);
         let rtt = self.rtt.snapshot();
+        if outcome.rtt_sampled {
+            self.estimates
+                .on_rtt_sample(now, self.rtt.latest(), self.rtt.smoothed());
+        }
         let acked = std::mem::take(&mut self.scratch_acked);
+        let delivered = acked.iter().filter(|(_, p)| p.in_flight).count() as u64;
+        self.estimates.on_packets(now, delivered, 0);
         for (_, packet) in &acked {
             if packet.in_flight {
                 if let Some(delivery) = &packet.data.delivery {
@@ -358,6 +364,11 @@ impl Connection {
             Duration::ZERO
         };
         let delivery_rate = self.delivery.on_ack_event_end(now, min_rtt);
+        if let Some(sample) = &delivery_rate {
+            self.estimates
+                .on_delivery_rate(now, sample.delivery_rate, sample.is_app_limited);
+        }
+        self.estimates.update_quality(now);
         if let Some(largest_acked_sent_time) = outcome.largest_newly_acked_sent {
             let event = AckEvent {
                 bytes_acked: outcome.acked_bytes,
@@ -376,6 +387,7 @@ impl Connection {
         self.probes = 0;
         self.streams.set_rtt(self.rtt.smoothed());
         self.set_loss_timer(now);
+        self.adapt(now);
         Ok(())
     }
 
@@ -385,6 +397,8 @@ impl Connection {
         let lost = std::mem::take(&mut self.scratch_lost);
         if !lost.is_empty() {
             self.stats.packets_lost += lost.len() as u64;
+            let in_flight = lost.iter().filter(|(_, p)| p.in_flight).count() as u64;
+            self.estimates.on_packets(now, 0, in_flight);
             self.stats.bytes_lost += outcome.bytes;
             if let Some(sent_time) = outcome.newest_sent {
                 let persistent = in_persistent_congestion(

@@ -143,7 +143,7 @@ impl Connection {
     }
 
     pub(super) fn datagram_budget(&self) -> usize {
-        let max = usize::from(self.config.max_datagram_size);
+        let max = usize::from(self.datagram_size);
         if self.address_validated {
             return max;
         }
@@ -169,7 +169,7 @@ impl Connection {
 
     /// Whether the pacer lets a full-size packet leave now; if not, arms the pacing timer.
     fn pacer_allows(&mut self, now: Instant) -> bool {
-        let datagram = u64::from(self.config.max_datagram_size);
+        let datagram = u64::from(self.datagram_size);
         let rate = Pacer::rate(
             self.congestion.pacing_rate(),
             self.congestion.window(),
@@ -208,7 +208,7 @@ impl Connection {
     /// transfer never sends small packets at the edge of its window.
     fn congestion_allows(&self, now: Instant) -> bool {
         let room = self.congestion_room();
-        room >= u64::from(self.config.max_datagram_size)
+        room >= u64::from(self.datagram_size)
             || (room >= MIN_PARTIAL_PACKET as u64
                 && !self.streams.has_pending()
                 && !self.lanes.only_copies_pending(now))

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use super::datagrams::DatagramStats;
+use crate::adapt::Strategy;
 use crate::congestion::ControllerKind;
+use crate::estimate::PathEstimates;
 
 /// Counters and estimates of one connection (a snapshot).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,4 +65,11 @@ pub struct ConnectionStats {
     pub datagrams: DatagramStats,
     /// Stateless resets that ended the connection (0 or 1).
     pub stateless_resets_received: u64,
+    /// The path's estimates (bandwidth statistics, jitter, loss rate, quality score) as of the
+    /// last packet or timer the connection handled.
+    pub path: PathEstimates,
+    /// The strategy in force (see [`crate::adapt`]).
+    pub strategy: Strategy,
+    /// Changes of strategy so far.
+    pub strategy_changes: u64,
 }

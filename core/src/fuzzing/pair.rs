@@ -628,7 +628,7 @@ impl PairRun {
                     assert!(benign, "side {i} closed with {error}");
                     self.peers[i].closed = Some(error);
                 }
-                Event::Stream(_) | Event::Drained => {}
+                Event::Stream(_) | Event::Drained | Event::StrategyChanged(_) => {}
             }
         }
     }

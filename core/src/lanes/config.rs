@@ -56,6 +56,16 @@ pub struct LaneConfig {
     /// [`FecLevel`] for the levels and their overhead). [`FecLevel::None`] by default. It can
     /// change at any time (the open group closes with the old level).
     pub fec: FecLevel,
+    /// Whether the connection's strategy selector may adjust this lane (on by default): raise
+    /// its FEC level to the strategy's, and set the batch size of a [`Coalesce::Hold`] lane.
+    /// `false` keeps the lane exactly as configured.
+    ///
+    /// FEC follows the strategy only on [`Unreliable`](DeliveryMode::Unreliable) lanes with no
+    /// [`redundancy`](Self::redundancy) (a stronger configured level is kept): a reliable lane
+    /// repairs by retransmission and may carry bulk data that would pay the overhead; on a
+    /// sequenced lane the next message supersedes a lost one sooner than a repair arrives; a
+    /// lane with redundant copies already has the repair its application chose.
+    pub adaptive: bool,
 }
 
 /// The most copies [`LaneConfig::redundancy`] may ask for.
@@ -70,6 +80,7 @@ impl Default for LaneConfig {
             coalesce: Coalesce::Off,
             redundancy: 0,
             fec: FecLevel::None,
+            adaptive: true,
         }
     }
 }
@@ -101,6 +112,26 @@ impl LaneConfig {
     /// This configuration with forward error correction at `fec`.
     pub fn with_fec(self, fec: FecLevel) -> Self {
         Self { fec, ..self }
+    }
+
+    /// The same configuration, kept exactly as it is by the strategy selector
+    /// ([`adaptive`](Self::adaptive) off).
+    pub fn pinned(self) -> Self {
+        Self {
+            adaptive: false,
+            ..self
+        }
+    }
+
+    /// The FEC level the lane uses when the strategy asks for at least `strategy`: only an
+    /// adaptive [`Unreliable`](DeliveryMode::Unreliable) lane without redundant copies follows
+    /// the strategy (see [`adaptive`](Self::adaptive)).
+    pub(crate) fn effective_fec(&self, strategy: FecLevel) -> FecLevel {
+        if self.adaptive && self.mode == DeliveryMode::Unreliable && self.redundancy == 0 {
+            self.fec.max(strategy)
+        } else {
+            self.fec
+        }
     }
 }
 

@@ -200,6 +200,10 @@ pub(crate) struct Lanes {
     scratch: Vec<u8>,
     /// A lane went quiet with redundant copies owed: they leave in a packet of their own.
     tail_copies: bool,
+    /// The strategy selector's least FEC level for real-time lanes.
+    strategy_fec: FecLevel,
+    /// The strategy selector's batch size for coalescing lanes.
+    strategy_batch: Option<usize>,
 }
 
 impl Lanes {
@@ -231,6 +235,8 @@ impl Lanes {
             symbol_limit: DEFAULT_SYMBOL_LIMIT,
             scratch: Vec::new(),
             tail_copies: false,
+            strategy_fec: FecLevel::None,
+            strategy_batch: None,
         }
     }
 
@@ -320,6 +326,7 @@ impl Lanes {
                 max: peer.max_lanes,
             });
         }
+        let strategy_batch = self.strategy_batch;
         let sender = self.sender(lane);
         if sender.used() && sender.config.mode != config.mode {
             return Err(LaneError::ModeChange { lane });
@@ -327,13 +334,8 @@ impl Lanes {
         let old_priority = sender.config.priority;
         let scheduled = sender.scheduled;
         sender.config = config;
-        match self.fec_out.get_mut(&lane) {
-            Some(encoder) => encoder.set_level(config.fec, self.rtt),
-            None if config.fec != FecLevel::None => {
-                self.fec_out.insert(lane, FecEncoder::new(lane, config.fec));
-            }
-            None => {}
-        }
+        sender.strategy_batch = config.adaptive.then_some(strategy_batch).flatten();
+        self.apply_fec(lane, config.effective_fec(self.strategy_fec));
         if scheduled && old_priority != config.priority {
             self.scheduler.remove(lane, old_priority);
             if let Some(s) = self.senders.get_mut(&lane) {
@@ -342,6 +344,37 @@ impl Lanes {
             self.schedule(lane);
         }
         Ok(())
+    }
+
+    /// Sets `lane`'s FEC encoder to `level`.
+    fn apply_fec(&mut self, lane: u64, level: FecLevel) {
+        match self.fec_out.get_mut(&lane) {
+            Some(encoder) => encoder.set_level(level, self.rtt),
+            None if level != FecLevel::None => {
+                self.fec_out.insert(lane, FecEncoder::new(lane, level));
+            }
+            None => {}
+        }
+    }
+
+    /// The strategy selector's least FEC level for real-time lanes and batch size for
+    /// coalescing ones (see [`LaneConfig::adaptive`]).
+    pub(crate) fn set_strategy(&mut self, fec: FecLevel, batch: Option<usize>) {
+        self.strategy_fec = fec;
+        self.strategy_batch = batch;
+        let lanes: Vec<(u64, FecLevel)> = self
+            .senders
+            .iter_mut()
+            .map(|(&lane, sender)| {
+                if sender.config.adaptive {
+                    sender.strategy_batch = batch;
+                }
+                (lane, sender.config.effective_fec(fec))
+            })
+            .collect();
+        for (lane, level) in lanes {
+            self.apply_fec(lane, level);
+        }
     }
 
     /// The configuration of `lane`'s sending side.

@@ -101,6 +101,9 @@ pub(super) struct Plan {
 #[derive(Debug)]
 pub(super) struct LaneSender {
     pub(super) config: LaneConfig,
+    /// The strategy selector's batch size, replacing the configured one of a coalescing lane
+    /// (see [`LaneConfig::adaptive`]).
+    pub(super) strategy_batch: Option<usize>,
     next_seq: u64,
     /// Reliable: the credit position of the next message admitted.
     next_offset: u64,
@@ -138,6 +141,7 @@ impl LaneSender {
     pub(super) fn new(config: LaneConfig, peer_window: u64) -> Self {
         Self {
             config,
+            strategy_batch: None,
             next_seq: 0,
             next_offset: 0,
             messages: VecDeque::new(),
@@ -293,6 +297,7 @@ impl LaneSender {
         let Some(first) = self.first_unsent() else {
             return false;
         };
+        let batch_bytes = self.strategy_batch.unwrap_or(batch_bytes);
         let unsent: u64 = self
             .messages
             .iter()

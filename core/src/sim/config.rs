@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::delivery::DeliveryTrace;
 use super::loss::{LossModel, check_probability};
 use super::rate::Bitrate;
 
@@ -14,7 +15,8 @@ pub const DEFAULT_MTU: usize = 1472;
 /// A datagram entering the link goes through, in order:
 /// 1. the MTU check (larger datagrams are dropped);
 /// 2. the bottleneck: a drop-tail FIFO queue of at most `queue_bytes` waiting bytes, served at
-///    `rate` (no queue and no serialisation delay when `rate` is `None`);
+///    `rate` (no queue and no serialisation delay when `rate` is `None`), or at the delivery
+///    opportunities of a recorded `trace` when there is one;
 /// 3. the medium: random or bursty loss, bit corruption, duplication;
 /// 4. propagation: `delay`, plus a uniform jitter in `[0, jitter]`. Jitter does not reorder
 ///    packets (a packet never overtakes one sent before it) unless it is picked for reordering,
@@ -42,6 +44,10 @@ pub struct LinkConfig {
     pub corrupt: f64,
     /// Largest datagram the link carries.
     pub mtu: usize,
+    /// A recorded packet-delivery trace (Mahimahi format) that serves the bottleneck instead of
+    /// `rate`: the queue drains only at the trace's opportunities, 1500 bytes each. `rate` is
+    /// then only what reports show (set it to [`DeliveryTrace::mean_rate`]).
+    pub trace: Option<DeliveryTrace>,
 }
 
 impl Default for LinkConfig {
@@ -58,6 +64,7 @@ impl Default for LinkConfig {
             duplicate: 0.0,
             corrupt: 0.0,
             mtu: DEFAULT_MTU,
+            trace: None,
         }
     }
 }
@@ -71,6 +78,23 @@ impl LinkConfig {
             queue_bytes,
             ..Self::default()
         }
+    }
+
+    /// A bottleneck that follows `trace` with one-way `delay` and a queue of `queue_bytes`;
+    /// `rate` reports the trace's mean rate.
+    pub fn traced(trace: DeliveryTrace, delay: Duration, queue_bytes: usize) -> Self {
+        Self {
+            delay,
+            rate: Some(trace.mean_rate()),
+            queue_bytes,
+            trace: Some(trace),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the bottleneck queues packets (a rate or a trace limits it).
+    pub fn is_limited(&self) -> bool {
+        self.rate.is_some() || self.trace.is_some()
     }
 
     /// Checks that every probability lies in `[0, 1]` and that the MTU is positive.

@@ -7,6 +7,7 @@ use bytes::BytesMut;
 
 use super::Node;
 use crate::Transmit;
+use crate::adapt::StrategyChange;
 use crate::connection::Event;
 use crate::endpoint::{ConnectionHandle, Endpoint};
 
@@ -38,12 +39,23 @@ pub struct EndpointNode<A: App> {
     pub endpoint: Endpoint,
     /// The application.
     pub app: A,
+    /// Every strategy change of the endpoint's connections, in order (at most
+    /// [`STRATEGY_LOG_LIMIT`]), for the reports.
+    pub strategy_log: Vec<(Instant, ConnectionHandle, StrategyChange)>,
 }
+
+/// Most strategy changes an [`EndpointNode`] logs (the selector's dwell time allows 12 a
+/// minute per connection).
+pub const STRATEGY_LOG_LIMIT: usize = 10_000;
 
 impl<A: App> EndpointNode<A> {
     /// Wraps an endpoint and its application.
     pub fn new(endpoint: Endpoint, app: A) -> Self {
-        Self { endpoint, app }
+        Self {
+            endpoint,
+            app,
+            strategy_log: Vec::new(),
+        }
     }
 
     fn pump(&mut self, now: Instant) {
@@ -52,6 +64,11 @@ impl<A: App> EndpointNode<A> {
             let mut any = false;
             while let Some((handle, event)) = self.endpoint.poll_event() {
                 any = true;
+                if let Event::StrategyChanged(change) = &event
+                    && self.strategy_log.len() < STRATEGY_LOG_LIMIT
+                {
+                    self.strategy_log.push((now, handle, change.clone()));
+                }
                 self.app.on_event(now, &mut self.endpoint, handle, event);
             }
             self.app.on_tick(now, &mut self.endpoint);

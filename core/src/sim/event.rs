@@ -29,6 +29,9 @@ pub(crate) enum EventKind {
     Arrive(InFlight),
     /// A link's bottleneck finishes serialising its current packet.
     ServiceDone(LinkId),
+    /// A delivery opportunity of a trace-driven bottleneck; the number is the link's trace
+    /// generation when it was armed (a reconfigured link ignores opportunities of its old trace).
+    Opportunity(LinkId, u64),
     /// A link's parameters change.
     Reconfigure(LinkId, Box<LinkConfig>),
 }

@@ -23,6 +23,7 @@ use super::playout::Playout;
 use super::runs::RunError;
 use super::stats::{micros, new_delay_histogram};
 use super::{EndpointNode, LinkStats, Scenario, SimError, Simulator};
+use crate::adapt::StrategyChange;
 use crate::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
 use crate::connection::{ConnectionStats, Event};
 use crate::endpoint::{ConnectionHandle, Endpoint};
@@ -478,6 +479,8 @@ pub struct GameRun {
     pub receiver: GameReceiver,
     /// The sender's connection at the end.
     pub sender_stats: Option<ConnectionStats>,
+    /// The sender's strategy changes: when (since the start) and what.
+    pub strategy_changes: Vec<(Duration, StrategyChange)>,
     /// The receiver's connection at the end.
     pub receiver_stats: Option<ConnectionStats>,
     /// The lane counters of the sender's connection (its sending side counts).
@@ -546,6 +549,7 @@ pub fn run_game(
         .ok_or(SimError::UnknownNode(c))?;
     let sender_conn = tx.app.handle().and_then(|h| tx.endpoint.connection_ref(h));
     let sender_stats = sender_conn.map(|conn| conn.stats());
+    let strategy_changes = super::runs::strategy_changes(&tx.strategy_log, epoch);
     let sender_lanes = sender_conn
         .map(|conn| conn.lane_stats())
         .unwrap_or_default();
@@ -577,6 +581,7 @@ pub fn run_game(
         lane_error,
         receiver,
         sender_stats,
+        strategy_changes,
         receiver_stats,
         sender_lanes,
         receiver_lanes,
@@ -604,7 +609,8 @@ mod tests {
         deadline: Option<Duration>,
     ) -> GameRun {
         let transport = GameTransport::Lane {
-            config: LaneConfig::new(mode).with_redundancy(redundancy),
+            // The mechanisms as configured: no strategy adds FEC to the baselines.
+            config: LaneConfig::new(mode).with_redundancy(redundancy).pinned(),
             deadline,
         };
         let spec = GameSpec::new(transport, rate_hz, 200, Duration::from_secs(10));

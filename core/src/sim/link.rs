@@ -1,4 +1,9 @@
 //! One direction of a simulated link: MTU, bottleneck queue, medium, propagation.
+//!
+//! The bottleneck runs in one of three modes, picked by the link's current [`LinkConfig`]:
+//! unlimited (no queue), a fixed `rate` (one packet in service, the rest waiting), or a
+//! Mahimahi `trace` (every packet waits for delivery opportunities; the head of the queue is the
+//! packet in service and may be carried over several opportunities).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -8,6 +13,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::LinkId;
 use super::config::LinkConfig;
+use super::delivery::{DeliveryTrace, OPPORTUNITY_BYTES};
 use super::event::{EventKind, Events, InFlight};
 use super::loss::{LossState, LossVerdict};
 use super::stats::{DropCause, LinkStats};
@@ -32,6 +38,19 @@ impl Ctx<'_> {
     }
 }
 
+/// Trace mode's progress through the delivery opportunities.
+#[derive(Default)]
+struct Opportunities {
+    /// Index of the next opportunity not yet spent (over the repeated trace).
+    next: u64,
+    /// Bytes of the head packet already carried by earlier opportunities.
+    head_sent: usize,
+    /// An `Opportunity` event of this generation is in the event queue.
+    armed: bool,
+    /// Bumped whenever the bottleneck changes, so that events armed before are ignored.
+    generation: u64,
+}
+
 /// A packet being serialised by the bottleneck.
 struct InService {
     packet: InFlight,
@@ -47,6 +66,8 @@ pub(crate) struct Link {
     waiting: VecDeque<InFlight>,
     waiting_bytes: usize,
     in_service: Option<InService>,
+    /// Trace mode: where the link is in its trace.
+    opportunities: Opportunities,
     /// Latest arrival time handed out to a packet that was not picked for reordering: jitter
     /// alone never lets a packet overtake an earlier one.
     last_arrival: Duration,
@@ -63,6 +84,7 @@ impl Link {
             waiting: VecDeque::new(),
             waiting_bytes: 0,
             in_service: None,
+            opportunities: Opportunities::default(),
             last_arrival: Duration::ZERO,
             stats: LinkStats::default(),
         }
@@ -72,9 +94,33 @@ impl Link {
         &self.config
     }
 
-    /// Replaces the parameters; see [`super::Schedule`] for what a change affects.
-    pub(crate) fn reconfigure(&mut self, config: LinkConfig) {
+    /// Replaces the parameters; see [`super::Schedule`] for what a change affects. A change of
+    /// bottleneck (another trace, or between a trace and a rate) abandons the old trace's
+    /// opportunities and carries on with what waits under the new one.
+    pub(crate) fn reconfigure(&mut self, ctx: &mut Ctx<'_>, config: LinkConfig) {
+        let same_bottleneck = match (&self.config.trace, &config.trace) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        };
         self.config = config;
+        if same_bottleneck {
+            return;
+        }
+        let o = &mut self.opportunities;
+        o.generation += 1;
+        o.armed = false;
+        o.next = 0;
+        o.head_sent = 0;
+        if self.in_service.is_some() {
+            // `service_done` hands the queue to the new bottleneck.
+            return;
+        }
+        match self.config.trace.clone() {
+            Some(trace) if !self.waiting.is_empty() => self.arm(ctx, &trace),
+            Some(_) => {}
+            None => self.serve_next(ctx),
+        }
     }
 
     pub(crate) fn stats(&self) -> &LinkStats {
@@ -95,7 +141,9 @@ impl Link {
             return;
         }
         packet.entered_link_at = ctx.now;
-        if self.config.rate.is_none() {
+        if let Some(trace) = self.config.trace.clone() {
+            self.enqueue_traced(ctx, packet, &trace);
+        } else if self.config.rate.is_none() {
             self.depart(ctx, packet);
         } else if self.in_service.is_none() {
             self.start_service(ctx, packet);
@@ -108,6 +156,92 @@ impl Link {
         }
     }
 
+    /// Trace mode: the head of the queue is in service and does not count against
+    /// `queue_bytes` (as the packet being serialised at a fixed rate does not).
+    fn enqueue_traced(&mut self, ctx: &mut Ctx<'_>, packet: InFlight, trace: &DeliveryTrace) {
+        let size = packet.data.len();
+        let head = self.waiting.front().map_or(0, |p| p.data.len());
+        let waiting = self.waiting_bytes - head;
+        if !self.waiting.is_empty() && waiting + size > self.config.queue_bytes {
+            self.drop_packet(ctx, &packet, DropCause::QueueFull);
+            return;
+        }
+        if !self.waiting.is_empty() {
+            self.stats.peak_queue_bytes = self.stats.peak_queue_bytes.max(waiting + size);
+        }
+        self.waiting_bytes += size;
+        self.waiting.push_back(packet);
+        if !self.opportunities.armed {
+            self.arm(ctx, trace);
+        }
+    }
+
+    /// Trace mode: waits for the first opportunity after now that is not spent yet.
+    fn arm(&mut self, ctx: &mut Ctx<'_>, trace: &DeliveryTrace) {
+        let o = &mut self.opportunities;
+        o.next = o.next.max(trace.first_after(ctx.now));
+        o.armed = true;
+        ctx.events.push(
+            trace.time_of(o.next),
+            EventKind::Opportunity(self.id, o.generation),
+        );
+    }
+
+    /// Trace mode: a delivery opportunity carries up to [`OPPORTUNITY_BYTES`] of the queue's
+    /// head, byte by byte as Mahimahi counts: several small packets, or part of a large one that
+    /// the next opportunities finish. Bytes nobody waits for are wasted.
+    pub(crate) fn opportunity(&mut self, ctx: &mut Ctx<'_>, generation: u64) {
+        if generation != self.opportunities.generation {
+            return;
+        }
+        self.opportunities.armed = false;
+        let Some(trace) = self.config.trace.clone() else {
+            return;
+        };
+        self.opportunities.next += 1;
+        let mut budget = OPPORTUNITY_BYTES;
+        let mut carried = 0;
+        while let Some(head) = self.waiting.front() {
+            let remaining = head.data.len() - self.opportunities.head_sent;
+            let take = remaining.min(budget);
+            budget -= take;
+            carried += take;
+            if take < remaining {
+                self.opportunities.head_sent += take;
+                break;
+            }
+            self.opportunities.head_sent = 0;
+            let Some(packet) = self.waiting.pop_front() else {
+                break;
+            };
+            self.waiting_bytes -= packet.data.len();
+            let queue_delay = ctx.now.saturating_sub(packet.entered_link_at);
+            self.stats.record_queue_delay(queue_delay);
+            ctx.trace(
+                &packet,
+                TraceKind::Departed {
+                    link: self.id,
+                    queue_delay,
+                },
+            );
+            self.depart(ctx, packet);
+            if budget == 0 {
+                break;
+            }
+        }
+        // Utilisation: the share of the trace's mean capacity the carried bytes used.
+        self.stats.busy += trace.mean_rate().transmit_time(carried);
+        if !self.waiting.is_empty() {
+            // The next opportunity may share this instant (a repeated timestamp).
+            let o = &mut self.opportunities;
+            o.armed = true;
+            ctx.events.push(
+                trace.time_of(o.next).max(ctx.now),
+                EventKind::Opportunity(self.id, o.generation),
+            );
+        }
+    }
+
     /// The bottleneck finished serialising the packet in service.
     pub(crate) fn service_done(&mut self, ctx: &mut Ctx<'_>) {
         let Some(done) = self.in_service.take() else {
@@ -115,6 +249,16 @@ impl Link {
         };
         self.stats.busy += done.transmit_time;
         self.depart(ctx, done.packet);
+        match self.config.trace.clone() {
+            // A schedule switched the link to a trace while this packet was in service.
+            Some(trace) if !self.waiting.is_empty() => self.arm(ctx, &trace),
+            Some(_) => {}
+            None => self.serve_next(ctx),
+        }
+    }
+
+    /// Rate or unlimited mode: the next waiting packet, if any, enters service.
+    fn serve_next(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(next) = self.waiting.pop_front() {
             self.waiting_bytes -= next.data.len();
             self.start_service(ctx, next);

@@ -4,7 +4,9 @@
 //! or the constant-bit-rate [`probe`] — over links with propagation delay, jitter, random and
 //! Gilbert–Elliott burst loss, a bottleneck rate with a finite drop-tail queue, reordering,
 //! duplication, bit corruption and an MTU ([`LinkConfig`]). [`Schedule`]s change a link at given
-//! virtual times (good Wi-Fi → a tunnel on 2G → back), and [`Scenario`] names common paths.
+//! virtual times (good Wi-Fi → a tunnel on 2G → back), and [`Scenario`] names common paths;
+//! [`schedules`] names time-varying ones and [`schedule_file`] reads them from text. A link can
+//! also follow a recorded Mahimahi packet-delivery trace ([`DeliveryTrace`]).
 //!
 //! Time is virtual: the simulator jumps from one event to the next and never sleeps, so ten
 //! minutes of a congested path take as long as the events in them. Every random decision comes
@@ -34,6 +36,7 @@
 //! ```
 
 mod config;
+pub mod delivery;
 pub mod echo;
 mod endpoint_node;
 mod event;
@@ -48,8 +51,11 @@ pub mod presets;
 pub mod probe;
 mod rate;
 pub mod runs;
+pub mod schedule_file;
+pub mod schedules;
 mod stats;
 mod trace;
+mod units;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -60,6 +66,7 @@ use bytes::BytesMut;
 use crate::Transmit;
 
 pub use config::{DEFAULT_MTU, LinkConfig, LinkConfigError, Schedule};
+pub use delivery::{DeliveryTrace, DeliveryTraceError};
 pub use endpoint_node::{App, EndpointNode};
 pub use loss::{GilbertElliott, LossModel};
 pub use network::{SimError, Simulator};

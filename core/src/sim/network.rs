@@ -199,7 +199,14 @@ impl Simulator {
     /// Changes a link's parameters now.
     pub fn set_link_config(&mut self, link: LinkId, config: LinkConfig) -> Result<(), SimError> {
         config.validate()?;
-        self.link_mut(link)?.reconfigure(config);
+        self.check_link(link)?;
+        let mut ctx = Ctx {
+            now: self.now,
+            events: &mut self.events,
+            trace: &mut self.trace,
+            next_packet_id: &mut self.next_packet_id,
+        };
+        self.links[link.0].reconfigure(&mut ctx, config);
         Ok(())
     }
 
@@ -379,7 +386,24 @@ impl Simulator {
                 };
                 self.links[link.0].service_done(&mut ctx);
             }
-            EventKind::Reconfigure(link, config) => self.links[link.0].reconfigure(*config),
+            EventKind::Opportunity(link, generation) => {
+                let mut ctx = Ctx {
+                    now: self.now,
+                    events: &mut self.events,
+                    trace: &mut self.trace,
+                    next_packet_id: &mut self.next_packet_id,
+                };
+                self.links[link.0].opportunity(&mut ctx, generation);
+            }
+            EventKind::Reconfigure(link, config) => {
+                let mut ctx = Ctx {
+                    now: self.now,
+                    events: &mut self.events,
+                    trace: &mut self.trace,
+                    next_packet_id: &mut self.next_packet_id,
+                };
+                self.links[link.0].reconfigure(&mut ctx, *config);
+            }
         }
     }
 
@@ -497,12 +521,6 @@ impl Simulator {
         } else {
             Err(SimError::UnknownLink(link))
         }
-    }
-
-    fn link_mut(&mut self, link: LinkId) -> Result<&mut Link, SimError> {
-        self.links
-            .get_mut(link.0)
-            .ok_or(SimError::UnknownLink(link))
     }
 
     /// Number of scheduled packet and link events (for tests and diagnostics).

@@ -67,7 +67,7 @@ pub fn bdp_bytes(rate: Bitrate, rtt: Duration) -> usize {
     usize::try_from(rate.bytes_in(rtt)).unwrap_or(usize::MAX)
 }
 
-fn link(
+pub(super) fn link(
     rate_kbps: u64,
     one_way_ms: u64,
     queue: Duration,
@@ -85,14 +85,14 @@ fn link(
     }
 }
 
-fn bursty(loss: f64, burst: f64) -> LossModel {
+pub(super) fn bursty(loss: f64, burst: f64) -> LossModel {
     // The presets' constants are valid Gilbert parameters; fall back to random loss of the same
     // rate rather than fail if one is ever edited out of range.
     GilbertElliott::from_loss_and_burst(loss, burst)
         .map_or(LossModel::Random { p: loss }, LossModel::GilbertElliott)
 }
 
-fn outage(mut config: LinkConfig) -> LinkConfig {
+pub(super) fn outage(mut config: LinkConfig) -> LinkConfig {
     config.loss = LossModel::Outage;
     config
 }
@@ -216,12 +216,12 @@ impl Scenario {
     }
 }
 
-fn wifi() -> LinkConfig {
+pub(super) fn wifi() -> LinkConfig {
     // 100 ms of buffer at 40 Mbit/s: consumer access points queue deeply.
     link(40_000, 5, Duration::from_millis(100), 4, bursty(0.005, 2.0))
 }
 
-fn tunnel() -> (LinkConfig, LinkConfig) {
+pub(super) fn tunnel() -> (LinkConfig, LinkConfig) {
     let f = link(64, 300, Duration::from_millis(2400), 100, bursty(0.10, 6.0));
     let r = link(32, 300, Duration::from_millis(2400), 100, bursty(0.10, 6.0));
     (f, r)

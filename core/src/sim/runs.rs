@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::flows::{BulkAmount, BulkReceiver, BulkSender, Sample};
 use super::{EndpointNode, LinkConfig, LinkStats, NodeId, Scenario, SimError, Simulator};
+use crate::adapt::StrategyChange;
 use crate::config::{ConfigError, EndpointConfig, Seed, ServerConfig, TransportConfig};
 use crate::connection::ConnectionStats;
 use crate::endpoint::{ConnectError, Endpoint};
@@ -41,6 +42,8 @@ pub struct BulkRun {
     pub last_byte: Option<Duration>,
     /// The sender's connection statistics at the end.
     pub stats: Option<ConnectionStats>,
+    /// The sender's strategy changes: when (since the start) and what.
+    pub strategy_changes: Vec<(Duration, StrategyChange)>,
     /// Samples of the sender's state, if asked for.
     pub samples: Vec<Sample>,
     /// Bytes read by the receiver over time (since the epoch), every 100 ms or so.
@@ -197,6 +200,10 @@ pub fn run_bulk(
                 first_byte: since(rx.and_then(|r| r.first_byte)),
                 last_byte: since(rx.and_then(|r| r.last_byte)),
                 stats: tx.and_then(|t| t.stats.clone()),
+                strategy_changes: sim
+                    .node::<EndpointNode<BulkSender>>(*c)
+                    .map(|n| strategy_changes(&n.strategy_log, epoch))
+                    .unwrap_or_default(),
                 samples: tx.map(|t| t.samples.clone()).unwrap_or_default(),
                 history: rx
                     .map(|r| {
@@ -251,4 +258,14 @@ pub fn bottleneck(rate_mbps: f64, rtt: Duration, loss: f64, buffer_bdp: f64) -> 
         forward_schedule: super::Schedule::new(),
         reverse_schedule: super::Schedule::new(),
     }
+}
+
+/// A node's strategy log as times since `epoch`.
+pub(crate) fn strategy_changes(
+    log: &[(Instant, crate::endpoint::ConnectionHandle, StrategyChange)],
+    epoch: Instant,
+) -> Vec<(Duration, StrategyChange)> {
+    log.iter()
+        .map(|(at, _, change)| (at.saturating_duration_since(epoch), change.clone()))
+        .collect()
 }

@@ -48,7 +48,7 @@ const LEN_PREFIX: usize = 2;
 ///
 /// The overhead is in packets' lane bytes: a repair is as long as the group's longest source
 /// symbol. A group closed early (see the module docs) costs more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum FecLevel {
     /// No forward error correction (the default).
     #[default]

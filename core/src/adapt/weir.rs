@@ -1,0 +1,170 @@
+//! weir's default policy: each knob from the measure that matters to it.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::{Decision, MIN_STRATEGY_DATAGRAM, Policy, PolicyInput, TransportChoice};
+use crate::lanes::FecLevel;
+
+/// weir's default policy. Where [`SeedTiers`](super::SeedTiers) sets every knob from one
+/// score, this one sets each knob from the measure that decides whether it pays:
+///
+/// - **FEC on the real-time lanes from the loss rate**: low from 1 % loss, medium from 3 %,
+///   high from 8 %; a level is left when the loss falls below half its entry rate. Repair
+///   without a round trip pays exactly when packets are lost, whatever the RTT or bandwidth;
+///   on a path that loses nothing it only costs bytes.
+/// - **Datagram size from the bottleneck rate**: a packet should take at most 20 ms to
+///   serialise at the bottleneck (a game message queued behind a full packet waits that
+///   long), so the size is `rate × 20 ms` between 512 bytes and the path's maximum — full size
+///   from about 480 kbit/s up, 512 bytes on a 100 kbit/s 2G link (41 ms instead of 96 ms per
+///   packet). The rate is the controller's model of the bottleneck (BBR's max_bw), taken only
+///   while the flow fills the path (its bandwidth estimate is not application-limited): a
+///   delivery rate alone cannot tell a slow link from a window that random loss holds down,
+///   and smaller packets would shrink such a window further (its minimum is counted in
+///   packets). Without such a model the size stays. It changes only when the target differs
+///   by a quarter from the size in force.
+/// - **The congestion controller is kept** (BBR unless the application chose another): weir's
+///   BBR holds its rate through random loss and keeps the queue short, which no other
+///   controller does on the paths where the seed's tiers would switch (CUBIC and NewReno fall
+///   to a few percent of the link at 5 % random loss).
+/// - **Transport**: UDP; TCP is recommended when more than 30 % of packets are lost (a network
+///   that throttles or drops UDP). Reported only until transport switching exists.
+/// - **Compression**: none until compression exists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WeirPolicy;
+
+/// FEC levels and the loss rate that turns each on.
+const FEC_STEPS: [(FecLevel, f64); 3] = [
+    (FecLevel::Low, 0.01),
+    (FecLevel::Medium, 0.03),
+    (FecLevel::High, 0.08),
+];
+
+/// Longest a full packet should take to serialise at the bottleneck.
+const SERIALISATION_TARGET: Duration = Duration::from_millis(20);
+
+/// Loss above which UDP looks hostile.
+const TCP_LOSS: f64 = 0.30;
+
+impl WeirPolicy {
+    /// The policy.
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// The FEC level for `loss`, with hysteresis around `current`.
+    pub fn fec_for(loss: f64, current: FecLevel) -> FecLevel {
+        let entered = FEC_STEPS
+            .iter()
+            .rev()
+            .find(|(_, rate)| loss >= *rate)
+            .map_or(FecLevel::None, |(level, _)| *level);
+        if entered >= current {
+            return entered;
+        }
+        // Falling: keep each level until the loss is below half the rate that turns it on.
+        FEC_STEPS
+            .iter()
+            .rev()
+            .filter(|(level, _)| *level <= current)
+            .find(|(_, rate)| loss >= rate / 2.0)
+            .map_or(FecLevel::None, |(level, _)| *level)
+    }
+
+    /// The datagram size for `bandwidth` bytes per second, between 512 bytes and `max`.
+    pub fn datagram_for(bandwidth: u64, max: u16) -> u16 {
+        let target = (bandwidth as u128 * SERIALISATION_TARGET.as_micros() / 1_000_000) as u64;
+        let max = max.max(MIN_STRATEGY_DATAGRAM);
+        u16::try_from(target)
+            .unwrap_or(u16::MAX)
+            .clamp(MIN_STRATEGY_DATAGRAM, max)
+    }
+}
+
+impl Policy for WeirPolicy {
+    fn name(&self) -> &str {
+        "weir"
+    }
+
+    fn decide(&mut self, input: &PolicyInput<'_>) -> Decision {
+        let mut strategy = *input.current;
+        let mut reasons: Vec<String> = Vec::new();
+        if let Some(loss) = input.estimates.loss_rate {
+            strategy.fec = Self::fec_for(loss, input.current.fec);
+            if strategy.fec != input.current.fec {
+                reasons.push(format!(
+                    "loss {:.1} %: FEC {}",
+                    loss * 100.0,
+                    super::fec_name(strategy.fec)
+                ));
+            }
+            strategy.transport = if loss > TCP_LOSS {
+                TransportChoice::Tcp
+            } else {
+                TransportChoice::Udp
+            };
+            if strategy.transport != input.current.transport {
+                reasons.push(format!(
+                    "loss {:.1} %: {} recommended",
+                    loss * 100.0,
+                    strategy.transport
+                ));
+            }
+        }
+        let filling = input.estimates.bandwidth.is_some_and(|b| !b.app_limited);
+        if let Some(rate) = input.controller_bandwidth.filter(|_| filling) {
+            let target = Self::datagram_for(rate, input.max_datagram_size);
+            let current = input.current.datagram_size.min(input.max_datagram_size);
+            // A quarter's difference, or the cap moved under the size in force.
+            let moved = u32::from(target.abs_diff(current)) * 4 > u32::from(current)
+                || input.current.datagram_size > input.max_datagram_size;
+            if moved {
+                strategy.datagram_size = target;
+                reasons.push(format!(
+                    "bottleneck {:.2} Mbit/s: {target}-byte datagrams",
+                    rate as f64 * 8.0 / 1e6
+                ));
+            }
+        }
+        if reasons.is_empty() {
+            return Decision::keep(input.current, "no change");
+        }
+        Decision {
+            strategy,
+            reason: Cow::Owned(reasons.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fec_rises_with_loss_and_falls_at_half_the_rate() {
+        use FecLevel::*;
+        assert_eq!(WeirPolicy::fec_for(0.0, None), None);
+        assert_eq!(WeirPolicy::fec_for(0.009, None), None);
+        assert_eq!(WeirPolicy::fec_for(0.01, None), Low);
+        assert_eq!(WeirPolicy::fec_for(0.05, None), Medium);
+        assert_eq!(WeirPolicy::fec_for(0.08, Low), High);
+        // Falling from high: held down to 4 %, medium down to 1.5 %, low down to 0.5 %.
+        assert_eq!(WeirPolicy::fec_for(0.045, High), High);
+        assert_eq!(WeirPolicy::fec_for(0.035, High), Medium);
+        assert_eq!(WeirPolicy::fec_for(0.016, Medium), Medium);
+        assert_eq!(WeirPolicy::fec_for(0.012, Medium), Low);
+        assert_eq!(WeirPolicy::fec_for(0.006, Low), Low);
+        assert_eq!(WeirPolicy::fec_for(0.004, Low), None);
+    }
+
+    #[test]
+    fn datagrams_take_at_most_20_ms_to_serialise() {
+        // 100 kbit/s: 250 bytes in 20 ms, floored at 512.
+        assert_eq!(WeirPolicy::datagram_for(100_000 / 8, 1200), 512);
+        // 400 kbit/s: 1000 bytes.
+        assert_eq!(WeirPolicy::datagram_for(400_000 / 8, 1200), 1000);
+        assert_eq!(WeirPolicy::datagram_for(100_000_000 / 8, 1200), 1200);
+        assert_eq!(WeirPolicy::datagram_for(u64::MAX, 1452), 1452);
+        assert_eq!(WeirPolicy::datagram_for(0, 300), 512);
+    }
+}

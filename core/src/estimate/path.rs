@@ -1,0 +1,165 @@
+//! Every estimator of one connection, fed together.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    BandwidthEstimate, BandwidthEstimator, EstimatorConfig, LossWindow, QualityInputs,
+    QualityMonitor, QualityScore, RttJitter,
+};
+
+/// The estimates of a path at one instant (a snapshot, in
+/// [`ConnectionStats::path`](crate::connection::ConnectionStats::path)).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PathEstimates {
+    /// Delivery-rate statistics over the bandwidth window.
+    pub bandwidth: Option<BandwidthEstimate>,
+    /// RTT jitter (RFC 3550 style, see [`RttJitter`]).
+    pub jitter: Option<Duration>,
+    /// Share of the in-flight packets of the loss window that were lost, in `[0, 1]`.
+    pub loss_rate: Option<f64>,
+    /// The quality score.
+    pub quality: Option<QualityScore>,
+}
+
+/// Feeds a connection's samples to its estimators (see [`estimate`](super)).
+#[derive(Debug, Clone)]
+pub struct PathEstimator {
+    bandwidth: BandwidthEstimator,
+    jitter: RttJitter,
+    loss: LossWindow,
+    quality: QualityMonitor,
+    smoothed_rtt: Option<Duration>,
+    /// The newest time an input arrived at: what [`snapshot`](Self::snapshot) reports for.
+    latest: Option<Instant>,
+}
+
+impl PathEstimator {
+    /// Estimators with the windows of `config` (assumed [validated](EstimatorConfig::validate);
+    /// out-of-range values are clamped).
+    pub fn new(config: &EstimatorConfig) -> Self {
+        Self {
+            bandwidth: BandwidthEstimator::new(config.bandwidth_window, config.bandwidth_slot),
+            jitter: RttJitter::new(),
+            loss: LossWindow::new(config.loss_window),
+            quality: QualityMonitor::new(config.quality_interval, config.quality_history),
+            smoothed_rtt: None,
+            latest: None,
+        }
+    }
+
+    fn touch(&mut self, now: Instant) {
+        self.latest = Some(self.latest.map_or(now, |t| t.max(now)));
+    }
+
+    /// An RTT sample (`latest`) and the smoothed RTT after it.
+    pub fn on_rtt_sample(&mut self, now: Instant, latest: Duration, smoothed: Duration) {
+        self.touch(now);
+        self.jitter.on_sample(latest);
+        self.smoothed_rtt = Some(smoothed);
+    }
+
+    /// A delivery-rate sample in bytes per second.
+    pub fn on_delivery_rate(&mut self, now: Instant, rate: u64, app_limited: bool) {
+        self.touch(now);
+        self.bandwidth.on_sample(now, rate, app_limited);
+    }
+
+    /// In-flight packets acknowledged (`delivered`) and declared lost.
+    pub fn on_packets(&mut self, now: Instant, delivered: u64, lost: u64) {
+        self.touch(now);
+        self.loss.record(now, delivered, lost);
+    }
+
+    /// Scores the path at `now` (after each ACK frame) and returns the score.
+    pub fn update_quality(&mut self, now: Instant) -> Option<QualityScore> {
+        self.touch(now);
+        let inputs = self.inputs(now);
+        self.quality.update(now, &inputs)
+    }
+
+    fn inputs(&self, now: Instant) -> QualityInputs {
+        let bandwidth = self.bandwidth.estimate(now);
+        QualityInputs {
+            rtt: self.smoothed_rtt,
+            jitter: self.jitter.jitter(),
+            loss: self.loss.rate(now),
+            // An application-limited figure is what the flow used, not what the path has.
+            bandwidth: bandwidth.filter(|b| !b.app_limited).map(|b| b.ewma),
+        }
+    }
+
+    /// The estimates at `now`.
+    pub fn estimates(&self, now: Instant) -> PathEstimates {
+        PathEstimates {
+            bandwidth: self.bandwidth.estimate(now),
+            jitter: self.jitter.jitter(),
+            loss_rate: self.loss.rate(now),
+            quality: QualityScore::of(&self.inputs(now)),
+        }
+    }
+
+    /// The estimates as of the newest input.
+    pub fn snapshot(&self) -> PathEstimates {
+        self.latest
+            .map(|now| self.estimates(now))
+            .unwrap_or_default()
+    }
+
+    /// The quality history, oldest first.
+    pub fn quality_history(&self) -> impl ExactSizeIterator<Item = &(Instant, QualityScore)> {
+        self.quality.history()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_clean_fast_path_is_excellent_and_a_tunnel_is_poor() {
+        let t = crate::congestion::test_epoch();
+        let mut p = PathEstimator::new(&EstimatorConfig::default());
+        assert_eq!(p.snapshot(), PathEstimates::default());
+        for i in 0..50 {
+            let now = t + ms(20 * i);
+            p.on_rtt_sample(now, ms(20), ms(20));
+            p.on_delivery_rate(now, 30_000_000 / 8, false);
+            p.on_packets(now, 10, 0);
+            p.update_quality(now);
+        }
+        let good = p.snapshot();
+        assert_eq!(good.loss_rate, Some(0.0));
+        assert_eq!(good.jitter, Some(Duration::ZERO));
+        let quality = good.quality.unwrap();
+        assert_eq!(quality.total, 100.0);
+        assert_eq!(quality.grade, super::super::QualityGrade::Excellent);
+
+        let mut p = PathEstimator::new(&EstimatorConfig::default());
+        for i in 0..50u64 {
+            let now = t + ms(600 * i);
+            let rtt = ms(600 + 200 * (i % 2));
+            p.on_rtt_sample(now, rtt, ms(700));
+            p.on_delivery_rate(now, 100_000 / 8, false);
+            p.on_packets(now, 92, 8);
+            p.update_quality(now);
+        }
+        let bad = p.snapshot().quality.unwrap();
+        assert_eq!(bad.grade, super::super::QualityGrade::Poor, "{bad:?}");
+        assert!(p.quality_history().len() > 10);
+    }
+
+    #[test]
+    fn an_application_limited_flow_is_not_scored_on_bandwidth() {
+        let t = crate::congestion::test_epoch();
+        let mut p = PathEstimator::new(&EstimatorConfig::default());
+        p.on_rtt_sample(t, ms(20), ms(20));
+        p.on_delivery_rate(t, 5_000, true);
+        let e = p.snapshot();
+        assert!(e.bandwidth.unwrap().app_limited);
+        assert_eq!(e.quality.unwrap().bandwidth, None);
+    }
+}
