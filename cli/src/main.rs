@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod adapt_args;
+mod compare;
 mod estimates;
 mod matrix;
 mod perf;
@@ -69,6 +70,8 @@ enum CliError {
     Jitter(#[from] weir_core::jitter::JitterConfigError),
     #[error("--low-latency tunes BBR; it does nothing for {0} (add --controller bbr)")]
     LowLatency(weir_core::congestion::ControllerKind),
+    #[error("the simulation of {0} panicked")]
+    Panicked(String),
     #[error("cannot write {path}: {source}")]
     Io {
         path: std::path::PathBuf,

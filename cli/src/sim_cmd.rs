@@ -160,6 +160,12 @@ pub struct SimArgs {
     /// naming one pins it.
     #[arg(long, value_name = "NAME")]
     pub controller: Option<ControllerKind>,
+    /// Run a 60 Hz game flow beside a bulk download on one connection, once per strategy
+    /// (weir's adaptive default, the seed's tiers adapting, each tier fixed, no adaptation),
+    /// and print them side by side; over a schedule the run lasts until 30 s after its last
+    /// change (or --duration, if longer).
+    #[arg(long)]
+    pub compare: bool,
     /// The strategy policy that adapts weir connections to the path while they run: weir (the
     /// default), seed-tiers, or off.
     #[arg(long, value_enum, default_value_t = AdaptPolicy::default(), value_name = "POLICY")]
@@ -225,6 +231,12 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
             "{}",
             crate::matrix::run(&args.matrix, args.duration, args.seed)?
         );
+        return Ok(());
+    }
+    if args.compare {
+        let scenario = args.path.scenario()?;
+        let runs = crate::compare::run(&scenario, args.duration, args.seed)?;
+        print!("{}", crate::compare::render(&scenario, &runs));
         return Ok(());
     }
     let outcome = simulate(args)?;

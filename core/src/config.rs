@@ -40,10 +40,11 @@ pub struct TransportConfig {
     pub max_ack_ranges: usize,
     /// RTT assumed before the first sample (RFC 9002 §6.2.2: 333 ms).
     pub initial_rtt: Duration,
-    /// Longest interval between probes while nothing is acknowledged (never below one
-    /// un-backed-off PTO). RFC 9002 doubles the probe timeout without bound; a capped backoff
-    /// keeps probing a dead path (a tunnel, a dropped Wi-Fi) often enough to notice within this
-    /// long that it came back. `None` follows RFC 9002.
+    /// Longest interval between probes while nothing is acknowledged (never below twice the
+    /// smallest RTT seen, plus the peer's ACK delay). RFC 9002 doubles the probe timeout
+    /// without bound, from a base of `smoothed_rtt + 4 × rttvar` that a stall behind a deep
+    /// queue inflates to seconds; the cap keeps probing a dead path (a tunnel, a dropped Wi-Fi)
+    /// often enough to notice within this long that it came back. `None` follows RFC 9002.
     pub max_probe_timeout: Option<Duration>,
     /// Size of the datagrams this end sends (UDP payload).
     pub max_datagram_size: u16,

@@ -78,3 +78,58 @@ async fn lanes_carry_large_ordered_and_sequenced_messages() {
     let received = server_conn.lane_stats().expect("stats");
     assert_eq!(received.fec_dropped, 0, "{received:?}");
 }
+
+/// The strategy selector runs inside every connection: a game's messages (an unreliable lane
+/// with deadlines) turn the queue guard on within the selector's confirmation time, and the
+/// change reaches the application through `take_strategy_changes` and the stats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_lane_turns_the_queue_guard_on() {
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let client = client_for(addr).await;
+    let conn = client.connect(addr).await.expect("connect");
+    let server_conn = server.accept().await.expect("accept");
+    let game = conn
+        .lane(
+            3,
+            LaneConfig::new(DeliveryMode::Unreliable).with_priority(10),
+        )
+        .expect("lane 3");
+    let rx = server_conn
+        .lane(3, LaneConfig::new(DeliveryMode::Unreliable))
+        .expect("lane 3");
+    let work = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(16));
+        let mut changes = Vec::new();
+        for k in 0..400u32 {
+            tick.tick().await;
+            game.send_with_deadline(
+                Bytes::copy_from_slice(&k.to_be_bytes()),
+                Duration::from_millis(200),
+            )
+            .await
+            .expect("send");
+            changes.extend(conn.take_strategy_changes());
+            if changes.iter().any(|c| c.new.queue_guard) {
+                break;
+            }
+        }
+        changes
+    };
+    let drain = async {
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {}
+    };
+    let (changes, ()) = tokio::time::timeout(TEST_BOUND, async { tokio::join!(work, drain) })
+        .await
+        .expect("in time");
+    let guard = changes
+        .iter()
+        .find(|c| c.new.queue_guard)
+        .expect("the guard went on");
+    assert!(!guard.old.queue_guard);
+    assert!(guard.reason.contains("real-time"), "{}", guard.reason);
+    let stats = conn.stats().expect("stats");
+    assert!(stats.strategy.queue_guard, "{}", stats.strategy);
+    assert!(stats.strategy_changes >= 1);
+    assert!(conn.take_strategy_changes().is_empty(), "taken once");
+}

@@ -75,6 +75,23 @@ pub struct Pins {
     pub fec: Option<FecLevel>,
     /// The transport recommendation.
     pub transport: Option<TransportChoice>,
+    /// The queue guard.
+    pub queue_guard: Option<bool>,
+}
+
+impl Pins {
+    /// Every knob pinned to `strategy`'s value: a fixed strategy.
+    pub fn all(strategy: &super::Strategy) -> Self {
+        Self {
+            controller: Some(strategy.controller),
+            datagram_size: Some(strategy.datagram_size),
+            batch_bytes: Some(strategy.batch_bytes),
+            compression: Some(strategy.compression),
+            fec: Some(strategy.fec),
+            transport: Some(strategy.transport),
+            queue_guard: Some(strategy.queue_guard),
+        }
+    }
 }
 
 /// How a connection adapts its strategy to the path (DESIGN.md §5; see [`adapt`](super)).
@@ -112,6 +129,14 @@ impl AdaptConfig {
     pub fn off() -> Self {
         Self {
             policy: PolicyChoice::Off,
+            ..Self::default()
+        }
+    }
+
+    /// A fixed strategy: every knob pinned to `strategy`'s value from the start.
+    pub fn fixed(strategy: &super::Strategy) -> Self {
+        Self {
+            pins: Pins::all(strategy),
             ..Self::default()
         }
     }

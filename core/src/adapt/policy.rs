@@ -25,6 +25,9 @@ pub struct PolicyInput<'a> {
     /// keeps one (BBR's max_bw; loss-based controllers keep none). Unlike the delivery rate, it
     /// does not fall when random loss holds a window down.
     pub controller_bandwidth: Option<u64>,
+    /// Whether the application sent real-time messages in the last 2 s (on an unreliable or
+    /// sequenced lane, or with a deadline).
+    pub realtime: bool,
 }
 
 /// A policy's answer: the strategy it wants and why.

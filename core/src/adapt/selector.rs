@@ -123,6 +123,9 @@ fn pinned(mut strategy: Strategy, pins: &Pins) -> Strategy {
     if let Some(v) = pins.transport {
         strategy.transport = v;
     }
+    if let Some(v) = pins.queue_guard {
+        strategy.queue_guard = v;
+    }
     strategy
 }
 

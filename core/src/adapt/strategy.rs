@@ -75,6 +75,13 @@ pub struct Strategy {
     /// [`LaneConfig::adaptive`](crate::lanes::LaneConfig::adaptive)); a lane configured with a
     /// stronger level keeps it.
     pub fec: FecLevel,
+    /// Bound the queue the connection builds at the bottleneck to about two datagrams (at
+    /// least 5 ms, an eighth of the base RTT on long paths) beyond the bandwidth-delay
+    /// product, whatever the congestion controller would allow: real-time messages then wait
+    /// behind little of the connection's own bulk data. The window is capped at `bandwidth ×
+    /// base RTT + that allowance`, from the controller's bandwidth model (BBR) or the
+    /// measured delivery rate, and the smallest RTT of the last 10 s.
+    pub queue_guard: bool,
 }
 
 /// The smallest datagram a strategy may ask for (the seed's small packets for bad links).
@@ -91,6 +98,7 @@ impl Strategy {
             batch_bytes: None,
             compression: CompressionChoice::None,
             fec: FecLevel::None,
+            queue_guard: false,
         }
     }
 }
@@ -108,6 +116,9 @@ impl fmt::Display for Strategy {
         )?;
         if let Some(batch) = self.batch_bytes {
             write!(f, " batch {batch} B")?;
+        }
+        if self.queue_guard {
+            f.write_str(" queue-guard")?;
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ impl SeedTiers {
                 batch_bytes: None,
                 compression: CompressionChoice::None,
                 fec: FecLevel::None,
+                queue_guard: false,
             },
             QualityGrade::Good => Strategy {
                 transport: TransportChoice::Udp,
@@ -61,6 +62,7 @@ impl SeedTiers {
                 batch_bytes: None,
                 compression: CompressionChoice::Lz4,
                 fec: FecLevel::Low,
+                queue_guard: false,
             },
             QualityGrade::Fair => Strategy {
                 transport: TransportChoice::Udp,
@@ -69,6 +71,7 @@ impl SeedTiers {
                 batch_bytes: Some(2400),
                 compression: CompressionChoice::Zstd(3),
                 fec: FecLevel::Medium,
+                queue_guard: false,
             },
             QualityGrade::Poor => Strategy {
                 transport: TransportChoice::Tcp,
@@ -77,6 +80,7 @@ impl SeedTiers {
                 batch_bytes: Some(1200),
                 compression: CompressionChoice::Zstd(9),
                 fec: FecLevel::High,
+                queue_guard: false,
             },
         }
     }

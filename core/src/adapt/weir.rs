@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+#[cfg(doc)]
+use super::Strategy;
 use super::{Decision, MIN_STRATEGY_DATAGRAM, Policy, PolicyInput, TransportChoice};
 use crate::lanes::FecLevel;
 
@@ -23,6 +25,12 @@ use crate::lanes::FecLevel;
 ///   and smaller packets would shrink such a window further (its minimum is counted in
 ///   packets). Without such a model the size stays. It changes only when the target differs
 ///   by a quarter from the size in force.
+/// - **The queue guard while real-time messages flow** (see [`Strategy::queue_guard`]): a
+///   connection that carries a game's messages beside its own bulk data keeps the bottleneck
+///   queue to about two datagrams, so the game's messages do not wait behind the download
+///   (BBR's window alone allows a bandwidth-delay product of queue, hundreds of milliseconds
+///   on a slow link). Off when no real-time message was sent for 2 s: a bulk transfer alone
+///   keeps its controller's full window.
 /// - **The congestion controller is kept** (BBR unless the application chose another): weir's
 ///   BBR holds its rate through random loss and keeps the queue short, which no other
 ///   controller does on the paths where the seed's tiers would switch (CUBIC and NewReno fall
@@ -125,6 +133,17 @@ impl Policy for WeirPolicy {
                     rate as f64 * 8.0 / 1e6
                 ));
             }
+        }
+        strategy.queue_guard = input.realtime;
+        if strategy.queue_guard != input.current.queue_guard {
+            reasons.push(
+                if input.realtime {
+                    "real-time messages: queue guard on"
+                } else {
+                    "no real-time messages: queue guard off"
+                }
+                .to_owned(),
+            );
         }
         if reasons.is_empty() {
             return Decision::keep(input.current, "no change");

@@ -124,6 +124,12 @@ pub trait Controller: Send + fmt::Debug {
         None
     }
 
+    /// The controller's model of the bottleneck rate in bytes per second, if it keeps one
+    /// (BBR's `BBR.bw`); `None`, the default, for window-based controllers.
+    fn bandwidth_estimate(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether the controller is in slow start (for statistics).
     fn in_slow_start(&self) -> bool;
 

@@ -1,10 +1,17 @@
 //! The strategy selector inside the connection: asks it after ACKs and losses, applies what it
 //! chooses (see [`crate::adapt`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Connection, Event};
 use crate::adapt::{MIN_STRATEGY_DATAGRAM, PolicyInput, Strategy};
+
+/// How recently a real-time message must have been queued for the policy to see real-time
+/// traffic.
+const REALTIME_WINDOW: Duration = Duration::from_secs(2);
+
+/// The least queue the guard allows, in time at the bottleneck rate.
+const QUEUE_FLOOR: Duration = Duration::from_millis(5);
 
 impl Connection {
     /// The strategy in force (what the selector chose, or the configuration's without
@@ -33,8 +40,17 @@ impl Connection {
             current: &self.strategy,
             max_datagram_size: self.config.max_datagram_size,
             min_rtt,
-            controller_bandwidth: self.congestion.state().bandwidth,
+            controller_bandwidth: self.congestion.bandwidth_estimate(),
+            realtime: self.lanes.realtime_within(now, REALTIME_WINDOW)
+                || self
+                    .last_datagram_queued
+                    .is_some_and(|at| now.saturating_duration_since(at) <= REALTIME_WINDOW),
         };
+        self.measured_bandwidth = estimates
+            .bandwidth
+            .filter(|b| !b.app_limited)
+            .map(|b| b.ewma);
+        self.jitter_allowance = estimates.jitter.unwrap_or_default();
         if let Some(change) = selector.evaluate(&input) {
             self.apply_strategy(now, change.new);
             self.stats.strategy_changes += 1;
@@ -77,6 +93,40 @@ impl Connection {
             datagram_size: size,
             ..strategy
         };
+        self.update_queue_cap(now);
+    }
+
+    /// Recomputes the queue guard's cap on the window (after every ACK frame): `bandwidth ×
+    /// base RTT` plus two datagrams, or 5 ms, or an eighth of the base RTT at the bandwidth,
+    /// whichever is most; at least four datagrams. No cap without the guard or without a
+    /// bandwidth and a base RTT to compute it from.
+    pub(super) fn update_queue_cap(&mut self, now: Instant) {
+        self.queue_cap = None;
+        if !self.strategy.queue_guard {
+            return;
+        }
+        // The controller's model where it keeps one: a measured delivery rate is bounded by
+        // the cap itself and would talk it down.
+        let bandwidth = self
+            .congestion
+            .bandwidth_estimate()
+            .or(self.measured_bandwidth);
+        let (Some(bandwidth), Some(base)) = (bandwidth, self.estimates.base_rtt(now)) else {
+            return;
+        };
+        let datagram = u64::from(self.datagram_size);
+        let at_rate = |d: Duration| (u128::from(bandwidth) * d.as_micros() / 1_000_000) as u64;
+        // Room for the RTT's own variation (a radio's jitter), or the queue would starve the
+        // pipe whenever a packet is late.
+        let jitter = self.jitter_allowance;
+        // And room for a quarter of a BDP more: the controller's probes for more bandwidth
+        // (BBR's 1.25 × pacing gain) must be able to put more in flight than the rate it
+        // measured, or the cap and the measured rate would hold each other down.
+        let allowance = (2 * datagram).max(at_rate(
+            QUEUE_FLOOR.max(base / 4).saturating_add(jitter * 2),
+        ));
+        let cap = at_rate(base).saturating_add(allowance).max(4 * datagram);
+        self.queue_cap = Some(cap);
     }
 
     /// The most frame bytes a short-header packet of `datagram` bytes holds beside an ACK

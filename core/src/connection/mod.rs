@@ -156,6 +156,16 @@ pub struct Connection {
     /// The size of the datagrams sent now: the configured maximum during the handshake, the
     /// strategy's after it.
     datagram_size: u16,
+    /// The queue guard's cap on bytes in flight, when the strategy sets the guard.
+    queue_cap: Option<u64>,
+    /// The measured delivery rate (not application-limited), as of the last evaluation of the
+    /// strategy: the queue guard's bandwidth under a controller without a model of its own.
+    measured_bandwidth: Option<u64>,
+    /// The RTT jitter as of the last evaluation of the strategy (the queue guard leaves room
+    /// for it).
+    jitter_allowance: Duration,
+    /// When the application last queued an unreliable message.
+    last_datagram_queued: Option<Instant>,
     pacer: Pacer,
     streams: StreamsState,
     lanes: Lanes,
@@ -309,6 +319,10 @@ impl Connection {
                 ..strategy
             },
             datagram_size: config.max_datagram_size,
+            queue_cap: None,
+            measured_bandwidth: None,
+            jitter_allowance: Duration::ZERO,
+            last_datagram_queued: None,
             pacer: Pacer::new(max_datagram),
             streams,
             lanes,
@@ -365,6 +379,7 @@ impl Connection {
                 path: PathEstimates::default(),
                 strategy: initial,
                 strategy_changes: 0,
+                queue_cap: None,
             },
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
@@ -494,6 +509,7 @@ impl Connection {
         stats.datagrams = self.datagrams.stats();
         stats.path = self.estimates.snapshot();
         stats.strategy = self.strategy;
+        stats.queue_cap = self.queue_cap;
         stats
     }
 
@@ -675,6 +691,8 @@ impl Connection {
                 max,
             });
         }
+        // An unreliable message is real-time traffic for the strategy (see `adapt`).
+        self.last_datagram_queued = Some(now);
         self.datagrams.send(now, channel, data, ttl)
     }
 

@@ -388,6 +388,7 @@ impl Connection {
         self.streams.set_rtt(self.rtt.smoothed());
         self.set_loss_timer(now);
         self.adapt(now);
+        self.update_queue_cap(now);
         Ok(())
     }
 

@@ -194,9 +194,9 @@ impl Connection {
         if span + TRACKED_PACKETS_RESERVE >= self.config.max_tracked_packets {
             return 0;
         }
-        self.congestion
-            .window()
-            .saturating_sub(self.bytes_in_flight())
+        let window = self.congestion.window();
+        let window = self.queue_cap.map_or(window, |cap| window.min(cap));
+        window.saturating_sub(self.bytes_in_flight())
     }
 
     /// Whether the congestion window lets an ack-eliciting packet leave: a full-size one, or,

@@ -72,4 +72,7 @@ pub struct ConnectionStats {
     pub strategy: Strategy,
     /// Changes of strategy so far.
     pub strategy_changes: u64,
+    /// The queue guard's cap on bytes in flight, when the strategy sets the guard (see
+    /// [`Strategy::queue_guard`]).
+    pub queue_cap: Option<u64>,
 }

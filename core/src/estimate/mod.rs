@@ -16,6 +16,7 @@ mod bandwidth;
 mod config;
 mod jitter;
 mod loss;
+mod min_rtt;
 mod path;
 mod quality;
 
@@ -23,5 +24,6 @@ pub use bandwidth::{BandwidthEstimate, BandwidthEstimator, FULL_CONFIDENCE_SLOTS
 pub use config::{EstimatorConfig, EstimatorConfigError};
 pub use jitter::RttJitter;
 pub use loss::LossWindow;
+pub use min_rtt::WindowedMinRtt;
 pub use path::{PathEstimates, PathEstimator};
 pub use quality::{QualityGrade, QualityInputs, QualityMonitor, QualityScore};

@@ -4,8 +4,14 @@ use std::time::{Duration, Instant};
 
 use super::{
     BandwidthEstimate, BandwidthEstimator, EstimatorConfig, LossWindow, QualityInputs,
-    QualityMonitor, QualityScore, RttJitter,
+    QualityMonitor, QualityScore, RttJitter, WindowedMinRtt,
 };
+
+/// The least time between two scores.
+const SCORE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The window of [`PathEstimates::base_rtt`] (as BBR's min-RTT filter).
+const BASE_RTT_WINDOW: Duration = Duration::from_secs(10);
 
 /// The estimates of a path at one instant (a snapshot, in
 /// [`ConnectionStats::path`](crate::connection::ConnectionStats::path)).
@@ -19,6 +25,8 @@ pub struct PathEstimates {
     pub loss_rate: Option<f64>,
     /// The quality score.
     pub quality: Option<QualityScore>,
+    /// The smallest RTT of the last 10 s: the path's propagation delay as it is now.
+    pub base_rtt: Option<Duration>,
 }
 
 /// Feeds a connection's samples to its estimators (see [`estimate`](super)).
@@ -27,8 +35,11 @@ pub struct PathEstimator {
     bandwidth: BandwidthEstimator,
     jitter: RttJitter,
     loss: LossWindow,
+    base_rtt: WindowedMinRtt,
     quality: QualityMonitor,
     smoothed_rtt: Option<Duration>,
+    /// When the quality was last scored.
+    scored_at: Option<Instant>,
     /// The newest time an input arrived at: what [`snapshot`](Self::snapshot) reports for.
     latest: Option<Instant>,
 }
@@ -41,8 +52,10 @@ impl PathEstimator {
             bandwidth: BandwidthEstimator::new(config.bandwidth_window, config.bandwidth_slot),
             jitter: RttJitter::new(),
             loss: LossWindow::new(config.loss_window),
+            base_rtt: WindowedMinRtt::new(BASE_RTT_WINDOW),
             quality: QualityMonitor::new(config.quality_interval, config.quality_history),
             smoothed_rtt: None,
+            scored_at: None,
             latest: None,
         }
     }
@@ -55,6 +68,7 @@ impl PathEstimator {
     pub fn on_rtt_sample(&mut self, now: Instant, latest: Duration, smoothed: Duration) {
         self.touch(now);
         self.jitter.on_sample(latest);
+        self.base_rtt.on_sample(now, latest);
         self.smoothed_rtt = Some(smoothed);
     }
 
@@ -70,9 +84,17 @@ impl PathEstimator {
         self.loss.record(now, delivered, lost);
     }
 
-    /// Scores the path at `now` (after each ACK frame) and returns the score.
+    /// Scores the path at `now` (after each ACK frame; at most every 100 ms, as the windows
+    /// move slower than that and a score sorts the bandwidth window) and returns the score.
     pub fn update_quality(&mut self, now: Instant) -> Option<QualityScore> {
         self.touch(now);
+        if self
+            .scored_at
+            .is_some_and(|at| now.saturating_duration_since(at) < SCORE_INTERVAL)
+        {
+            return self.quality.latest();
+        }
+        self.scored_at = Some(now);
         let inputs = self.inputs(now);
         self.quality.update(now, &inputs)
     }
@@ -95,7 +117,13 @@ impl PathEstimator {
             jitter: self.jitter.jitter(),
             loss_rate: self.loss.rate(now),
             quality: QualityScore::of(&self.inputs(now)),
+            base_rtt: self.base_rtt.min(now),
         }
+    }
+
+    /// The smallest RTT of the last 10 s at `now` (cheap: for every packet).
+    pub fn base_rtt(&self, now: Instant) -> Option<Duration> {
+        self.base_rtt.min(now)
     }
 
     /// The estimates as of the newest input.

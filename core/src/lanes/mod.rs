@@ -204,6 +204,9 @@ pub(crate) struct Lanes {
     strategy_fec: FecLevel,
     /// The strategy selector's batch size for coalescing lanes.
     strategy_batch: Option<usize>,
+    /// When the application last queued a real-time message (on an unreliable or sequenced
+    /// lane, or with a deadline).
+    last_realtime: Option<Instant>,
 }
 
 impl Lanes {
@@ -237,6 +240,7 @@ impl Lanes {
             tail_copies: false,
             strategy_fec: FecLevel::None,
             strategy_batch: None,
+            last_realtime: None,
         }
     }
 
@@ -377,6 +381,12 @@ impl Lanes {
         }
     }
 
+    /// Whether the application queued a real-time message within `window` of `now`.
+    pub(crate) fn realtime_within(&self, now: Instant, window: Duration) -> bool {
+        self.last_realtime
+            .is_some_and(|at| now.saturating_duration_since(at) <= window)
+    }
+
     /// The configuration of `lane`'s sending side.
     pub(crate) fn lane_config(&self, lane: u64) -> LaneConfig {
         self.senders
@@ -417,6 +427,11 @@ impl Lanes {
             .entry(lane)
             .or_insert_with(|| LaneSender::new(LaneConfig::default(), peer.lane_window));
         let reliable = sender.config.mode.is_reliable();
+        let realtime = deadline.is_some()
+            || !matches!(
+                sender.config.mode,
+                DeliveryMode::ReliableOrdered | DeliveryMode::ReliableUnordered
+            );
         // An unreliable lane makes room by pushing out its own oldest unsent messages.
         while !reliable && self.send_buffered + len > limit {
             let before = sender.buffered;
@@ -434,6 +449,9 @@ impl Lanes {
         self.send_buffered = self.send_buffered + sender.buffered - before;
         self.stats.messages_sent += 1;
         self.stats.bytes_sent += len;
+        if realtime {
+            self.last_realtime = Some(now);
+        }
         self.schedule(lane);
         Ok(seq)
     }

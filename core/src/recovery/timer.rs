@@ -63,10 +63,15 @@ impl TimerInputs {
         }
     }
 
-    /// `backed_off`, limited to the cap (but never below `base`).
-    fn cap(&self, backed_off: Duration, base: Duration) -> Duration {
+    /// `backed_off`, limited to the cap, but never below `floor`: the time an answer to a
+    /// probe takes at the least (twice the smallest RTT, and the peer's ACK delay where it
+    /// applies), or the un-backed-off PTO if that is shorter. The floor is not the PTO itself:
+    /// a path that stalled behind a deep queue leaves the smoothed RTT at seconds, and its PTO
+    /// (RFC 9002's `smoothed_rtt + 4 × rttvar`) at several more; once the path is back, a
+    /// probe every such PTO would leave it unused for that long.
+    fn cap(&self, backed_off: Duration, floor: Duration) -> Duration {
         match self.max_pto {
-            Some(max) => backed_off.min(max.max(base)),
+            Some(max) => backed_off.min(max.max(floor)),
             None => backed_off,
         }
     }
@@ -111,7 +116,8 @@ pub(crate) fn pto_time_and_space<T>(
 ) -> Option<(Instant, SpaceId)> {
     let backoff = backoff(pto_count);
     let base = rtt.pto_base();
-    let duration = inputs.cap(base.saturating_mul(backoff), base);
+    let round_trip = rtt.min().saturating_mul(2);
+    let duration = inputs.cap(base.saturating_mul(backoff), base.min(round_trip));
     if spaces.iter().all(|s| s.ack_eliciting_in_flight() == 0) {
         if inputs.peer_completed_address_validation {
             return None;
@@ -143,7 +149,8 @@ pub(crate) fn pto_time_and_space<T>(
                 break;
             }
             let data_base = base.saturating_add(inputs.max_ack_delay);
-            duration = inputs.cap(data_base.saturating_mul(backoff), data_base);
+            let floor = data_base.min(round_trip.saturating_add(inputs.max_ack_delay));
+            duration = inputs.cap(data_base.saturating_mul(backoff), floor);
         }
         let Some(t) = state
             .time_of_last_ack_eliciting()

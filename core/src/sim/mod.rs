@@ -45,6 +45,7 @@ pub mod freshness;
 pub mod game;
 mod link;
 mod loss;
+pub mod mixed;
 mod network;
 pub mod playout;
 pub mod presets;
@@ -67,7 +68,7 @@ use crate::Transmit;
 
 pub use config::{DEFAULT_MTU, LinkConfig, LinkConfigError, Schedule};
 pub use delivery::{DeliveryTrace, DeliveryTraceError};
-pub use endpoint_node::{App, EndpointNode};
+pub use endpoint_node::{App, EndpointNode, STRATEGY_LOG_LIMIT};
 pub use loss::{GilbertElliott, LossModel};
 pub use network::{SimError, Simulator};
 pub use presets::Scenario;

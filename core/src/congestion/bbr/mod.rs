@@ -579,6 +579,10 @@ impl Controller for Bbr {
         Some(self.pacing_rate)
     }
 
+    fn bandwidth_estimate(&self) -> Option<u64> {
+        (self.bw > 0).then_some(self.bw)
+    }
+
     fn in_slow_start(&self) -> bool {
         self.phase == BbrPhase::Startup
     }

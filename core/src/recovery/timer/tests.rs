@@ -267,10 +267,17 @@ fn a_pto_cap_bounds_the_backoff_but_never_the_base() {
         f.timer(1),
         Some((f.t0 + ms(600), LossTimer::Pto(SpaceId::Initial)))
     );
-    // A cap below the base PTO does not shorten it.
+    // A cap below the base PTO shortens it, down to twice the smallest RTT (100 ms here):
+    // no answer could come sooner.
     f.inputs.max_pto = Some(ms(10));
     assert_eq!(
         f.timer(3),
-        Some((f.t0 + ms(300), LossTimer::Pto(SpaceId::Initial)))
+        Some((f.t0 + ms(200), LossTimer::Pto(SpaceId::Initial)))
+    );
+    // A cap between the two applies as it is.
+    f.inputs.max_pto = Some(ms(250));
+    assert_eq!(
+        f.timer(0),
+        Some((f.t0 + ms(250), LossTimer::Pto(SpaceId::Initial)))
     );
 }
