@@ -9,12 +9,14 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use weir_core::adapt::{AdaptConfig, PolicyChoice, SeedTiers};
 use weir_core::config::TransportConfig;
+use weir_core::connection::ConnectionStats;
 use weir_core::estimate::QualityGrade;
 use weir_core::sim::Scenario;
-use weir_core::sim::mixed::{MixedRun, MixedSpec, run_mixed};
+use weir_core::sim::mixed::{MixedRun, MixedSpec, Progress, run_mixed};
 
 use crate::CliError;
 use crate::scenario::fmt_duration;
+use crate::svg::Panel;
 
 /// The time a comparison runs past a schedule's last change.
 const AFTER_LAST_CHANGE: Duration = Duration::from_secs(30);
@@ -156,6 +158,91 @@ pub fn render(scenario: &Scenario, runs: &[(String, MixedRun)]) -> String {
     out
 }
 
+/// An SVG over time of the adaptive default against no adaptation: the quality score and the
+/// strategy changes, the game's messages on time and the download per second, the window and
+/// the smoothed RTT.
+pub fn chart(scenario: &Scenario, runs: &[(String, MixedRun)]) -> String {
+    let pick = |name: &str| runs.iter().find(|(n, _)| n == name).map(|(_, r)| r);
+    let shown: Vec<(&str, &MixedRun)> = [
+        ("adaptive", pick("weir adaptive (default)")),
+        ("no adaptation", pick("no adaptation")),
+    ]
+    .into_iter()
+    .filter_map(|(label, run)| Some((label, run?)))
+    .collect();
+    let per_second = |run: &MixedRun, f: &dyn Fn(&Progress, &Progress) -> f64| -> Vec<(f64, f64)> {
+        run.timeline
+            .windows(2)
+            .map(|w| (w[1].at.as_secs_f64(), f(&w[0], &w[1])))
+            .collect()
+    };
+    let sender = |run: &MixedRun, f: &dyn Fn(&ConnectionStats) -> Option<f64>| -> Vec<(f64, f64)> {
+        run.timeline
+            .iter()
+            .filter_map(|p| Some((p.at.as_secs_f64(), f(p.sender.as_ref()?)?)))
+            .collect()
+    };
+    let series = |f: &dyn Fn(&MixedRun) -> Vec<(f64, f64)>| -> Vec<(&str, Vec<(f64, f64)>)> {
+        shown.iter().map(|(label, run)| (*label, f(run))).collect()
+    };
+    let changes = |run: &MixedRun| -> Vec<(f64, f64)> {
+        run.timeline
+            .iter()
+            .map(|p| {
+                let n = run
+                    .strategy_changes
+                    .iter()
+                    .filter(|(at, _)| *at <= p.at)
+                    .count();
+                (p.at.as_secs_f64(), n as f64)
+            })
+            .collect()
+    };
+    crate::svg::chart(
+        &format!("weir sim --compare: {}", scenario.description),
+        &[
+            Panel {
+                title: "quality score (0–100)",
+                unit: "score",
+                series: series(&|r| sender(r, &|s| s.path.quality.map(|q| q.total))),
+            },
+            Panel {
+                title: "strategy changes so far",
+                unit: "changes",
+                series: series(&changes),
+            },
+            Panel {
+                title: "game messages on time, per second (60 sent)",
+                unit: "messages",
+                series: series(&|r| {
+                    per_second(r, &|a, b| {
+                        b.game_on_time.saturating_sub(a.game_on_time) as f64
+                    })
+                }),
+            },
+            Panel {
+                title: "download",
+                unit: "Mbit/s",
+                series: series(&|r| {
+                    per_second(r, &|a, b| {
+                        b.bulk_bytes.saturating_sub(a.bulk_bytes) as f64 * 8.0 / 1e6
+                    })
+                }),
+            },
+            Panel {
+                title: "congestion window",
+                unit: "kB",
+                series: series(&|r| sender(r, &|s| Some(s.cwnd as f64 / 1e3))),
+            },
+            Panel {
+                title: "smoothed RTT",
+                unit: "ms",
+                series: series(&|r| sender(r, &|s| Some(s.srtt.as_secs_f64() * 1e3))),
+            },
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -193,6 +280,12 @@ mod tests {
                 .any(|n| n.starts_with("fixed poor tier (tcp newreno 576 B"))
         );
         let table = render(&scenario, &runs);
+        let svg = chart(&scenario, &runs);
+        assert!(
+            svg.starts_with("<svg") && svg.contains("quality score"),
+            "{svg}"
+        );
+        assert!(svg.contains("no adaptation"));
         for name in names {
             assert!(table.contains(name), "{table}");
         }

@@ -175,6 +175,9 @@ pub struct SimArgs {
     #[arg(long)]
     pub low_latency: bool,
     /// Bulk flow: write an SVG chart of the sender's window, pacing rate and RTT to this file.
+    /// With --compare: an SVG over time of the adaptive default against no adaptation
+    /// (quality score, strategy changes, the game's messages on time, the download, the window
+    /// and the RTT).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<std::path::PathBuf>,
 }
@@ -237,6 +240,14 @@ pub fn run(args: &SimArgs) -> Result<(), CliError> {
         let scenario = args.path.scenario()?;
         let runs = crate::compare::run(&scenario, args.duration, args.seed)?;
         print!("{}", crate::compare::render(&scenario, &runs));
+        if let Some(path) = &args.plot {
+            std::fs::write(path, crate::compare::chart(&scenario, &runs)).map_err(|e| {
+                CliError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
+        }
         return Ok(());
     }
     let outcome = simulate(args)?;

@@ -21,6 +21,8 @@ pub struct PolicyInput<'a> {
     pub max_datagram_size: u16,
     /// The smallest RTT seen, if any.
     pub min_rtt: Option<Duration>,
+    /// The smoothed RTT, if sampled.
+    pub smoothed_rtt: Option<Duration>,
     /// The congestion controller's model of the bottleneck rate in bytes per second, if it
     /// keeps one (BBR's max_bw; loss-based controllers keep none). Unlike the delivery rate, it
     /// does not fall when random loss holds a window down.

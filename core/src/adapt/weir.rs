@@ -35,8 +35,10 @@ use crate::lanes::FecLevel;
 ///   BBR holds its rate through random loss and keeps the queue short, which no other
 ///   controller does on the paths where the seed's tiers would switch (CUBIC and NewReno fall
 ///   to a few percent of the link at 5 % random loss).
-/// - **Transport**: UDP; TCP is recommended when more than 30 % of packets are lost (a network
-///   that throttles or drops UDP). Reported only until transport switching exists.
+/// - **Transport**: UDP; TCP is recommended when more than 30 % of packets are lost while the
+///   RTT shows no standing queue (a network that throttles or drops UDP, not a congested
+///   bottleneck, where TCP would lose as much). Reported only until transport switching
+///   exists.
 /// - **Compression**: none until compression exists.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WeirPolicy;
@@ -51,8 +53,11 @@ const FEC_STEPS: [(FecLevel, f64); 3] = [
 /// Longest a full packet should take to serialise at the bottleneck.
 const SERIALISATION_TARGET: Duration = Duration::from_millis(20);
 
-/// Loss above which UDP looks hostile.
+/// Loss above which UDP looks hostile (without a standing queue).
 const TCP_LOSS: f64 = 0.30;
+
+/// A smoothed RTT this far above one and a half base RTTs means a standing queue.
+const STANDING_QUEUE_SLACK: Duration = Duration::from_millis(10);
 
 impl WeirPolicy {
     /// The policy.
@@ -106,7 +111,13 @@ impl Policy for WeirPolicy {
                     super::fec_name(strategy.fec)
                 ));
             }
-            strategy.transport = if loss > TCP_LOSS {
+            // Loss with a standing queue is the path's congestion, which TCP would meet too;
+            // loss without one is a network that drops UDP.
+            let queued = match (input.smoothed_rtt, input.estimates.base_rtt) {
+                (Some(srtt), Some(base)) => srtt > base + base / 2 + STANDING_QUEUE_SLACK,
+                _ => false,
+            };
+            strategy.transport = if loss > TCP_LOSS && !queued {
                 TransportChoice::Tcp
             } else {
                 TransportChoice::Udp
@@ -174,6 +185,36 @@ mod tests {
         assert_eq!(WeirPolicy::fec_for(0.012, Medium), Low);
         assert_eq!(WeirPolicy::fec_for(0.006, Low), Low);
         assert_eq!(WeirPolicy::fec_for(0.004, Low), None);
+    }
+
+    #[test]
+    fn tcp_is_recommended_for_heavy_loss_without_a_queue_only() {
+        use crate::congestion::ControllerKind;
+        use crate::estimate::PathEstimates;
+        let current = super::super::Strategy::plain(ControllerKind::Bbr, 1200);
+        let estimates = PathEstimates {
+            loss_rate: Some(0.4),
+            base_rtt: Some(Duration::from_millis(50)),
+            ..PathEstimates::default()
+        };
+        let decide = |srtt: u64| {
+            WeirPolicy::new()
+                .decide(&PolicyInput {
+                    now: crate::congestion::test_epoch(),
+                    estimates: &estimates,
+                    current: &current,
+                    max_datagram_size: 1200,
+                    min_rtt: Some(Duration::from_millis(50)),
+                    smoothed_rtt: Some(Duration::from_millis(srtt)),
+                    controller_bandwidth: None,
+                    realtime: false,
+                })
+                .strategy
+                .transport
+        };
+        assert_eq!(decide(60), TransportChoice::Tcp);
+        // 40 % loss behind a 450 ms queue is congestion: UDP stays.
+        assert_eq!(decide(500), TransportChoice::Udp);
     }
 
     #[test]

@@ -40,6 +40,7 @@ impl Connection {
             current: &self.strategy,
             max_datagram_size: self.config.max_datagram_size,
             min_rtt,
+            smoothed_rtt: self.rtt.has_samples().then(|| self.rtt.smoothed()),
             controller_bandwidth: self.congestion.bandwidth_estimate(),
             realtime: self.lanes.realtime_within(now, REALTIME_WINDOW)
                 || self
@@ -97,9 +98,9 @@ impl Connection {
     }
 
     /// Recomputes the queue guard's cap on the window (after every ACK frame): `bandwidth ×
-    /// base RTT` plus two datagrams, or 5 ms, or an eighth of the base RTT at the bandwidth,
-    /// whichever is most; at least four datagrams. No cap without the guard or without a
-    /// bandwidth and a base RTT to compute it from.
+    /// base RTT` plus the larger of two datagrams and `bandwidth × (max(5 ms, base RTT / 4) +
+    /// 2 × jitter)`; at least four datagrams. No cap without the guard or without a bandwidth
+    /// and a base RTT to compute it from.
     pub(super) fn update_queue_cap(&mut self, now: Instant) {
         self.queue_cap = None;
         if !self.strategy.queue_guard {
@@ -115,7 +116,9 @@ impl Connection {
             return;
         };
         let datagram = u64::from(self.datagram_size);
-        let at_rate = |d: Duration| (u128::from(bandwidth) * d.as_micros() / 1_000_000) as u64;
+        let at_rate = |d: Duration| {
+            u64::try_from(u128::from(bandwidth) * d.as_micros() / 1_000_000).unwrap_or(u64::MAX)
+        };
         // Room for the RTT's own variation (a radio's jitter), or the queue would starve the
         // pipe whenever a packet is late.
         let jitter = self.jitter_allowance;
@@ -123,7 +126,9 @@ impl Connection {
         // (BBR's 1.25 × pacing gain) must be able to put more in flight than the rate it
         // measured, or the cap and the measured rate would hold each other down.
         let allowance = (2 * datagram).max(at_rate(
-            QUEUE_FLOOR.max(base / 4).saturating_add(jitter * 2),
+            QUEUE_FLOOR
+                .max(base / 4)
+                .saturating_add(jitter.saturating_mul(2)),
         ));
         let cap = at_rate(base).saturating_add(allowance).max(4 * datagram);
         self.queue_cap = Some(cap);

@@ -18,6 +18,8 @@ mod jitter;
 mod loss;
 mod min_rtt;
 mod path;
+#[cfg(test)]
+mod proptests;
 mod quality;
 
 pub use bandwidth::{BandwidthEstimate, BandwidthEstimator, FULL_CONFIDENCE_SLOTS};

@@ -39,6 +39,7 @@ fn input<'a>(now: Instant, estimates: &'a PathEstimates, current: &'a Strategy) 
         current,
         max_datagram_size: 1200,
         min_rtt: None,
+        smoothed_rtt: None,
         controller_bandwidth: Some(estimates.bandwidth.map_or(0, |b| b.ewma)),
         realtime: true,
     }
