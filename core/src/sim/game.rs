@@ -11,7 +11,6 @@
 //! [`run_game`] runs one flow over a [`Scenario`]: what `weir sim --flow game` and the tests
 //! share.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,11 +19,11 @@ use hdrhistogram::Histogram;
 use super::endpoint_node::App;
 use super::freshness::Freshness;
 use super::playout::Playout;
-use super::runs::RunError;
+use super::runs::{Pair, RunError, connected_pair};
 use super::stats::{micros, new_delay_histogram};
 use super::{EndpointNode, LinkStats, Scenario, SimError, Simulator};
 use crate::adapt::StrategyChange;
-use crate::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
+use crate::config::TransportConfig;
 use crate::connection::{ConnectionStats, Event};
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::jitter::{JitterConfig, JitterConfigError};
@@ -504,29 +503,12 @@ pub fn run_game(
     seed: u64,
     spec: &GameSpec,
 ) -> Result<GameRun, RunError> {
-    let client_addr = SocketAddr::from(([10, 0, 0, 1], 4433));
-    let server_addr = SocketAddr::from(([10, 0, 0, 2], 4433));
-    let server = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(seed.wrapping_add(1)),
-            ..EndpointConfig::default()
-        },
-        Some(ServerConfig {
-            transport: spec.config.clone(),
-            ..ServerConfig::default()
-        }),
-    )?;
-    let mut client = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(seed.wrapping_add(2)),
-            ..EndpointConfig::default()
-        },
-        None,
-    )?;
-    client.set_client_config(spec.config.clone())?;
-    client.connect(epoch, server_addr)?;
+    let Pair {
+        client,
+        server,
+        client_addr,
+        server_addr,
+    } = connected_pair(epoch, seed, &spec.config)?;
     let sender = GameSender::new(
         epoch,
         spec.rate_hz,

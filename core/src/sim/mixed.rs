@@ -7,17 +7,15 @@
 //! arrived and the messages that did not arrive within their deadline, and for the bulk
 //! stream, the bytes read within the sending window; and every strategy change of the sender.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::flows::{Both, BulkAmount, BulkReceiver, BulkSender};
 use super::game::{GameReceiver, GameSender, GameTransport};
-use super::runs::{RunError, strategy_changes};
+use super::runs::{Pair, RunError, connected_pair, strategy_changes};
 use super::{EndpointNode, LinkStats, Scenario, SimError, Simulator};
 use crate::adapt::StrategyChange;
-use crate::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
+use crate::config::TransportConfig;
 use crate::connection::ConnectionStats;
-use crate::endpoint::Endpoint;
 use crate::lanes::{DeliveryMode, LaneConfig, LaneStats};
 use crate::{Dir, Side, StreamId};
 
@@ -128,29 +126,12 @@ pub fn run_mixed(
     seed: u64,
     spec: &MixedSpec,
 ) -> Result<MixedRun, RunError> {
-    let client_addr = SocketAddr::from(([10, 0, 0, 1], 4433));
-    let server_addr = SocketAddr::from(([10, 0, 0, 2], 4433));
-    let server = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(seed.wrapping_add(1)),
-            ..EndpointConfig::default()
-        },
-        Some(ServerConfig {
-            transport: spec.config.clone(),
-            ..ServerConfig::default()
-        }),
-    )?;
-    let mut client = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(seed.wrapping_add(2)),
-            ..EndpointConfig::default()
-        },
-        None,
-    )?;
-    client.set_client_config(spec.config.clone())?;
-    client.connect(epoch, server_addr)?;
+    let Pair {
+        client,
+        server,
+        client_addr,
+        server_addr,
+    } = connected_pair(epoch, seed, &spec.config)?;
     let transport = GameTransport::Lane {
         config: spec.lane,
         deadline: Some(spec.deadline),

@@ -269,3 +269,53 @@ pub(crate) fn strategy_changes(
         .map(|(at, _, change)| (at.saturating_duration_since(epoch), change.clone()))
         .collect()
 }
+
+/// The two endpoints of a one-connection run.
+pub(crate) struct Pair {
+    /// The client (the sender), which has started its connection.
+    pub(crate) client: Endpoint,
+    /// The server (the receiver).
+    pub(crate) server: Endpoint,
+    /// 10.0.0.1:4433.
+    pub(crate) client_addr: SocketAddr,
+    /// 10.0.0.2:4433.
+    pub(crate) server_addr: SocketAddr,
+}
+
+/// A client at 10.0.0.1 connecting to a server at 10.0.0.2, both with `config`; the server
+/// draws from `seed + 1`, the client from `seed + 2`.
+pub(crate) fn connected_pair(
+    epoch: Instant,
+    seed: u64,
+    config: &TransportConfig,
+) -> Result<Pair, RunError> {
+    let client_addr = SocketAddr::from(([10, 0, 0, 1], 4433));
+    let server_addr = SocketAddr::from(([10, 0, 0, 2], 4433));
+    let server = Endpoint::new(
+        epoch,
+        EndpointConfig {
+            seed: Seed::Fixed(seed.wrapping_add(1)),
+            ..EndpointConfig::default()
+        },
+        Some(ServerConfig {
+            transport: config.clone(),
+            ..ServerConfig::default()
+        }),
+    )?;
+    let mut client = Endpoint::new(
+        epoch,
+        EndpointConfig {
+            seed: Seed::Fixed(seed.wrapping_add(2)),
+            ..EndpointConfig::default()
+        },
+        None,
+    )?;
+    client.set_client_config(config.clone())?;
+    client.connect(epoch, server_addr)?;
+    Ok(Pair {
+        client,
+        server,
+        client_addr,
+        server_addr,
+    })
+}
