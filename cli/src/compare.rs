@@ -1,6 +1,7 @@
 //! `weir sim --compare`: a game flow beside a bulk transfer on one connection, over the path
 //! (a schedule, typically), with weir's adaptive strategy, the seed's tiers adapting, each of
-//! the seed's tiers fixed, and no adaptation — side by side.
+//! the seed's tiers fixed, no adaptation, and quinn-proto (the game in QUIC datagrams beside a
+//! stream) — side by side.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use weir_core::connection::ConnectionStats;
 use weir_core::estimate::QualityGrade;
 use weir_core::sim::Scenario;
 use weir_core::sim::mixed::{MixedRun, MixedSpec, Progress, run_mixed};
+
+use weir_peers::{QuinnMixedReport, quinn_mixed};
 
 use crate::CliError;
 use crate::scenario::fmt_duration;
@@ -83,23 +86,39 @@ pub fn run(
     let base = TransportConfig::default();
     let contenders = contenders(base.max_datagram_size);
     let epoch = Instant::now();
-    let results: Vec<_> = std::thread::scope(|scope| {
+    let spec = |adapt: &AdaptConfig| {
+        MixedSpec::new(
+            TransportConfig {
+                adapt: adapt.clone(),
+                ..base.clone()
+            },
+            duration,
+        )
+    };
+    let (results, quinn) = std::thread::scope(|scope| {
         let handles: Vec<_> = contenders
             .iter()
             .map(|c| {
-                let spec = MixedSpec::new(
-                    TransportConfig {
-                        adapt: c.adapt.clone(),
-                        ..base.clone()
-                    },
-                    duration,
-                );
+                let spec = spec(&c.adapt);
                 scope.spawn(move || run_mixed(epoch, scenario, seed, &spec))
             })
             .collect();
-        handles.into_iter().map(|h| h.join()).collect()
+        let game = spec(&AdaptConfig::default());
+        let quinn = scope.spawn(move || {
+            quinn_mixed(
+                scenario,
+                seed,
+                game.rate_hz,
+                game.size,
+                game.deadline,
+                game.duration,
+                game.drain,
+            )
+        });
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        (results, quinn.join())
     });
-    contenders
+    let mut runs = contenders
         .into_iter()
         .zip(results)
         .map(|(c, r)| match r {
@@ -107,7 +126,32 @@ pub fn run(
             Ok(Err(e)) => Err(CliError::from(e)),
             Err(_) => Err(CliError::Panicked(c.name)),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let quinn = quinn.map_err(|_| CliError::Panicked(QUINN.to_owned()))??;
+    runs.push((QUINN.to_owned(), quinn_row(&quinn, duration)));
+    Ok(runs)
+}
+
+/// The quinn row's name.
+const QUINN: &str = "quinn (QUIC datagrams + a stream, CUBIC)";
+
+/// quinn's figures in the table's terms (it has no strategy, and its connection is not
+/// weir's: no timeline or stats).
+fn quinn_row(q: &QuinnMixedReport, window: Duration) -> MixedRun {
+    MixedRun {
+        timeline: Vec::new(),
+        game_sent: q.game_sent,
+        game_on_time: q.game_on_time,
+        game_delay_p50: q.game_delay_p50,
+        game_delay_p99: q.game_delay_p99,
+        bulk_bytes: q.bulk_bytes,
+        window,
+        strategy_changes: Vec::new(),
+        sender_stats: None,
+        sender_lanes: Default::default(),
+        receiver_lanes: Default::default(),
+        forward: Default::default(),
+    }
 }
 
 /// The comparison as a table a newcomer can read.
@@ -272,7 +316,8 @@ mod tests {
         let scenario = a.path.scenario().expect("path");
         let runs = run(&scenario, a.duration, a.seed).expect("runs");
         let names: Vec<&str> = runs.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(runs.len(), 7, "{names:?}");
+        assert_eq!(runs.len(), 8, "{names:?}");
+        assert!(names[7].starts_with("quinn"));
         assert_eq!(names[0], "weir adaptive (default)");
         assert!(
             names

@@ -161,9 +161,9 @@ pub struct SimArgs {
     #[arg(long, value_name = "NAME")]
     pub controller: Option<ControllerKind>,
     /// Run a 60 Hz game flow beside a bulk download on one connection, once per strategy
-    /// (weir's adaptive default, the seed's tiers adapting, each tier fixed, no adaptation),
-    /// and print them side by side; over a schedule the run lasts until 30 s after its last
-    /// change (or --duration, if longer).
+    /// (weir's adaptive default, the seed's tiers adapting, each tier fixed, no adaptation)
+    /// and once over quinn, and print them side by side; over a schedule the run lasts until
+    /// 30 s after its last change (or --duration, if longer).
     #[arg(long)]
     pub compare: bool,
     /// The strategy policy that adapts weir connections to the path while they run: weir (the

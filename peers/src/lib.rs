@@ -105,6 +105,7 @@ pub mod config;
 mod echo;
 mod error;
 mod game;
+mod mixed;
 mod node;
 mod report;
 mod run;
@@ -118,6 +119,7 @@ pub use error::PeerError;
 pub use game::{
     GameReport, GameRun, QuinnGameReceiver, QuinnGameSender, QuinnGameTransport, quinn_game,
 };
+pub use mixed::{QuinnMixedReceiver, QuinnMixedReport, QuinnMixedSender, quinn_mixed};
 pub use node::{QuinnApp, QuinnEndpointNode};
 pub use report::{BulkReport, SenderStats, Stack};
 pub use run::{BulkRun, quinn_bulk, weir_bulk};

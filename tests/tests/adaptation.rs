@@ -129,7 +129,7 @@ fn a_path_that_comes_back_is_used_within_the_probe_cap() {
 /// On each named schedule the default strategy keeps at least 95 % of the seed's tiers'
 /// download and loses or delivers late at most a quarter more game messages, changing strategy
 /// at most 12 times in 80 s. Measured (seed 1; default / seed tiers): train-tunnel 14.89 / 13.31
-/// Mbit/s, lost or late 1198 / 1222, p99 1.61 / 1.58 s; commute 30.13 / 27.58 Mbit/s, 600 /
+/// Mbit/s, lost or late 1196 / 1222, p99 1.61 / 1.58 s; commute 30.13 / 27.58 Mbit/s, 600 /
 /// 728, p99 2.91 s / 40 ms (the tiers' CUBIC gave up the tunnel's late messages where BBR
 /// delivered them late); wifi-handover 24.42 / 25.41 Mbit/s, 163 / 137, p99 128.6 / 231.6 ms.
 #[test]
