@@ -31,7 +31,7 @@ fn schedule(name: &str) -> Scenario {
 /// On the LTE preset (20 Mbit/s, 50 ms, a 200 ms buffer) a game beside a download waits behind
 /// the download's queue: BBR's window allows a bandwidth-delay product of it. The default
 /// strategy sees the game's messages and turns the queue guard on. Measured (seed 1, 30 s):
-/// game p50 / p99 41.3 / 89.9 ms against 74.4 / 114.8 ms without adaptation; download 18.91
+/// game p50 / p99 41.9 / 89.0 ms against 74.4 / 114.8 ms without adaptation; download 18.90
 /// against 18.94 Mbit/s.
 #[test]
 fn the_queue_guard_keeps_a_game_fast_beside_a_download() {
@@ -128,10 +128,10 @@ fn a_path_that_comes_back_is_used_within_the_probe_cap() {
 
 /// On each named schedule the default strategy keeps at least 95 % of the seed's tiers'
 /// download and loses or delivers late at most a quarter more game messages, changing strategy
-/// at most 12 times in 80 s. Measured (seed 1; default / seed tiers): train-tunnel 14.89 / 13.31
-/// Mbit/s, lost or late 1196 / 1222, p99 1.61 / 1.58 s; commute 30.13 / 27.58 Mbit/s, 600 /
-/// 728, p99 2.91 s / 40 ms (the tiers' CUBIC gave up the tunnel's late messages where BBR
-/// delivered them late); wifi-handover 24.42 / 25.41 Mbit/s, 163 / 137, p99 128.6 / 231.6 ms.
+/// at most 12 times in 80 s. Measured (seed 1; default / seed tiers): train-tunnel 14.86 / 13.31
+/// Mbit/s, lost or late 1190 / 1222, p99 1.61 / 1.58 s; commute 29.54 / 27.58 Mbit/s, 590 /
+/// 728, p99 2.85 s / 40 ms (the tiers' CUBIC gave up the tunnel's late messages where BBR
+/// delivered them late); wifi-handover 24.07 / 25.41 Mbit/s, 154 / 137, p99 66.8 / 231.6 ms.
 #[test]
 fn the_default_strategy_holds_its_own_against_the_seed_tiers() {
     for name in ["train-tunnel", "commute", "wifi-handover"] {
