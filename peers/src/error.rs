@@ -39,3 +39,14 @@ pub enum PeerError {
     #[error("simulation harness: no {0}")]
     Harness(&'static str),
 }
+
+impl From<weir_core::sim::runs::RunError> for PeerError {
+    fn from(error: weir_core::sim::runs::RunError) -> Self {
+        use weir_core::sim::runs::RunError;
+        match error {
+            RunError::Sim(e) => Self::Sim(e),
+            RunError::Config(e) => Self::WeirConfig(e),
+            RunError::Connect(e) => Self::WeirConnect(e),
+        }
+    }
+}

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use weir_core::config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
-use weir_core::endpoint::Endpoint;
+use weir_core::config::TransportConfig;
 use weir_core::sim::flows::{BulkAmount, BulkReceiver, BulkSender};
+use weir_core::sim::runs::{Pair, connected_pair};
 use weir_core::sim::{App, EndpointNode, NodeId, Scenario, Simulator};
 
 use crate::PeerError;
@@ -292,27 +292,14 @@ pub(crate) fn weir_pair<C: App, S: App>(
     client_app: C,
     server_app: S,
 ) -> Result<(Simulator, NodeId, NodeId), PeerError> {
-    let server = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(seed.wrapping_add(1)),
-            ..EndpointConfig::default()
-        },
-        Some(ServerConfig {
-            transport: config.clone(),
-            ..ServerConfig::default()
-        }),
-    )?;
-    let mut client = Endpoint::new(
-        epoch,
-        EndpointConfig {
-            seed: Seed::Fixed(seed.wrapping_add(2)),
-            ..EndpointConfig::default()
-        },
-        None,
-    )?;
-    client.set_client_config(config.clone())?;
-    client.connect(epoch, SERVER)?;
+    // The same pair as weir's own runs: 10.0.0.1 → 10.0.0.2, seeds `seed + 2` and `seed + 1`.
+    let Pair {
+        client,
+        server,
+        client_addr,
+        server_addr,
+    } = connected_pair(epoch, seed, config)?;
+    debug_assert_eq!((client_addr, server_addr), (CLIENT, SERVER));
     let mut sim = Simulator::new(seed, epoch);
     let c = sim.add_node(CLIENT, EndpointNode::new(client, client_app))?;
     let s = sim.add_node(SERVER, EndpointNode::new(server, server_app))?;

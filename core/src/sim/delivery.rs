@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::rate::Bitrate;
+use super::units::shorten;
 
 /// Bytes one delivery opportunity carries (Mahimahi's MTU-sized packet).
 pub const OPPORTUNITY_BYTES: usize = 1500;
@@ -200,14 +201,6 @@ impl fmt::Debug for DeliveryTrace {
             .field("period", &self.period())
             .field("mean_rate", &self.mean_rate())
             .finish()
-    }
-}
-
-fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
     }
 }
 

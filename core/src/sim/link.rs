@@ -215,15 +215,7 @@ impl Link {
                 break;
             };
             self.waiting_bytes -= packet.data.len();
-            let queue_delay = ctx.now.saturating_sub(packet.entered_link_at);
-            self.stats.record_queue_delay(queue_delay);
-            ctx.trace(
-                &packet,
-                TraceKind::Departed {
-                    link: self.id,
-                    queue_delay,
-                },
-            );
+            self.record_departure(ctx, &packet);
             self.depart(ctx, packet);
             if budget == 0 {
                 break;
@@ -265,21 +257,27 @@ impl Link {
         }
     }
 
+    /// `packet` leaves the bottleneck queue now: its queueing delay goes into the statistics
+    /// and the trace.
+    fn record_departure(&mut self, ctx: &mut Ctx<'_>, packet: &InFlight) {
+        let queue_delay = ctx.now.saturating_sub(packet.entered_link_at);
+        self.stats.record_queue_delay(queue_delay);
+        ctx.trace(
+            packet,
+            TraceKind::Departed {
+                link: self.id,
+                queue_delay,
+            },
+        );
+    }
+
     fn start_service(&mut self, ctx: &mut Ctx<'_>, packet: InFlight) {
         // A link can lose its rate limit to a schedule while packets wait: serve them at once.
         let transmit_time = self
             .config
             .rate
             .map_or(Duration::ZERO, |rate| rate.transmit_time(packet.data.len()));
-        let queue_delay = ctx.now.saturating_sub(packet.entered_link_at);
-        self.stats.record_queue_delay(queue_delay);
-        ctx.trace(
-            &packet,
-            TraceKind::Departed {
-                link: self.id,
-                queue_delay,
-            },
-        );
+        self.record_departure(ctx, &packet);
         ctx.events.push(
             ctx.now.saturating_add(transmit_time),
             EventKind::ServiceDone(self.id),

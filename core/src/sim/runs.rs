@@ -271,20 +271,21 @@ pub(crate) fn strategy_changes(
 }
 
 /// The two endpoints of a one-connection run.
-pub(crate) struct Pair {
+#[derive(Debug)]
+pub struct Pair {
     /// The client (the sender), which has started its connection.
-    pub(crate) client: Endpoint,
+    pub client: Endpoint,
     /// The server (the receiver).
-    pub(crate) server: Endpoint,
+    pub server: Endpoint,
     /// 10.0.0.1:4433.
-    pub(crate) client_addr: SocketAddr,
+    pub client_addr: SocketAddr,
     /// 10.0.0.2:4433.
-    pub(crate) server_addr: SocketAddr,
+    pub server_addr: SocketAddr,
 }
 
 /// A client at 10.0.0.1 connecting to a server at 10.0.0.2, both with `config`; the server
 /// draws from `seed + 1`, the client from `seed + 2`.
-pub(crate) fn connected_pair(
+pub fn connected_pair(
     epoch: Instant,
     seed: u64,
     config: &TransportConfig,

@@ -32,7 +32,7 @@ use super::config::{LinkConfig, LinkConfigError, Schedule};
 use super::loss::{GilbertElliott, LossModel};
 use super::presets::{Scenario, bdp_bytes};
 use super::rate::Bitrate;
-use super::units::{self, QueueSize};
+use super::units::{self, QueueSize, shorten};
 
 /// Most changes a schedule file may hold.
 pub const MAX_SCHEDULE_CHANGES: usize = 100_000;
@@ -322,15 +322,6 @@ pub fn parse_schedule(name: &str, text: &str) -> Result<Scenario, ScheduleFileEr
         forward_schedule: forward,
         reverse_schedule: reverse,
     })
-}
-
-/// An excerpt of user text for an error message: bounded, whatever the input.
-fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
 }
 
 #[cfg(test)]

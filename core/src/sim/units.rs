@@ -87,6 +87,15 @@ pub(crate) fn queue(text: &str) -> Option<QueueSize> {
     (bytes <= 1e12).then(|| QueueSize::Bytes(bytes.round() as usize))
 }
 
+/// An excerpt of user text for an error message: bounded, whatever the input.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
