@@ -84,7 +84,7 @@ pub fn run(
 ) -> Result<Vec<(String, MixedRun)>, CliError> {
     let duration = run_time(scenario, duration);
     let base = TransportConfig::default();
-    let contenders = contenders(base.max_datagram_size);
+    let contenders = contenders(base.datagram_ceiling());
     let epoch = Instant::now();
     let spec = |adapt: &AdaptConfig| {
         MixedSpec::new(

@@ -77,6 +77,24 @@ pub fn strategy(c: &ConnectionStats) -> [String; 2] {
     ]
 }
 
+/// The datagram size in force and what path MTU discovery found (see `weir_core::pmtu`).
+pub fn mtu(c: &ConnectionStats) -> [String; 2] {
+    let m = &c.mtu;
+    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    [
+        "datagram size (path MTU)".to_owned(),
+        format!(
+            "{} B (validated {} of at most {}; {}, {} lost, {})",
+            c.datagram_size,
+            m.current,
+            m.ceiling,
+            plural(m.probes_sent, "probe"),
+            m.probes_lost,
+            plural(m.black_holes, "black hole"),
+        ),
+    ]
+}
+
 /// The strategy changes of a run: when, from what, to what, why.
 pub fn changes_table(changes: &[(Duration, StrategyChange)]) -> Table {
     let mut t = Table::new();

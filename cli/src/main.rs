@@ -93,6 +93,15 @@ fn controller_config(
     config
 }
 
+/// Path MTU discovery as `--no-mtu-discovery` and an upper bound ask for: the core's defaults
+/// with that bound, or off.
+fn mtu_discovery(off: bool, upper_bound: u16) -> Option<weir_core::pmtu::MtuDiscoveryConfig> {
+    (!off).then(|| weir_core::pmtu::MtuDiscoveryConfig {
+        upper_bound,
+        ..Default::default()
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -498,6 +498,7 @@ fn connection_table(c: &ConnectionStats) -> Table {
         t.add_row(row);
     }
     t.add_row(crate::estimates::strategy(c));
+    t.add_row(crate::estimates::mtu(c));
     t
 }
 

@@ -174,6 +174,10 @@ pub struct SimArgs {
     /// game flow, at some cost in fairness to other flows (`BbrConfig::low_latency`).
     #[arg(long)]
     pub low_latency: bool,
+    /// Keep weir's datagrams at 1200 bytes: no path MTU discovery (by default it probes up
+    /// to 1452 bytes after the handshake; `--mtu` sets the simulated links' MTU).
+    #[arg(long)]
+    pub no_mtu_discovery: bool,
     /// Bulk flow: write an SVG chart of the sender's window, pacing rate and RTT to this file.
     /// With --compare: an SVG over time of the adaptive default against no adaptation
     /// (quality score, strategy changes, the game's messages on time, the download, the window
@@ -380,6 +384,10 @@ pub fn transport(args: &SimArgs) -> TransportConfig {
     TransportConfig {
         congestion: crate::controller_config(args.controller_kind(), args.low_latency),
         adapt: args.adapt.config(args.controller),
+        mtu_discovery: crate::mtu_discovery(
+            args.no_mtu_discovery,
+            weir_core::pmtu::MtuDiscoveryConfig::default().upper_bound,
+        ),
         ..TransportConfig::default()
     }
 }

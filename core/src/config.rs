@@ -11,6 +11,7 @@ use crate::adapt::AdaptConfig;
 use crate::congestion::{ControllerConfig, UnsupportedController};
 use crate::estimate::{EstimatorConfig, EstimatorConfigError};
 use crate::lanes::{LaneConfigError, LanesConfig};
+use crate::pmtu::{MtuDiscoveryConfig, MtuDiscoveryConfigError};
 use crate::streams::StreamsConfig;
 use crate::wire::ConnectionId;
 
@@ -46,8 +47,22 @@ pub struct TransportConfig {
     /// queue inflates to seconds; the cap keeps probing a dead path (a tunnel, a dropped Wi-Fi)
     /// often enough to notice within this long that it came back. `None` follows RFC 9002.
     pub max_probe_timeout: Option<Duration>,
-    /// Size of the datagrams this end sends (UDP payload).
+    /// The cap on the probe interval while real-time messages flow (an unreliable or sequenced
+    /// lane, a message deadline or an unreliable datagram in the last 2 s), when it is below
+    /// `max_probe_timeout`; the same floor of twice the smallest RTT applies. A game's next
+    /// message should find a path that comes back from an outage (a handover, a tunnel) at
+    /// once, not after a backed-off probe: at 250 ms, a dead path costs a few small probes a
+    /// second. `None` uses `max_probe_timeout` throughout.
+    pub realtime_max_probe_timeout: Option<Duration>,
+    /// The base datagram size (UDP payload), which every path must carry: the handshake's
+    /// datagrams, and every datagram until path MTU discovery validates a larger size (or
+    /// always, without discovery). At least 1200 bytes (RFC 9000 §14).
     pub max_datagram_size: u16,
+    /// Path MTU discovery ([`crate::pmtu`]): after the handshake, probe for datagrams up to
+    /// [`MtuDiscoveryConfig::upper_bound`] (1452 bytes by default) and use the largest the
+    /// path carries; fall back to `max_datagram_size` when the path stops carrying them. On by
+    /// default; `None` sends `max_datagram_size` datagrams throughout.
+    pub mtu_discovery: Option<MtuDiscoveryConfig>,
     /// Most packet numbers that the record of sent, unacknowledged packets spans in one
     /// packet-number space (a record costs about 200 bytes). Acknowledgements normally keep the
     /// record at the packets in flight; this bounds what a peer that acknowledges nothing can
@@ -90,7 +105,9 @@ impl Default for TransportConfig {
             max_ack_ranges: 256,
             initial_rtt: crate::recovery::INITIAL_RTT,
             max_probe_timeout: Some(Duration::from_secs(3)),
+            realtime_max_probe_timeout: Some(Duration::from_millis(250)),
             max_datagram_size: MIN_DATAGRAM_SIZE,
+            mtu_discovery: Some(MtuDiscoveryConfig::default()),
             max_tracked_packets: 16_384,
             congestion: ControllerConfig::default(),
             streams: StreamsConfig::default(),
@@ -127,6 +144,9 @@ impl TransportConfig {
         if self.initial_rtt.is_zero() {
             return Err(ConfigError::Zero("initial_rtt"));
         }
+        if self.realtime_max_probe_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::Zero("realtime_max_probe_timeout"));
+        }
         if self.keep_alive_interval.is_some_and(|k| k.is_zero()) {
             return Err(ConfigError::Zero("keep_alive_interval"));
         }
@@ -138,12 +158,24 @@ impl TransportConfig {
         }
         self.lanes.validate()?;
         self.estimators.validate()?;
+        if let Some(mtu) = &self.mtu_discovery {
+            mtu.validate()?;
+        }
         if !self.congestion.kind.is_implemented() {
             return Err(ConfigError::Controller(UnsupportedController {
                 kind: self.congestion.kind,
             }));
         }
         Ok(())
+    }
+
+    /// The largest datagram a connection may come to send: the discovery's upper bound, or the
+    /// base size without discovery. The peer's `max_udp_payload_size` and what the path
+    /// carries bound it further, connection by connection.
+    pub fn datagram_ceiling(&self) -> u16 {
+        self.mtu_discovery
+            .map_or(self.max_datagram_size, |m| m.upper_bound)
+            .max(self.max_datagram_size)
     }
 }
 
@@ -386,6 +418,9 @@ pub enum ConfigError {
     /// An estimator window is out of range.
     #[error(transparent)]
     Estimators(#[from] EstimatorConfigError),
+    /// A path MTU discovery setting is out of range.
+    #[error(transparent)]
+    MtuDiscovery(#[from] MtuDiscoveryConfigError),
 }
 
 #[cfg(test)]

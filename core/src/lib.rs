@@ -17,6 +17,8 @@
 //! - [`Transmit`]: what the core asks its driver to send.
 //! - [`lanes`]: numbered message lanes with five delivery modes, deadlines, fragmentation and
 //!   loss repair without a round trip (redundancy), scheduled with the streams.
+//! - [`pmtu`]: path MTU discovery (DPLPMTUD): probes for datagrams larger than 1200 bytes
+//!   after the handshake and falls back when the path stops carrying them.
 //! - [`jitter`]: a jitter buffer that plays periodic messages (game snapshots) out at a steady
 //!   pace, its delay adapted to the measured jitter.
 //! - `sim` (feature `sim`): a deterministic, seeded, virtual-time network simulator that drives
@@ -42,6 +44,7 @@ pub mod error;
 pub mod estimate;
 pub mod jitter;
 pub mod lanes;
+pub mod pmtu;
 pub mod protect;
 pub mod range_set;
 pub(crate) mod recovery;

@@ -3,8 +3,9 @@
 //! The comparison holds the path and the datagram size fixed and lets the congestion controller
 //! (and quinn's implementation around it) make the difference, so:
 //!
-//! - every datagram is 1200 bytes of UDP payload, like weir's: path-MTU discovery is off and
-//!   the initial and minimum MTU are 1200;
+//! - datagrams start at 1200 bytes of UDP payload and path MTU discovery probes up to 1452
+//!   bytes after the handshake, like weir's defaults (quinn's initial and minimum MTU 1200,
+//!   its discovery with a 1452-byte upper bound);
 //! - flow control never limits the sender: 16 MiB stream and connection receive windows and a
 //!   16 MiB send window (weir's defaults grow to 8 MiB per stream and 16 MiB per connection),
 //!   above every bandwidth-delay product plus buffer of the scenarios measured;
@@ -35,7 +36,7 @@ use quinn_proto::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
 use quinn_proto::{
     ClientConfig, ConnectionId, ConnectionIdGenerator, Endpoint, EndpointConfig, IdleTimeout,
-    ServerConfig, TimeSource, TransportConfig, VarInt,
+    MtuDiscoveryConfig, ServerConfig, TimeSource, TransportConfig, VarInt,
 };
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
@@ -89,8 +90,11 @@ impl QuinnController {
 /// Transport settings of both quinn peers (see the module docs for why these values).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuinnConfig {
-    /// UDP payload of every datagram; path-MTU discovery stays off.
+    /// UDP payload of the first datagrams (quinn's `initial_mtu` and `min_mtu`).
     pub datagram_size: u16,
+    /// Path MTU discovery's upper bound, as weir's default discovery (1452 bytes; quinn's
+    /// default too); `None` keeps every datagram at `datagram_size`.
+    pub mtu_upper_bound: Option<u16>,
     /// Receive window of each stream, in bytes.
     pub stream_receive_window: u64,
     /// Receive window of the whole connection, in bytes.
@@ -115,6 +119,7 @@ impl Default for QuinnConfig {
     fn default() -> Self {
         Self {
             datagram_size: DATAGRAM_SIZE,
+            mtu_upper_bound: Some(1452),
             stream_receive_window: 16 * MIB,
             receive_window: 16 * MIB,
             send_window: 16 * MIB,
@@ -134,7 +139,11 @@ impl QuinnConfig {
         let mut t = TransportConfig::default();
         t.initial_mtu(self.datagram_size)
             .min_mtu(self.datagram_size)
-            .mtu_discovery_config(None)
+            .mtu_discovery_config(self.mtu_upper_bound.map(|bound| {
+                let mut mtud = MtuDiscoveryConfig::default();
+                mtud.upper_bound(bound);
+                mtud
+            }))
             .enable_segmentation_offload(false)
             .stream_receive_window(var(self.stream_receive_window)?)
             .receive_window(var(self.receive_window)?)
@@ -281,8 +290,9 @@ pub(crate) fn endpoint(seed: u64, server: Option<Arc<ServerConfig>>) -> Endpoint
             rng: Pcg64Mcg::seed_from_u64(cid_seed),
         })
     });
-    // Path-MTU discovery stays off (`allow_mtud = false`) as well as in the transport config.
-    Endpoint::new(Arc::new(config), server, false, None)
+    // The simulated links never fragment: path MTU discovery is the transport config's to
+    // switch (`allow_mtud`).
+    Endpoint::new(Arc::new(config), server, true, None)
 }
 
 /// quinn's server configuration: `crypto`, the transport of `config`, a token key from `seed`.

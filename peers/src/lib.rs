@@ -32,7 +32,8 @@
 //! given time after the handshake) over the same [`Scenario`], with the same simulator seed, and
 //! measure it the same way ([`BulkReport`]); [`BulkRun`] sets the amount, the seed and both
 //! stacks' configurations. [`QuinnConfig`] explains the quinn settings chosen for fairness
-//! (1200-byte datagrams without path-MTU discovery, flow control out of the way, CUBIC).
+//! (1200-byte datagrams at first, path MTU discovery up to 1452 bytes as weir's, flow control
+//! out of the way, CUBIC).
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -90,7 +90,7 @@ impl Endpoint {
     fn start(
         addr: SocketAddr,
         socket: std::net::UdpSocket,
-        core: CoreEndpoint,
+        mut core: CoreEndpoint,
         config: &Config,
     ) -> Result<Self, BindError> {
         let (io, info) = UdpIo::new(socket, &config.socket).map_err(|source| BindError::Io {
@@ -98,6 +98,11 @@ impl Endpoint {
             addr,
             source,
         })?;
+        if info.may_fragment {
+            // Probes the kernel fragments would all succeed (quinn-udp sets the don't-fragment
+            // bit, IP_PMTUDISC_PROBE on Linux, where the platform lets it).
+            core.disable_mtu_discovery();
+        }
         let shared = Arc::new(Shared::new(core, info, io.counters.clone()));
         shared.lock().endpoint_refs = 1;
         let driver = tokio::spawn(Driver::new(shared.clone(), io));

@@ -42,6 +42,9 @@ pub struct SocketInfo {
     pub gro_segments: usize,
     /// Whether an IPv6 socket also carries IPv4 (`IPV6_V6ONLY` off); `false` for IPv4.
     pub dual_stack: bool,
+    /// Whether the operating system may fragment the datagrams sent (it cannot be told to set
+    /// the don't-fragment bit): path MTU discovery is then off on this endpoint.
+    pub may_fragment: bool,
 }
 
 /// What the socket did, including the errors it survived.
@@ -220,6 +223,7 @@ impl UdpIo {
             },
             gro_segments: state.gro_segments(),
             dual_stack: local_addr.is_ipv6() && !sock_ref.only_v6()?,
+            may_fragment: state.may_fragment(),
         };
         let socket = tokio::net::UdpSocket::from_std(socket)?;
         Ok((
@@ -436,6 +440,11 @@ impl TxQueue {
             && last.destination == transmit.destination
             && last.ecn == transmit.ecn
             && data.len() <= last.segment_size
+            // A shorter datagram ends only a batch of equal ones: after a lone datagram of
+            // another size (a path MTU probe, larger than the data) it starts its own, so that
+            // a router or the kernel refusing the probe (EMSGSIZE, a qdisc dropping the whole
+            // batch) never takes a data packet with it.
+            && (data.len() == last.segment_size || last.segments > 1)
             && last.segments < max_segments
             && last.len + data.len() <= MAX_GSO_BYTES
             && last.start + last.len == start
@@ -506,6 +515,18 @@ mod tests {
         let shape: Vec<_> = q.batches.iter().map(|b| (b.segments, b.len)).collect();
         assert_eq!(shape, vec![(4, 4100), (1, 1200), (1, 1200)]);
         assert_eq!(q.datagrams(), 6);
+    }
+
+    #[test]
+    fn a_lone_datagram_of_another_size_leaves_alone() {
+        let mut q = TxQueue::default();
+        let a = "127.0.0.1:1";
+        // A path MTU probe, then the data it must not take down with it.
+        q.push(&transmit(a, 1452), &[1; 1452], 64);
+        q.push(&transmit(a, 1200), &[2; 1200], 64);
+        q.push(&transmit(a, 1200), &[3; 1200], 64);
+        let shape: Vec<_> = q.batches.iter().map(|b| (b.segments, b.len)).collect();
+        assert_eq!(shape, vec![(1, 1452), (2, 2400)]);
     }
 
     #[test]

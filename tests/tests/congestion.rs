@@ -135,6 +135,10 @@ fn received_each(runs: &BulkRuns, from: u64, to: u64) -> Vec<f64> {
 }
 
 fn assert_fair(kind: ControllerKind, scenario: &Scenario) {
+    assert_fair_within(kind, scenario, 0.95);
+}
+
+fn assert_fair_within(kind: ControllerKind, scenario: &Scenario, bar: f64) {
     // Two flows, the second starting a second later; Jain's index over the goodput of the last
     // ten seconds of a thirty-second run.
     let flows = [
@@ -146,7 +150,7 @@ fn assert_fair(kind: ControllerKind, scenario: &Scenario) {
     let x = received_each(&runs, 20, 30);
     let jain =
         x.iter().sum::<f64>().powi(2) / (x.len() as f64 * x.iter().map(|v| v * v).sum::<f64>());
-    assert!(jain >= 0.95, "{kind}: Jain's index {jain:.3} over {x:?}");
+    assert!(jain >= bar, "{kind}: Jain's index {jain:.3} over {x:?}");
     let total = x.iter().sum::<f64>() * 8.0 / 10.0;
     assert!(
         total > 0.8 * 10e6,
@@ -371,16 +375,19 @@ fn the_bound_on_tracked_packets_caps_the_window_without_evicting() {
     let stats = run.stats.as_ref().expect("stats");
     assert_eq!(stats.packets_evicted, 0, "{stats:?}");
     assert_eq!(stats.packets_lost, 0, "a clean path: {stats:?}");
+    // Path MTU discovery found the link's full size (1452 bytes) after the handshake.
+    let size = u64::from(stats.datagram_size);
+    assert_eq!(size, 1452);
     assert!(
         run.samples
             .iter()
-            .all(|s| s.bytes_in_flight <= bound as u64 * 1200),
+            .all(|s| s.bytes_in_flight <= bound as u64 * size),
         "in flight within the bound"
     );
-    // About (bound − reserve) packets per round trip: 192 × 1200 B / 50 ms ≈ 36.9 Mbit/s.
+    // About (bound − reserve) packets per round trip: 192 × 1452 B / 50 ms ≈ 44.6 Mbit/s.
     let share = steady_share(run, 100.0, 10);
     assert!(
-        (0.30..=0.40).contains(&share),
+        (0.38..=0.48).contains(&share),
         "goodput {:.1} Mbit/s",
         share * 100.0
     );
@@ -414,9 +421,18 @@ fn two_bbr_flows_share_a_bottleneck_fairly() {
     assert_fair(ControllerKind::Bbr, &bottleneck(10.0, 50 * MS, 0.0, 1.0));
 }
 
+/// Vegas has no single equilibrium: any pair of windows that each keep α = 2 to β = 4 packets
+/// in the queue is stable, so two flows may settle anywhere up to a 2:1 split — Jain's index
+/// (1 + 2)² / (2 · (1 + 4)) = 0.9 at worst. Where in that band they settle depends on packet
+/// sizes and timing (measured: 0.957 to 1.000 for fixed sizes of 1200 to 1472 bytes; 0.932 with
+/// path MTU discovery's 1452), so the bar is the algorithm's own bound.
 #[test]
-fn two_vegas_flows_share_a_bottleneck_fairly() {
-    assert_fair(ControllerKind::Vegas, &bottleneck(10.0, 50 * MS, 0.0, 1.0));
+fn two_vegas_flows_share_a_bottleneck_within_vegas_own_bound() {
+    assert_fair_within(
+        ControllerKind::Vegas,
+        &bottleneck(10.0, 50 * MS, 0.0, 1.0),
+        0.9,
+    );
 }
 
 #[test]

@@ -393,6 +393,7 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSta
             t.add_row(row);
         }
         t.add_row(crate::estimates::strategy(s));
+        t.add_row(crate::estimates::mtu(s));
     }
     t.add_row([
         "socket: GSO sends / GRO receives".to_owned(),

@@ -131,9 +131,17 @@ pub enum Role {
 /// Options both ends share.
 #[derive(Debug, Args)]
 pub struct TransportArgs {
-    /// UDP payload size of weir's datagrams (1200 is safe everywhere; 1452 fits Ethernet).
-    #[arg(long, default_value_t = 1452, value_name = "BYTES")]
+    /// The base UDP payload size of weir's datagrams: the handshake's, and every datagram's
+    /// until path MTU discovery validates a larger one (1200 is safe everywhere).
+    #[arg(long, default_value_t = 1200, value_name = "BYTES")]
     pub datagram_size: u16,
+    /// The largest datagram path MTU discovery probes for (1452 fits Ethernet over IPv4 and
+    /// IPv6; 1472 is IPv4 Ethernet's full size).
+    #[arg(long, default_value_t = 1452, value_name = "BYTES")]
+    pub max_datagram_size: u16,
+    /// Send `--datagram-size` datagrams throughout: no path MTU discovery.
+    #[arg(long)]
+    pub no_mtu_discovery: bool,
     /// Congestion controller: newreno, cubic, bbr, vegas (what the core implements). Without
     /// it the connection starts with the core's default, BBR (which keeps the queue short and
     /// its rate through random loss) and the strategy policy may switch; naming one pins it.
@@ -170,6 +178,7 @@ impl TransportArgs {
     fn transport(&self) -> TransportConfig {
         TransportConfig {
             max_datagram_size: self.datagram_size,
+            mtu_discovery: crate::mtu_discovery(self.no_mtu_discovery, self.max_datagram_size),
             congestion: crate::controller_config(self.controller(), self.low_latency),
             adapt: self.adapt.config(self.cc),
             ..TransportConfig::default()

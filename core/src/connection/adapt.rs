@@ -20,12 +20,22 @@ impl Connection {
         self.strategy
     }
 
+    /// Whether the application queued a real-time message (an unreliable or sequenced lane, a
+    /// deadline, an unreliable datagram) within the last two seconds.
+    pub(super) fn realtime_flowing(&self, now: Instant) -> bool {
+        self.lanes.realtime_within(now, REALTIME_WINDOW)
+            || self
+                .last_datagram_queued
+                .is_some_and(|at| now.saturating_duration_since(at) <= REALTIME_WINDOW)
+    }
+
     /// Asks the selector, if there is one and an evaluation is due, and applies its change.
     pub(super) fn adapt(&mut self, now: Instant) {
         // The handshake keeps its full-size packets and the initial controller.
         if !self.handshake_confirmed || self.is_closed() {
             return;
         }
+        let realtime = self.realtime_flowing(now);
         let Some(selector) = self.selector.as_mut() else {
             return;
         };
@@ -38,14 +48,11 @@ impl Connection {
             now,
             estimates: &estimates,
             current: &self.strategy,
-            max_datagram_size: self.config.max_datagram_size,
+            max_datagram_size: self.pmtu.stats().ceiling,
             min_rtt,
             smoothed_rtt: self.rtt.has_samples().then(|| self.rtt.smoothed()),
             controller_bandwidth: self.congestion.bandwidth_estimate(),
-            realtime: self.lanes.realtime_within(now, REALTIME_WINDOW)
-                || self
-                    .last_datagram_queued
-                    .is_some_and(|at| now.saturating_duration_since(at) <= REALTIME_WINDOW),
+            realtime,
         };
         self.measured_bandwidth = estimates
             .bandwidth
@@ -71,21 +78,11 @@ impl Connection {
                 self.congestion = controller;
             }
         }
+        let ceiling = self.pmtu.stats().ceiling;
         let size = strategy
             .datagram_size
-            .clamp(
-                MIN_STRATEGY_DATAGRAM,
-                self.config.max_datagram_size.max(MIN_STRATEGY_DATAGRAM),
-            )
-            .min(self.config.max_datagram_size);
-        if size != self.datagram_size {
-            self.datagram_size = size;
-            self.congestion.set_max_datagram_size(u64::from(size));
-            self.lanes.set_packet_space(Self::packet_space(size));
-            if let Ok(max) = self.max_datagram_size() {
-                self.datagrams.drop_longer_than(max);
-            }
-        }
+            .clamp(MIN_STRATEGY_DATAGRAM, ceiling.max(MIN_STRATEGY_DATAGRAM))
+            .min(ceiling);
         let batch = strategy
             .batch_bytes
             .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
@@ -94,7 +91,23 @@ impl Connection {
             datagram_size: size,
             ..strategy
         };
+        self.refresh_datagram_size();
         self.update_queue_cap(now);
+    }
+
+    /// Sends the strategy's datagram size, or the validated path MTU if that is smaller (after
+    /// a strategy change, a probe that raised the MTU, a black hole that lowered it).
+    pub(super) fn refresh_datagram_size(&mut self) {
+        let size = self.strategy.datagram_size.min(self.pmtu.current());
+        if size == self.datagram_size {
+            return;
+        }
+        self.datagram_size = size;
+        self.congestion.set_max_datagram_size(u64::from(size));
+        self.lanes.set_packet_space(Self::packet_space(size));
+        if let Ok(max) = self.max_datagram_size() {
+            self.datagrams.drop_longer_than(max);
+        }
     }
 
     /// Recomputes the queue guard's cap on the window (after every ACK frame): `bandwidth ×

@@ -121,11 +121,20 @@ impl Connection {
         for id in [SpaceId::Initial, SpaceId::Handshake] {
             self.discard_space(now, id);
         }
-        // The strategy's datagram size (a pinned one, say) takes effect now.
-        if let Some(selector) = &self.selector {
-            let strategy = *selector.current();
-            self.apply_strategy(now, strategy);
-        }
+        // Path MTU discovery starts, and the strategy's datagram size (a pinned one, say)
+        // takes effect, within what the path is known to carry.
+        let peer_max = self
+            .peer_params
+            .as_ref()
+            .map_or(u64::from(self.config.max_datagram_size), |p| {
+                p.max_udp_payload_size
+            });
+        self.pmtu.start(now, peer_max);
+        let strategy = self
+            .selector
+            .as_ref()
+            .map_or(self.strategy, |selector| *selector.current());
+        self.apply_strategy(now, strategy);
     }
 
     fn discard_space(&mut self, now: Instant, id: SpaceId) {
@@ -233,6 +242,17 @@ impl Connection {
         !self.address_validated && self.datagram_budget() < super::send::MIN_PACKET_ROOM
     }
 
+    /// The longest probe interval now: shorter while real-time messages flow.
+    fn probe_timeout_cap(&self, now: Instant) -> Option<Duration> {
+        let cap = self.config.max_probe_timeout;
+        match self.config.realtime_max_probe_timeout {
+            Some(realtime) if self.realtime_flowing(now) => {
+                Some(cap.map_or(realtime, |c| c.min(realtime)))
+            }
+            _ => cap,
+        }
+    }
+
     /// Re-arms the loss detection timer from the current state (RFC 9002 Appendix A.8).
     pub(super) fn set_loss_timer(&mut self, now: Instant) {
         let inputs = TimerInputs {
@@ -243,7 +263,7 @@ impl Connection {
             peer_completed_address_validation: self.side == Side::Server
                 || self.handshake_confirmed,
             at_amplification_limit: self.at_amplification_limit(),
-            max_pto: self.config.max_probe_timeout,
+            max_pto: self.probe_timeout_cap(now),
         };
         let [a, b, c] = &self.spaces;
         self.loss

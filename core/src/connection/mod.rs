@@ -14,6 +14,7 @@ mod handshake_stream;
 mod lanes;
 mod lifecycle;
 mod pacing;
+mod pmtu;
 mod recv;
 mod send;
 mod space;
@@ -38,6 +39,7 @@ use crate::config::TransportConfig;
 use crate::congestion::{Controller, DeliveryRateEstimator, UnsupportedController};
 use crate::estimate::{PathEstimates, PathEstimator, QualityScore};
 use crate::lanes::{LaneEvent, Lanes};
+use crate::pmtu::{MtuDiscovery, MtuStats};
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
 use crate::streams::{
@@ -153,9 +155,11 @@ pub struct Connection {
     selector: Option<Selector>,
     /// The strategy in force.
     strategy: Strategy,
-    /// The size of the datagrams sent now: the configured maximum during the handshake, the
-    /// strategy's after it.
+    /// The size of the datagrams sent now: the base size during the handshake, then the
+    /// strategy's within the validated path MTU.
     datagram_size: u16,
+    /// Path MTU discovery.
+    pmtu: MtuDiscovery,
     /// The queue guard's cap on bytes in flight, when the strategy sets the guard.
     queue_cap: Option<u64>,
     /// The measured delivery rate (not application-limited), as of the last evaluation of the
@@ -270,7 +274,7 @@ impl Connection {
             .local
             .iter()
             .fold(0u64, |acc, b| acc.rotate_left(8) ^ u64::from(*b));
-        let initial = Strategy::plain(config.congestion.kind, config.max_datagram_size);
+        let initial = Strategy::plain(config.congestion.kind, config.datagram_ceiling());
         let selector = config
             .adapt
             .policy
@@ -313,12 +317,10 @@ impl Connection {
             delivery: DeliveryRateEstimator::new(),
             estimates: PathEstimator::new(&config.estimators),
             selector,
-            // The datagram size applies once the handshake is confirmed.
-            strategy: Strategy {
-                datagram_size: config.max_datagram_size,
-                ..strategy
-            },
+            // The strategy's datagram size applies once the handshake is confirmed.
+            strategy,
             datagram_size: config.max_datagram_size,
+            pmtu: MtuDiscovery::new(config.max_datagram_size, config.mtu_discovery),
             queue_cap: None,
             measured_bandwidth: None,
             jitter_allowance: Duration::ZERO,
@@ -380,6 +382,8 @@ impl Connection {
                 strategy: initial,
                 strategy_changes: 0,
                 queue_cap: None,
+                mtu: MtuStats::default(),
+                datagram_size: config.max_datagram_size,
             },
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
@@ -393,7 +397,7 @@ impl Connection {
         TransportParameters {
             original_destination_connection_id: None,
             max_idle_timeout: self.config.idle_timeout,
-            max_udp_payload_size: u64::from(self.config.max_datagram_size).max(1200),
+            max_udp_payload_size: u64::from(self.config.datagram_ceiling()).max(1200),
             initial_max_data: limits.max_data,
             initial_max_stream_data_bidi_local: limits.max_stream_data_bidi_local,
             initial_max_stream_data_bidi_remote: limits.max_stream_data_bidi_remote,
@@ -510,6 +514,8 @@ impl Connection {
         stats.path = self.estimates.snapshot();
         stats.strategy = self.strategy;
         stats.queue_cap = self.queue_cap;
+        stats.mtu = self.pmtu.stats();
+        stats.datagram_size = self.datagram_size;
         stats
     }
 

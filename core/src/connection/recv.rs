@@ -332,7 +332,10 @@ impl Connection {
                 .on_rtt_sample(now, self.rtt.latest(), self.rtt.smoothed());
         }
         let acked = std::mem::take(&mut self.scratch_acked);
-        let delivered = acked.iter().filter(|(_, p)| p.in_flight).count() as u64;
+        let delivered = acked
+            .iter()
+            .filter(|(_, p)| p.in_flight && !p.data.mtu_probe)
+            .count() as u64;
         self.estimates.on_packets(now, delivered, 0);
         for (_, packet) in &acked {
             if packet.in_flight {
@@ -355,6 +358,9 @@ impl Connection {
                 );
             }
             self.on_frames_acked(space, &packet.data);
+        }
+        if space == SpaceId::Data {
+            self.pmtu_on_acked(now, &acked);
         }
         self.scratch_acked = acked;
         // Before the first RTT sample the initial RTT would reject every rate sample.
@@ -394,8 +400,24 @@ impl Connection {
 
     /// Packets in `self.scratch_lost` were declared lost in `space`: one congestion event, then
     /// their frames are queued again.
-    pub(super) fn on_packets_lost(&mut self, now: Instant, space: SpaceId, outcome: LossOutcome) {
-        let lost = std::mem::take(&mut self.scratch_lost);
+    pub(super) fn on_packets_lost(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        mut outcome: LossOutcome,
+    ) {
+        let mut lost = std::mem::take(&mut self.scratch_lost);
+        if space == SpaceId::Data {
+            let before = lost.len();
+            self.pmtu_on_lost(now, &mut lost);
+            if lost.len() != before {
+                // Lost MTU probes left bytes in flight with the rest, but they are not the
+                // path's congestion: the event counts only the others.
+                let others = lost.iter().filter(|(_, p)| p.in_flight);
+                outcome.bytes = others.clone().map(|(_, p)| u64::from(p.size)).sum();
+                outcome.newest_sent = others.map(|(_, p)| p.time_sent).max();
+            }
+        }
         if !lost.is_empty() {
             self.stats.packets_lost += lost.len() as u64;
             let in_flight = lost.iter().filter(|(_, p)| p.in_flight).count() as u64;

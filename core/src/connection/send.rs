@@ -31,6 +31,17 @@ pub(super) const MIN_PACKET_ROOM: usize = 48;
 /// RFC 9000 §19.3: ACK delays in Initial and Handshake packets use the default exponent.
 const HANDSHAKE_ACK_DELAY_EXPONENT: u8 = 3;
 
+/// A packet just written, for [`Connection::on_packet_built`].
+pub(super) struct BuiltPacket {
+    pub(super) id: SpaceId,
+    pub(super) pn: u64,
+    pub(super) size: usize,
+    pub(super) eliciting: bool,
+    pub(super) in_flight: bool,
+    /// Whether it answered a probe timeout.
+    pub(super) pto_probe: bool,
+}
+
 /// How a packet must be padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Padding {
@@ -52,6 +63,9 @@ impl Connection {
             // Draining: only the one answer to the peer's close (`start_draining`).
             Phase::Closing | Phase::Draining => return self.transmit_close(now, buf),
             Phase::Handshaking | Phase::Established => {}
+        }
+        if let Some(transmit) = self.poll_mtu_probe(now, buf) {
+            return Some(transmit);
         }
         let start = buf.len();
         let budget = self.datagram_budget();
@@ -189,13 +203,19 @@ impl Connection {
 
     /// Bytes the congestion window leaves for ack-eliciting packets; none while the record of
     /// sent packets is at its bound.
-    fn congestion_room(&self) -> u64 {
+    pub(super) fn congestion_room(&self) -> u64 {
         let span = self.spaces[SpaceId::Data.index()].recovery.sent().span();
         if span + TRACKED_PACKETS_RESERVE >= self.config.max_tracked_packets {
             return 0;
         }
         let window = self.congestion.window();
-        let window = self.queue_cap.map_or(window, |cap| window.min(cap));
+        // The queue guard caps what the path was measured to carry; after a probe timeout
+        // nothing is getting through (an outage, a handover) and the packets counted in flight
+        // are mostly lost: held to the cap, the connection would send nothing new until a
+        // backed-off probe happened to find the path back, while the real-time messages sent
+        // under the controller's window arrive the moment it is.
+        let guarded = self.queue_cap.filter(|_| self.loss.pto_count() == 0);
+        let window = guarded.map_or(window, |cap| window.min(cap));
         window.saturating_sub(self.bytes_in_flight())
     }
 
@@ -271,6 +291,13 @@ impl Connection {
         let room = if eliciting_pending && !probe && id == SpaceId::Data {
             let window = usize::try_from(self.congestion_room()).unwrap_or(usize::MAX);
             room.min(window.max(MIN_PARTIAL_PACKET))
+        } else {
+            room
+        };
+        // Probe-timeout packets stay within the base size: if a black hole swallowed the large
+        // packets, these still arrive and tell it from an outage (see `crate::pmtu`).
+        let room = if probe && id == SpaceId::Data {
+            room.min(usize::from(self.pmtu.base()))
         } else {
             room
         };
@@ -380,7 +407,39 @@ impl Connection {
             }
         };
         let in_flight = eliciting || padded;
-        if in_flight {
+        self.on_packet_built(
+            now,
+            BuiltPacket {
+                id,
+                pn,
+                size,
+                eliciting,
+                in_flight,
+                pto_probe: probe,
+            },
+            frames,
+        );
+        Some(eliciting)
+    }
+
+    /// Records a packet just written: its number taken, tracked for loss detection, counted
+    /// in flight, paced, timers re-armed.
+    pub(super) fn on_packet_built(
+        &mut self,
+        now: Instant,
+        packet: BuiltPacket,
+        mut frames: SentFrames,
+    ) {
+        let BuiltPacket {
+            id,
+            pn,
+            size,
+            eliciting,
+            in_flight,
+            pto_probe: probe,
+        } = packet;
+        // An MTU probe's delivery says nothing about the path's rate (it waits for no data).
+        if in_flight && !frames.mtu_probe {
             let before = self.bytes_in_flight();
             frames.delivery = Some(self.delivery.on_packet_sent(now, size as u64, before));
         }
@@ -424,11 +483,10 @@ impl Connection {
         }
         self.stats.packets_sent += 1;
         self.stats.bytes_sent += size as u64;
-        Some(eliciting)
     }
 
     /// The header of the next packet of space `id`, and its full packet number.
-    fn header_for(&self, id: SpaceId) -> (u64, Header) {
+    pub(super) fn header_for(&self, id: SpaceId) -> (u64, Header) {
         let space = &self.spaces[id.index()];
         let pn = space.next_pn;
         let number = PacketNumber::new(pn, space.recovery.largest_acked());

@@ -26,6 +26,8 @@ pub(crate) struct SentFrames {
     pub(crate) handshake_done: bool,
     /// The delivery-rate snapshot taken when the packet was sent (in-flight packets).
     pub(crate) delivery: Option<PacketDeliveryState>,
+    /// Whether the packet was a path MTU probe (a padded PING; see [`crate::pmtu`]).
+    pub(crate) mtu_probe: bool,
 }
 
 /// A peer need not acknowledge ACK-only packets until it has something ack-eliciting to

@@ -6,6 +6,7 @@ use super::datagrams::DatagramStats;
 use crate::adapt::Strategy;
 use crate::congestion::ControllerKind;
 use crate::estimate::PathEstimates;
+use crate::pmtu::MtuStats;
 
 /// Counters and estimates of one connection (a snapshot).
 #[derive(Debug, Clone, PartialEq)]
@@ -75,4 +76,10 @@ pub struct ConnectionStats {
     /// The queue guard's cap on bytes in flight, when the strategy sets the guard (see
     /// [`Strategy::queue_guard`]).
     pub queue_cap: Option<u64>,
+    /// Path MTU discovery: the validated datagram size, probes, black holes (see
+    /// [`crate::pmtu`]).
+    pub mtu: MtuStats,
+    /// The size of the datagrams sent now (UDP payload): the strategy's size, within the
+    /// validated path MTU.
+    pub datagram_size: u16,
 }

@@ -31,7 +31,7 @@ fn starts_handshake(packet: &OpenedPacket) -> bool {
 /// What a server endpoint keeps of its [`ServerConfig`].
 #[derive(Debug, Clone)]
 pub(super) struct ServerRole {
-    transport: Arc<TransportConfig>,
+    pub(super) transport: Arc<TransportConfig>,
     retry: RetryPolicy,
     max_per_address: usize,
     handshake_timeout: Duration,

@@ -230,6 +230,24 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Switches path MTU discovery off for the connections opened or accepted from now on.
+    ///
+    /// For drivers that cannot keep the operating system from fragmenting their datagrams
+    /// (no don't-fragment bit on the platform): discovery would then validate sizes the path
+    /// carries only in fragments, each lost fragment losing the whole packet.
+    pub fn disable_mtu_discovery(&mut self) {
+        let off = |config: &Arc<TransportConfig>| {
+            Arc::new(TransportConfig {
+                mtu_discovery: None,
+                ..(**config).clone()
+            })
+        };
+        self.client_config = off(&self.client_config);
+        if let Some(server) = &mut self.server {
+            server.transport = off(&server.transport);
+        }
+    }
+
     /// What the endpoint dropped or answered on its own.
     pub fn stats(&self) -> EndpointStats {
         self.stats

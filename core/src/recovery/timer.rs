@@ -204,7 +204,6 @@ impl LossDetection {
     }
 
     /// Consecutive PTOs without an acknowledgement (`pto_count`).
-    #[cfg(test)]
     pub(crate) fn pto_count(&self) -> u32 {
         self.pto_count
     }

@@ -85,7 +85,7 @@ fn acks_with_thousands_of_ranges_are_processed_in_bounded_work() {
     let h = p.server_handle.expect("server connection");
     let conn = p.server.connection(h).expect("live");
     let bulk = conn.open_uni(0).expect("open");
-    let len = 5_000_000u64;
+    let len = 6_500_000u64;
     let mut written = 0u64;
     for _ in 0..100_000 {
         let conn = p.server.connection(h).expect("live");
