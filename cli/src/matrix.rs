@@ -46,7 +46,8 @@ pub struct MatrixArgs {
     /// Parallel simulations (default: the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Also run quinn (quinn-proto with its default controller, TLS 1.3, 1200-byte datagrams)
+    /// Also run quinn (quinn-proto with its default controller, TLS 1.3, datagrams from 1200 bytes
+    /// with path MTU discovery up to 1452, as weir's)
     /// over every scenario and print weir ÷ quinn ratios.
     #[arg(long)]
     pub peer_quinn: bool,
@@ -314,7 +315,7 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
         if peers.is_empty() {
             ""
         } else {
-            "; quinn = quinn-proto 0.11 with its default controller (CUBIC), TLS 1.3, 1200-byte datagrams, over the same links"
+            "; quinn = quinn-proto 0.11 with its default controller (CUBIC), TLS 1.3, datagrams from 1200 bytes with path MTU discovery up to 1452 (as weir), over the same links"
         }
     );
     let mut controllers: Vec<ControllerKind> = cells.iter().map(|c| c.controller).collect();

@@ -1,6 +1,7 @@
 //! The quinn baseline over real sockets: one quinn 0.11 connection moving a bulk stream for a
-//! while, set up as `weir-peers` sets quinn up in the simulator (CUBIC, 1200-byte datagrams,
-//! path-MTU discovery off, 16 MiB stream, connection and send windows), so that a figure of the
+//! while, set up as `weir-peers` sets quinn up in the simulator (CUBIC, 1200-byte datagrams at
+//! first and path MTU discovery up to 1452 bytes — `--no-mtu-discovery` keeps them at 1200 —,
+//! 16 MiB stream, connection and send windows), so that a figure of the
 //! simulator can be checked against the real stack through `weir proxy` and the same link model.
 //!
 //! ```sh
@@ -22,17 +23,24 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quinn::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-use quinn::{IdleTimeout, TransportConfig, VarInt};
+use quinn::{IdleTimeout, MtuDiscoveryConfig, TransportConfig, VarInt};
 
 const MIB: u32 = 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 
-/// quinn's settings in `weir-peers` (`QuinnConfig::default`).
+/// quinn's settings in `weir-peers` (`QuinnConfig::default`): 1200-byte datagrams at first,
+/// path MTU discovery up to 1452 bytes; `--no-mtu-discovery` as the first argument keeps
+/// every datagram at 1200 bytes.
 fn transport() -> Result<Arc<TransportConfig>, Box<dyn std::error::Error>> {
     let mut t = TransportConfig::default();
+    let mtud = (!std::env::args().any(|a| a == "--no-mtu-discovery")).then(|| {
+        let mut m = MtuDiscoveryConfig::default();
+        m.upper_bound(1452);
+        m
+    });
     t.initial_mtu(1200)
         .min_mtu(1200)
-        .mtu_discovery_config(None)
+        .mtu_discovery_config(mtud)
         .stream_receive_window(VarInt::from_u32(16 * MIB))
         .receive_window(VarInt::from_u32(16 * MIB))
         .send_window(u64::from(16 * MIB))
@@ -42,7 +50,10 @@ fn transport() -> Result<Arc<TransportConfig>, Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--no-mtu-discovery")
+        .collect();
     match args.first().map(String::as_str) {
         Some("recv") => recv_only(&args[1..]).await,
         Some("send") => send_only(&args[1..]).await,
