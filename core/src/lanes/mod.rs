@@ -52,6 +52,8 @@ mod schedule;
 mod sent;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compression;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
