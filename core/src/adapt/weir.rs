@@ -44,18 +44,19 @@ use crate::lanes::{Compression, FecLevel};
 ///   bottleneck, where TCP would lose as much). Reported only until transport switching
 ///   exists.
 /// - **Compression from the bottleneck rate**: zstd at level 3 on the lanes that follow the
-///   strategy once the flow fills a path slower than 1 Mbit/s, none again above 2 Mbit/s (the
-///   same model of the bottleneck as the datagram size, taken only while the flow fills the
-///   path). Below 1 Mbit/s a byte takes at least 8 µs to cross the bottleneck, and every byte
-///   saved shortens the queue the game's messages wait in; zstd-3 spends a few nanoseconds per
-///   byte even on a phone's core, a thousand times less, and a message that does not shrink
-///   (small game messages usually do not, without a dictionary) is sent as it is after a try
-///   that costs as much. Above, the link is seldom what holds a message back, while the CPU
-///   and the battery of a phone are spent on every byte: a lane that wants compression there
-///   sets it ([`LaneConfig::compression`](crate::lanes::LaneConfig::compression)). lz4 is not
-///   chosen: where bytes are worth saving, zstd saves more of them for CPU that is still
-///   negligible at those rates. Only what is queued after a change is compressed with the new
-///   level.
+///   strategy when the controller's model of the bottleneck (the datagram size's input) is
+///   below 1 Mbit/s, none again above 2 Mbit/s. Below 1 Mbit/s a byte takes at least 8 µs to
+///   cross the bottleneck and every byte saved shortens the queue the game's messages wait in,
+///   while zstd-3 spends a few nanoseconds per byte even on a phone's core; and however the
+///   rate came to look low (a game flow alone can look like its own small bottleneck), the
+///   CPU spent is bounded by it: at most 125 kB/s to compress, about a millisecond of CPU a
+///   second. A message that does not shrink (a game's small bit-packed messages usually do
+///   not, without a dictionary) goes as it is after a try that costs as much. Above 2 Mbit/s
+///   the link is seldom what holds a message back, while a phone's CPU and battery pay for
+///   every byte at rates that grow with the link: a lane that wants compression there sets it
+///   ([`LaneConfig::compression`](crate::lanes::LaneConfig::compression)). lz4 is not chosen:
+///   where bytes are worth saving, zstd saves more of them for CPU still negligible at those
+///   rates. Only messages queued after a change are compressed with the new level.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WeirPolicy;
 
