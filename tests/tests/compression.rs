@@ -92,7 +92,7 @@ impl App for Sender {
                 _ => SendOptions::default(),
             };
             for (lane, _) in LANES {
-                if lane == 2 && seq % 30 != 0 {
+                if lane == 2 && !seq.is_multiple_of(30) {
                     continue;
                 }
                 let n = self.queued.iter().filter(|(l, _)| *l == lane).count() as u64;

@@ -27,7 +27,7 @@ fn dictionary() -> ZstdDictionary {
     )
 }
 
-/// Input: one byte of setup — bits 0–1 pick the bound ([`BOUNDS`]), bit 2 holds the
+/// Input: one byte of setup — bits 0–1 pick the bound (64 B, 1200 B, 1 MiB, 4 MiB), bit 2 holds the
 /// dictionary, bit 3 leaves lz4 out of the codecs this end announced, bit 4 zstd — then an
 /// envelope as a peer would send it.
 ///
