@@ -235,9 +235,34 @@ fn game_how(mode: GameMode, transport: &GameTransport) -> String {
             if config.redundancy > 0 {
                 let _ = write!(how, ", redundancy {}", config.redundancy);
             }
+            if let weir_core::lanes::LaneCompression::Fixed(c) = config.compression {
+                let _ = write!(how, ", compression {c}");
+            }
             how
         }
     }
+}
+
+/// The lane compression's counters, if it was tried: messages compressed, sent as they were
+/// (no gain), bytes saved, and messages the receiver could not decompress.
+pub fn compression_row(
+    tx: &weir_core::lanes::LaneStats,
+    rx: &weir_core::lanes::LaneStats,
+) -> Option<[String; 2]> {
+    let tried = tx.compressed_messages_sent + tx.compression_skipped;
+    (tried > 0 || rx.decompression_failed > 0).then(|| {
+        [
+            "compressed / sent raw / saved / undecodable".to_owned(),
+            format!(
+                "{} / {} / {} ({} of payload) / {}",
+                tx.compressed_messages_sent,
+                tx.compression_skipped,
+                size(tx.compression_saved_bytes),
+                ratio(tx.compression_saved_bytes, tx.bytes_sent),
+                rx.decompression_failed
+            ),
+        ]
+    })
 }
 
 fn game_table(o: &Outcome) -> Table {
@@ -379,6 +404,9 @@ fn game_table(o: &Outcome) -> Table {
                 "packets rebuilt by FEC / dropped".to_owned(),
                 format!("{} / {}", rx_lanes.fec_recovered, rx_lanes.fec_dropped),
             ]);
+        }
+        if let Some(row) = compression_row(tx_lanes, rx_lanes) {
+            t.add_row(row);
         }
     }
     t.add_row([

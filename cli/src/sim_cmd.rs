@@ -9,7 +9,7 @@ use weir_core::config::TransportConfig;
 use weir_core::congestion::ControllerKind;
 use weir_core::connection::ConnectionStats;
 use weir_core::jitter::JitterConfig;
-use weir_core::lanes::{DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
+use weir_core::lanes::{Compression, DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
 use weir_core::sim::flows::BulkAmount;
 use weir_core::sim::game::{GameRun, GameSpec, GameTransport, run_game};
 use weir_core::sim::presets::PRESETS;
@@ -128,6 +128,12 @@ pub struct SimArgs {
     /// when its repairs would come too late, so at low message rates it costs more than that.
     #[arg(long, default_value = "none", value_name = "LEVEL")]
     pub fec: FecLevel,
+    /// Game flow on a lane: compress every message — none, lz4, zstd (level 3) or zstd-N (1 to
+    /// 22) — sent as it is when that does not shrink it (the game's messages are pseudo-random
+    /// after their header, as a real game's bit-packed state: expect them not to). Without it
+    /// the lane follows the strategy (weir's policy turns zstd-3 on below 1 Mbit/s).
+    #[arg(long, value_name = "CODEC")]
+    pub compression: Option<Compression>,
     /// Game flow: how long after its send time a message is worth delivering. A lane gives each
     /// message up at it; datagrams use it instead of --ttl; a stream delivers everything. The
     /// report counts the messages that arrived within it as on time.
@@ -440,11 +446,16 @@ pub fn jitter_config(args: &SimArgs) -> Result<Option<JitterConfig>, CliError> {
     Ok(Some(config))
 }
 
-/// The game lane's settings from the command line: its delivery mode and loss repair.
+/// The game lane's settings from the command line: its delivery mode, loss repair and
+/// compression.
 fn lane_config(mode: DeliveryMode, args: &SimArgs) -> LaneConfig {
-    LaneConfig::new(mode)
+    let config = LaneConfig::new(mode)
         .with_redundancy(args.redundancy)
-        .with_fec(args.fec)
+        .with_fec(args.fec);
+    match args.compression {
+        Some(c) => config.with_compression(c),
+        None => config,
+    }
 }
 
 fn game(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, CliError> {

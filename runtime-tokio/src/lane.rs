@@ -6,7 +6,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_core::lanes::{LaneConfig, LaneStats, Message, SendMessageError};
+use weir_core::lanes::{
+    Compression, LaneConfig, LaneStats, Message, SendMessageError, SendOptions,
+};
 
 use crate::connection::Connection;
 use crate::error::{ConnectionLost, LaneSendError};
@@ -28,7 +30,7 @@ impl std::fmt::Debug for Lane {
 
 impl Connection {
     /// Lane `lane` of this connection, its sending side set up with `config` (delivery mode,
-    /// priority, weight, coalescing). Calling it again for the same lane changes the
+    /// priority, weight, coalescing, compression: see [`LaneConfig::compression`]). Calling it again for the same lane changes the
     /// configuration (not the mode, once the lane carried a message).
     pub fn lane(&self, lane: u64, config: LaneConfig) -> Result<Lane, LaneSendError> {
         self.with_state(|state, handle| {
@@ -66,7 +68,19 @@ impl Lane {
     /// Sends `data` as one message, without a deadline; returns its number within the lane.
     /// Waits while the send buffer is full.
     pub async fn send(&self, data: Bytes) -> Result<u64, LaneSendError> {
-        self.send_inner(data, None).await
+        self.send_inner(data, None, None).await
+    }
+
+    /// Sends `data` as one message compressed with `compression` instead of the lane's
+    /// setting (only with a codec the peer announced, and only if it shrinks the message),
+    /// given up `ttl` from now if a `ttl` is given.
+    pub async fn send_compressed(
+        &self,
+        data: Bytes,
+        compression: Compression,
+        ttl: Option<Duration>,
+    ) -> Result<u64, LaneSendError> {
+        self.send_inner(data, ttl, Some(compression)).await
     }
 
     /// Sends `data` as one message that is given up `ttl` from now unless delivered by then:
@@ -77,12 +91,17 @@ impl Lane {
         data: Bytes,
         ttl: Duration,
     ) -> Result<u64, LaneSendError> {
-        self.send_inner(data, Some(ttl)).await
+        self.send_inner(data, Some(ttl), None).await
     }
 
-    async fn send_inner(&self, data: Bytes, ttl: Option<Duration>) -> Result<u64, LaneSendError> {
+    async fn send_inner(
+        &self,
+        data: Bytes,
+        ttl: Option<Duration>,
+        compression: Option<Compression>,
+    ) -> Result<u64, LaneSendError> {
         let mut data = Some(data);
-        poll_fn(|cx| self.poll_send(cx, &mut data, ttl)).await
+        poll_fn(|cx| self.poll_send(cx, &mut data, ttl, compression)).await
     }
 
     fn poll_send(
@@ -90,6 +109,7 @@ impl Lane {
         cx: &mut Context<'_>,
         data: &mut Option<Bytes>,
         ttl: Option<Duration>,
+        compression: Option<Compression>,
     ) -> Poll<Result<u64, LaneSendError>> {
         let lane = self.lane;
         self.conn.with_state(|state, handle| {
@@ -105,7 +125,11 @@ impl Lane {
             let Some(bytes) = data.clone() else {
                 return Poll::Ready(Err(LaneSendError::Rejected(SendMessageError::Closed)));
             };
-            match conn.send_message(now, lane, bytes, ttl.map(|t| now + t)) {
+            let options = SendOptions {
+                deadline: ttl.map(|t| now + t),
+                compression,
+            };
+            match conn.send_message_with(now, lane, bytes, options) {
                 Ok(seq) => {
                     data.take();
                     state.wake_driver();

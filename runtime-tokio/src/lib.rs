@@ -97,7 +97,10 @@ pub use tcp::{
 pub use weir_core::jitter::{
     JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,
 };
-pub use weir_core::lanes::{Coalesce, DeliveryMode, FecLevel, LaneConfig, LaneStats, Message};
+pub use weir_core::lanes::{
+    Coalesce, CodecSet, Compression, DecompressError, DeliveryMode, FecLevel, LaneCompression,
+    LaneConfig, LaneStats, Message, SendOptions, ZstdDictionary,
+};
 
 pub use weir_core;
 pub use weir_core::wire::VarInt;

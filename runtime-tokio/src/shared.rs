@@ -276,6 +276,13 @@ impl State {
                 Event::Lane(LaneEvent::Writable) => state.lanes_writable.wake_all(),
                 // Counted in the lane statistics.
                 Event::Lane(LaneEvent::Expired { .. }) => {}
+                Event::Lane(LaneEvent::Undecodable {
+                    lane,
+                    sequence,
+                    error,
+                }) => {
+                    tracing::debug!(lane, sequence, %error, "lane message dropped");
+                }
                 Event::StrategyChanged(change) => {
                     tracing::debug!(
                         old = %change.old,

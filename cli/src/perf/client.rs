@@ -284,6 +284,9 @@ fn lane_table(setup: &LaneSetup, s: &LaneStats) -> Table {
             s.fec_bytes_sent, s.fec_recovered, s.fec_dropped
         ),
     ]);
+    if let Some(row) = crate::report::compression_row(s, s) {
+        t.add_row(row);
+    }
     t.add_row([
         "given up: sending / on arrival (deadline)".to_owned(),
         format!("{} / {}", s.expired_sending, s.expired_receiving),

@@ -21,7 +21,10 @@ use weir_core::config::{ServerConfig, TransportConfig};
 
 use crate::adapt_args::AdaptPolicy;
 use weir_core::congestion::ControllerKind;
-use weir_core::lanes::{DeliveryMode, FecLevel, LaneConfig, MAX_REDUNDANCY};
+use weir_core::lanes::compression::MAX_ZSTD_LEVEL;
+use weir_core::lanes::{
+    Compression, DeliveryMode, FecLevel, LaneCompression, LaneConfig, MAX_REDUNDANCY,
+};
 
 use crate::units::{parse_bytes, parse_duration};
 
@@ -36,7 +39,8 @@ const GAME_LANE: u64 = 0;
 
 /// The lane of a game run on a lane, as the client announces it to the server after
 /// [`MODE_LANE`]: delivery mode (its wire value), redundancy, FEC level (its place in
-/// [`FecLevel::ALL`]), deadline in milliseconds (big-endian u32, 0 for none): 7 bytes.
+/// [`FecLevel::ALL`]), deadline in milliseconds (big-endian u32, 0 for none), compression (0
+/// the strategy's, 1 none, 2 lz4, `0x80 | N` zstd at level N): 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaneSetup {
     /// The lane's delivery mode and loss repair.
@@ -60,11 +64,36 @@ pub enum LaneSetupError {
     /// An FEC level past [`FecLevel::ALL`].
     #[error("unknown FEC level {0}")]
     Fec(u8),
+    /// A compression byte that names none.
+    #[error("unknown compression {0:#x}")]
+    Compression(u8),
+}
+
+/// The compression byte of a [`LaneSetup`].
+fn compression_to_wire(c: LaneCompression) -> u8 {
+    match c {
+        LaneCompression::Auto => 0,
+        LaneCompression::Fixed(Compression::None) => 1,
+        LaneCompression::Fixed(Compression::Lz4) => 2,
+        LaneCompression::Fixed(Compression::Zstd(level)) => 0x80 | level.min(0x7f),
+    }
+}
+
+fn compression_from_wire(b: u8) -> Result<LaneCompression, LaneSetupError> {
+    Ok(match b {
+        0 => LaneCompression::Auto,
+        1 => LaneCompression::Fixed(Compression::None),
+        2 => LaneCompression::Fixed(Compression::Lz4),
+        b if b & 0x80 != 0 && (1..=MAX_ZSTD_LEVEL).contains(&(b & 0x7f)) => {
+            LaneCompression::Fixed(Compression::Zstd(b & 0x7f))
+        }
+        b => return Err(LaneSetupError::Compression(b)),
+    })
 }
 
 impl LaneSetup {
     /// Its encoded length.
-    pub const LEN: usize = 7;
+    pub const LEN: usize = 8;
 
     /// The announcement's bytes.
     pub fn encode(&self) -> [u8; Self::LEN] {
@@ -84,12 +113,13 @@ impl LaneSetup {
             d1,
             d2,
             d3,
+            compression_to_wire(self.config.compression),
         ]
     }
 
     /// Reads an announcement, checking every field.
     pub fn decode(bytes: &[u8]) -> Result<Self, LaneSetupError> {
-        let &[mode, redundancy, fec, d0, d1, d2, d3] = bytes else {
+        let &[mode, redundancy, fec, d0, d1, d2, d3, compression] = bytes else {
             return Err(LaneSetupError::Short(bytes.len()));
         };
         let mode = DeliveryMode::from_wire(mode).ok_or(LaneSetupError::Mode(mode))?;
@@ -104,9 +134,12 @@ impl LaneSetup {
             ms => Some(Duration::from_millis(ms.into())),
         };
         Ok(Self {
-            config: LaneConfig::new(mode)
-                .with_redundancy(redundancy)
-                .with_fec(level),
+            config: LaneConfig {
+                compression: compression_from_wire(compression)?,
+                ..LaneConfig::new(mode)
+                    .with_redundancy(redundancy)
+                    .with_fec(level)
+            },
             deadline,
         })
     }
@@ -160,11 +193,17 @@ pub struct TransportArgs {
 impl ClientArgs {
     /// The game run's lane, if it runs on one.
     fn lane_setup(&self) -> Option<LaneSetup> {
-        self.lane.map(|mode| LaneSetup {
-            config: LaneConfig::new(mode)
+        self.lane.map(|mode| {
+            let config = LaneConfig::new(mode)
                 .with_redundancy(self.redundancy)
-                .with_fec(self.fec),
-            deadline: self.deadline,
+                .with_fec(self.fec);
+            LaneSetup {
+                config: match self.compression {
+                    Some(c) => config.with_compression(c),
+                    None => config,
+                },
+                deadline: self.deadline,
+            }
         })
     }
 }
@@ -243,6 +282,11 @@ pub struct ClientArgs {
     /// (4 + 2).
     #[arg(long, default_value = "none", value_name = "LEVEL", requires = "lane")]
     pub fec: FecLevel,
+    /// Game on a lane: compress every message (and its echo) — none, lz4, zstd or zstd-N —
+    /// when that shrinks it (the game's messages are zero-padded after their header, so they
+    /// do). Without it the lane follows the strategy.
+    #[arg(long, value_name = "CODEC", requires = "lane")]
+    pub compression: Option<Compression>,
     /// Game on a lane: give each message (and its echo) up this long after it was sent.
     #[arg(long, value_parser = parse_duration, value_name = "TIME", requires = "lane")]
     pub deadline: Option<Duration>,
@@ -327,13 +371,24 @@ mod tests {
             for fec in FecLevel::ALL {
                 for redundancy in 0..=MAX_REDUNDANCY {
                     for deadline in [None, Some(Duration::from_millis(120))] {
-                        let setup = LaneSetup {
-                            config: LaneConfig::new(mode)
-                                .with_redundancy(redundancy)
-                                .with_fec(fec),
-                            deadline,
-                        };
-                        assert_eq!(LaneSetup::decode(&setup.encode()), Ok(setup));
+                        for compression in [
+                            LaneCompression::Auto,
+                            LaneCompression::Fixed(Compression::None),
+                            LaneCompression::Fixed(Compression::Lz4),
+                            LaneCompression::Fixed(Compression::Zstd(1)),
+                            LaneCompression::Fixed(Compression::Zstd(MAX_ZSTD_LEVEL)),
+                        ] {
+                            let setup = LaneSetup {
+                                config: LaneConfig {
+                                    compression,
+                                    ..LaneConfig::new(mode)
+                                        .with_redundancy(redundancy)
+                                        .with_fec(fec)
+                                },
+                                deadline,
+                            };
+                            assert_eq!(LaneSetup::decode(&setup.encode()), Ok(setup));
+                        }
                     }
                 }
             }
@@ -347,7 +402,7 @@ mod tests {
             deadline: None,
         }
         .encode();
-        assert_eq!(LaneSetup::decode(&good[..6]), Err(LaneSetupError::Short(6)));
+        assert_eq!(LaneSetup::decode(&good[..7]), Err(LaneSetupError::Short(7)));
         assert_eq!(LaneSetup::decode(&[]), Err(LaneSetupError::Short(0)));
         let with = |at: usize, value: u8| {
             let mut bytes = good;
@@ -360,6 +415,8 @@ mod tests {
             Err(LaneSetupError::Redundancy(MAX_REDUNDANCY + 1))
         );
         assert_eq!(with(2, 4), Err(LaneSetupError::Fec(4)));
+        assert_eq!(with(7, 3), Err(LaneSetupError::Compression(3)));
+        assert_eq!(with(7, 0x80), Err(LaneSetupError::Compression(0x80)));
         // A sub-millisecond deadline still reads back as one (0 means none).
         let tiny = LaneSetup {
             deadline: Some(Duration::from_micros(10)),

@@ -12,8 +12,10 @@
 //!   never below [`MIN_STRATEGY_DATAGRAM`]; the handshake keeps its full-size packets);
 //! - sets the least FEC level of its real-time lanes and the batch size of its coalescing
 //!   lanes;
-//! - reports the compression level and the transport it recommends (neither is applied yet:
-//!   compression and transport switching are still to come);
+//! - sets the compression of the messages its adaptive lanes queue from then on (lanes that
+//!   leave it to the strategy, [`LaneCompression::Auto`](crate::lanes::LaneCompression::Auto));
+//! - reports the transport it recommends (not applied yet: transport switching is still to
+//!   come);
 //!
 //! and reports [`Event::StrategyChanged`](crate::connection::Event::StrategyChanged) with the
 //! old strategy, the new one and the reason. A knob the application pins ([`Pins`]) is never

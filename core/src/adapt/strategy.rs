@@ -29,28 +29,11 @@ impl fmt::Display for TransportChoice {
     }
 }
 
-/// A compression level. Compression is not implemented yet: the level is chosen and reported,
-/// not applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum CompressionChoice {
-    /// No compression.
-    #[default]
-    None,
-    /// lz4: cheap, for fast paths where CPU matters more than bytes.
-    Lz4,
-    /// zstd at this level (1–19): for slow paths where every byte costs airtime.
-    Zstd(u8),
-}
-
-impl fmt::Display for CompressionChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::None => f.write_str("none"),
-            Self::Lz4 => f.write_str("lz4"),
-            Self::Zstd(level) => write!(f, "zstd-{level}"),
-        }
-    }
-}
+/// A compression level: the lanes' [`Compression`](crate::lanes::Compression) under the name
+/// the strategy has always used. The strategy's level applies live to the messages queued on
+/// adaptive lanes that leave their compression to it
+/// ([`LaneCompression::Auto`](crate::lanes::LaneCompression::Auto)).
+pub type CompressionChoice = crate::lanes::Compression;
 
 /// One value for every knob the selector drives (DESIGN.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,7 +51,11 @@ pub struct Strategy {
     /// Bytes that release a batch on lanes that coalesce
     /// ([`Coalesce::Hold`](crate::lanes::Coalesce::Hold)); `None` keeps each lane's own.
     pub batch_bytes: Option<u32>,
-    /// Compression (chosen and reported; not applied yet).
+    /// Compression of the messages queued on the lanes that follow the strategy (every
+    /// [`adaptive`](crate::lanes::LaneConfig::adaptive) lane whose
+    /// [`compression`](crate::lanes::LaneConfig::compression) is
+    /// [`Auto`](crate::lanes::LaneCompression::Auto)), with a codec the peer announced and only
+    /// where it shrinks a message (see [`crate::lanes::compression`]).
     pub compression: CompressionChoice,
     /// The least forward error correction on the real-time lanes (every lane but the
     /// reliable-ordered and reliable-unordered ones, unless the lane opts out with

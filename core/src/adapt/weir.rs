@@ -6,7 +6,7 @@ use std::time::Duration;
 #[cfg(doc)]
 use super::Strategy;
 use super::{Decision, MIN_STRATEGY_DATAGRAM, Policy, PolicyInput, TransportChoice};
-use crate::lanes::FecLevel;
+use crate::lanes::{Compression, FecLevel};
 
 /// weir's default policy. Where [`SeedTiers`](super::SeedTiers) sets every knob from one
 /// score, this one sets each knob from the measure that decides whether it pays:
@@ -43,7 +43,20 @@ use crate::lanes::FecLevel;
 ///   RTT shows no standing queue (a network that throttles or drops UDP, not a congested
 ///   bottleneck, where TCP would lose as much). Reported only until transport switching
 ///   exists.
-/// - **Compression**: none until compression exists.
+/// - **Compression from the bottleneck rate**: zstd at level 3 on the lanes that follow the
+///   strategy when the controller's model of the bottleneck (the datagram size's input) is
+///   below 1 Mbit/s, none again above 2 Mbit/s. Below 1 Mbit/s a byte takes at least 8 µs to
+///   cross the bottleneck and every byte saved shortens the queue the game's messages wait in,
+///   while zstd-3 spends a few nanoseconds per byte even on a phone's core; and however the
+///   rate came to look low (a game flow alone can look like its own small bottleneck), the
+///   CPU spent is bounded by it: at most 125 kB/s to compress, about a millisecond of CPU a
+///   second. A message that does not shrink (a game's small bit-packed messages usually do
+///   not, without a dictionary) goes as it is after a try that costs as much. Above 2 Mbit/s
+///   the link is seldom what holds a message back, while a phone's CPU and battery pay for
+///   every byte at rates that grow with the link: a lane that wants compression there sets it
+///   ([`LaneConfig::compression`](crate::lanes::LaneConfig::compression)). lz4 is not chosen:
+///   where bytes are worth saving, zstd saves more of them for CPU still negligible at those
+///   rates. Only messages queued after a change are compressed with the new level.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WeirPolicy;
 
@@ -56,6 +69,13 @@ const FEC_STEPS: [(FecLevel, f64); 3] = [
 
 /// Longest a full packet should take to serialise at the bottleneck.
 const SERIALISATION_TARGET: Duration = Duration::from_millis(20);
+
+/// Below this bottleneck rate (bytes per second: 1 Mbit/s) compression turns on...
+const COMPRESS_BELOW: u64 = 1_000_000 / 8;
+/// ...and above this one (2 Mbit/s) it turns off again.
+const COMPRESS_OFF_ABOVE: u64 = 2_000_000 / 8;
+/// The level compression turns on at.
+const COMPRESSION: Compression = Compression::Zstd(3);
 
 /// Loss above which UDP looks hostile (without a standing queue).
 const TCP_LOSS: f64 = 0.30;
@@ -86,6 +106,18 @@ impl WeirPolicy {
             .filter(|(level, _)| *level <= current)
             .find(|(_, rate)| loss >= rate / 2.0)
             .map_or(FecLevel::None, |(level, _)| *level)
+    }
+
+    /// The compression for a bottleneck of `bandwidth` bytes per second, with hysteresis
+    /// around `current`: zstd-3 below 1 Mbit/s, none above 2 Mbit/s, `current` between.
+    pub fn compression_for(bandwidth: u64, current: Compression) -> Compression {
+        if bandwidth < COMPRESS_BELOW {
+            COMPRESSION
+        } else if bandwidth > COMPRESS_OFF_ABOVE {
+            Compression::None
+        } else {
+            current
+        }
     }
 
     /// The datagram size for `bandwidth` bytes per second, between 512 bytes and `max`.
@@ -149,6 +181,14 @@ impl Policy for WeirPolicy {
                 strategy.datagram_size = target;
                 reasons.push(format!(
                     "bottleneck {:.2} Mbit/s: {target}-byte datagrams",
+                    rate as f64 * 8.0 / 1e6
+                ));
+            }
+            let compression = Self::compression_for(rate, input.current.compression);
+            if compression != input.current.compression {
+                strategy.compression = compression;
+                reasons.push(format!(
+                    "bottleneck {:.2} Mbit/s: compression {compression}",
                     rate as f64 * 8.0 / 1e6
                 ));
             }
@@ -224,6 +264,18 @@ mod tests {
         assert_eq!(decide(60), TransportChoice::Tcp);
         // 40 % loss behind a 450 ms queue is congestion: UDP stays.
         assert_eq!(decide(500), TransportChoice::Udp);
+    }
+
+    #[test]
+    fn compression_turns_on_below_1_mbit_and_off_above_2() {
+        let zstd = Compression::Zstd(3);
+        let none = Compression::None;
+        assert_eq!(WeirPolicy::compression_for(100_000 / 8, none), zstd);
+        assert_eq!(WeirPolicy::compression_for(999_000 / 8, none), zstd);
+        assert_eq!(WeirPolicy::compression_for(1_500_000 / 8, none), none);
+        assert_eq!(WeirPolicy::compression_for(1_500_000 / 8, zstd), zstd);
+        assert_eq!(WeirPolicy::compression_for(2_100_000 / 8, zstd), none);
+        assert_eq!(WeirPolicy::compression_for(u64::MAX, zstd), none);
     }
 
     #[test]

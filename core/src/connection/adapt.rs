@@ -66,7 +66,8 @@ impl Connection {
         }
     }
 
-    /// Applies `strategy` to the controller, the packet size and the lanes.
+    /// Applies `strategy` to the controller, the packet size and the lanes (FEC, batching,
+    /// compression).
     pub(super) fn apply_strategy(&mut self, now: Instant, strategy: Strategy) {
         if strategy.controller != self.congestion.kind() {
             let mut config = self.config.congestion.clone();
@@ -86,7 +87,8 @@ impl Connection {
         let batch = strategy
             .batch_bytes
             .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
-        self.lanes.set_strategy(strategy.fec, batch);
+        self.lanes
+            .set_strategy(strategy.fec, batch, strategy.compression);
         self.strategy = Strategy {
             datagram_size: size,
             ..strategy

@@ -5,7 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Connection, Phase};
-use crate::lanes::{LaneConfig, LaneError, LaneStats, Message, SendMessageError};
+use crate::lanes::{LaneConfig, LaneError, LaneStats, Message, SendMessageError, SendOptions};
 
 impl Connection {
     /// Sets up the sending side of `lane`: delivery mode, priority, weight, coalescing. The
@@ -31,13 +31,32 @@ impl Connection {
         data: Bytes,
         deadline: Option<Instant>,
     ) -> Result<u64, SendMessageError> {
+        self.send_message_with(
+            now,
+            lane,
+            data,
+            SendOptions::default().with_deadline(deadline),
+        )
+    }
+
+    /// [`send_message`](Self::send_message) with per-message [`SendOptions`]: a deadline, and
+    /// a compression in place of the lane's (used only with a codec the peer announced, and
+    /// only when it shrinks the message; the limit on the message's size applies to its length
+    /// before compression).
+    pub fn send_message_with(
+        &mut self,
+        now: Instant,
+        lane: u64,
+        data: Bytes,
+        options: SendOptions,
+    ) -> Result<u64, SendMessageError> {
         match self.phase {
             Phase::Closing | Phase::Draining | Phase::Drained => {
                 return Err(SendMessageError::Closed);
             }
             Phase::Handshaking | Phase::Established => {}
         }
-        self.lanes.send(now, lane, data, deadline)
+        self.lanes.send(now, lane, data, options)
     }
 
     /// Lets the messages `lane` holds for coalescing go now.

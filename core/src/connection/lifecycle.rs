@@ -79,6 +79,8 @@ impl Connection {
             max_message_size: params.max_lane_message_size,
             lane_window: params.initial_max_lane_data,
             window: params.initial_max_lanes_data,
+            decompress: params.lane_decompress,
+            zstd_dictionary: params.lane_zstd_dictionary,
         });
         // RFC 9000 §10.1: the effective idle timeout is the minimum of both, zero meaning none.
         let local = self.config.idle_timeout;

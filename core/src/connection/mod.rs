@@ -292,7 +292,7 @@ impl Connection {
         let batch = strategy
             .batch_bytes
             .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
-        lanes.set_strategy(strategy.fec, batch);
+        lanes.set_strategy(strategy.fec, batch, strategy.compression);
         let datagrams = Datagrams::new(
             config.datagram_send_buffer,
             config.datagram_receive_buffer.unwrap_or(0),
@@ -417,6 +417,13 @@ impl Connection {
             max_lane_message_size: self.config.lanes.max_message_size,
             initial_max_lane_data: self.config.lanes.lane_receive_window,
             initial_max_lanes_data: self.config.lanes.receive_window,
+            lane_decompress: self.config.lanes.decompress,
+            lane_zstd_dictionary: self
+                .config
+                .lanes
+                .zstd_dictionary
+                .as_ref()
+                .map_or(0, |d| d.id()),
         }
     }
 

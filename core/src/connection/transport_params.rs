@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::BufMut;
 
 use crate::error::TransportError;
+use crate::lanes::CodecSet;
 use crate::streams::Side;
 use crate::wire::reset::RESET_TOKEN_LEN;
 use crate::wire::{ConnectionId, Reader, ResetToken, VarInt, varint_size};
@@ -32,6 +33,8 @@ mod id {
     pub const MAX_LANE_MESSAGE_SIZE: u64 = 0x3741_0002;
     pub const INITIAL_MAX_LANE_DATA: u64 = 0x3741_0003;
     pub const INITIAL_MAX_LANES_DATA: u64 = 0x3741_0004;
+    pub const LANE_DECOMPRESS: u64 = 0x3741_0005;
+    pub const LANE_ZSTD_DICTIONARY: u64 = 0x3741_0006;
 }
 
 /// RFC 9000 §18.2: the smallest `max_udp_payload_size` a peer may announce.
@@ -87,6 +90,13 @@ pub struct TransportParameters {
     pub initial_max_lane_data: u64,
     /// Flow-control credit of all reliable lanes together towards the sender.
     pub initial_max_lanes_data: u64,
+    /// The codecs in which the sender decompresses lane messages (absent: none, so an older
+    /// peer never receives a compressed message). See [`crate::lanes::compression`].
+    pub lane_decompress: CodecSet,
+    /// The id of the sender's zstd dictionary ([`ZstdDictionary::id`]); 0 (absent): none.
+    ///
+    /// [`ZstdDictionary::id`]: crate::lanes::ZstdDictionary::id
+    pub lane_zstd_dictionary: u64,
 }
 
 impl Default for TransportParameters {
@@ -112,6 +122,8 @@ impl Default for TransportParameters {
             max_lane_message_size: 0,
             initial_max_lane_data: 0,
             initial_max_lanes_data: 0,
+            lane_decompress: CodecSet::NONE,
+            lane_zstd_dictionary: 0,
         }
     }
 }
@@ -191,6 +203,8 @@ impl TransportParameters {
             (id::MAX_LANE_MESSAGE_SIZE, self.max_lane_message_size),
             (id::INITIAL_MAX_LANE_DATA, self.initial_max_lane_data),
             (id::INITIAL_MAX_LANES_DATA, self.initial_max_lanes_data),
+            (id::LANE_DECOMPRESS, self.lane_decompress.to_wire()),
+            (id::LANE_ZSTD_DICTIONARY, self.lane_zstd_dictionary),
         ] {
             if value != 0 {
                 put_varint_param(buf, param, value);
@@ -293,6 +307,8 @@ impl TransportParameters {
             id::MAX_LANE_MESSAGE_SIZE => self.max_lane_message_size = varint(value)?,
             id::INITIAL_MAX_LANE_DATA => self.initial_max_lane_data = varint(value)?,
             id::INITIAL_MAX_LANES_DATA => self.initial_max_lanes_data = varint(value)?,
+            id::LANE_DECOMPRESS => self.lane_decompress = CodecSet::from_wire(varint(value)?),
+            id::LANE_ZSTD_DICTIONARY => self.lane_zstd_dictionary = varint(value)?,
             id::STATELESS_RESET_TOKEN => {
                 let token = value.try_into().map_err(|_| {
                     TransportError::transport_parameter(format!(
@@ -454,6 +470,8 @@ mod tests {
             datagram in proptest::option::of(0u64..(1 << 62)),
             reset in proptest::option::of(any::<[u8; 16]>()),
             lanes in proptest::array::uniform4(0u64..(1 << 62)),
+            codecs in 0u64..4,
+            dictionary in 0u64..(1 << 62),
         ) {
             let params = TransportParameters {
                 original_destination_connection_id: odcid,
@@ -475,6 +493,8 @@ mod tests {
                 max_lane_message_size: lanes[1],
                 initial_max_lane_data: lanes[2],
                 initial_max_lanes_data: lanes[3],
+                lane_decompress: CodecSet::from_wire(codecs),
+                lane_zstd_dictionary: dictionary,
             };
             let mut buf = Vec::new();
             params.encode(&mut buf);

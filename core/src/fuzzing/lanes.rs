@@ -8,7 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Input, epoch};
-use crate::lanes::{DeliveryMode, FecLevel, LaneConfig, Lanes, LanesConfig, LanesSent, PeerLanes};
+use crate::lanes::{
+    CodecSet, Compression, DeliveryMode, FecLevel, LaneConfig, Lanes, LanesConfig, LanesSent,
+    PeerLanes, SendOptions,
+};
 use crate::wire::VarInt;
 use crate::wire::frame::{
     FecRepair, FecSource, Fragment, Frame, Iter, LaneFrame, LaneHeader, LaneSkip,
@@ -51,6 +54,7 @@ fn config() -> LanesConfig {
         send_buffer: 64 * 1024,
         redundancy_budget: 300,
         fec_buffer: 8 * 1024,
+        ..LanesConfig::default()
     }
 }
 
@@ -91,6 +95,8 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
         max_message_size: config.max_message_size,
         lane_window: config.lane_receive_window,
         window: config.receive_window,
+        decompress: CodecSet::ALL,
+        zstd_dictionary: 0,
     };
     let mut tx = Lanes::new(&config);
     tx.set_peer(peer);
@@ -102,9 +108,17 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
         let mode = DeliveryMode::ALL[usize::from(b & 0x07) % 5];
         let redundancy = (b >> 4) & 0x03;
         let fec = FecLevel::ALL[usize::from(b >> 6)];
+        // Bit 3 compresses (the messages' pattern repeats every 256 bytes): lz4 on even lanes,
+        // zstd on odd ones.
+        let compression = match (b & 0x08 != 0, lane % 2) {
+            (false, _) => Compression::None,
+            (true, 0) => Compression::Lz4,
+            (true, _) => Compression::Zstd(1),
+        };
         let lane_config = LaneConfig::new(mode)
             .with_redundancy(redundancy)
-            .with_fec(fec);
+            .with_fec(fec)
+            .with_compression(compression);
         if tx.configure(lane, lane_config).is_ok() {
             modes.insert(lane, mode);
         }
@@ -129,10 +143,8 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
                 let len = usize::from(arg) * 37;
                 let deadline =
                     (op & 0x80 != 0).then(|| now + Duration::from_millis(u64::from(arg)));
-                if tx
-                    .send(now, lane, message(lane, seq, len), deadline)
-                    .is_ok()
-                {
+                let options = SendOptions::default().with_deadline(deadline);
+                if tx.send(now, lane, message(lane, seq, len), options).is_ok() {
                     next_seq.insert(lane, seq + 1);
                     reached.sent += 1;
                 }
@@ -249,6 +261,7 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
                         fragment,
                         deadline_ms: None,
                         copy: false,
+                        compressed: false,
                         len: data.len(),
                         explicit_len: true,
                     },
@@ -317,6 +330,7 @@ pub fn lanes_reached(data: &[u8]) -> LanesReached {
                         fragment: None,
                         deadline_ms: None,
                         copy: false,
+                        compressed: false,
                         len: data.len(),
                         explicit_len: true,
                     },

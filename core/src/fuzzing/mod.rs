@@ -21,7 +21,8 @@
 //! (decoders, in this module's tests) and `write_fuzz_seeds` in `tests/tests/fuzz_bodies.rs`
 //! (endpoint bodies).
 //!
-//! The bodies live in submodules: `codec` decodes packets and frames, `endpoint` drives one
+//! The bodies live in submodules: `codec` decodes packets and frames, `decompress` runs the
+//! lanes' decompressor on a peer's envelopes, `endpoint` drives one
 //! server under fuzzed datagrams, `pair` runs a client and a server over a fuzzed network; this
 //! module holds what the endpoint bodies share (the input reader, the clock origin, the livelock
 //! guard) and re-exports the bodies.
@@ -30,6 +31,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 mod codec;
+mod decompress;
 mod endpoint;
 mod flood;
 mod lanes;
@@ -38,6 +40,7 @@ mod pair;
 mod tests;
 
 pub use codec::{decode_frames, decode_frames_reached, decode_packet, decode_packet_reached};
+pub use decompress::{DecompressReached, decompress, decompress_reached};
 pub use endpoint::{EndpointReached, endpoint_datagrams, endpoint_datagrams_reached};
 pub use flood::{FloodPath, FloodReached, endpoint_flood, endpoint_flood_reached};
 pub use lanes::{LanesReached, lanes, lanes_reached};

@@ -158,6 +158,63 @@ proptest! {
         decode_packet(&data);
         decode_frames(&data);
     }
+
+    #[test]
+    fn the_decompressor_holds_on_arbitrary_and_mutated_envelopes(
+        data in proptest::collection::vec(any::<u8>(), 0..300),
+        seed in 0usize..64,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+    ) {
+        decompress(&data);
+        let seeds = decompress_seeds();
+        let mut seed = seeds[seed % seeds.len()].1.clone();
+        for (at, x) in flips {
+            let i = at % seed.len();
+            seed[i] ^= x;
+        }
+        decompress(&seed);
+    }
+}
+
+/// Seeds of `decompress`, by name: an envelope of every codec (setup byte first), a bomb, a
+/// lie about the length, and a codec not announced.
+fn decompress_seeds() -> Seeds {
+    use crate::lanes::compression::{Compression, ZstdDictionary, compress};
+    let game = b"{\"tick\":7,\"entities\":[{\"id\":1,\"pos\":[1000,2000],\"hp\":100},\
+                 {\"id\":2,\"pos\":[1013,2007],\"hp\":99}]}";
+    let dict = ZstdDictionary::new(
+        &b"{\"tick\":0,\"entities\":[{\"id\":1,\"pos\":[1000,2000],\"hp\":100}]}"[..],
+    );
+    let with = |setup: u8, envelope: &[u8]| [&[setup][..], envelope].concat();
+    let zeros = vec![0u8; 1 << 20];
+    let lz4 = compress(Compression::Lz4, None, &game.repeat(4)).expect("shrinks");
+    let zstd = compress(Compression::Zstd(3), None, &game.repeat(4)).expect("shrinks");
+    let zstd_dict = compress(Compression::Zstd(3), Some(&dict), game).expect("shrinks");
+    let bomb = compress(Compression::Zstd(19), None, &zeros).expect("shrinks");
+    let lz4_bomb = compress(Compression::Lz4, None, &zeros).expect("shrinks");
+    let mut lying = zstd.to_vec();
+    lying[1] = 0x10; // claims 16 bytes
+    vec![
+        ("lz4".to_string(), with(0x02, &lz4)),
+        ("zstd".to_string(), with(0x02, &zstd)),
+        ("zstd_dictionary".to_string(), with(0x06, &zstd_dict)),
+        ("zstd_bomb".to_string(), with(0x01, &bomb)),
+        ("lz4_bomb".to_string(), with(0x01, &lz4_bomb)),
+        ("zstd_short_length".to_string(), with(0x02, &lying)),
+        ("lz4_unannounced".to_string(), with(0x0a, &lz4)),
+        ("dictionary_not_held".to_string(), with(0x02, &zstd_dict)),
+    ]
+}
+
+#[test]
+fn decompress_seeds_reach_the_decoder() {
+    let seeds = decompress_seeds();
+    let decoded: Vec<&str> = seeds
+        .iter()
+        .filter(|(_, s)| decompress_reached(s).decoded)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(decoded, ["lz4", "zstd", "zstd_dictionary"]);
 }
 
 /// A handshake message (`type | varint length | body`) in a HANDSHAKE frame at `offset`.
@@ -349,17 +406,18 @@ fn seed_dir(target: &str) -> std::path::PathBuf {
 /// Named seed files.
 type Seeds = Vec<(String, Vec<u8>)>;
 
-fn seed_targets() -> [(&'static str, Seeds); 2] {
+fn seed_targets() -> [(&'static str, Seeds); 3] {
     [
         ("decode_packet", packet_seeds()),
         ("decode_frames", frame_seeds()),
+        ("decompress", decompress_seeds()),
     ]
 }
 
 /// Writes the seed corpora of the decoder targets into `fuzz/seeds/` (run with `--ignored`
 /// after changing a seed, and commit the result).
 #[test]
-#[ignore = "writes fuzz/seeds/{decode_packet,decode_frames}/"]
+#[ignore = "writes fuzz/seeds/{decode_packet,decode_frames,decompress}/"]
 fn write_fuzz_seeds() {
     for (target, seeds) in seed_targets() {
         let dir = seed_dir(target);
@@ -391,6 +449,7 @@ fn committed_fuzz_seeds_are_current() {
             assert!(file == data, "{target}/{name} is stale: {regenerate}");
             decode_packet(&file);
             decode_frames(&file);
+            decompress(&file);
         }
     }
 }

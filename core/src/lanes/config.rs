@@ -1,10 +1,12 @@
 //! What a lane is set up with ([`LaneConfig`]), and the connection's limits on lanes
 //! ([`LanesConfig`], part of the transport configuration).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::wire::frame::{DeliveryMode, UnknownDeliveryMode};
 
+use super::compression::{CodecSet, ZstdDictionary};
+use super::compression::{Compression, LaneCompression, MAX_DICTIONARY_SIZE, MAX_ZSTD_LEVEL};
 use super::fec::FecLevel;
 
 /// How a lane groups small messages into packets.
@@ -65,7 +67,46 @@ pub struct LaneConfig {
     /// repairs by retransmission and may carry bulk data that would pay the overhead; on a
     /// sequenced lane the next message supersedes a lost one sooner than a repair arrives; a
     /// lane with redundant copies already has the repair its application chose.
+    ///
+    /// Compression follows the strategy on every adaptive lane whose
+    /// [`compression`](Self::compression) is [`LaneCompression::Auto`].
     pub adaptive: bool,
+    /// How the lane compresses its messages (see [`crate::lanes::compression`]):
+    /// [`LaneCompression::Auto`] (the default) follows the strategy selector on an adaptive
+    /// lane and compresses nothing on a pinned one; [`LaneCompression::Fixed`] keeps a level.
+    /// A message is compressed only with a codec the peer announced, and sent as it is when
+    /// that would not make it smaller. A message's own
+    /// [`SendOptions::compression`] overrides it.
+    pub compression: LaneCompression,
+}
+
+/// How one message is sent ([`Connection::send_message_with`]).
+///
+/// [`Connection::send_message_with`]: crate::connection::Connection::send_message_with
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendOptions {
+    /// When to give the message up if it was not delivered (not sent in full, or not
+    /// acknowledged on a reliable lane); `None`: never.
+    pub deadline: Option<Instant>,
+    /// This message's compression, in place of the lane's ([`LaneConfig::compression`]);
+    /// `None`: the lane's. Still only with a codec the peer announced, and only when it
+    /// shrinks the message.
+    pub compression: Option<Compression>,
+}
+
+impl SendOptions {
+    /// Options with `deadline`.
+    pub fn with_deadline(self, deadline: Option<Instant>) -> Self {
+        Self { deadline, ..self }
+    }
+
+    /// Options compressing the message with `compression`.
+    pub fn with_compression(self, compression: Compression) -> Self {
+        Self {
+            compression: Some(compression),
+            ..self
+        }
+    }
 }
 
 /// The most copies [`LaneConfig::redundancy`] may ask for.
@@ -81,6 +122,7 @@ impl Default for LaneConfig {
             redundancy: 0,
             fec: FecLevel::None,
             adaptive: true,
+            compression: LaneCompression::Auto,
         }
     }
 }
@@ -114,6 +156,15 @@ impl LaneConfig {
         Self { fec, ..self }
     }
 
+    /// This configuration compressing every message with `compression` (a fixed level, not
+    /// the strategy's).
+    pub fn with_compression(self, compression: Compression) -> Self {
+        Self {
+            compression: LaneCompression::Fixed(compression),
+            ..self
+        }
+    }
+
     /// The same configuration, kept exactly as it is by the strategy selector
     /// ([`adaptive`](Self::adaptive) off).
     pub fn pinned(self) -> Self {
@@ -131,6 +182,16 @@ impl LaneConfig {
             self.fec.max(strategy)
         } else {
             self.fec
+        }
+    }
+
+    /// The compression the lane asks for when the strategy says `strategy` (see
+    /// [`compression`](Self::compression)).
+    pub(crate) fn effective_compression(&self, strategy: Compression) -> Compression {
+        match self.compression {
+            LaneCompression::Fixed(c) => c,
+            LaneCompression::Auto if self.adaptive => strategy,
+            LaneCompression::Auto => Compression::None,
         }
     }
 }
@@ -174,6 +235,15 @@ pub struct LanesConfig {
     /// (data plus 64 bytes each), all lanes together; beyond it the oldest group is
     /// forgotten. Default 256 KiB.
     pub fec_buffer: u64,
+    /// The codecs this end decompresses, announced in the handshake: the peer compresses
+    /// with no other (see [`crate::lanes::compression`]). Default: all ([`CodecSet::ALL`]).
+    /// A decompressed message is at most `max_message_size` bytes, whatever the peer sends.
+    pub decompress: CodecSet,
+    /// A zstd dictionary for this end's messages both ways: used when the peer announces the
+    /// same one (by its [`ZstdDictionary::id`]), ignored otherwise. At most
+    /// [`MAX_DICTIONARY_SIZE`] bytes; each connection that compresses or decompresses with it
+    /// keeps its own copy in its zstd contexts. Default none.
+    pub zstd_dictionary: Option<ZstdDictionary>,
 }
 
 impl Default for LanesConfig {
@@ -189,6 +259,8 @@ impl Default for LanesConfig {
             send_buffer: 4 << 20,
             redundancy_budget: 600,
             fec_buffer: 256 << 10,
+            decompress: CodecSet::ALL,
+            zstd_dictionary: None,
         }
     }
 }
@@ -216,6 +288,12 @@ pub enum LaneConfigError {
         /// The largest message.
         max_message_size: u64,
     },
+    /// A zstd level above [`MAX_ZSTD_LEVEL`], or zero.
+    #[error("zstd levels run from 1 to {MAX_ZSTD_LEVEL}, not {0}")]
+    ZstdLevel(u8),
+    /// A zstd dictionary larger than [`MAX_DICTIONARY_SIZE`], or empty.
+    #[error("a zstd dictionary must hold 1 to {MAX_DICTIONARY_SIZE} bytes, not {0}")]
+    DictionarySize(usize),
 }
 
 impl LaneConfig {
@@ -234,6 +312,11 @@ impl LaneConfig {
             && (batch_bytes == 0 || max_delay.is_zero())
         {
             return Err(LaneConfigError::EmptyHold);
+        }
+        if let LaneCompression::Fixed(Compression::Zstd(level)) = self.compression
+            && !(1..=MAX_ZSTD_LEVEL).contains(&level)
+        {
+            return Err(LaneConfigError::ZstdLevel(level));
         }
         Ok(())
     }
@@ -264,6 +347,11 @@ impl LanesConfig {
                 window,
                 max_message_size: self.max_message_size,
             });
+        }
+        if let Some(dictionary) = &self.zstd_dictionary
+            && !(1..=MAX_DICTIONARY_SIZE).contains(&dictionary.bytes().len())
+        {
+            return Err(LaneConfigError::DictionarySize(dictionary.bytes().len()));
         }
         Ok(())
     }

@@ -26,6 +26,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::MESSAGE_OVERHEAD;
 use super::message::{LaneStats, Message};
 use super::reassembly::{Assembly, FragmentError};
@@ -74,6 +76,9 @@ struct Pending {
     ticket: u64,
     /// Unreliable: counted in `partial_bytes` (an incomplete message).
     charged: bool,
+    /// A compressed envelope, to decompress when the application reads it (the bit of the
+    /// first fragment that arrived).
+    compressed: bool,
 }
 
 /// What one received fragment did.
@@ -290,6 +295,7 @@ impl LaneReceiver {
                         ready: false,
                         ticket: 0,
                         charged,
+                        compressed: h.compressed,
                     },
                 );
                 if !complete && self.mode.is_sequenced() && seq < self.next_deliver {
@@ -493,12 +499,16 @@ impl LaneReceiver {
         }
     }
 
-    /// The next message for the application at `now`: stale ones are dropped on the way.
+    /// The next message for the application at `now`: stale ones are dropped on the way, and
+    /// so are compressed ones that `inflate` (given the message's number and envelope) cannot
+    /// decompress. Decompressing here, not on arrival, keeps the buffers' bound on what
+    /// arrived: only the message handed over is ever decompressed.
     pub(super) fn read(
         &mut self,
         now: Instant,
         lane: u64,
         stats: &mut LaneStats,
+        inflate: &mut dyn FnMut(u64, &[u8]) -> Option<Bytes>,
     ) -> Option<Message> {
         while let Some((seq, mut p)) = self.pop_ready() {
             self.release(seq, p.offset);
@@ -506,7 +516,17 @@ impl LaneReceiver {
                 stats.expired_receiving += 1;
                 continue;
             }
-            let data = p.assembly.take().unwrap_or_default();
+            let mut data = p.assembly.take().unwrap_or_default();
+            if p.compressed {
+                match inflate(seq, &data) {
+                    Some(message) => data = message,
+                    None => {
+                        stats.decompression_failed += 1;
+                        continue;
+                    }
+                }
+                stats.compressed_messages_received += 1;
+            }
             stats.messages_received += 1;
             stats.bytes_received += data.len() as u64;
             return Some(Message {

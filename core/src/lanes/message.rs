@@ -4,6 +4,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::compression::DecompressError;
+
 /// A message received on a lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -39,6 +41,18 @@ pub enum LaneEvent {
         /// The message's number.
         sequence: u64,
     },
+    /// A compressed message that did not decompress (a bomb beyond `max_message_size`,
+    /// corrupt data, a codec or dictionary this end never announced) was dropped when the
+    /// application read its lane; the lane goes on. Counted in
+    /// [`LaneStats::decompression_failed`].
+    Undecodable {
+        /// The lane.
+        lane: u64,
+        /// The message's number.
+        sequence: u64,
+        /// Why.
+        error: DecompressError,
+    },
 }
 
 /// Counters of one direction of the lanes of a connection.
@@ -46,8 +60,17 @@ pub enum LaneEvent {
 pub struct LaneStats {
     /// Messages queued by the application.
     pub messages_sent: u64,
-    /// Message bytes queued by the application.
+    /// Message bytes queued by the application (before compression).
     pub bytes_sent: u64,
+    /// Messages sent compressed (see [`LaneConfig::compression`]).
+    ///
+    /// [`LaneConfig::compression`]: super::LaneConfig::compression
+    pub compressed_messages_sent: u64,
+    /// Bytes compression took off the messages sent: their length less their compressed
+    /// envelopes' (what the lanes carried, before fragment headers).
+    pub compression_saved_bytes: u64,
+    /// Messages that compression did not shrink (or too short to try), sent as they were.
+    pub compression_skipped: u64,
     /// Fragments sent again after a loss (reliable lanes).
     pub fragments_retransmitted: u64,
     /// Bytes of redundant copies sent (the cost of [`LaneConfig::redundancy`]), headers
@@ -77,8 +100,13 @@ pub struct LaneStats {
     pub superseded_sending: u64,
     /// Messages delivered to the application.
     pub messages_received: u64,
-    /// Message bytes delivered to the application.
+    /// Message bytes delivered to the application (after decompression).
     pub bytes_received: u64,
+    /// Compressed messages delivered to the application (decompressed).
+    pub compressed_messages_received: u64,
+    /// Compressed messages dropped because they did not decompress within the bounds (see
+    /// [`LaneEvent::Undecodable`]).
+    pub decompression_failed: u64,
     /// Messages dropped at the receiver because their deadline passed.
     pub expired_receiving: u64,
     /// Messages dropped at the receiver because a newer one had been delivered (sequenced

@@ -28,14 +28,19 @@
 //!   ([`LaneConfig::redundancy`]: later packets carry copies of the newest unacknowledged
 //!   messages) and forward error correction ([`LaneConfig::fec`], [`FecLevel`]: Reed–Solomon
 //!   repairs over groups of the lane's packets).
+//! - **Compression**, per lane ([`LaneConfig::compression`]) or per message
+//!   ([`SendOptions::compression`]): lz4 or zstd (with a dictionary both ends hold), only with
+//!   codecs the peer announced and only when it shrinks the message; decompressed when the
+//!   application reads, within `max_message_size` (see [`compression`]).
 //!
 //! ## Modules
 //!
 //! `config` (lane and connection settings), `outgoing` (the sending half), `incoming` and
-//! `reassembly` (the receiving half), `fec` (forward error correction), `schedule` (deficit
-//! round-robin), `sent` (what a packet carried), `message` (what the application gets),
-//! `error`.
+//! `reassembly` (the receiving half), `fec` (forward error correction), `compression` (the
+//! codecs and their envelope), `schedule` (deficit round-robin), `sent` (what a packet
+//! carried), `message` (what the application gets), `error`.
 
+pub mod compression;
 mod config;
 mod error;
 mod fec;
@@ -47,14 +52,20 @@ mod schedule;
 mod sent;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compression;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+pub use compression::{
+    Codec, CodecSet, Compression, DecompressError, LaneCompression, UnknownCompression,
+    ZstdDictionary,
+};
 pub use config::{
-    Coalesce, DeliveryMode, LaneConfig, LaneConfigError, LanesConfig, MAX_REDUNDANCY,
+    Coalesce, DeliveryMode, LaneConfig, LaneConfigError, LanesConfig, MAX_REDUNDANCY, SendOptions,
     UnknownDeliveryMode,
 };
 pub use error::{LaneError, SendMessageError};
@@ -62,6 +73,7 @@ pub use fec::{FecLevel, MAX_REPAIRS, MAX_SOURCES, UnknownFecLevel};
 pub use message::{LaneEvent, LaneStats, Message};
 pub(crate) use sent::{LaneChunk, LaneControl, LanesSent};
 
+use self::compression::{Decoder, Encoder};
 use self::fec::{FecDecoder, FecEncoder, Recovered};
 use self::incoming::LaneReceiver;
 use self::outgoing::LaneSender;
@@ -108,6 +120,10 @@ pub(crate) struct PeerLanes {
     pub(crate) max_message_size: u64,
     pub(crate) lane_window: u64,
     pub(crate) window: u64,
+    /// The codecs the peer decompresses.
+    pub(crate) decompress: CodecSet,
+    /// The id of the peer's zstd dictionary (0: none).
+    pub(crate) zstd_dictionary: u64,
 }
 
 /// A deadline as the time to live a frame announces: milliseconds left, rounded up, at least 1.
@@ -204,6 +220,12 @@ pub(crate) struct Lanes {
     strategy_fec: FecLevel,
     /// The strategy selector's batch size for coalescing lanes.
     strategy_batch: Option<usize>,
+    /// The strategy selector's compression for adaptive lanes.
+    strategy_compression: Compression,
+    /// Compresses the messages sent (its zstd context kept between them).
+    encoder: Encoder,
+    /// Decompresses the messages read.
+    decoder: Decoder,
     /// When the application last queued a real-time message (on an unreliable or sequenced
     /// lane, or with a deadline).
     last_realtime: Option<Instant>,
@@ -240,6 +262,9 @@ impl Lanes {
             tail_copies: false,
             strategy_fec: FecLevel::None,
             strategy_batch: None,
+            strategy_compression: Compression::None,
+            encoder: Encoder::default(),
+            decoder: Decoder::default(),
             last_realtime: None,
         }
     }
@@ -361,9 +386,16 @@ impl Lanes {
         }
     }
 
-    /// The strategy selector's least FEC level for real-time lanes and batch size for
-    /// coalescing ones (see [`LaneConfig::adaptive`]).
-    pub(crate) fn set_strategy(&mut self, fec: FecLevel, batch: Option<usize>) {
+    /// The strategy selector's least FEC level for real-time lanes, batch size for
+    /// coalescing ones and compression for the rest (see [`LaneConfig::adaptive`]). The
+    /// compression applies to the messages queued from now on.
+    pub(crate) fn set_strategy(
+        &mut self,
+        fec: FecLevel,
+        batch: Option<usize>,
+        compression: Compression,
+    ) {
+        self.strategy_compression = compression;
         self.strategy_fec = fec;
         self.strategy_batch = batch;
         let lanes: Vec<(u64, FecLevel)> = self
@@ -401,8 +433,9 @@ impl Lanes {
         now: Instant,
         lane: u64,
         data: Bytes,
-        deadline: Option<Instant>,
+        options: SendOptions,
     ) -> Result<u64, SendMessageError> {
+        let deadline = options.deadline;
         let Some(peer) = self.peer else {
             return Err(SendMessageError::NotConnected);
         };
@@ -419,6 +452,17 @@ impl Lanes {
                 max,
             });
         }
+        let original = data.len() as u64;
+        let compression = options.compression.unwrap_or_else(|| {
+            self.senders
+                .get(&lane)
+                .map_or_else(LaneConfig::default, |s| s.config)
+                .effective_compression(self.strategy_compression)
+        });
+        let (data, compressed) = match self.compress(compression, &data, &peer) {
+            Some(envelope) => (envelope, true),
+            None => (data, false),
+        };
         let len = data.len() as u64;
         let limit = self.config.send_buffer;
         let stats = &mut self.stats;
@@ -445,15 +489,40 @@ impl Lanes {
             return Err(SendMessageError::Blocked);
         }
         let before = sender.buffered;
-        let seq = sender.push(now, data, deadline, stats);
+        let seq = sender.push(now, data, compressed, deadline, stats);
         self.send_buffered = self.send_buffered + sender.buffered - before;
         self.stats.messages_sent += 1;
-        self.stats.bytes_sent += len;
+        self.stats.bytes_sent += original;
+        if compressed {
+            self.stats.compressed_messages_sent += 1;
+            self.stats.compression_saved_bytes += original - len;
+        } else if compression != Compression::None {
+            self.stats.compression_skipped += 1;
+        }
         if realtime {
             self.last_realtime = Some(now);
         }
         self.schedule(lane);
         Ok(seq)
+    }
+
+    /// `data`'s compressed envelope, if `compression` asks for a codec the peer decodes and
+    /// it makes the message smaller; the dictionary only if the peer holds the same one.
+    fn compress(
+        &mut self,
+        compression: Compression,
+        data: &[u8],
+        peer: &PeerLanes,
+    ) -> Option<Bytes> {
+        if !peer.decompress.allows(compression) {
+            return None;
+        }
+        let dictionary = self
+            .config
+            .zstd_dictionary
+            .as_ref()
+            .filter(|d| d.id() == peer.zstd_dictionary);
+        self.encoder.compress(compression, dictionary, data)
     }
 
     /// Lets the messages `lane` holds for coalescing go now.
@@ -489,7 +558,25 @@ impl Lanes {
         };
         let receiver = self.receivers.get_mut(&lane)?;
         let before = Snapshot::of(receiver);
-        let message = receiver.read(now, lane, &mut self.stats);
+        let (decoder, events, config) = (&mut self.decoder, &mut self.events, &self.config);
+        let mut inflate = |sequence: u64, envelope: &[u8]| {
+            decoder
+                .decompress(
+                    envelope,
+                    config.max_message_size,
+                    config.decompress,
+                    config.zstd_dictionary.as_ref(),
+                )
+                .map_err(|error| {
+                    events.push_back(LaneEvent::Undecodable {
+                        lane,
+                        sequence,
+                        error,
+                    });
+                })
+                .ok()
+        };
+        let message = receiver.read(now, lane, &mut self.stats, &mut inflate);
         self.settle(lane, before);
         message
     }
@@ -1120,6 +1207,7 @@ impl Lanes {
             offset: VarInt::saturating_from_u64(plan.offset),
             fragment: None,
             deadline_ms: ttl,
+            compressed: plan.compressed,
             len: 0,
             explicit_len: true,
         };
@@ -1210,6 +1298,7 @@ impl Lanes {
                     fragment: None,
                     deadline_ms: c.deadline.map(|d| ttl_ms(d, now)),
                     copy: true,
+                    compressed: c.compressed,
                     len: c.data.len(),
                     explicit_len: true,
                 };

@@ -44,7 +44,10 @@ struct OutMessage {
     /// Reliable: where the message starts in the lane's credit, once admitted.
     offset: Option<u64>,
     len: u64,
+    /// What goes on the wire: the message, or its compressed envelope.
     data: Bytes,
+    /// Whether `data` is a compressed envelope (its frames carry the COMPRESSED bit).
+    compressed: bool,
     deadline: Option<Instant>,
     queued: Instant,
     /// Bytes sent for the first time (from 0).
@@ -71,6 +74,7 @@ pub(super) struct Copy {
     pub(super) seq: u64,
     pub(super) offset: u64,
     pub(super) data: Bytes,
+    pub(super) compressed: bool,
     pub(super) deadline: Option<Instant>,
     /// Copies still to send.
     left: u8,
@@ -91,6 +95,8 @@ pub(super) struct Plan {
     /// The message-relative bytes to send (trimmed to the packet's room by the caller).
     pub(super) range: Range<u64>,
     pub(super) retransmit: bool,
+    /// Whether the message is a compressed envelope.
+    pub(super) compressed: bool,
     /// Time to live left, if the message has a deadline.
     pub(super) deadline: Option<Instant>,
     /// Reliable: the credit the message takes if this fragment admits it.
@@ -170,12 +176,13 @@ impl LaneSender {
         self.next_seq > 0
     }
 
-    /// Queues a message; returns its number. On a sequenced lane every older message not yet
-    /// done is given up (counted in `stats`).
+    /// Queues a message (`data`, a compressed envelope if `compressed`); returns its number.
+    /// On a sequenced lane every older message not yet done is given up (counted in `stats`).
     pub(super) fn push(
         &mut self,
         now: Instant,
         data: Bytes,
+        compressed: bool,
         deadline: Option<Instant>,
         stats: &mut LaneStats,
     ) -> u64 {
@@ -204,6 +211,7 @@ impl LaneSender {
             offset: None,
             len,
             data,
+            compressed,
             deadline,
             queued: now,
             sent: 0,
@@ -336,6 +344,7 @@ impl LaneSender {
                 message_len: m.len,
                 range: m.lost[0].clone(),
                 retransmit: true,
+                compressed: m.compressed,
                 deadline: m.deadline,
                 admits: None,
             });
@@ -359,6 +368,7 @@ impl LaneSender {
             message_len: m.len,
             range: m.sent..m.len,
             retransmit: false,
+            compressed: m.compressed,
             deadline: m.deadline,
             admits,
         })
@@ -404,6 +414,7 @@ impl LaneSender {
                 seq: m.seq,
                 offset: plan.offset,
                 data: m.data.clone(),
+                compressed: m.compressed,
                 deadline: m.deadline,
                 left: self.config.redundancy,
                 packet,

@@ -39,6 +39,7 @@ fn frame(
             }),
             deadline_ms: None,
             copy: false,
+            compressed: false,
             len: data.len(),
             explicit_len: true,
         },

@@ -145,6 +145,9 @@ impl App for EchoClient {
         };
         while let Some(at) = self.next_send().filter(|t| *t <= now) {
             let mut msg = vec![0u8; self.size];
+            if let Some(padding) = msg.get_mut(HEADER..) {
+                super::game::incompressible_padding(self.sent, padding);
+            }
             msg[..8].copy_from_slice(&self.sent.to_be_bytes());
             let sent = u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
                 .unwrap_or(u64::MAX);

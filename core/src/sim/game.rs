@@ -6,7 +6,9 @@
 //!
 //! Every message starts with its sequence number and its send time (8 bytes each, big-endian;
 //! nanoseconds since the epoch both ends share), then padding, so the receiver needs no side
-//! channel. quinn's side of the same flow (`weir-peers`) writes the same format.
+//! channel. The padding is pseudo-random, as incompressible as a game's bit-packed state: a
+//! lane that compresses (the strategy turns zstd on at slow bottlenecks) must not make the
+//! flow look smaller than a real game's. quinn's side of the same flow (`weir-peers`) writes the same format.
 //!
 //! [`run_game`] runs one flow over a [`Scenario`]: what `weir sim --flow game` and the tests
 //! share.
@@ -35,6 +37,18 @@ pub const GAME_LANE: u64 = 0;
 
 /// Bytes at the start of every game message: sequence number and send time.
 const GAME_HEADER: usize = 16;
+
+/// Fills `padding` with bytes that do not compress (xorshift64 from `seq`: cheap and
+/// deterministic), as a real game's bit-packed messages do not.
+pub(crate) fn incompressible_padding(seq: u64, padding: &mut [u8]) {
+    let mut x = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for b in padding {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+}
 
 /// How a game flow carries its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +154,7 @@ impl GameSender {
 
     fn message(&self, seq: u64, at: Instant) -> Vec<u8> {
         let mut msg = vec![0u8; self.size];
+        incompressible_padding(seq, &mut msg[GAME_HEADER..]);
         msg[..8].copy_from_slice(&seq.to_be_bytes());
         let sent =
             u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);

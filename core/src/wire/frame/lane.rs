@@ -5,7 +5,9 @@
 //! LANE (types 0x38..=0x3b: 0b0011_10 FRAG LEN)
 //! lane        varint
 //! info        1 byte: delivery mode (bits 0-2), DEADLINE (0x08), COPY (0x10: a redundant
-//!             copy of a message sent before, for loss repair)
+//!             copy of a message sent before, for loss repair), COMPRESSED (0x20: the message
+//!             is a compressed envelope, see `lanes::compression`; set on every fragment and
+//!             copy of it); bits 0x40 and 0x80 are reserved (sent as zero, ignored)
 //! sequence    varint   the message's number within the lane (per direction)
 //! offset      varint, reliable modes only: where the message starts in the lane's byte space
 //!             (the flow-control position, as a stream offset)
@@ -135,6 +137,7 @@ impl std::str::FromStr for DeliveryMode {
 const MODE_MASK: u8 = 0x07;
 const DEADLINE_BIT: u8 = 0x08;
 const COPY_BIT: u8 = 0x10;
+const COMPRESSED_BIT: u8 = 0x20;
 
 /// Where a fragment sits in its message (absent when the frame carries the whole message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +175,9 @@ pub struct LaneHeader {
     pub deadline_ms: Option<VarInt>,
     /// Whether this is a redundant copy of a message sent before (loss repair).
     pub copy: bool,
+    /// Whether the message is compressed (its bytes are an envelope the receiver
+    /// decompresses; see [`crate::lanes::compression`]).
+    pub compressed: bool,
     /// Bytes of data that follow the header.
     pub len: usize,
     /// Whether to write the length field (only the last frame of a packet may omit it).
@@ -232,6 +238,9 @@ impl LaneHeader {
         }
         if self.copy {
             info |= COPY_BIT;
+        }
+        if self.compressed {
+            info |= COMPRESSED_BIT;
         }
         buf.put_u8(info);
         self.sequence.encode(buf);
@@ -343,6 +352,7 @@ impl LaneFrame {
                 fragment,
                 deadline_ms,
                 copy: info & COPY_BIT != 0,
+                compressed: info & COMPRESSED_BIT != 0,
                 len,
                 explicit_len: bits & FrameType::LANE_LEN_BIT != 0,
             },

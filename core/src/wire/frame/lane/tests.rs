@@ -17,6 +17,7 @@ fn header(mode: DeliveryMode, fragment: Option<Fragment>, len: usize) -> LaneHea
         fragment,
         deadline_ms: None,
         copy: false,
+        compressed: false,
         len,
         explicit_len: true,
     }
@@ -129,6 +130,7 @@ proptest! {
             fragment: fragmented.then_some(Fragment { message_len: v(1 << 20), offset: v(700) }),
             deadline_ms: deadline.map(v),
             copy: false,
+            compressed: false,
             len: 0,
             explicit_len,
         };
