@@ -13,6 +13,7 @@ use weir_core::config::TransportConfig;
 use weir_core::connection::ConnectionStats;
 use weir_core::estimate::QualityGrade;
 use weir_core::sim::Scenario;
+use weir_core::sim::game::IntervalDelay;
 use weir_core::sim::mixed::{MixedRun, MixedSpec, Progress, run_mixed};
 
 use weir_peers::{QuinnMixedReport, quinn_mixed};
@@ -203,8 +204,8 @@ pub fn render(scenario: &Scenario, runs: &[(String, MixedRun)]) -> String {
 }
 
 /// An SVG over time of the adaptive default against no adaptation: the quality score and the
-/// strategy changes, the game's messages on time and the download per second, the window and
-/// the smoothed RTT.
+/// strategy changes, the game's messages on time and their delay (median and largest) and the
+/// download per second, the window and the smoothed RTT.
 pub fn chart(scenario: &Scenario, runs: &[(String, MixedRun)]) -> String {
     let pick = |name: &str| runs.iter().find(|(n, _)| n == name).map(|(_, r)| r);
     let shown: Vec<(&str, &MixedRun)> = [
@@ -263,6 +264,30 @@ pub fn chart(scenario: &Scenario, runs: &[(String, MixedRun)]) -> String {
                         b.game_on_time.saturating_sub(a.game_on_time) as f64
                     })
                 }),
+            },
+            Panel {
+                title: "game message delay, per second: median and largest",
+                unit: "ms",
+                series: shown
+                    .iter()
+                    .flat_map(|(label, run)| {
+                        let delays = |f: fn(&IntervalDelay) -> Duration| -> Vec<(f64, f64)> {
+                            run.timeline
+                                .iter()
+                                .filter_map(|p| {
+                                    let d = p.game_delay.as_ref()?;
+                                    Some((p.at.as_secs_f64(), f(d).as_secs_f64() * 1e3))
+                                })
+                                .collect()
+                        };
+                        let (median, largest) = if *label == "adaptive" {
+                            ("adaptive, median", "adaptive, largest")
+                        } else {
+                            ("no adaptation, median", "no adaptation, largest")
+                        };
+                        [(median, delays(|d| d.p50)), (largest, delays(|d| d.max))]
+                    })
+                    .collect(),
             },
             Panel {
                 title: "download",

@@ -309,6 +309,21 @@ fn a_game_resumes_within_a_few_hundred_milliseconds_of_a_handover() {
             per_second(&run, 22)
         );
         assert!(per_second(&run, 23) >= 55, "{adapt:?}");
+        // The timeline's per-second delays: nothing arrives during the outage, and the
+        // second after it is back to LTE's one-way delay.
+        let delay = |at: u64| {
+            run.timeline
+                .iter()
+                .find(|p| p.at == Duration::from_secs(at))
+                .and_then(|p| p.game_delay)
+        };
+        assert!(delay(21).map_or(0, |d| d.messages) <= 5, "{adapt:?}");
+        let after = delay(23).expect("messages in 22 – 23 s");
+        assert!(
+            after.p50 < Duration::from_millis(60),
+            "{adapt:?}: {after:?}"
+        );
+        assert!(after.max >= after.p50);
     }
     let slow = mixed_with(&scenario, AdaptConfig::default(), 30, |t| {
         t.realtime_max_probe_timeout = None;
@@ -317,4 +332,33 @@ fn a_game_resumes_within_a_few_hundred_milliseconds_of_a_handover() {
         per_second(&slow, 22) < 20,
         "without the real-time cap the backed-off probes miss the path's return"
     );
+}
+
+/// A game flow alone never fills its path: its strategy keeps full-size datagrams and no
+/// compression (only the queue guard comes on, for its real-time messages). Before the policy
+/// asked for half a second of measured slots, the connection's first delivery-rate sample —
+/// its first packet, sent before it ever ran out of data, so not marked application-limited —
+/// read as a 0.18 Mbit/s bottleneck and took a 60 Hz game on a 10 Mbit/s link down to
+/// 512-byte datagrams and zstd.
+#[test]
+fn a_game_alone_is_not_taken_for_a_slow_bottleneck() {
+    use weir_core::lanes::{Compression, DeliveryMode, LaneConfig};
+    use weir_core::sim::game::{GameSpec, GameTransport, run_game};
+    use weir_core::sim::runs::bottleneck;
+    let scenario = bottleneck(10.0, Duration::from_millis(40), 0.0, 1.0);
+    let spec = GameSpec::new(
+        GameTransport::Lane {
+            config: LaneConfig::new(DeliveryMode::Unreliable),
+            deadline: Some(Duration::from_millis(400)),
+        },
+        60,
+        64,
+        Duration::from_secs(20),
+    );
+    let run = run_game(epoch(), &scenario, 1, &spec).expect("simulation");
+    let stats = run.sender_stats.as_ref().expect("stats");
+    assert_eq!(stats.datagram_size, 1452, "{:?}", run.strategy_changes);
+    assert_eq!(stats.strategy.compression, Compression::None);
+    assert!(stats.strategy.queue_guard);
+    assert_eq!(run.strategy_changes.len(), 1, "{:?}", run.strategy_changes);
 }

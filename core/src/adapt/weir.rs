@@ -17,7 +17,7 @@ use crate::lanes::{Compression, FecLevel};
 ///   on a path that loses nothing it only costs bytes. Low starts at the first sign of loss
 ///   because it costs an eighth of the real-time lanes' bytes — a game's small messages, not
 ///   the download — and on the named paths it turned a few messages lost in a thousand into
-///   none (`weir sim --preset wifi --compare`: 10 → 0 of 1801). The level moves only while
+///   fewer (`weir sim --preset wifi --compare`: 4 → 2 of 601). The level moves only while
 ///   real-time messages flow.
 /// - **Datagram size from the bottleneck rate**: a packet should take at most 20 ms to
 ///   serialise at the bottleneck (a game message queued behind a full packet waits that
@@ -27,8 +27,9 @@ use crate::lanes::{Compression, FecLevel};
 ///   while the flow fills the path (its bandwidth estimate is not application-limited): a
 ///   delivery rate alone cannot tell a slow link from a window that random loss holds down,
 ///   and smaller packets would shrink such a window further (its minimum is counted in
-///   packets). Without such a model the size stays. It changes only when the target differs
-///   by a quarter from the size in force.
+///   packets) — and only once the estimate holds half a second of samples. Without such a
+///   model the size stays. It changes only when the target differs by a quarter from the size
+///   in force.
 /// - **The queue guard while real-time messages flow** (see [`Strategy::queue_guard`]): a
 ///   connection that carries a game's messages beside its own bulk data keeps the bottleneck
 ///   queue to about two datagrams, so the game's messages do not wait behind the download
@@ -130,6 +131,10 @@ impl WeirPolicy {
     }
 }
 
+/// Slots of the bandwidth estimator (100 ms each by default) that must hold samples before
+/// the rate counts as the bottleneck's.
+const MIN_FILLING_SLOTS: usize = 5;
+
 impl Policy for WeirPolicy {
     fn name(&self) -> &str {
         "weir"
@@ -170,7 +175,14 @@ impl Policy for WeirPolicy {
                 ));
             }
         }
-        let filling = input.estimates.bandwidth.is_some_and(|b| !b.app_limited);
+        // At least half a second of measured slots: a connection's first delivery-rate sample
+        // (its first packets, sent before it ever ran out of data) is not marked
+        // application-limited, and a game flow alone, whose later samples all are, would
+        // otherwise read as a bottleneck of its own rate (0.18 Mbit/s for a 60 Hz game).
+        let filling = input
+            .estimates
+            .bandwidth
+            .is_some_and(|b| !b.app_limited && b.samples >= MIN_FILLING_SLOTS);
         if let Some(rate) = input.controller_bandwidth.filter(|_| filling) {
             let target = Self::datagram_for(rate, input.max_datagram_size);
             let current = input.current.datagram_size.min(input.max_datagram_size);

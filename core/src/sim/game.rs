@@ -231,6 +231,17 @@ impl App for GameSender {
     }
 }
 
+/// The one-way delays of the game messages that arrived within one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalDelay {
+    /// Messages that arrived.
+    pub messages: u64,
+    /// Their median delay.
+    pub p50: Duration,
+    /// Their largest delay.
+    pub max: Duration,
+}
+
 /// Server side of a game flow: the one-way delay of every message, how fresh the newest
 /// state it holds stays ([`Freshness`]) and, with a [`jitter`](Self::jitter) buffer, what a
 /// player who plays the messages out through it sees ([`Playout`]).
@@ -248,6 +259,9 @@ pub struct GameReceiver {
     size: usize,
     partial: Vec<u8>,
     delay_us: Histogram<u64>,
+    /// The delays since [`take_interval_delay`](Self::take_interval_delay) was last called.
+    interval_us: Histogram<u64>,
+    interval_max: Duration,
     /// Created at the first message, from the settings then.
     freshness: Option<Freshness>,
     /// Created at the first message from [`jitter`](Self::jitter), if set.
@@ -288,6 +302,8 @@ impl GameReceiver {
             size: size.max(GAME_HEADER),
             partial: Vec::new(),
             delay_us: new_delay_histogram(),
+            interval_us: new_delay_histogram(),
+            interval_max: Duration::ZERO,
             freshness: None,
             received: 0,
             bytes: 0,
@@ -301,6 +317,24 @@ impl GameReceiver {
             jitter_error: None,
             playout: None,
         }
+    }
+
+    /// The one-way delays of the messages that arrived since the last call (median and
+    /// maximum), `None` if none did; starts the next interval.
+    pub fn take_interval_delay(&mut self) -> Option<IntervalDelay> {
+        let count = self.interval_us.len();
+        if count == 0 {
+            return None;
+        }
+        let delay = IntervalDelay {
+            messages: count,
+            p50: Duration::from_micros(self.interval_us.value_at_quantile(0.5))
+                .min(self.interval_max),
+            max: self.interval_max,
+        };
+        self.interval_us.reset();
+        self.interval_max = Duration::ZERO;
+        Some(delay)
     }
 
     /// One-way delay at quantile `q`, never above the exact maximum.
@@ -346,6 +380,8 @@ impl GameReceiver {
         {
             self.delay_us.saturating_record(micros(delay));
             self.max_delay = self.max_delay.max(delay);
+            self.interval_us.saturating_record(micros(delay));
+            self.interval_max = self.interval_max.max(delay);
         }
         self.freshness
             .get_or_insert_with(|| {

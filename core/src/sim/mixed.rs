@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::flows::{Both, BulkAmount, BulkReceiver, BulkSender};
-use super::game::{GameReceiver, GameSender, GameTransport};
+use super::game::{GameReceiver, GameSender, GameTransport, IntervalDelay};
 use super::runs::{Pair, RunError, connected_pair, strategy_changes};
 use super::{EndpointNode, LinkStats, Scenario, SimError, Simulator};
 use crate::adapt::StrategyChange;
@@ -70,6 +70,9 @@ pub struct Progress {
     pub game_on_time: u64,
     /// Bulk bytes read so far.
     pub bulk_bytes: u64,
+    /// The one-way delays of the game messages that arrived in this step (since the previous
+    /// point); `None` if none did.
+    pub game_delay: Option<IntervalDelay>,
     /// The sender's connection then.
     pub sender: Option<ConnectionStats>,
 }
@@ -173,11 +176,12 @@ pub fn run_mixed(
             let handle = tx.app.1.handle()?;
             tx.endpoint.connection_ref(handle).map(|conn| conn.stats())
         });
-        if let Some(rx) = sim.node::<EndpointNode<Receiver>>(s) {
+        if let Some(rx) = sim.node_mut::<EndpointNode<Receiver>>(s) {
             timeline.push(Progress {
                 at,
                 game_on_time: rx.app.1.on_time(),
                 bulk_bytes: rx.app.0.received,
+                game_delay: rx.app.1.take_interval_delay(),
                 sender,
             });
         }
