@@ -412,3 +412,33 @@ async fn messages_and_stream_credit() {
         "{why:?}"
     );
 }
+
+/// Path MTU discovery over real sockets: loopback carries far more than the 1452-byte ceiling,
+/// so one probe validates it and the data goes in 1452-byte datagrams (the socket sets the
+/// don't-fragment bit; where it could not, discovery would be off and the size 1200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_mtu_discovery_finds_the_ceiling_on_loopback() {
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let _server_task = spawn_pattern_server(server.clone());
+    let client = client_for(addr).await;
+    let conn = tokio::time::timeout(TEST_BOUND, client.connect(addr))
+        .await
+        .expect("in time")
+        .expect("connect");
+    let counted = tokio::time::timeout(TEST_BOUND, send_and_count(&conn, 3, 2 * 1024 * 1024))
+        .await
+        .expect("in time");
+    assert_eq!(counted, 2 * 1024 * 1024);
+    let stats = conn.stats().expect("stats of a live connection");
+    if client.socket_info().may_fragment {
+        assert_eq!(
+            stats.mtu.probes_sent, 0,
+            "discovery is off where datagrams may fragment"
+        );
+        return;
+    }
+    assert_eq!(stats.mtu.current, 1452, "{:?}", stats.mtu);
+    assert_eq!(stats.datagram_size, 1452);
+    assert_eq!(stats.mtu.black_holes, 0);
+}
