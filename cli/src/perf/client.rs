@@ -12,9 +12,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 use weir_core::connection::ConnectionStats;
 use weir_core::lanes::LaneStats;
-use weir_tokio::{Config, Connection, Endpoint, Lane, SocketStats};
+use weir_tokio::{Config, Connection, Endpoint, Lane, SocketStats, VarInt};
 
-use super::{ClientArgs, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE, Mode};
+use super::{
+    BULK_DEADLINE, ClientArgs, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE,
+    Mode,
+};
 use crate::scenario::{fmt_duration, fmt_percent};
 
 /// Bytes handed to the stream per write (zero-copy: one buffer, sliced).
@@ -143,18 +146,44 @@ async fn bulk(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let mut sent = 0u64;
-    while sent < limit && deadline.is_none_or(|d| Instant::now() < d) {
+    let mut timed_out = false;
+    while sent < limit {
         let n = CHUNK.min(usize::try_from(limit - sent).unwrap_or(CHUNK));
-        send.write_chunk(chunk.slice(..n)).await?;
+        let write = send.write_chunk(chunk.slice(..n));
+        match deadline {
+            // A write waits for room in the send buffer: the deadline bounds the wait too.
+            Some(d) => match tokio::time::timeout_at(d.into(), write).await {
+                Ok(written) => written?,
+                Err(_) => {
+                    timed_out = true;
+                    break;
+                }
+            },
+            None => write.await?,
+        }
         sent += n as u64;
         bar.set_position(match args.duration {
             Some(_) => started.elapsed().as_secs(),
             None => sent,
         });
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            break;
+        }
     }
-    send.finish()?;
+    if timed_out {
+        // iperf's contract: the run ends at the deadline. What is still buffered is dropped
+        // rather than drained; the server answers with what it read.
+        send.reset(VarInt::from_u32(BULK_DEADLINE))?;
+    } else {
+        send.finish()?;
+    }
     let answer = recv.read_to_end(8).await?;
-    let elapsed = started.elapsed();
+    let elapsed = match deadline {
+        // The bytes the server read by the time the reset reached it, over the run's length.
+        Some(d) if timed_out => d.saturating_duration_since(started),
+        _ => started.elapsed(),
+    };
     bar.finish_and_clear();
     let _ = stop_sampler.send(());
     let rtts = sampler.await.unwrap_or_else(|_| histogram());
@@ -421,34 +450,102 @@ mod tests {
     use super::*;
     use crate::perf::{Role, server};
 
-    /// `weir perf client` over loopback against the server's own connection handler: a game
-    /// run on an unreliable lane with FEC comes back whole and counted.
-    #[tokio::test]
-    async fn a_game_run_on_a_lane_is_echoed_on_the_same_lane() {
+    /// A server on loopback running the perf server's connection handler.
+    async fn perf_server() -> (Endpoint, SocketAddr) {
         let transport = weir_core::config::TransportConfig::default();
-        let server_endpoint = Endpoint::bind(
+        let endpoint = Endpoint::bind(
             (Ipv4Addr::LOCALHOST, 0).into(),
             Config {
                 server: Some(crate::perf::server_config(transport.clone())),
-                client: transport.clone(),
+                client: transport,
                 ..Config::default()
             },
         )
         .await
         .expect("bind");
-        let addr = server_endpoint.local_addr();
+        let addr = endpoint.local_addr();
         tokio::spawn({
-            let endpoint = server_endpoint.clone();
+            let endpoint = endpoint.clone();
             async move {
                 while let Some(conn) = endpoint.accept().await {
                     tokio::spawn(server::serve(conn));
                 }
             }
         });
-        let cli = crate::Cli::try_parse_from([
-            "weir",
-            "perf",
-            "client",
+        (endpoint, addr)
+    }
+
+    fn client_args(argv: &[&str]) -> ClientArgs {
+        let argv = ["weir", "perf", "client"]
+            .into_iter()
+            .chain(argv.iter().copied());
+        let cli = crate::Cli::try_parse_from(argv).expect("arguments");
+        let crate::Command::Perf(perf) = cli.command else {
+            panic!("not perf");
+        };
+        let Role::Client(args) = perf.role else {
+            panic!("not a client");
+        };
+        args
+    }
+
+    /// A timed bulk run ends at its deadline, as iperf's does, however much is still buffered:
+    /// through a 2 Mbit/s proxy the client's send buffer holds tens of seconds of data, which
+    /// the run used to drain after the deadline (`--duration 20s` ran 56 s). It resets the
+    /// stream instead, and the server answers with what it read by then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_timed_bulk_run_ends_at_its_deadline_not_when_the_buffer_drains() {
+        use weir_core::sim::{Bitrate, LinkConfig, Scenario};
+        use weir_tokio::proxy::{Proxy, ProxyConfig};
+        let (_server, upstream) = perf_server().await;
+        let link = LinkConfig {
+            delay: Duration::from_millis(10),
+            rate: Some(Bitrate::from_kbps(2_000)),
+            queue_bytes: 1_000_000,
+            ..LinkConfig::default()
+        };
+        let proxy = Proxy::spawn(ProxyConfig::new(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            upstream,
+            Scenario::symmetric("slow", "2 Mbit/s, deep queue", link),
+        ))
+        .expect("proxy");
+        let args = client_args(&[
+            "--connect",
+            &proxy.local_addr().to_string(),
+            "--duration",
+            "2s",
+        ]);
+        let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
+            .await
+            .expect("bind");
+        let conn = client.connect(proxy.local_addr()).await.expect("connect");
+        let started = Instant::now();
+        // Generous: draining the buffer would take far longer than this bound.
+        let outcome = tokio::time::timeout(Duration::from_secs(20), bulk(&conn, &args))
+            .await
+            .expect("the run ended near its deadline")
+            .expect("bulk run");
+        let wall = started.elapsed();
+        assert_eq!(outcome.elapsed, Duration::from_secs(2));
+        let mbps = outcome.bytes as f64 * 8.0 / 2.0 / 1e6;
+        // What crossed the 2 Mbit/s link in 2 s (and the queue it filled).
+        assert!((0.5..=6.5).contains(&mbps), "{mbps} Mbit/s in {wall:?}");
+        let stats = conn.stats().expect("stats");
+        assert!(
+            stats.stream_send_buffered == 0,
+            "the buffered data was dropped: {}",
+            stats.stream_send_buffered
+        );
+        let _ = proxy.stop().await;
+    }
+
+    /// `weir perf client` over loopback against the server's own connection handler: a game
+    /// run on an unreliable lane with FEC comes back whole and counted.
+    #[tokio::test]
+    async fn a_game_run_on_a_lane_is_echoed_on_the_same_lane() {
+        let (_server, addr) = perf_server().await;
+        let args = client_args(&[
             "--connect",
             &addr.to_string(),
             "--mode",
@@ -463,14 +560,7 @@ mod tests {
             "low",
             "--deadline",
             "1s",
-        ])
-        .expect("arguments");
-        let crate::Command::Perf(perf) = cli.command else {
-            panic!("not perf");
-        };
-        let Role::Client(args) = perf.role else {
-            panic!("not a client");
-        };
+        ]);
         let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
             .await
             .expect("bind");

@@ -32,6 +32,10 @@ use crate::units::{parse_bytes, parse_duration};
 const MODE_BULK: u8 = b'B';
 /// Mode byte of a game run.
 const MODE_GAME: u8 = b'G';
+/// The error code a timed bulk run resets its stream with at the deadline: the data still
+/// buffered is dropped (a 2 Mbit/s path would otherwise take a minute to drain a few
+/// megabytes), and the server answers with what it read, as at the stream's end.
+const BULK_DEADLINE: u32 = 0x5eed;
 /// Mode byte of a game run on a lane; [`LaneSetup`] follows.
 const MODE_LANE: u8 = b'L';
 /// The lane a game run on a lane uses, both ways.

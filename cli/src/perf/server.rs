@@ -2,10 +2,11 @@
 
 use std::time::Instant;
 
-use weir_tokio::{Config, Connection, Endpoint, RecvStream, SendStream};
+use weir_tokio::{Config, Connection, Endpoint, ReadError, RecvStream, SendStream, VarInt};
 
 use super::{
-    GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE, ServerArgs, server_config,
+    BULK_DEADLINE, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE, ServerArgs,
+    server_config,
 };
 use crate::scenario::fmt_duration;
 
@@ -93,12 +94,18 @@ pub(super) async fn serve(conn: Connection) {
     }
 }
 
-/// Counts the stream's bytes and answers with the count.
+/// Counts the stream's bytes and answers with the count, at the stream's end or when a timed
+/// run resets it at its deadline ([`BULK_DEADLINE`]).
 async fn bulk(mut send: SendStream, mut recv: RecvStream) -> Result<(), LiveError> {
     let started = Instant::now();
     let mut received = 0u64;
-    while let Some(chunk) = recv.read_chunk(usize::MAX).await? {
-        received += chunk.len() as u64;
+    loop {
+        match recv.read_chunk(usize::MAX).await {
+            Ok(Some(chunk)) => received += chunk.len() as u64,
+            Ok(None) => break,
+            Err(ReadError::Reset(code)) if code == VarInt::from_u32(BULK_DEADLINE) => break,
+            Err(e) => return Err(e.into()),
+        }
     }
     let elapsed = started.elapsed();
     send.write_all(&received.to_be_bytes()).await?;
