@@ -34,11 +34,51 @@ struct Outcome {
     rtts: Histogram<u64>,
     sent: u64,
     echoed: u64,
+    /// One line per `--interval` of a bulk run.
+    intervals: Vec<IntervalLine>,
+}
+
+/// What one `--interval` of a bulk run saw, from the sender's statistics.
+#[derive(Debug, Clone, Copy)]
+struct IntervalLine {
+    from: Duration,
+    to: Duration,
+    /// UDP payload bytes sent in the interval (retransmissions included).
+    wire_bytes: u64,
+    cwnd: u64,
+    srtt: Duration,
+    /// Packets declared lost in the interval.
+    lost: u64,
+}
+
+impl IntervalLine {
+    fn rate_bps(&self) -> f64 {
+        self.wire_bytes as f64 * 8.0 / (self.to - self.from).as_secs_f64().max(1e-9)
+    }
+}
+
+impl std::fmt::Display for IntervalLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{:6.2} – {:6.2} s] {:8.2} MB {:8.2} Mbit/s  cwnd {:8.1} kB  srtt {:7.1} ms  lost {}",
+            self.from.as_secs_f64(),
+            self.to.as_secs_f64(),
+            self.wire_bytes as f64 / 1e6,
+            self.rate_bps() / 1e6,
+            self.cwnd as f64 / 1e3,
+            self.srtt.as_secs_f64() * 1e3,
+            self.lost
+        )
+    }
 }
 
 pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
     if args.lane.is_some() && args.mode != Mode::Game {
         return Err(LiveError::LaneNeedsGame);
+    }
+    if args.interval.is_some_and(|i| i.is_zero()) {
+        return Err(LiveError::Interval);
     }
     if args.mode == Mode::Game {
         if args.message_size < 16 {
@@ -68,6 +108,18 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
     endpoint
         .shutdown(0u32.into(), b"done", Duration::from_secs(1))
         .await;
+    if args.json {
+        println!(
+            "{}",
+            json(
+                &outcome,
+                stats.as_ref(),
+                lanes.as_ref(),
+                &endpoint.socket_stats()
+            )
+        );
+        return Ok(());
+    }
     println!(
         "{}",
         render(&outcome, stats.as_ref(), &endpoint.socket_stats())
@@ -76,6 +128,70 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
         println!("{}", lane_table(&setup, &lanes));
     }
     Ok(())
+}
+
+/// The run as one JSON object (`--json`).
+fn json(
+    outcome: &Outcome,
+    stats: Option<&ConnectionStats>,
+    lanes: Option<&LaneStats>,
+    socket: &SocketStats,
+) -> serde_json::Value {
+    let secs = outcome.elapsed.as_secs_f64().max(1e-9);
+    let us = |q: f64| (!outcome.rtts.is_empty()).then(|| outcome.rtts.value_at_quantile(q));
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    serde_json::json!({
+        "mode": match outcome.mode {
+            Mode::Bulk => "bulk",
+            Mode::Game => "game",
+        },
+        "seconds": secs,
+        "bytes": outcome.bytes,
+        "throughput_bps": outcome.bytes as f64 * 8.0 / secs,
+        "rtt_us": { "p50": us(0.5), "p99": us(0.99), "max": us(1.0) },
+        "messages": { "sent": outcome.sent, "echoed": outcome.echoed },
+        "intervals": outcome.intervals.iter().map(|i| serde_json::json!({
+            "from": i.from.as_secs_f64(),
+            "to": i.to.as_secs_f64(),
+            "wire_bytes": i.wire_bytes,
+            "bps": i.rate_bps(),
+            "cwnd": i.cwnd,
+            "srtt_us": micros(i.srtt),
+            "lost": i.lost,
+        })).collect::<Vec<_>>(),
+        "connection": stats.map(|s| serde_json::json!({
+            "packets_sent": s.packets_sent,
+            "packets_lost": s.packets_lost,
+            "bytes_sent": s.bytes_sent,
+            "stream_bytes_retransmitted": s.stream_bytes_retransmitted,
+            "srtt_us": micros(s.srtt),
+            "min_rtt_us": micros(s.min_rtt),
+            "cwnd": s.cwnd,
+            "controller": s.controller.to_string(),
+            "strategy": s.strategy.to_string(),
+            "strategy_changes": s.strategy_changes,
+            "datagram_size": s.datagram_size,
+            "mtu": {
+                "validated": s.mtu.current,
+                "ceiling": s.mtu.ceiling,
+                "probes_sent": s.mtu.probes_sent,
+                "probes_lost": s.mtu.probes_lost,
+                "black_holes": s.mtu.black_holes,
+            },
+            "quality": s.path.quality.map(|q| q.total),
+        })),
+        "lanes": lanes.map(|l| serde_json::json!({
+            "messages_sent": l.messages_sent,
+            "messages_received": l.messages_received,
+            "repaired_messages": l.repaired_messages,
+            "fec_bytes_sent": l.fec_bytes_sent,
+            "expired_sending": l.expired_sending,
+        })),
+        "socket": {
+            "datagrams_sent": socket.datagrams_sent,
+            "send_errors": socket.message_too_large + socket.other_send_errors,
+        },
+    })
 }
 
 fn histogram() -> Histogram<u64> {
@@ -97,27 +213,57 @@ fn progress(len: u64, template: &str) -> ProgressBar {
     bar
 }
 
-/// Samples the connection's latest RTT until told to stop.
+/// The sampler's result: the RTT samples and the interval lines.
+type SamplerTask = tokio::task::JoinHandle<(Histogram<u64>, Vec<IntervalLine>)>;
+
+/// Samples the connection's latest RTT until told to stop and, every `interval` if given,
+/// takes an [`IntervalLine`] (printed above the progress bar unless `quiet`).
 fn spawn_rtt_sampler(
     conn: Connection,
-) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Histogram<u64>>) {
+    interval: Option<Duration>,
+    quiet: bool,
+    bar: ProgressBar,
+) -> (oneshot::Sender<()>, SamplerTask) {
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let mut rtts = histogram();
+        let mut lines = Vec::new();
+        let started = Instant::now();
+        let mut last = (Duration::ZERO, conn.stats());
         let mut tick = tokio::time::interval(RTT_SAMPLE);
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if let Some(stats) = conn.stats()
+                    let stats = conn.stats();
+                    if let Some(stats) = &stats
                         && !stats.latest_rtt.is_zero()
                     {
                         let _ = rtts.record(stats.latest_rtt.as_micros() as u64);
+                    }
+                    let now = started.elapsed();
+                    if let (Some(every), Some(stats)) = (interval, &stats)
+                        && now >= last.0 + every
+                    {
+                        let before = last.1.as_ref();
+                        let line = IntervalLine {
+                            from: last.0,
+                            to: now,
+                            wire_bytes: stats.bytes_sent - before.map_or(0, |b| b.bytes_sent),
+                            cwnd: stats.cwnd,
+                            srtt: stats.srtt,
+                            lost: stats.packets_lost - before.map_or(0, |b| b.packets_lost),
+                        };
+                        if !quiet {
+                            bar.suspend(|| println!("{line}"));
+                        }
+                        lines.push(line);
+                        last = (now, Some(stats.clone()));
                     }
                 }
                 _ = &mut stop_rx => break,
             }
         }
-        rtts
+        (rtts, lines)
     });
     (stop_tx, task)
 }
@@ -142,7 +288,8 @@ async fn bulk(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
             args.bytes,
         ),
     };
-    let (stop_sampler, sampler) = spawn_rtt_sampler(conn.clone());
+    let (stop_sampler, sampler) =
+        spawn_rtt_sampler(conn.clone(), args.interval, args.json, bar.clone());
     let started = Instant::now();
     let deadline = args.duration.map(|d| started + d);
     let mut sent = 0u64;
@@ -186,7 +333,7 @@ async fn bulk(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
     };
     bar.finish_and_clear();
     let _ = stop_sampler.send(());
-    let rtts = sampler.await.unwrap_or_else(|_| histogram());
+    let (rtts, intervals) = sampler.await.unwrap_or_else(|_| (histogram(), Vec::new()));
     let received = u64::from_be_bytes(
         answer
             .as_slice()
@@ -200,6 +347,7 @@ async fn bulk(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
         rtts,
         sent: 0,
         echoed: 0,
+        intervals,
     })
 }
 
@@ -272,6 +420,7 @@ async fn game(conn: &Connection, args: &ClientArgs) -> Result<Outcome, LiveError
         rtts,
         sent: ticks,
         echoed,
+        intervals: Vec::new(),
     })
 }
 
@@ -538,6 +687,55 @@ mod tests {
             stats.stream_send_buffered
         );
         let _ = proxy.stop().await;
+    }
+
+    /// `--interval` takes a line per interval of a bulk run, and `--json` turns the run into
+    /// one JSON object holding them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn intervals_and_json_describe_a_bulk_run() {
+        let (_server, addr) = perf_server().await;
+        let args = client_args(&[
+            "--connect",
+            &addr.to_string(),
+            "--duration",
+            "1500ms",
+            "--interval",
+            "500ms",
+            "--json",
+        ]);
+        let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
+            .await
+            .expect("bind");
+        let conn = client.connect(addr).await.expect("connect");
+        let outcome = bulk(&conn, &args).await.expect("bulk run");
+        assert!(
+            (2..=3).contains(&outcome.intervals.len()),
+            "{:?}",
+            outcome.intervals
+        );
+        assert!(
+            outcome
+                .intervals
+                .iter()
+                .all(|i| i.wire_bytes > 0 && i.to > i.from)
+        );
+        let value = json(
+            &outcome,
+            conn.stats().as_ref(),
+            None,
+            &client.socket_stats(),
+        );
+        let text = value.to_string();
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(parsed["mode"], "bulk");
+        assert_eq!(parsed["bytes"], outcome.bytes);
+        assert_eq!(
+            parsed["intervals"].as_array().map(Vec::len),
+            Some(outcome.intervals.len())
+        );
+        assert!(parsed["connection"]["datagram_size"].as_u64().is_some());
+        let zero = client_args(&["--connect", &addr.to_string(), "--interval", "0s"]);
+        assert!(matches!(run(&zero).await, Err(LiveError::Interval)));
     }
 
     /// `weir perf client` over loopback against the server's own connection handler: a game

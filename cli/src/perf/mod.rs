@@ -294,6 +294,14 @@ pub struct ClientArgs {
     /// Game on a lane: give each message (and its echo) up this long after it was sent.
     #[arg(long, value_parser = parse_duration, value_name = "TIME", requires = "lane")]
     pub deadline: Option<Duration>,
+    /// Print a line every TIME during a bulk run (iperf's `-i`): the bytes sent on the wire in
+    /// the interval, the rate, the window, the smoothed RTT and the packets lost.
+    #[arg(long, short = 'i', value_parser = parse_duration, value_name = "TIME")]
+    pub interval: Option<Duration>,
+    /// Print the result as one JSON object (for scripts) instead of tables; intervals go into
+    /// its `intervals` array.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub transport: TransportArgs,
 }
@@ -319,6 +327,8 @@ pub enum LiveError {
     MessageSize,
     #[error("--tick-rate must be positive")]
     TickRate,
+    #[error("--interval must be above zero")]
+    Interval,
     #[error("proxy: {0}")]
     Proxy(#[from] weir_tokio::proxy::ProxyError),
     #[error("--low-latency tunes BBR; it does nothing for {0} (add --cc bbr)")]
