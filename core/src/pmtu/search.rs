@@ -397,4 +397,46 @@ mod tests {
         assert!(found < 1452);
         assert_eq!(d.stats().searches, 2);
     }
+
+    proptest::proptest! {
+        /// Whatever the path's MTU and whichever probes random loss takes (never the same size
+        /// `max_probes` times in a row), the search ends, never validates a size the path does
+        /// not carry, and lands within `min_step` below what it could reach.
+        #[test]
+        fn the_search_ends_below_the_path_and_close_to_it(
+            mtu in 1200u16..9000,
+            peer in 1200u64..70_000,
+            losses in proptest::collection::vec(proptest::bool::weighted(0.3), 200),
+        ) {
+            let now = test_epoch();
+            let mut d = discovery();
+            d.start(now, peer);
+            let reachable = mtu.min(d.stats().ceiling);
+            let mut pn = 0u64;
+            let mut in_a_row = 0u8;
+            let mut last_size = 0u16;
+            while let Some(size) = d.probe_due(now) {
+                d.on_probe_sent(pn, size);
+                if size != last_size {
+                    in_a_row = 0;
+                    last_size = size;
+                }
+                let random_loss = losses[pn as usize % losses.len()] && in_a_row < 2;
+                if size <= mtu && !random_loss {
+                    d.on_probe_acked(now, pn);
+                    in_a_row = 0;
+                } else {
+                    if size <= mtu {
+                        in_a_row += 1;
+                    }
+                    d.on_probe_lost(now, pn);
+                }
+                pn += 1;
+                proptest::prop_assert!(pn < 200, "the search must end");
+                proptest::prop_assert!(d.current() <= mtu.max(1200));
+            }
+            proptest::prop_assert!(d.current() <= reachable.max(1200));
+            proptest::prop_assert!(reachable.max(1200) - d.current() < 16, "{} of {reachable}", d.current());
+        }
+    }
 }
