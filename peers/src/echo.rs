@@ -16,7 +16,7 @@ use quinn_proto::{
     Connection, ConnectionError, ConnectionHandle, Dir, Event, StreamEvent, StreamId, WriteError,
 };
 use weir_core::config::TransportConfig;
-use weir_core::sim::{LinkConfig, Simulator};
+use weir_core::sim::{LinkConfig, Simulator, header};
 
 use crate::PeerError;
 use crate::config::QuinnConfig;
@@ -25,7 +25,7 @@ use crate::report::Stack;
 use crate::run::{quinn_app, quinn_pair};
 
 /// Bytes at the start of every echo message: its number and its send time (as weir's).
-const HEADER: usize = 16;
+const HEADER: usize = header::LEN;
 
 /// Client side of an echo flow over quinn: `count` messages on one bidirectional stream, one
 /// every `interval` from the handshake on, each round trip recorded.
@@ -104,11 +104,10 @@ impl QuinnEchoClient {
         while self.incoming.len() - at >= self.size {
             let msg = &self.incoming[at..at + self.size];
             at += self.size;
-            let mut sent = [0u8; 8];
-            sent.copy_from_slice(&msg[8..HEADER]);
-            let sent_at = self.epoch + Duration::from_nanos(u64::from_be_bytes(sent));
-            self.round_trips
-                .record(now.saturating_duration_since(sent_at));
+            if let Some((_, sent)) = header::read(msg) {
+                self.round_trips
+                    .record(now.saturating_duration_since(self.epoch + sent));
+            }
             self.echoed += 1;
         }
         self.incoming.drain(..at);
@@ -141,8 +140,7 @@ impl QuinnApp for QuinnEchoClient {
             let start = self.outgoing.len();
             self.outgoing.resize(start + self.size, 0);
             let msg = &mut self.outgoing[start..];
-            msg[..8].copy_from_slice(&self.sent.to_be_bytes());
-            msg[8..HEADER].copy_from_slice(&nanos_since(self.epoch, at).to_be_bytes());
+            header::write(msg, self.sent, self.epoch, at);
             self.sent += 1;
         }
         if let Some(id) = self.stream {
@@ -266,11 +264,6 @@ fn write_out(conn: &mut Connection, id: StreamId, buf: &mut Vec<u8>) {
         Err(WriteError::Blocked) => {}
         Err(WriteError::Stopped(_) | WriteError::ClosedStream) => buf.clear(),
     }
-}
-
-/// Nanoseconds from `epoch` to `at`, as the message header carries them.
-pub(crate) fn nanos_since(epoch: Instant, at: Instant) -> u64 {
-    u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Every round trip, for exact quantiles (a run has thousands, not millions).

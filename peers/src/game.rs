@@ -39,17 +39,17 @@ use quinn_proto::{
 };
 use weir_core::config::TransportConfig;
 use weir_core::sim::freshness::Freshness;
-use weir_core::sim::{LinkConfig, LinkId, Simulator};
+use weir_core::sim::{LinkConfig, LinkId, Simulator, header};
 
 use crate::PeerError;
 use crate::config::QuinnConfig;
-use crate::echo::{nanos_since, offered_bytes};
+use crate::echo::offered_bytes;
 use crate::node::QuinnApp;
 use crate::report::Stack;
 use crate::run::{quinn_app, quinn_app_mut, quinn_pair};
 
 /// Bytes at the start of every game message: sequence number and send time (as weir's).
-const HEADER: usize = 16;
+const HEADER: usize = header::LEN;
 
 /// Granularity at which a run checks whether the handshake completed; the flow's own times
 /// come from the handshake's exact instant.
@@ -142,8 +142,7 @@ impl QuinnGameSender {
 
     fn message(&self, seq: u64, at: Instant) -> Bytes {
         let mut msg = vec![0u8; self.size];
-        msg[..8].copy_from_slice(&seq.to_be_bytes());
-        msg[8..HEADER].copy_from_slice(&nanos_since(self.epoch, at).to_be_bytes());
+        header::write(&mut msg, seq, self.epoch, at);
         Bytes::from(msg)
     }
 
@@ -289,14 +288,9 @@ impl QuinnGameReceiver {
     }
 
     fn on_message(&mut self, now: Instant, msg: &[u8]) {
-        let (Some(seq), Some(sent)) = (msg.get(..8), msg.get(8..HEADER)) else {
+        let Some((seq, sent)) = header::read(msg) else {
             return;
         };
-        let mut buf = [0u8; 8];
-        buf.copy_from_slice(seq);
-        let seq = u64::from_be_bytes(buf);
-        buf.copy_from_slice(sent);
-        let sent = Duration::from_nanos(u64::from_be_bytes(buf));
         if self.freshness.is_none() {
             // Message `seq` left `seq` ticks after the sender's handshake.
             let ticks = self

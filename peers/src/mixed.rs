@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use quinn_proto::{Connection, ConnectionHandle, Event};
-use weir_core::sim::Scenario;
 use weir_core::sim::flows::BulkAmount;
+use weir_core::sim::{Scenario, header};
 
 use crate::PeerError;
 use crate::bulk::{QuinnBulkReceiver, QuinnBulkSender};
@@ -91,13 +91,10 @@ impl QuinnApp for QuinnMixedReceiver {
     ) {
         if matches!(event, Event::DatagramReceived) {
             while let Some(datagram) = conn.datagrams().recv() {
-                let Some(sent) = datagram.get(8..16) else {
+                let Some((_, sent)) = header::read(&datagram) else {
                     continue;
                 };
-                let mut buf = [0u8; 8];
-                buf.copy_from_slice(sent);
-                let sent = self.epoch + Duration::from_nanos(u64::from_be_bytes(buf));
-                let delay = now.saturating_duration_since(sent);
+                let delay = now.saturating_duration_since(self.epoch + sent);
                 if delay <= self.deadline {
                     self.on_time += 1;
                 }

@@ -14,7 +14,7 @@ use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::lanes::{LaneConfig, LaneEvent};
 
 /// Bytes at the start of every echo message: its number and its send time.
-const HEADER: usize = 16;
+const HEADER: usize = super::header::LEN;
 
 /// The client of an echo flow: `count` messages of `size` bytes on `lane`, one every
 /// `interval` after the handshake, each round trip recorded.
@@ -120,13 +120,9 @@ impl App for EchoClient {
                     return;
                 };
                 while let Some(m) = conn.recv_message_on(now, self.lane) {
-                    let (Some(number), Some(sent)) = (m.data.get(..8), m.data.get(8..16)) else {
+                    let Some((number, sent)) = super::header::read(&m.data) else {
                         continue;
                     };
-                    let number = u64::from_be_bytes(number.try_into().unwrap_or_default());
-                    let sent = Duration::from_nanos(u64::from_be_bytes(
-                        sent.try_into().unwrap_or_default(),
-                    ));
                     let rtt = now.saturating_duration_since(self.epoch + sent);
                     self.rtt_us.saturating_record(micros(rtt));
                     self.rtt_sum += rtt;
@@ -148,10 +144,7 @@ impl App for EchoClient {
             if let Some(padding) = msg.get_mut(HEADER..) {
                 super::game::incompressible_padding(self.sent, padding);
             }
-            msg[..8].copy_from_slice(&self.sent.to_be_bytes());
-            let sent = u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
-                .unwrap_or(u64::MAX);
-            msg[8..16].copy_from_slice(&sent.to_be_bytes());
+            super::header::write(&mut msg, self.sent, self.epoch, at);
             let Some(conn) = ep.connection(handle) else {
                 return;
             };

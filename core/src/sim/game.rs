@@ -36,7 +36,7 @@ use crate::streams::{StreamEvent, StreamId};
 pub const GAME_LANE: u64 = 0;
 
 /// Bytes at the start of every game message: sequence number and send time.
-const GAME_HEADER: usize = 16;
+const GAME_HEADER: usize = super::header::LEN;
 
 /// Fills `padding` with bytes that do not compress (xorshift64 from `seq`: cheap and
 /// deterministic), as a real game's bit-packed messages do not.
@@ -155,10 +155,7 @@ impl GameSender {
     fn message(&self, seq: u64, at: Instant) -> Vec<u8> {
         let mut msg = vec![0u8; self.size];
         incompressible_padding(seq, &mut msg[GAME_HEADER..]);
-        msg[..8].copy_from_slice(&seq.to_be_bytes());
-        let sent =
-            u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        msg[8..16].copy_from_slice(&sent.to_be_bytes());
+        super::header::write(&mut msg, seq, self.epoch, at);
         msg
     }
 }
@@ -368,11 +365,9 @@ impl GameReceiver {
     }
 
     fn on_message(&mut self, now: Instant, msg: &[u8]) {
-        let (Some(seq), Some(sent)) = (msg.get(..8), msg.get(8..16)) else {
+        let Some((seq, sent)) = super::header::read(msg) else {
             return;
         };
-        let seq = u64::from_be_bytes(seq.try_into().unwrap_or_default());
-        let sent = Duration::from_nanos(u64::from_be_bytes(sent.try_into().unwrap_or_default()));
         let delay = now.saturating_duration_since(self.epoch + sent);
         if self
             .measure_from

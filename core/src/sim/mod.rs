@@ -43,6 +43,7 @@ mod event;
 pub mod flows;
 pub mod freshness;
 pub mod game;
+pub mod header;
 mod link;
 mod loss;
 pub mod mixed;
