@@ -94,7 +94,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 fn endpoint_config(seed: u64) -> EndpointConfig {
-    EndpointConfig::fixed(seed)
+    EndpointConfig::insecure_fixed(seed)
 }
 
 /// The first Initial datagrams of `n` connections of a client endpoint seeded with `seed`.

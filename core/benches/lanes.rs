@@ -73,7 +73,7 @@ impl Bench {
             now,
             EndpointConfig {
                 seed: Seed::Fixed(1),
-                ..EndpointConfig::default()
+                ..EndpointConfig::insecure_fixed(0)
             },
             Some(ServerConfig {
                 transport: transport.clone(),
@@ -85,7 +85,7 @@ impl Bench {
             now,
             EndpointConfig {
                 seed: Seed::Fixed(2),
-                ..EndpointConfig::default()
+                ..EndpointConfig::insecure_fixed(0)
             },
             None,
         )

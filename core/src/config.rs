@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::adapt::AdaptConfig;
 use crate::congestion::{ControllerConfig, UnsupportedController};
+use crate::crypto::{Security, TlsConfig};
 use crate::estimate::{EstimatorConfig, EstimatorConfigError};
 use crate::lanes::{LaneConfigError, LanesConfig};
 use crate::pmtu::{MtuDiscoveryConfig, MtuDiscoveryConfigError};
@@ -71,6 +72,11 @@ pub struct TransportConfig {
     /// lost. The default, 16 384, is about 19 MB in flight at 1200 bytes a packet (780 Mbit/s
     /// over 200 ms); at least 256.
     pub max_tracked_packets: usize,
+    /// Under TLS, start a 1-RTT key update after this many packets sealed with one key
+    /// (RFC 9001 §6). `None` (the default): at 7/8 of the AEAD's confidentiality limit
+    /// (about 7.3 million packets for AES-GCM), which is also the most any value is
+    /// allowed. Smaller values limit what one key protects, at no cost but a key derivation.
+    pub key_update_interval: Option<u64>,
     /// The congestion controller and its parameters. The default is BBR with weir's
     /// loss tolerance ([`BbrConfig`](crate::congestion::BbrConfig)): it keeps the bottleneck
     /// queue short and its rate through random loss, which is what a game's packets need;
@@ -109,6 +115,7 @@ impl Default for TransportConfig {
             max_datagram_size: MIN_DATAGRAM_SIZE,
             mtu_discovery: Some(MtuDiscoveryConfig::default()),
             max_tracked_packets: 16_384,
+            key_update_interval: None,
             congestion: ControllerConfig::default(),
             streams: StreamsConfig::default(),
             lanes: LanesConfig::default(),
@@ -249,6 +256,10 @@ pub struct EndpointConfig {
     pub max_stateless_responses: usize,
     /// How long a retry token stays valid.
     pub retry_token_lifetime: Duration,
+    /// What protects the packets: TLS 1.3, or — for simulations and tests, by name —
+    /// [`Security::InsecureIntegrityOnly`]. There is no default: `None` fails validation, so
+    /// that no endpoint ends up unencrypted without having asked for it.
+    pub security: Option<Security>,
 }
 
 impl Default for EndpointConfig {
@@ -259,6 +270,7 @@ impl Default for EndpointConfig {
             max_connections: 10_000,
             max_stateless_responses: 256,
             retry_token_lifetime: Duration::from_secs(10),
+            security: None,
         }
     }
 }
@@ -267,10 +279,23 @@ impl EndpointConfig {
     /// Smallest connection-ID length: shorter IDs are too easy to guess or collide.
     pub const MIN_CID_LEN: usize = 4;
 
-    /// The default configuration with a [`Seed::Fixed`] seed: for tests and simulations.
-    pub fn fixed(seed: u64) -> Self {
+    /// The default configuration with a [`Seed::Fixed`] seed and **no encryption and no
+    /// authentication** ([`Security::InsecureIntegrityOnly`]): for the simulator and tests,
+    /// where runs must be reproducible and keys would only cost time.
+    pub fn insecure_fixed(seed: u64) -> Self {
         Self {
             seed: Seed::Fixed(seed),
+            security: Some(Security::InsecureIntegrityOnly),
+            ..Self::default()
+        }
+    }
+
+    /// The default configuration with a [`Seed::Fixed`] seed and TLS: reproducible connection
+    /// IDs and tokens (the TLS handshake still draws its own randomness).
+    pub fn tls_fixed(seed: u64, tls: TlsConfig) -> Self {
+        Self {
+            seed: Seed::Fixed(seed),
+            security: Some(Security::Tls(tls)),
             ..Self::default()
         }
     }
@@ -288,6 +313,9 @@ impl EndpointConfig {
         }
         if self.retry_token_lifetime.is_zero() {
             return Err(ConfigError::Zero("retry_token_lifetime"));
+        }
+        if self.security.is_none() {
+            return Err(ConfigError::NoSecurity);
         }
         Ok(())
     }
@@ -409,6 +437,15 @@ pub enum ConfigError {
          (Seed::resolve, or Seed::Secret); Seed::Fixed only for reproducible tests"
     )]
     UnresolvedSeed,
+    /// [`EndpointConfig::security`] was left unset.
+    #[error(
+        "the endpoint's security is not set: Security::Tls with an identity or a client \
+         configuration, or Security::InsecureIntegrityOnly for simulations and tests"
+    )]
+    NoSecurity,
+    /// A server endpoint whose TLS configuration has no server side.
+    #[error("a server endpoint needs the server side of its TLS configuration (an identity)")]
+    NoServerTls,
     /// The congestion controller asked for is not available.
     #[error(transparent)]
     Controller(#[from] UnsupportedController),
@@ -432,7 +469,7 @@ mod tests {
         TransportConfig::default()
             .validate()
             .expect("transport defaults");
-        EndpointConfig::fixed(0)
+        EndpointConfig::insecure_fixed(0)
             .validate()
             .expect("endpoint defaults");
         ServerConfig::default().validate().expect("server defaults");
@@ -455,7 +492,7 @@ mod tests {
         assert_eq!(t.validate(), Ok(()));
         let e = EndpointConfig {
             cid_len: 2,
-            ..EndpointConfig::fixed(0)
+            ..EndpointConfig::insecure_fixed(0)
         };
         assert_eq!(e.validate(), Err(ConfigError::CidLength(2)));
         assert!(
@@ -486,6 +523,9 @@ mod tests {
             })
             .expect("drawn");
         assert_eq!(config.seed, Seed::Secret([7; 32]));
+        // Nor is there a default security: it is chosen, never fallen into.
+        assert_eq!(config.validate(), Err(ConfigError::NoSecurity));
+        config.security = Some(Security::InsecureIntegrityOnly);
         assert_eq!(config.validate(), Ok(()));
         assert_eq!(format!("{:?}", config.seed), "Secret(..)");
         // A fixed seed is kept as asked.

@@ -37,6 +37,21 @@ impl TransportErrorCode {
     /// The peer sent more handshake data than can be buffered.
     pub const HANDSHAKE_BUFFER_EXCEEDED: Self = Self(0xd);
 
+    /// A key was used for more packets than its AEAD allows (RFC 9001 §6.6).
+    pub const AEAD_LIMIT_REACHED: Self = Self(0xf);
+
+    /// A TLS alert: `CRYPTO_ERROR` (0x100 plus the alert, RFC 9001 §4.8).
+    pub const fn crypto(alert: u8) -> Self {
+        Self(0x100 | alert as u64)
+    }
+
+    /// The TLS alert of a `CRYPTO_ERROR` code.
+    pub fn tls_alert(self) -> Option<u8> {
+        (0x100..=0x1ff)
+            .contains(&self.0)
+            .then(|| u8::try_from(self.0 & 0xff).unwrap_or(0))
+    }
+
     /// A code from its wire value.
     pub const fn from_u64(value: u64) -> Self {
         Self(value)
@@ -63,6 +78,8 @@ impl TransportErrorCode {
             0xb => "INVALID_TOKEN",
             0xc => "APPLICATION_ERROR",
             0xd => "HANDSHAKE_BUFFER_EXCEEDED",
+            0xf => "AEAD_LIMIT_REACHED",
+            0x100..=0x1ff => "CRYPTO_ERROR",
             _ => return None,
         })
     }
@@ -70,9 +87,10 @@ impl TransportErrorCode {
 
 impl fmt::Debug for TransportErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "TransportErrorCode({:#x})", self.0),
+        match (self.name(), self.tls_alert()) {
+            (Some(name), Some(alert)) => write!(f, "{name}(TLS alert {alert})"),
+            (Some(name), None) => f.write_str(name),
+            (None, _) => write!(f, "TransportErrorCode({:#x})", self.0),
         }
     }
 }

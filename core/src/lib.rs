@@ -39,6 +39,7 @@ pub mod adapt;
 pub mod config;
 pub mod congestion;
 pub mod connection;
+pub mod crypto;
 pub mod endpoint;
 pub mod error;
 pub mod estimate;

@@ -96,7 +96,8 @@ async fn servers_with_default_configurations_have_different_token_keys() {
     // A client of our own, driven by hand, from one UDP socket.
     let socket = listener();
     let now = Instant::now();
-    let mut client = CoreEndpoint::new(now, EndpointConfig::fixed(5), None).expect("client");
+    let mut client =
+        CoreEndpoint::new(now, EndpointConfig::insecure_fixed(5), None).expect("client");
     client.connect(now, a.local_addr()).expect("connect");
     let mut buf = Vec::new();
     let t = client.poll_transmit(now, &mut buf).expect("Initial");

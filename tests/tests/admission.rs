@@ -89,7 +89,7 @@ fn handshakes(
             let mut sim = Simulator::new(seed + k as u64, t0);
             let server = Endpoint::new(
                 t0,
-                EndpointConfig::fixed(seed * 1000 + 2 * k as u64),
+                EndpointConfig::insecure_fixed(seed * 1000 + 2 * k as u64),
                 Some(ServerConfig {
                     handshake_timeout: limit,
                     ..ServerConfig::default()
@@ -98,7 +98,7 @@ fn handshakes(
             .expect("server");
             let client = Endpoint::new(
                 t0,
-                EndpointConfig::fixed(seed * 1000 + 2 * k as u64 + 1),
+                EndpointConfig::insecure_fixed(seed * 1000 + 2 * k as u64 + 1),
                 None,
             )
             .expect("client");

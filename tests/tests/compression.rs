@@ -152,14 +152,14 @@ fn run(mode: Mode, sender: TransportConfig, receiver: TransportConfig) -> Outcom
     let mut sim = Simulator::new(7, t0);
     let server = Endpoint::new(
         t0,
-        EndpointConfig::fixed(1),
+        EndpointConfig::insecure_fixed(1),
         Some(ServerConfig::new(
             receiver,
             weir_core::config::RetryPolicy::Never,
         )),
     )
     .expect("server");
-    let mut client = Endpoint::new(t0, EndpointConfig::fixed(2), None).expect("client");
+    let mut client = Endpoint::new(t0, EndpointConfig::insecure_fixed(2), None).expect("client");
     client.set_client_config(sender).expect("config");
     client.connect(t0, addr(2)).expect("connect");
     let lossy = LinkConfig {

@@ -196,7 +196,7 @@ fn debug_stall() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(1),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: transport.clone(),
@@ -209,7 +209,7 @@ fn debug_stall() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(2),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )
@@ -448,7 +448,7 @@ fn a_live_switch_keeps_the_connection_going() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(1),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             retry: RetryPolicy::Never,
@@ -460,7 +460,7 @@ fn a_live_switch_keeps_the_connection_going() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(2),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )
@@ -535,7 +535,7 @@ fn game_delay_p99(congestion: ControllerConfig, warm_up: Duration) -> (Duration,
         t0,
         EndpointConfig {
             seed: Seed::Fixed(1),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: transport.clone(),
@@ -548,7 +548,7 @@ fn game_delay_p99(congestion: ControllerConfig, warm_up: Duration) -> (Duration,
         t0,
         EndpointConfig {
             seed: Seed::Fixed(2),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )

@@ -74,7 +74,7 @@ fn pair(
     let mut sim = Simulator::new(seed, t0);
     let server_ep = Endpoint::new(
         t0,
-        EndpointConfig::fixed(seed.wrapping_add(1)),
+        EndpointConfig::insecure_fixed(seed.wrapping_add(1)),
         // These tests are about the protocol: a handshake may take as long as the idle timeout
         // (the half-open limit has its own tests, in `admission.rs`).
         Some(ServerConfig {
@@ -87,7 +87,7 @@ fn pair(
         t0,
         EndpointConfig {
             seed: Seed::Fixed(seed.wrapping_add(2)),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )
@@ -430,7 +430,7 @@ fn messages_are_size_checked_and_numbered_per_channel() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(1),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig::default()),
     )
@@ -439,7 +439,7 @@ fn messages_are_size_checked_and_numbered_per_channel() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(2),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )

@@ -188,14 +188,15 @@ fn run(
     };
     let server = Endpoint::new(
         t0,
-        EndpointConfig::fixed(seed ^ 1),
+        EndpointConfig::insecure_fixed(seed ^ 1),
         Some(ServerConfig {
             handshake_timeout: transport.idle_timeout,
             ..ServerConfig::new(transport.clone(), weir_core::config::RetryPolicy::Never)
         }),
     )
     .expect("server");
-    let mut client = Endpoint::new(t0, EndpointConfig::fixed(seed ^ 2), None).expect("client");
+    let mut client =
+        Endpoint::new(t0, EndpointConfig::insecure_fixed(seed ^ 2), None).expect("client");
     client.set_client_config(transport).expect("config");
     client.connect(t0, addr(2)).expect("connect");
     let modes: HashMap<u64, DeliveryMode> = lanes.iter().map(|(l, c)| (*l, c.mode)).collect();

@@ -32,7 +32,7 @@ fn handshake_and_one_stream() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(1),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig::default()),
     )
@@ -41,7 +41,7 @@ fn handshake_and_one_stream() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(2),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )

@@ -106,7 +106,8 @@ impl Connection {
         }
         self.datagram_size = size;
         self.congestion.set_max_datagram_size(u64::from(size));
-        self.lanes.set_packet_space(Self::packet_space(size));
+        self.lanes
+            .set_packet_space(Self::packet_space(size, self.tag_len));
         if let Ok(max) = self.max_datagram_size() {
             self.datagrams.drop_longer_than(max);
         }
@@ -152,7 +153,7 @@ impl Connection {
     /// The most frame bytes a short-header packet of `datagram` bytes holds beside an ACK
     /// frame: flags, the longest connection ID, a 4-byte packet number, the tag, 32 bytes of
     /// ACK.
-    pub(super) fn packet_space(datagram: u16) -> usize {
-        usize::from(datagram).saturating_sub(1 + 20 + 4 + crate::protect::integrity::TAG_LEN + 32)
+    pub(super) fn packet_space(datagram: u16, tag_len: usize) -> usize {
+        usize::from(datagram).saturating_sub(1 + 20 + 4 + tag_len + 32)
     }
 }

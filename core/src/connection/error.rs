@@ -62,6 +62,10 @@ pub enum ConnectionError {
     /// was dropped without a word.
     #[error("the handshake did not complete within {0:?}")]
     HandshakeTimedOut(Duration),
+    /// The TLS handshake failed on this end (a certificate or pin that does not match, an
+    /// expired certificate…); the peer was told with `CRYPTO_ERROR` and the TLS alert.
+    #[error("TLS handshake failed: {0}")]
+    Tls(crate::crypto::TlsError),
     /// The server speaks none of this client's protocol versions.
     #[error("the server supports none of our protocol versions")]
     VersionMismatch,

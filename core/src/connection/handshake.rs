@@ -40,10 +40,10 @@ enum State {
 /// What reading the handshake stream achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Progress {
-    /// The peer's transport parameters arrived (client: it is now connected; server: its
-    /// ServerHello is queued).
+    /// The peer's transport parameters arrived (server: its ServerHello is queued).
     PeerParameters(Box<TransportParameters>),
-    /// The server received the ClientFinished: the handshake is complete on both ends.
+    /// Client: the ServerHello arrived, it is connected; server: the ClientFinished arrived,
+    /// the handshake is complete on both ends.
     Complete,
 }
 
@@ -95,6 +95,7 @@ impl Handshake {
     }
 
     /// Whether the peer's transport parameters have arrived.
+    #[cfg(test)]
     pub(crate) fn has_peer_parameters(&self) -> bool {
         !matches!(
             self.state,
@@ -141,6 +142,7 @@ impl Handshake {
                 write_message(stream, CLIENT_FINISHED, &[]);
                 self.state = State::Done;
                 progress.push(Progress::PeerParameters(Box::new(params)));
+                progress.push(Progress::Complete);
             }
             (State::ServerAwaitingHello, CLIENT_HELLO) => {
                 let params = TransportParameters::decode(body, self.side.peer())?;
@@ -235,7 +237,10 @@ mod tests {
         client.read(&mut c, &mut progress).expect("server hello");
         assert_eq!(
             progress,
-            vec![Progress::PeerParameters(Box::new(server_params))]
+            vec![
+                Progress::PeerParameters(Box::new(server_params)),
+                Progress::Complete
+            ]
         );
         assert!(client.is_done());
 

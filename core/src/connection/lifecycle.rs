@@ -19,12 +19,16 @@ impl Connection {
         now: Instant,
         space: SpaceId,
     ) -> Result<(), TransportError> {
+        if self.is_tls() {
+            return self.advance_tls(now, space);
+        }
         let mut progress = Vec::new();
         let stream = &mut self.spaces[space.index()].handshake;
         self.handshake.read(stream, &mut progress)?;
         for step in progress {
             match step {
                 Progress::PeerParameters(params) => self.on_peer_parameters(now, *params)?,
+                Progress::Complete if self.side == Side::Client => self.set_established(now),
                 // Only a client that received our ServerHello can finish: it then addresses us
                 // with the connection ID we chose. A ClientFinished sent blind, to the ID the
                 // client picked itself, proves nothing (RFC 9000 §8.1).
@@ -39,9 +43,9 @@ impl Connection {
         Ok(())
     }
 
-    fn on_peer_parameters(
+    pub(super) fn on_peer_parameters(
         &mut self,
-        now: Instant,
+        _now: Instant,
         params: TransportParameters,
     ) -> Result<(), TransportError> {
         // RFC 9000 §7.3: the connection IDs both ends used must be authenticated.
@@ -91,13 +95,10 @@ impl Connection {
             (false, false) => Some(local.min(params.max_idle_timeout)),
         };
         self.peer_params = Some(params);
-        if self.side == Side::Client {
-            self.set_established(now);
-        }
         Ok(())
     }
 
-    fn set_established(&mut self, _now: Instant) {
+    pub(super) fn set_established(&mut self, _now: Instant) {
         if self.phase == Phase::Handshaking {
             self.phase = Phase::Established;
             self.events.push_back(Event::Connected);
@@ -139,11 +140,12 @@ impl Connection {
         self.apply_strategy(now, strategy);
     }
 
-    fn discard_space(&mut self, now: Instant, id: SpaceId) {
+    pub(super) fn discard_space(&mut self, now: Instant, id: SpaceId) {
         let space = &mut self.spaces[id.index()];
         if space.discarded {
             return;
         }
+        self.keys[id.index()] = None;
         space.discard(&mut self.scratch_lost);
         self.loss.reset_pto_count();
         self.set_loss_timer(now);
@@ -408,7 +410,11 @@ impl Connection {
             frame_type: VarInt::saturating_from_u64(error.frame.map_or(0, |f| f.value())),
             reason: error.reason.to_string().into_bytes().into(),
         };
-        self.start_closing(now, frame, ConnectionError::TransportError(error));
+        let reported = match self.tls_failure.take() {
+            Some(tls) => ConnectionError::Tls(tls),
+            None => ConnectionError::TransportError(error),
+        };
+        self.start_closing(now, frame, reported);
     }
 
     /// The peer closed: drain (RFC 9000 §10.2.2).

@@ -7,10 +7,12 @@
 
 mod ack_tracker;
 mod adapt;
+mod crypto;
 mod datagrams;
 mod error;
 mod handshake;
 mod handshake_stream;
+mod key_update;
 mod lanes;
 mod lifecycle;
 mod pacing;
@@ -31,16 +33,19 @@ use bytes::Bytes;
 
 use self::datagrams::Datagrams;
 use self::handshake::Handshake;
+use self::key_update::KeyUpdate;
 use self::pacing::Pacer;
 use self::space::{PacketSpace, SentFrames};
 use self::timers::TimerTable;
 use crate::adapt::{Selector, Strategy, StrategyChange};
 use crate::config::TransportConfig;
 use crate::congestion::{Controller, DeliveryRateEstimator, UnsupportedController};
+use crate::crypto::TlsError;
+use crate::crypto::keys::SpaceKeys;
+use crate::crypto::session::TlsSession;
 use crate::estimate::{PathEstimates, PathEstimator, QualityScore};
 use crate::lanes::{LaneEvent, Lanes};
 use crate::pmtu::{MtuDiscovery, MtuStats};
-use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
 use crate::streams::{
     ClosedStream, Dir, OpenError, ReadError, Side, StreamEvent, StreamId, StreamState,
@@ -48,6 +53,8 @@ use crate::streams::{
 };
 use crate::wire::{ConnectionId, ResetToken, VarInt};
 
+pub use crypto::TlsInfo;
+pub(crate) use crypto::{ConnectionSecurity, CreateError};
 pub use datagrams::{Datagram, DatagramStats, MAX_CHANNELS, SendDatagramError};
 pub use error::{ConnectionError, Reason};
 pub use stats::ConnectionStats;
@@ -127,6 +134,8 @@ pub(crate) struct Accepted {
     /// The token that lets this end reset the connection statelessly once it has forgotten it
     /// (RFC 9000 §10.3), announced to the client in the transport parameters.
     pub(crate) reset_token: ResetToken,
+    /// The destination ID of the client's Initials (the Initial keys derive from it).
+    pub(crate) initial_dcid: ConnectionId,
 }
 
 /// One connection (see the [module docs](self)).
@@ -203,8 +212,18 @@ pub struct Connection {
     last_ack_eliciting_sent: Option<Instant>,
     /// Whether the sender ran out of data with window to spare (RFC 9002 §7.8).
     app_limited: bool,
-    packet_key: Crc32cKey,
-    header_key: IdentityHeaderKey,
+    /// Each packet-number space's keys, once it has them (`None` again once discarded).
+    keys: [Option<SpaceKeys>; 3],
+    /// Bytes every packet's tag takes (the same for every key of a connection).
+    tag_len: usize,
+    /// The TLS session (`None`: integrity-only protection and weir's own handshake).
+    tls: Option<Box<TlsSession>>,
+    /// Whether the TLS handshake completed on this end.
+    tls_complete: bool,
+    /// Why the TLS handshake failed, for the close this end reports.
+    tls_failure: Option<TlsError>,
+    /// 1-RTT key updates (TLS only).
+    key_update: Option<KeyUpdate>,
     stats: ConnectionStats,
     scratch_acked: Vec<(u64, SentPacket<SentFrames>)>,
     scratch_lost: Vec<(u64, SentPacket<SentFrames>)>,
@@ -229,11 +248,18 @@ impl Connection {
         config: Arc<TransportConfig>,
         remote: SocketAddr,
         ids: ConnectionIds,
-    ) -> Result<Self, UnsupportedController> {
+        security: ConnectionSecurity,
+    ) -> Result<Self, CreateError> {
         let mut conn = Self::new(now, Side::Client, config, remote, ids, None)?;
         let params = conn.local_parameters();
-        conn.handshake =
-            Handshake::client(params, &mut conn.spaces[SpaceId::Initial.index()].handshake);
+        let initial_dcid = conn.ids.original_dcid;
+        if matches!(security, ConnectionSecurity::Integrity) {
+            conn.handshake = Handshake::client(
+                params.clone(),
+                &mut conn.spaces[SpaceId::Initial.index()].handshake,
+            );
+        }
+        conn.init_crypto(security, &params, &initial_dcid)?;
         // The client's own address needs no validation.
         conn.address_validated = true;
         Ok(conn)
@@ -246,13 +272,17 @@ impl Connection {
         remote: SocketAddr,
         ids: ConnectionIds,
         accepted: Accepted,
-    ) -> Result<Self, UnsupportedController> {
+        security: ConnectionSecurity,
+    ) -> Result<Self, CreateError> {
         let mut conn = Self::new(now, Side::Server, config, remote, ids, None)?;
         let mut params = conn.local_parameters();
         params.original_destination_connection_id = Some(conn.ids.original_dcid);
         params.retry_source_connection_id = conn.ids.retry_scid;
         params.stateless_reset_token = Some(accepted.reset_token);
-        conn.handshake = Handshake::server(params);
+        if matches!(security, ConnectionSecurity::Integrity) {
+            conn.handshake = Handshake::server(params.clone());
+        }
+        conn.init_crypto(security, &params, &accepted.initial_dcid)?;
         conn.address_validated = accepted.address_validated;
         conn.handshake_timeout = Some(accepted.handshake_timeout);
         Ok(conn)
@@ -265,7 +295,7 @@ impl Connection {
         remote: SocketAddr,
         ids: ConnectionIds,
         _reserved: Option<()>,
-    ) -> Result<Self, UnsupportedController> {
+    ) -> Result<Self, CreateError> {
         let max_datagram = u64::from(config.max_datagram_size);
         // Each connection's controller gets its own seed (from the endpoint's seeded randomness,
         // through the connection ID), so that flows sharing a path do not probe in lockstep.
@@ -288,7 +318,10 @@ impl Connection {
         let mut lanes = Lanes::new(&config.lanes);
         // A short-header packet (flags, the longest connection ID, a 4-byte packet number,
         // the tag) with room for an ACK frame.
-        lanes.set_packet_space(Self::packet_space(config.max_datagram_size));
+        lanes.set_packet_space(Self::packet_space(
+            config.max_datagram_size,
+            crate::protect::integrity::TAG_LEN,
+        ));
         let batch = strategy
             .batch_bytes
             .map(|b| usize::try_from(b).unwrap_or(usize::MAX));
@@ -349,8 +382,12 @@ impl Connection {
             packet_proves_receipt: false,
             last_ack_eliciting_sent: None,
             app_limited: true,
-            packet_key: Crc32cKey,
-            header_key: IdentityHeaderKey,
+            keys: [None, None, None],
+            tag_len: crate::protect::integrity::TAG_LEN,
+            tls: None,
+            tls_complete: false,
+            tls_failure: None,
+            key_update: None,
             stats: ConnectionStats {
                 packets_sent: 0,
                 bytes_sent: 0,
@@ -384,6 +421,8 @@ impl Connection {
                 queue_cap: None,
                 mtu: MtuStats::default(),
                 datagram_size: config.max_datagram_size,
+                tls_resumed: false,
+                key_updates: 0,
             },
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
@@ -680,7 +719,7 @@ impl Connection {
         // A short-header packet: flags, the peer's connection ID, a 4-byte packet number, the
         // tag; a MESSAGE frame with the largest channel, sequence, deadline and length fields.
         let packet_room = usize::from(self.datagram_size)
-            .saturating_sub(1 + self.ids.remote.len() + 4 + crate::protect::integrity::TAG_LEN);
+            .saturating_sub(1 + self.ids.remote.len() + 4 + self.tag_len);
         let frame_overhead = 1 + 8 + 8 + 8 + 2;
         let from_packet = packet_room.saturating_sub(frame_overhead);
         let from_peer =

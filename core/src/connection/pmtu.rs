@@ -7,7 +7,6 @@ use super::send::BuiltPacket;
 use super::space::SentFrames;
 use super::{Connection, Phase};
 use crate::Transmit;
-use crate::protect::integrity::TAG_LEN;
 use crate::recovery::{SentPacket, SpaceId};
 use crate::wire::PacketBuilder;
 use crate::wire::frame::FrameType;
@@ -31,12 +30,12 @@ impl Connection {
         let start = buf.len();
         let (pn, header) = self.header_for(SpaceId::Data);
         let size = usize::from(size);
-        let mut builder = PacketBuilder::new(buf, &header, pn, size, TAG_LEN).ok()?;
+        let mut builder = PacketBuilder::new(buf, &header, pn, size, self.tag_len).ok()?;
         // A PING for the acknowledgement, padding for the size: nothing in it is worth
         // retransmitting, so losing it costs only the probe.
         builder.buf().push(FrameType::PING.value() as u8);
         builder.pad_to(size);
-        let Ok(written) = builder.finish(&self.packet_key, &self.header_key) else {
+        let Some(written) = self.seal(SpaceId::Data, pn, builder) else {
             buf.truncate(start);
             return None;
         };

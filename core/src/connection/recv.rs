@@ -8,6 +8,7 @@ use super::space::SentFrames;
 use super::{Connection, ConnectionError, Event, Phase};
 use crate::congestion::{AckEvent, AckedPacket, CongestionCause, CongestionEvent};
 use crate::error::TransportError;
+use crate::protect::Crc32cKey;
 use crate::recovery::{LossOutcome, SpaceId, in_persistent_congestion};
 use crate::streams::{Side, StreamId, dir_from_wire};
 use crate::wire::frame::{ConnectionClose, Frame};
@@ -45,22 +46,23 @@ impl Connection {
             PacketType::Retry => return self.handle_retry(now, partial),
             PacketType::VersionNegotiation => return self.handle_version_negotiation(partial),
         };
-        // A client cannot read short packets before it has the server's parameters; the server
-        // retransmits them.
-        let too_early = space == SpaceId::Data
-            && self.side == Side::Client
-            && !self.handshake.has_peer_parameters();
-        if self.spaces[space.index()].discarded || too_early {
+        let unreadable = space == SpaceId::Data && !self.may_read_data_space();
+        if self.spaces[space.index()].discarded || unreadable {
             self.stats.packets_dropped += 1;
             return;
         }
         let largest = self.spaces[space.index()].acks.largest();
-        let Ok(packet) = open_packet(partial, Some(&self.header_key), &self.packet_key, largest)
-        else {
-            // Corrupted in flight, or not ours: dropped, never delivered (DESIGN.md §3).
+        let Some(packet) = self.open_in(now, space, partial, largest) else {
+            // Corrupted in flight, forged, under keys this end does not have (yet), or not
+            // ours: dropped, never delivered (DESIGN.md §3).
             self.stats.packets_dropped += 1;
             return;
         };
+        // RFC 9001 §4.9.1: a server is done with Initial keys once a Handshake packet opened
+        // (the client has them, and stopped sending Initials).
+        if space == SpaceId::Handshake && self.side == Side::Server {
+            self.discard_space(now, SpaceId::Initial);
+        }
         self.handle_opened(now, space, packet);
     }
 
@@ -170,7 +172,8 @@ impl Connection {
                         | Frame::Handshake(_)
                         | Frame::ConnectionClose(ConnectionClose::Transport { .. })
                 ),
-                SpaceId::Data => !matches!(frame, Frame::Handshake(_)),
+                // TLS sends session tickets after the handshake, in 1-RTT packets.
+                SpaceId::Data => self.is_tls() || !matches!(frame, Frame::Handshake(_)),
             };
             if !allowed {
                 let ty = frame.frame_type();
@@ -319,6 +322,12 @@ impl Connection {
         )?;
         if outcome.newly_acked == 0 {
             return Ok(());
+        }
+        if space == SpaceId::Data
+            && let Some(key_update) = self.key_update.as_mut()
+            && let Some(largest) = self.scratch_acked.iter().map(|(pn, _)| *pn).max()
+        {
+            key_update.on_acked(largest);
         }
         if outcome.rtt_sampled && self.first_rtt_sample.is_none() {
             self.first_rtt_sample = Some(now);
@@ -500,7 +509,8 @@ impl Connection {
             self.stats.packets_dropped += 1;
             return;
         }
-        let Ok(packet) = open_packet(partial, None, &self.packet_key, None) else {
+        // Retry packets keep the integrity tag under TLS too (see `crate::crypto`).
+        let Ok(packet) = open_packet(partial, None, &Crc32cKey, None) else {
             self.stats.packets_dropped += 1;
             return;
         };
@@ -514,6 +524,7 @@ impl Connection {
         self.ids.retry_scid = Some(scid);
         self.ids.remote = scid;
         self.retry_token = packet.payload;
+        self.rekey_initial(&scid);
         self.spaces[SpaceId::Initial.index()].restart(&mut self.scratch_lost);
         self.scratch_lost.clear();
         self.set_loss_timer(now);
@@ -527,7 +538,8 @@ impl Connection {
         {
             return;
         }
-        let Ok(packet) = open_packet(partial, None, &self.packet_key, None) else {
+        // Version Negotiation packets are not protected.
+        let Ok(packet) = open_packet(partial, None, &Crc32cKey, None) else {
             return;
         };
         if let Header::VersionNegotiation { versions, .. } = &packet.header

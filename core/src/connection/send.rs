@@ -11,7 +11,6 @@ use super::timers::Timer;
 use super::{CloseFrame, Connection, Phase};
 use crate::Transmit;
 use crate::lanes::Lanes;
-use crate::protect::integrity::TAG_LEN;
 use crate::recovery::{SentPacket, SpaceId};
 use crate::streams::Side;
 use crate::streams::StreamsState;
@@ -72,6 +71,7 @@ impl Connection {
         if budget < MIN_PACKET_ROOM {
             return None;
         }
+        self.update_keys_if_due();
         let data_usable = self.data_space_usable();
         let initial_pad = match self.side {
             // RFC 9000 §14.1: every datagram with an Initial from the client, and every one
@@ -79,17 +79,43 @@ impl Connection {
             Side::Client => Padding::Always(MIN_INITIAL_DATAGRAM),
             Side::Server => Padding::IfEliciting(MIN_INITIAL_DATAGRAM),
         };
-        // The padding goes into the last packet with something in it: a short packet that
-        // will follow, else the Initial itself (a padding-only short packet would hold the
-        // congestion window with bytes the peer may not be able to acknowledge yet).
+        // The padding goes into the last packet with something in it: a Handshake or short
+        // packet that will follow, else the Initial itself (a padding-only short packet would
+        // hold the congestion window with bytes the peer may not be able to acknowledge yet).
         let data_follows = data_usable && self.data_space_has_something(now);
+        let handshake_follows = self.handshake_space_has_something(now);
         let mut pad_left = false;
         if self.spaces[SpaceId::Initial.index()].discarded {
             // Nothing to coalesce with.
-        } else if let Some(eliciting) =
-            self.build_initial(now, buf, start, budget, data_follows, initial_pad)
-        {
-            pad_left = data_follows && (self.side == Side::Client || eliciting);
+        } else if let Some(eliciting) = self.build_initial(
+            now,
+            buf,
+            start,
+            budget,
+            data_follows || handshake_follows,
+            initial_pad,
+        ) {
+            pad_left =
+                (data_follows || handshake_follows) && (self.side == Side::Client || eliciting);
+        }
+        if handshake_follows {
+            let room = budget.saturating_sub(buf.len() - start);
+            let pad = if pad_left && !data_follows {
+                pad_left = false;
+                Padding::Always(MIN_INITIAL_DATAGRAM.min(budget))
+            } else {
+                Padding::None
+            };
+            if room >= MIN_PACKET_ROOM
+                && self
+                    .build_packet(now, SpaceId::Handshake, buf, start, room, pad)
+                    .is_some()
+                && self.side == Side::Client
+            {
+                // RFC 9001 §4.9.1: a client is done with Initial keys once it sends a
+                // Handshake packet.
+                self.discard_space(now, SpaceId::Initial);
+            }
         }
         if data_usable {
             let room = budget.saturating_sub(buf.len() - start);
@@ -125,6 +151,18 @@ impl Connection {
         }
         self.has_eliciting_data(now, SpaceId::Data)
             && (self.probing(SpaceId::Data) || self.congestion_allows(now))
+    }
+
+    /// Whether a Handshake packet would carry something now (TLS only: weir's own handshake
+    /// uses no Handshake packets).
+    fn handshake_space_has_something(&self, now: Instant) -> bool {
+        let space = &self.spaces[SpaceId::Handshake.index()];
+        if space.discarded || self.keys[SpaceId::Handshake.index()].is_none() {
+            return false;
+        }
+        space.acks.has_news()
+            || (self.has_eliciting_data(now, SpaceId::Handshake)
+                && (self.probing(SpaceId::Handshake) || self.congestion_allows(now)))
     }
 
     /// Whether a probe timeout asked for packets in space `id` that are still owed.
@@ -176,9 +214,12 @@ impl Connection {
     }
 
     /// Whether short-header packets can be sent: the handshake has the peer's parameters (the
-    /// client also learned the server's connection ID with them).
+    /// client also learned the server's connection ID with them) and, under TLS, the 1-RTT
+    /// keys.
     pub(super) fn data_space_usable(&self) -> bool {
-        self.handshake.has_peer_parameters() && !self.spaces[SpaceId::Data.index()].discarded
+        self.peer_params.is_some()
+            && self.keys[SpaceId::Data.index()].is_some()
+            && !self.spaces[SpaceId::Data.index()].discarded
     }
 
     /// Whether the pacer lets a full-size packet leave now; if not, arms the pacing timer.
@@ -241,6 +282,7 @@ impl Connection {
             SpaceId::Data => {
                 self.handshake_done_pending
                     || space.ping_pending
+                    || space.handshake.has_pending()
                     || self.streams.has_pending()
                     || self.lanes.has_pending(now)
                     || self.datagrams.has_pending()
@@ -260,7 +302,7 @@ impl Connection {
         room: usize,
         pad: Padding,
     ) -> Option<bool> {
-        if self.spaces[id.index()].discarded || id == SpaceId::Handshake {
+        if self.spaces[id.index()].discarded || self.keys[id.index()].is_none() {
             return None;
         }
         let probe = self.probing(id);
@@ -303,7 +345,7 @@ impl Connection {
         };
         let packet_start = buf.len();
         let (pn, header) = self.header_for(id);
-        let mut builder = PacketBuilder::new(buf, &header, pn, room, TAG_LEN).ok()?;
+        let mut builder = PacketBuilder::new(buf, &header, pn, room, self.tag_len).ok()?;
         let mut frames = SentFrames::default();
         let mut eliciting = false;
 
@@ -332,6 +374,12 @@ impl Connection {
                     eliciting |= !frames.handshake.is_empty();
                 }
                 SpaceId::Data => {
+                    // TLS messages after the handshake (session tickets).
+                    let room = builder.frame_space();
+                    space
+                        .handshake
+                        .write_frames(builder.buf(), room, &mut frames.handshake);
+                    eliciting |= !frames.handshake.is_empty();
                     if self.handshake_done_pending && builder.frame_space() >= 1 {
                         builder.buf().push(FrameType::HANDSHAKE_DONE.value() as u8);
                         frames.handshake_done = true;
@@ -399,12 +447,9 @@ impl Connection {
             buf.truncate(packet_start);
             return None;
         }
-        let size = match builder.finish(&self.packet_key, &self.header_key) {
-            Ok(size) => size,
-            Err(_) => {
-                buf.truncate(packet_start);
-                return None;
-            }
+        let Some(size) = self.seal(id, pn, builder) else {
+            buf.truncate(packet_start);
+            return None;
         };
         let in_flight = eliciting || padded;
         self.on_packet_built(
@@ -509,7 +554,7 @@ impl Connection {
             },
             SpaceId::Data => Header::Short {
                 spin: false,
-                key_phase: false,
+                key_phase: self.key_phase(),
                 dcid: self.ids.remote,
                 number,
             },
@@ -527,15 +572,9 @@ impl Connection {
         let budget = self.datagram_budget();
         // The peer can read short-header packets once it has our parameters; before that only
         // Initial packets reach it.
-        let id = if self.data_space_usable() && self.remote_can_read_short() {
-            SpaceId::Data
-        } else if !self.spaces[SpaceId::Initial.index()].discarded {
-            SpaceId::Initial
-        } else {
-            SpaceId::Data
-        };
+        let id = self.close_space();
         let (pn, header) = self.header_for(id);
-        let mut builder = PacketBuilder::new(buf, &header, pn, budget, TAG_LEN).ok()?;
+        let mut builder = PacketBuilder::new(buf, &header, pn, budget, self.tag_len).ok()?;
         let room = builder.frame_space();
         let close = match (frame, id) {
             // RFC 9000 §10.2.3: an application close in an Initial packet reveals nothing of the
@@ -570,12 +609,9 @@ impl Connection {
             buf.truncate(start);
             return None;
         }
-        let size = match builder.finish(&self.packet_key, &self.header_key) {
-            Ok(size) => size,
-            Err(_) => {
-                buf.truncate(start);
-                return None;
-            }
+        let Some(size) = self.seal(id, pn, builder) else {
+            buf.truncate(start);
+            return None;
         };
         self.spaces[id.index()].next_pn += 1;
         self.close_pending = false;
@@ -589,6 +625,33 @@ impl Connection {
             segment_size: None,
             ecn: None,
         })
+    }
+
+    /// The space a CONNECTION_CLOSE goes in: the highest the peer can read for certain.
+    fn close_space(&self) -> SpaceId {
+        let has =
+            |id: SpaceId| self.keys[id.index()].is_some() && !self.spaces[id.index()].discarded;
+        if self.is_tls() {
+            // The server reads 1-RTT packets once the handshake is complete; the client once
+            // it has the 1-RTT keys, which the server has when its handshake is complete.
+            let peer_reads_data = self.handshake_confirmed || self.tls_complete;
+            return if has(SpaceId::Data) && peer_reads_data {
+                SpaceId::Data
+            } else if has(SpaceId::Handshake) {
+                SpaceId::Handshake
+            } else if has(SpaceId::Initial) {
+                SpaceId::Initial
+            } else {
+                SpaceId::Data
+            };
+        }
+        if self.data_space_usable() && self.remote_can_read_short() {
+            SpaceId::Data
+        } else if !self.spaces[SpaceId::Initial.index()].discarded {
+            SpaceId::Initial
+        } else {
+            SpaceId::Data
+        }
     }
 
     /// Whether the peer can already process our short-header packets.

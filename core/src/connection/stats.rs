@@ -82,4 +82,8 @@ pub struct ConnectionStats {
     /// The size of the datagrams sent now (UDP payload): the strategy's size, within the
     /// validated path MTU.
     pub datagram_size: u16,
+    /// Whether the TLS handshake resumed an earlier session (no certificate exchanged).
+    pub tls_resumed: bool,
+    /// 1-RTT key updates so far, started by either end (RFC 9001 §6).
+    pub key_updates: u64,
 }

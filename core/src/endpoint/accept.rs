@@ -11,9 +11,12 @@ use super::admission::Source;
 use super::token::TokenError;
 use super::{Endpoint, MIN_INITIAL_DCID_LEN};
 use crate::config::{RetryPolicy, ServerConfig, TransportConfig};
-use crate::connection::{Accepted, Connection, ConnectionIds};
+use crate::connection::{Accepted, Connection, ConnectionIds, ConnectionSecurity};
+use crate::crypto::keys::SpaceKeys;
+use crate::crypto::{Security, TlsConfig};
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::recovery::SpaceId;
+use crate::streams::Side;
 use crate::wire::{ConnectionId, Frame, Header, OpenedPacket, PartialDecode, VarInt, open_packet};
 
 /// Smallest datagram that may carry a client's first Initial (RFC 9000 §14.1).
@@ -56,6 +59,17 @@ struct Admitted {
 }
 
 impl Endpoint {
+    /// How accepted connections protect their packets.
+    pub(super) fn security(&self) -> ConnectionSecurity {
+        match &self.config.security {
+            Some(Security::Tls(TlsConfig {
+                server: Some(server),
+                ..
+            })) => ConnectionSecurity::TlsServer(server.clone()),
+            _ => ConnectionSecurity::Integrity,
+        }
+    }
+
     /// A new client's first Initial (server role). Returns the new connection's index.
     pub(super) fn accept(
         &mut self,
@@ -79,7 +93,21 @@ impl Endpoint {
         }
         // Check the packet's integrity before anything else: a datagram corrupted in flight must
         // leave no state behind (DESIGN.md §3).
-        let Ok(packet) = open_packet(partial, Some(&IdentityHeaderKey), &Crc32cKey, None) else {
+        let opened = match self.security() {
+            ConnectionSecurity::Integrity => {
+                open_packet(partial, Some(&IdentityHeaderKey), &Crc32cKey, None)
+            }
+            _ => {
+                let keys = SpaceKeys::initial(&dcid, Side::Server);
+                open_packet(
+                    partial,
+                    Some(&*keys.remote.header),
+                    &*keys.remote.packet,
+                    None,
+                )
+            }
+        };
+        let Ok(packet) = opened else {
             self.stats.dropped_initials += 1;
             return None;
         };
@@ -125,8 +153,11 @@ impl Endpoint {
             address_validated: admitted.validated,
             handshake_timeout: server.handshake_timeout,
             reset_token: self.reset_key.token(&local),
+            initial_dcid: dcid,
         };
-        let Ok(conn) = Connection::server(now, server.transport, remote, ids, accepted) else {
+        let security = self.security();
+        let Ok(conn) = Connection::server(now, server.transport, remote, ids, accepted, security)
+        else {
             self.stats.dropped_initials += 1;
             return None;
         };

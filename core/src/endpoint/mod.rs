@@ -72,7 +72,10 @@ use self::secrets::{KeyedMap, ResetKey, Secrets};
 use self::token::TokenKey;
 use crate::Transmit;
 use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
-use crate::connection::{Connection, ConnectionError, ConnectionIds, Event};
+use crate::connection::{
+    Connection, ConnectionError, ConnectionIds, ConnectionSecurity, CreateError, Event,
+};
+use crate::crypto::Security;
 use crate::wire::header::{VersionInvariants, is_supported_version};
 use crate::wire::{ConnectionId, PacketType, PartialDecode, ResetToken};
 
@@ -126,6 +129,21 @@ pub enum ConnectError {
     /// The transport configuration is invalid.
     #[error("invalid transport configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The endpoint's TLS configuration has no client side.
+    #[error("the endpoint's TLS configuration has no client side (TlsConfig::client)")]
+    NoClientTls,
+    /// rustls refused to start a handshake with the client configuration.
+    #[error("TLS: {0}")]
+    Tls(crate::crypto::TlsError),
+}
+
+impl ConnectError {
+    fn from_create(error: CreateError) -> Self {
+        match error {
+            CreateError::Controller(e) => Self::Config(ConfigError::Controller(e)),
+            CreateError::Tls(e) => Self::Tls(e),
+        }
+    }
 }
 
 struct Slot {
@@ -197,6 +215,11 @@ impl Endpoint {
         config.validate()?;
         if let Some(server) = &server {
             server.validate()?;
+            if let Some(Security::Tls(tls)) = &config.security
+                && tls.server.is_none()
+            {
+                return Err(ConfigError::NoServerTls);
+            }
         }
         let secrets = Secrets::new(&config.seed)?;
         Ok(Self {
@@ -296,8 +319,14 @@ impl Endpoint {
             original_dcid,
             retry_scid: None,
         };
-        let conn = Connection::client(now, config, remote, ids)
-            .map_err(|e| ConnectError::Config(ConfigError::Controller(e)))?;
+        let security = match &self.config.security {
+            Some(Security::Tls(tls)) => {
+                ConnectionSecurity::TlsClient(tls.client.clone().ok_or(ConnectError::NoClientTls)?)
+            }
+            Some(Security::InsecureIntegrityOnly) | None => ConnectionSecurity::Integrity,
+        };
+        let conn = Connection::client(now, config, remote, ids, security)
+            .map_err(ConnectError::from_create)?;
         let index = self.insert(conn, local);
         self.after_input(index);
         Ok(self.handle_of(index))

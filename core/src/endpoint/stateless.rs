@@ -12,8 +12,11 @@ use rand::Rng;
 use super::Endpoint;
 use super::token::RetryToken;
 use crate::TransportErrorCode;
+use crate::connection::ConnectionSecurity;
+use crate::crypto::keys::{AEAD_TAG_LEN, SpaceKeys};
 use crate::protect::integrity::TAG_LEN;
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
+use crate::streams::Side;
 use crate::wire::frame::{ConnectionClose, Frame};
 use crate::wire::header::VersionInvariants;
 use crate::wire::header::VersionList;
@@ -114,7 +117,11 @@ impl Endpoint {
             number: PacketNumber::new(0, None),
         };
         let mut buf = Vec::with_capacity(128);
-        let Ok(mut builder) = PacketBuilder::new(&mut buf, &header, 0, MAX_STATELESS_SIZE, TAG_LEN)
+        let tag_len = match self.security() {
+            ConnectionSecurity::Integrity => TAG_LEN,
+            _ => AEAD_TAG_LEN,
+        };
+        let Ok(mut builder) = PacketBuilder::new(&mut buf, &header, 0, MAX_STATELESS_SIZE, tag_len)
         else {
             return;
         };
@@ -125,7 +132,18 @@ impl Endpoint {
             frame_type: VarInt::ZERO,
             reason: Bytes::from_static(b"server full"),
         });
-        if builder.write_frame(&close) && builder.finish(&Crc32cKey, &IdentityHeaderKey).is_ok() {
+        if !builder.write_frame(&close) {
+            return;
+        }
+        // The client reads it with the Initial keys of its first destination ID.
+        let sealed = match self.security() {
+            ConnectionSecurity::Integrity => builder.finish(&Crc32cKey, &IdentityHeaderKey),
+            _ => {
+                let keys = SpaceKeys::initial(client_dcid, Side::Server);
+                builder.finish(&*keys.local.packet, &*keys.local.header)
+            }
+        };
+        if sealed.is_ok() {
             self.queue_stateless(remote, buf);
         }
     }

@@ -249,7 +249,7 @@ impl ServerRun {
             seed: Seed::Fixed(u64::from(flags)),
             max_connections,
             max_stateless_responses: 8,
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         };
         let transport = TransportConfig {
             idle_timeout: Duration::from_millis(500 + 500 * u64::from(flags >> 4)),

@@ -59,13 +59,17 @@ impl FloodPath {
     pub fn new(now: Instant, config: ServerConfig, seed: u64) -> Result<Self, ConfigError> {
         Ok(Self {
             now,
-            client: Endpoint::new(now, EndpointConfig::fixed(seed.wrapping_mul(2)), None)?,
+            client: Endpoint::new(
+                now,
+                EndpointConfig::insecure_fixed(seed.wrapping_mul(2)),
+                None,
+            )?,
             server: Endpoint::new(
                 now,
                 EndpointConfig {
                     // What a runtime draws from the operating system.
                     seed: Seed::Secret([(seed as u8) | 1; 32]),
-                    ..EndpointConfig::default()
+                    ..EndpointConfig::insecure_fixed(0)
                 },
                 Some(config),
             )?,

@@ -125,7 +125,7 @@ pub fn run_bulk(
             epoch,
             EndpointConfig {
                 seed: Seed::Fixed(flow_seed.wrapping_add(1)),
-                ..EndpointConfig::default()
+                ..EndpointConfig::insecure_fixed(0)
             },
             Some(ServerConfig {
                 transport: spec.transport.clone(),
@@ -136,7 +136,7 @@ pub fn run_bulk(
             epoch,
             EndpointConfig {
                 seed: Seed::Fixed(flow_seed.wrapping_add(2)),
-                ..EndpointConfig::default()
+                ..EndpointConfig::insecure_fixed(0)
             },
             None,
         )?;
@@ -296,7 +296,7 @@ pub fn connected_pair(
         epoch,
         EndpointConfig {
             seed: Seed::Fixed(seed.wrapping_add(1)),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: config.clone(),
@@ -307,7 +307,7 @@ pub fn connected_pair(
         epoch,
         EndpointConfig {
             seed: Seed::Fixed(seed.wrapping_add(2)),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )?;

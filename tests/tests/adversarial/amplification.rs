@@ -94,7 +94,7 @@ proptest! {
         sim.set_trace_capacity(1 << 20);
         let server = Endpoint::new(
             t0,
-            EndpointConfig { seed: Seed::Fixed(seed ^ 1), ..EndpointConfig::default() },
+            EndpointConfig { seed: Seed::Fixed(seed ^ 1), ..EndpointConfig::insecure_fixed(0) },
             Some(ServerConfig {
                 transport: TransportConfig {
                     idle_timeout: Duration::from_millis(idle_ms),
@@ -107,7 +107,7 @@ proptest! {
         .expect("server");
         let mut client = Endpoint::new(
             t0,
-            EndpointConfig { seed: Seed::Fixed(seed ^ 2), ..EndpointConfig::default() },
+            EndpointConfig { seed: Seed::Fixed(seed ^ 2), ..EndpointConfig::insecure_fixed(0) },
             None,
         )
         .expect("client");
@@ -186,7 +186,7 @@ fn amplification_via_foreign_packets(extra: Extra) {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(5),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: TransportConfig::default(),
@@ -303,7 +303,7 @@ fn blind_handshake(how: Blind) -> (bool, usize, usize) {
     let t0 = epoch();
     let mut server = Endpoint::new(
         t0,
-        EndpointConfig::fixed(0),
+        EndpointConfig::insecure_fixed(0),
         Some(ServerConfig {
             transport: TransportConfig::default(),
             retry: RetryPolicy::Never,
@@ -444,7 +444,7 @@ fn timer_firings_after_spoofed_initial(extra: usize, cap: usize) -> usize {
     let t0 = epoch();
     let mut server = Endpoint::new(
         t0,
-        EndpointConfig::fixed(0),
+        EndpointConfig::insecure_fixed(0),
         Some(ServerConfig {
             transport: TransportConfig::default(),
             retry: RetryPolicy::Never,

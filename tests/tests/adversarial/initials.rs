@@ -36,7 +36,7 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(5),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             retry: RetryPolicy::Always,
@@ -100,7 +100,7 @@ fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
             seed: Seed::Fixed(5),
             max_connections,
             max_stateless_responses: max_stateless,
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: TransportConfig {
@@ -171,7 +171,7 @@ fn a_corrupted_initial_creates_no_connection() {
     let t0 = epoch();
     let mut server = Endpoint::new(
         t0,
-        EndpointConfig::fixed(0),
+        EndpointConfig::insecure_fixed(0),
         Some(ServerConfig {
             transport: TransportConfig::default(),
             retry: RetryPolicy::Never,
@@ -203,7 +203,7 @@ fn handshake_time(fate: Fate) -> Duration {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(21),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: TransportConfig::default(),
@@ -216,7 +216,7 @@ fn handshake_time(fate: Fate) -> Duration {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(22),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )
@@ -277,7 +277,7 @@ fn client_after_forged_initial_close(same_scid: bool) -> Option<ConnectionError>
         t0,
         EndpointConfig {
             seed: Seed::Fixed(31),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         Some(ServerConfig {
             transport: TransportConfig::default(),
@@ -290,7 +290,7 @@ fn client_after_forged_initial_close(same_scid: bool) -> Option<ConnectionError>
         t0,
         EndpointConfig {
             seed: Seed::Fixed(32),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )

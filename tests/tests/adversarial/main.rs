@@ -213,7 +213,7 @@ impl Pair {
             t0,
             EndpointConfig {
                 seed: Seed::Fixed(11),
-                ..EndpointConfig::default()
+                ..EndpointConfig::insecure_fixed(0)
             },
             Some(ServerConfig::new(
                 transport,
@@ -225,7 +225,7 @@ impl Pair {
             t0,
             EndpointConfig {
                 seed: Seed::Fixed(12),
-                ..EndpointConfig::default()
+                ..EndpointConfig::insecure_fixed(0)
             },
             None,
         )
@@ -557,7 +557,7 @@ fn client_initials(n: usize) -> Vec<Vec<u8>> {
         t0,
         EndpointConfig {
             seed: Seed::Fixed(99),
-            ..EndpointConfig::default()
+            ..EndpointConfig::insecure_fixed(0)
         },
         None,
     )
