@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use clap::{Parser, Subcommand};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use weir_core::config::{EndpointConfig, RetryPolicy, ServerConfig, TransportConfig};
+use weir_core::crypto::{ClientTls, Fingerprint, Identity, TlsConfig};
 use weir_core::endpoint::Endpoint as CoreEndpoint;
 use weir_core::protect::integrity::TAG_LEN;
 use weir_core::protect::{Crc32cKey, IdentityHeaderKey};
@@ -34,6 +35,18 @@ use weir_core::wire::{
 struct Args {
     #[command(subcommand)]
     attack: Attack,
+    /// The server's pin (`weir perf server` prints it): the Initials are TLS ClientHellos and
+    /// the timed client pins it. Without it both speak the integrity-only protection, for a
+    /// server run with `--insecure`.
+    #[arg(long, global = true)]
+    pin: Option<Fingerprint>,
+}
+
+/// The pin of `--pin`, for the helpers below (set once, at start).
+static PIN: std::sync::OnceLock<Option<Fingerprint>> = std::sync::OnceLock::new();
+
+fn pin() -> Option<Fingerprint> {
+    PIN.get().copied().flatten()
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +107,13 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 fn endpoint_config(seed: u64) -> EndpointConfig {
-    EndpointConfig::insecure_fixed(seed)
+    match pin() {
+        Some(pin) => EndpointConfig::tls_fixed(
+            seed,
+            TlsConfig::client(ClientTls::pinned(vec![pin]).expect("client tls")),
+        ),
+        None => EndpointConfig::insecure_fixed(seed),
+    }
 }
 
 /// The first Initial datagrams of `n` connections of a client endpoint seeded with `seed`.
@@ -118,9 +137,17 @@ fn initials(seed: u64, server: SocketAddr, n: usize) -> Vec<Vec<u8>> {
 fn predicted_server_cid(seed: u64, server: SocketAddr) -> ConnectionId {
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
+    // The twin's identity does not matter: connection IDs come from the seed alone.
+    let twin_config = match pin() {
+        Some(_) => {
+            let identity = Identity::self_signed(["twin"]).expect("identity");
+            EndpointConfig::tls_fixed(seed, TlsConfig::server(&identity).expect("server tls"))
+        }
+        None => EndpointConfig::insecure_fixed(seed),
+    };
     let mut twin = CoreEndpoint::new(
         now,
-        endpoint_config(seed),
+        twin_config,
         Some(ServerConfig {
             transport: TransportConfig::default(),
             retry: RetryPolicy::Never,
@@ -225,12 +252,15 @@ fn spoofed_source(i: usize) -> SocketAddrV4 {
 /// Connects a real weir-tokio client; the time it took, or why it failed.
 fn probe(runtime: &tokio::runtime::Runtime, server: SocketAddr) -> Result<Duration, String> {
     runtime.block_on(async {
-        let endpoint = weir_tokio::Endpoint::bind(
-            "127.0.0.1:0".parse().expect("addr"),
-            weir_tokio::Config::client(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let config = match pin() {
+            Some(pin) => {
+                weir_tokio::Config::client(ClientTls::pinned(vec![pin]).map_err(|e| e.to_string())?)
+            }
+            None => weir_tokio::Config::insecure_client(),
+        };
+        let endpoint = weir_tokio::Endpoint::bind("127.0.0.1:0".parse().expect("addr"), config)
+            .await
+            .map_err(|e| e.to_string())?;
         let started = Instant::now();
         let result = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(server)).await;
         let took = started.elapsed();
@@ -250,6 +280,7 @@ fn probe(runtime: &tokio::runtime::Runtime, server: SocketAddr) -> Result<Durati
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let _ = PIN.set(args.pin);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -104,6 +104,7 @@ fn run_cell(
         start: Duration::ZERO,
         amount: BulkAmount::For(duration),
         sample_every: sample.then_some(Duration::from_millis(10)),
+        tls: true,
     };
     let epoch = Instant::now();
     let runs = run_bulk(

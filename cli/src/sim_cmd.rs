@@ -184,6 +184,11 @@ pub struct SimArgs {
     /// to 1452 bytes after the handshake; `--mtu` sets the simulated links' MTU).
     #[arg(long)]
     pub no_mtu_discovery: bool,
+    /// Bulk flow: protect weir's packets with TLS 1.3 (AES-128-GCM, 16-byte tags, as the
+    /// runtimes do) instead of the simulator's integrity-only tag (4 bytes). The matrix always
+    /// does, so that it compares like with like against quinn.
+    #[arg(long)]
+    pub tls: bool,
     /// Bulk flow: write an SVG chart of the sender's window, pacing rate and RTT to this file.
     /// With --compare: an SVG over time of the adaptive default against no adaptation
     /// (quality score, strategy changes, the game's messages on time, the download, the window
@@ -346,6 +351,7 @@ fn bulk(scenario: Scenario, args: &SimArgs, epoch: Instant) -> Result<Outcome, C
         start: Duration::ZERO,
         amount,
         sample_every: args.plot.as_ref().map(|_| Duration::from_millis(10)),
+        tls: args.tls,
     };
     let runs = run_bulk(epoch, &scenario, args.seed, &[spec], limit)?;
     let run = runs

@@ -25,11 +25,14 @@ drop() {
   done
   echo "black hole above $limit-byte IP packets from now"
 }
-ip netns exec wb "$bin" perf server --listen 10.9.0.2:4433 >"${TMPDIR:-/tmp}/pmtu-server.log" 2>&1 &
+log="${TMPDIR:-/tmp}/pmtu-server.log"
+ip netns exec wb "$bin" perf server --listen 10.9.0.2:4433 >"$log" 2>&1 &
 server=$!
 sleep 0.5
+# The server's first line is the pin of the self-signed identity it made.
+pin=$(sed -n 's/^pin: //p' "$log" | head -1)
 if [ "$at" = 0 ]; then drop; else ( sleep "$at"; drop ) & fi
-ip netns exec wa "$bin" perf client --connect 10.9.0.2:4433 --duration 8s "$@" || true
+ip netns exec wa "$bin" perf client --connect 10.9.0.2:4433 --pin "$pin" --duration 8s "$@" || true
 ip netns exec wa tc -s qdisc show dev va | head -3
 ip netns exec wb grep "^Udp:" /proc/net/snmp
 kill "$server" 2>/dev/null || true

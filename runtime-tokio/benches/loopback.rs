@@ -1,8 +1,11 @@
-//! Loopback comparison of weir-tokio with quinn (defaults, self-signed certificate) and a plain
-//! tokio TCP stream: single-connection bulk throughput with process CPU seconds per GB, and
-//! game-tick (60 Hz) small-message round trips. Prints a table; asserts nothing.
+//! Loopback comparison of weir-tokio with quinn (defaults) and a plain tokio TCP stream:
+//! single-connection bulk throughput with process CPU seconds per GB, game-tick (60 Hz)
+//! small-message round trips, and handshakes (full and resumed: wall time and CPU each).
+//! weir runs with TLS 1.3 as it does by default (AES-128-GCM, and ChaCha20-Poly1305 forced),
+//! and once with the integrity-only protection for reference; both stacks use the same
+//! self-signed Ed25519 certificate. Prints a table; asserts nothing.
 //!
-//! `cargo bench -p weir-tokio --bench loopback [-- BYTES_MB TICKS]`
+//! `cargo bench -p weir-tokio --bench loopback [-- BYTES_MB TICKS HANDSHAKES]`
 //!
 //! Both ends run in this process on one runtime, so CPU seconds cover sender and receiver.
 
@@ -15,6 +18,7 @@ use cpu_time::ProcessTime;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weir_tokio::weir_core::config::{ServerConfig, TransportConfig};
+use weir_tokio::weir_core::crypto::{ClientTls, Identity, TlsConfig};
 use weir_tokio::{Config, Endpoint, TcpConfig, VarInt};
 
 const CHUNK: usize = 256 * 1024;
@@ -57,33 +61,123 @@ fn weir_transport() -> TransportConfig {
     }
 }
 
-async fn weir_pair() -> (Endpoint, Endpoint) {
-    let server = Endpoint::bind(
-        loopback(),
+/// How weir protects its packets in a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protection {
+    /// TLS 1.3, the suite the handshake picks (AES-128-GCM where the CPU has AES).
+    Tls,
+    /// TLS 1.3 with ChaCha20-Poly1305 only.
+    ChaCha20,
+    /// The integrity-only tag (insecure; for reference).
+    Integrity,
+}
+
+fn identity() -> &'static Identity {
+    static IDENTITY: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| Identity::self_signed(["localhost"]).expect("identity"))
+}
+
+fn weir_configs(protection: Protection) -> (Config, Config) {
+    let server_transport = ServerConfig {
+        transport: weir_transport(),
+        ..ServerConfig::default()
+    };
+    let (server, client) = match protection {
+        Protection::Integrity => (Config::insecure_server(), Config::insecure_client()),
+        Protection::Tls | Protection::ChaCha20 => {
+            let server = if protection == Protection::ChaCha20 {
+                use weir_tokio::weir_core::crypto::rustls;
+                let mut provider = rustls::crypto::ring::default_provider();
+                provider.cipher_suites =
+                    vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
+                let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+                    .with_protocol_versions(&[&rustls::version::TLS13])
+                    .expect("tls 1.3")
+                    .with_no_client_auth()
+                    .with_single_cert(
+                        identity().cert_chain().to_vec(),
+                        identity().key().clone_key(),
+                    )
+                    .expect("server");
+                config.alpn_protocols = vec![weir_tokio::weir_core::crypto::ALPN.to_vec()];
+                Config::with_tls(TlsConfig::server_from_rustls(Arc::new(config)).expect("tls"))
+            } else {
+                Config::server(identity()).expect("server")
+            };
+            (server, Config::client(pinned_client()))
+        }
+    };
+    (
         Config {
-            server: Some(ServerConfig {
-                transport: weir_transport(),
-                ..ServerConfig::default()
-            }),
-            ..Config::default()
+            server: Some(server_transport),
+            ..server
+        },
+        Config {
+            client: weir_transport(),
+            ..client
         },
     )
-    .await
-    .expect("weir server");
+}
+
+fn pinned_client() -> ClientTls {
+    ClientTls::pinned(vec![identity().fingerprint()]).expect("client")
+}
+
+async fn weir_pair(protection: Protection) -> (Endpoint, Endpoint) {
+    let (server, client) = weir_configs(protection);
+    let server = Endpoint::bind(loopback(), server)
+        .await
+        .expect("weir server");
+    let client = Endpoint::bind(loopback(), client)
+        .await
+        .expect("weir client");
+    (server, client)
+}
+
+/// Handshakes one after the other: `(wall, CPU)` per handshake. With `resume` the client
+/// keeps one TLS configuration (and its session tickets) across them.
+async fn weir_handshakes(n: usize, resume: bool) -> (Duration, Duration) {
+    let (server, _) = weir_pair(Protection::Tls).await;
+    let addr = server.local_addr();
+    tokio::spawn(async move {
+        while let Some(conn) = server.accept().await {
+            tokio::spawn(async move {
+                let _ = conn.closed().await;
+            });
+        }
+    });
     let client = Endpoint::bind(
         loopback(),
         Config {
             client: weir_transport(),
-            ..Config::default()
+            ..Config::client(pinned_client())
         },
     )
     .await
-    .expect("weir client");
-    (server, client)
+    .expect("client");
+    // One connection first, so that a resumed run has a ticket.
+    let first = client.connect(addr).await.expect("connect");
+    first.close(VarInt::ZERO, b"done");
+    let (cpu, wall) = (ProcessTime::now(), Instant::now());
+    for _ in 0..n {
+        let conn = if resume {
+            client.connect(addr).await
+        } else {
+            // A fresh client configuration: no ticket to resume with.
+            client.connect_tls(addr, pinned_client()).await
+        }
+        .expect("connect");
+        if resume {
+            assert!(conn.stats().is_some_and(|s| s.tls_resumed), "resumed");
+        }
+        conn.close(VarInt::ZERO, b"done");
+    }
+    let per = |d: Duration| d / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    (per(wall.elapsed()), per(cpu.elapsed()))
 }
 
-async fn weir_bulk(bytes: u64) -> Bulk {
-    let (server, client) = weir_pair().await;
+async fn weir_bulk(bytes: u64, protection: Protection) -> Bulk {
+    let (server, client) = weir_pair(protection).await;
     let addr = server.local_addr();
     let receiver = tokio::spawn(async move {
         let conn = server.accept().await.expect("accept");
@@ -118,7 +212,7 @@ async fn weir_bulk(bytes: u64) -> Bulk {
 }
 
 async fn weir_latency(ticks: usize) -> Latency {
-    let (server, client) = weir_pair().await;
+    let (server, client) = weir_pair(Protection::Tls).await;
     let addr = server.local_addr();
     tokio::spawn(async move {
         let conn = server.accept().await.expect("accept");
@@ -144,20 +238,58 @@ async fn weir_latency(ticks: usize) -> Latency {
 // ----- quinn -----
 
 fn quinn_pair() -> (quinn::Endpoint, quinn::Endpoint) {
-    use quinn::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
-    let der = CertificateDer::from(cert.cert);
-    let key = PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
+    let der = identity().cert_chain()[0].clone();
     let server_config =
-        quinn::ServerConfig::with_single_cert(vec![der.clone()], key.into()).expect("server");
+        quinn::ServerConfig::with_single_cert(vec![der.clone()], identity().key().clone_key())
+            .expect("server");
     let server = quinn::Endpoint::server(server_config, loopback()).expect("quinn server");
+    let mut client = quinn::Endpoint::client(loopback()).expect("quinn client");
+    client.set_default_client_config(quinn_client_config(der));
+    (server, client)
+}
+
+fn quinn_client_config(
+    der: quinn::rustls::pki_types::CertificateDer<'static>,
+) -> quinn::ClientConfig {
     let mut roots = quinn::rustls::RootCertStore::empty();
     roots.add(der).expect("root");
-    let client_config =
-        quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client");
-    let mut client = quinn::Endpoint::client(loopback()).expect("quinn client");
-    client.set_default_client_config(client_config);
-    (server, client)
+    quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client")
+}
+
+/// Like [`weir_handshakes`], for quinn.
+async fn quinn_handshakes(n: usize, resume: bool) -> (Duration, Duration) {
+    let (server, client) = quinn_pair();
+    let addr = server.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            tokio::spawn(async move {
+                if let Ok(conn) = incoming.await {
+                    let _ = conn.closed().await;
+                }
+            });
+        }
+    });
+    let first = client
+        .connect(addr, "localhost")
+        .expect("connect")
+        .await
+        .expect("handshake");
+    first.close(0u32.into(), b"done");
+    let (cpu, wall) = (ProcessTime::now(), Instant::now());
+    for _ in 0..n {
+        let conn = if resume {
+            client.connect(addr, "localhost").expect("connect")
+        } else {
+            let fresh = quinn_client_config(identity().cert_chain()[0].clone());
+            client
+                .connect_with(fresh, addr, "localhost")
+                .expect("connect")
+        };
+        let conn = conn.await.expect("handshake");
+        conn.close(0u32.into(), b"done");
+    }
+    let per = |d: Duration| d / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    (per(wall.elapsed()), per(cpu.elapsed()))
 }
 
 async fn quinn_bulk(bytes: u64) -> Bulk {
@@ -318,6 +450,7 @@ fn main() {
         .collect();
     let megabytes = numbers.first().copied().unwrap_or(1024);
     let ticks = numbers.get(1).copied().unwrap_or(300) as usize;
+    let handshakes = numbers.get(2).copied().unwrap_or(200) as usize;
     let bytes = megabytes * 1024 * 1024;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -325,12 +458,12 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "loopback, one connection, {megabytes} MiB bulk; {ticks} ticks of {MESSAGE}-byte echoes at 60 Hz; {} cores",
+        "loopback, one connection, {megabytes} MiB bulk; {ticks} ticks of {MESSAGE}-byte echoes at 60 Hz; {handshakes} handshakes; {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     // WEIR_BENCH_ONLY=weir runs weir alone (for profiling).
     if std::env::var("WEIR_BENCH_ONLY").is_ok_and(|v| v == "weir") {
-        let bulk = runtime.block_on(weir_bulk(bytes));
+        let bulk = runtime.block_on(weir_bulk(bytes, Protection::Tls));
         let secs = bulk.elapsed.as_secs_f64();
         println!(
             "weir-tokio {:.0} Mbit/s, {:.2} CPU s/GB",
@@ -341,39 +474,74 @@ fn main() {
     }
     let rows = runtime.block_on(async {
         // Warm the allocator and the page cache of each path once, unmeasured.
-        let _ = weir_bulk(64 << 20).await;
+        let _ = weir_bulk(64 << 20, Protection::Tls).await;
         let _ = quinn_bulk(64 << 20).await;
         let _ = tcp_bulk(64 << 20).await;
         vec![
             (
-                "weir-tokio",
-                weir_bulk(bytes).await,
-                weir_latency(ticks).await,
+                "weir-tokio (TLS, AES-GCM)",
+                weir_bulk(bytes, Protection::Tls).await,
+                Some(weir_latency(ticks).await),
             ),
-            ("quinn", quinn_bulk(bytes).await, quinn_latency(ticks).await),
-            ("tokio TCP", tcp_bulk(bytes).await, tcp_latency(ticks).await),
+            (
+                "weir-tokio (TLS, ChaCha20)",
+                weir_bulk(bytes, Protection::ChaCha20).await,
+                None,
+            ),
+            (
+                "weir-tokio (integrity only)",
+                weir_bulk(bytes, Protection::Integrity).await,
+                None,
+            ),
+            (
+                "quinn",
+                quinn_bulk(bytes).await,
+                Some(quinn_latency(ticks).await),
+            ),
+            (
+                "tokio TCP",
+                tcp_bulk(bytes).await,
+                Some(tcp_latency(ticks).await),
+            ),
         ]
     });
     println!(
-        "{:<12} {:>14} {:>12} {:>12} {:>12}",
+        "{:<28} {:>14} {:>10} {:>12} {:>12}",
         "stack", "throughput", "CPU s/GB", "RTT p50", "RTT p99"
     );
     for (name, bulk, lat) in &rows {
         assert_eq!(bulk.bytes, bytes, "{name} delivered everything");
         let secs = bulk.elapsed.as_secs_f64();
         let gb = bulk.bytes as f64 / 1e9;
+        let (p50, p99) = lat.as_ref().map_or(("-".to_owned(), "-".to_owned()), |l| {
+            (format!("{:?}", l.p50), format!("{:?}", l.p99))
+        });
         println!(
-            "{name:<12} {:>9.0} Mbit/s {:>12.2} {:>12?} {:>12?}",
+            "{name:<28} {:>9.0} Mbit/s {:>10.2} {:>12} {:>12}",
             bulk.bytes as f64 * 8.0 / secs / 1e6,
             bulk.cpu.as_secs_f64() / gb,
-            lat.p50,
-            lat.p99
+            p50,
+            p99
         );
     }
-    if let [(_, weir, _), (_, quinn, _), _] = &rows[..] {
+    if let [(_, weir, _), (_, chacha, _), _, (_, quinn, _), _] = &rows[..] {
         println!(
-            "weir / quinn throughput: {:.2}x",
-            quinn.elapsed.as_secs_f64() / weir.elapsed.as_secs_f64()
+            "weir (AES-GCM) / quinn throughput: {:.2}x; CPU per GB: {:.2}x; ChaCha20 / quinn: {:.2}x",
+            quinn.elapsed.as_secs_f64() / weir.elapsed.as_secs_f64(),
+            weir.cpu.as_secs_f64() / quinn.cpu.as_secs_f64(),
+            quinn.elapsed.as_secs_f64() / chacha.elapsed.as_secs_f64(),
         );
+    }
+    let shakes = runtime.block_on(async {
+        [
+            ("weir, full", weir_handshakes(handshakes, false).await),
+            ("weir, resumed", weir_handshakes(handshakes, true).await),
+            ("quinn, full", quinn_handshakes(handshakes, false).await),
+            ("quinn, resumed", quinn_handshakes(handshakes, true).await),
+        ]
+    });
+    println!("{:<16} {:>14} {:>14}", "handshake", "wall each", "CPU each");
+    for (name, (wall, cpu)) in shakes {
+        println!("{name:<16} {:>14?} {:>14?}", wall, cpu);
     }
 }

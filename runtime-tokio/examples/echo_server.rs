@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use weir_tokio::weir_core::crypto::Identity;
 use weir_tokio::{Config, Connection, Endpoint};
 
 #[tokio::main]
@@ -13,7 +14,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:4433".to_owned())
         .parse()?;
-    let endpoint = Endpoint::bind(addr, Config::server()).await?;
+    // A fresh self-signed identity: clients pin the fingerprint printed below.
+    let identity = Identity::self_signed(["localhost"])?;
+    let endpoint = Endpoint::bind(addr, Config::server(&identity)?).await?;
+    println!("pin: {}", identity.fingerprint());
     println!("echo server on {}", endpoint.local_addr());
     while let Some(conn) = endpoint.accept().await {
         println!("{} connected", conn.remote_address());

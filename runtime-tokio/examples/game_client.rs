@@ -2,12 +2,14 @@
 //! buffer (at the pace of the server's ticks, in order, a little behind), sends an input per
 //! update, and prints what it played, what came too late and how long an update waited.
 //!
-//! `cargo run -p weir-tokio --example game_client -- 127.0.0.1:4433 10`
+//! `cargo run -p weir-tokio --example game_client -- 127.0.0.1:4433 PIN 10` (PIN: the fingerprint
+//! the server printed)
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use weir_tokio::weir_core::crypto::{ClientTls, Fingerprint};
 use weir_tokio::{Config, DeliveryMode, Endpoint, JitterBuffer, JitterConfig, LaneConfig, VarInt};
 
 const STATE_LANE: u64 = 0;
@@ -22,13 +24,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "127.0.0.1:4433".to_owned())
         .parse()?;
+    let pin: Fingerprint = args.next().ok_or("the server's pin is missing")?.parse()?;
     let seconds: u64 = args.next().map_or(Ok(10), |s| s.parse())?;
     let local: SocketAddr = if server.is_ipv6() {
         "[::]:0".parse()?
     } else {
         "0.0.0.0:0".parse()?
     };
-    let endpoint = Endpoint::bind(local, Config::client()).await?;
+    let endpoint = Endpoint::bind(local, Config::client(ClientTls::pinned(vec![pin])?)).await?;
     let conn = endpoint.connect(server).await?;
     println!("connected to {server}");
     // Receiving follows the server's mode; these settings are for what this end sends.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
+use weir_tokio::weir_core::crypto::Identity;
 use weir_tokio::{Config, DeliveryMode, Endpoint, FecLevel, Lane, LaneConfig};
 
 /// World-state lane; inputs come back on lane 1.
@@ -24,7 +25,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:4433".to_owned())
         .parse()?;
-    let endpoint = Endpoint::bind(addr, Config::server()).await?;
+    // A fresh self-signed identity: clients pin the fingerprint printed below.
+    let identity = Identity::self_signed(["localhost"])?;
+    let endpoint = Endpoint::bind(addr, Config::server(&identity)?).await?;
+    println!("pin: {}", identity.fingerprint());
     println!("game server on {}", endpoint.local_addr());
     let players: Arc<Mutex<Vec<Lane>>> = Arc::default();
 

@@ -4,16 +4,25 @@
 use std::time::Duration;
 
 use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::crypto::{ClientTls, Identity, Security, TlsConfig, TlsConfigError};
 
 use crate::error::SocketConfigError;
 
-/// Everything an endpoint needs: the core's endpoint configuration, an optional server role,
-/// the transport parameters of the connections it opens, and the socket's tuning.
+/// Everything an endpoint needs: the core's endpoint configuration (its security among it), an
+/// optional server role, the transport parameters of the connections it opens, and the
+/// socket's tuning.
+///
+/// Connections are encrypted and authenticated with TLS 1.3: a server needs an [`Identity`]
+/// ([`Config::server`]), a client the trust it places in servers ([`Config::client`]: pinned
+/// fingerprints or certificate roots), a peer that does both both ([`Config::peer`]).
+/// [`bind`](crate::Endpoint::bind) refuses an endpoint without security, and refuses the
+/// integrity-only protection (no encryption, no authentication) unless
+/// [`allow_insecure`](Self::allow_insecure) asks for it too.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
-    /// The core endpoint's parameters (seed, connection-ID length, limits). With the default
-    /// seed, `Seed::FromOs`, [`bind`](crate::Endpoint::bind) draws the endpoint's secret from
-    /// the operating system, so that no two endpoints share connection IDs or keys; a
+    /// The core endpoint's parameters (seed, connection-ID length, limits, security). With the
+    /// default seed, `Seed::FromOs`, [`bind`](crate::Endpoint::bind) draws the endpoint's secret
+    /// from the operating system, so that no two endpoints share connection IDs or keys; a
     /// `Seed::Fixed` seed makes a test reproducible and the endpoint predictable.
     pub endpoint: EndpointConfig,
     /// With a server configuration the endpoint accepts connections, under the admission
@@ -23,19 +32,67 @@ pub struct Config {
     pub client: TransportConfig,
     /// Socket options.
     pub socket: SocketConfig,
+    /// Lets [`bind`](crate::Endpoint::bind) accept `Security::InsecureIntegrityOnly`: packets
+    /// neither encrypted nor authenticated, readable and forgeable by anyone on the path. For
+    /// tests and measurements of the transport alone.
+    pub allow_insecure: bool,
 }
 
 impl Config {
-    /// A client configuration with defaults.
-    pub fn client() -> Self {
-        Self::default()
+    /// A client that trusts the servers `trust` names (pins or certificate roots).
+    pub fn client(trust: ClientTls) -> Self {
+        Self::with_tls(TlsConfig::client(trust))
     }
 
-    /// A server configuration with defaults (and a client role too).
-    pub fn server() -> Self {
+    /// A server with `identity` (and no client side).
+    pub fn server(identity: &Identity) -> Result<Self, TlsConfigError> {
+        Ok(Self {
+            server: Some(ServerConfig::default()),
+            ..Self::with_tls(TlsConfig::server(identity)?)
+        })
+    }
+
+    /// A peer that accepts with `identity` and connects trusting `trust` (a player of a
+    /// peer-to-peer game, one socket for both).
+    pub fn peer(identity: &Identity, trust: ClientTls) -> Result<Self, TlsConfigError> {
+        Ok(Self {
+            server: Some(ServerConfig::default()),
+            ..Self::with_tls(TlsConfig::server(identity)?.with_client(trust))
+        })
+    }
+
+    /// An endpoint with this TLS configuration, a server role if it has a server side.
+    pub fn with_tls(tls: TlsConfig) -> Self {
+        let server = tls.server.as_ref().map(|_| ServerConfig::default());
+        Self {
+            endpoint: EndpointConfig {
+                security: Some(Security::Tls(tls)),
+                ..EndpointConfig::default()
+            },
+            server,
+            ..Self::default()
+        }
+    }
+
+    /// **Insecure**: a client whose packets are neither encrypted nor authenticated (a CRC-32C
+    /// catches corruption, nothing more). For tests and transport measurements only.
+    pub fn insecure_client() -> Self {
+        Self {
+            endpoint: EndpointConfig {
+                security: Some(Security::InsecureIntegrityOnly),
+                ..EndpointConfig::default()
+            },
+            allow_insecure: true,
+            ..Self::default()
+        }
+    }
+
+    /// **Insecure**: a server (and client) whose packets are neither encrypted nor
+    /// authenticated. For tests and transport measurements only.
+    pub fn insecure_server() -> Self {
         Self {
             server: Some(ServerConfig::default()),
-            ..Self::default()
+            ..Self::insecure_client()
         }
     }
 }

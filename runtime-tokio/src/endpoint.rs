@@ -148,6 +148,24 @@ impl Endpoint {
     /// Connects to `remote`; completes when the handshake does (or fails, at the latest after
     /// the client transport's idle timeout).
     pub async fn connect(&self, remote: SocketAddr) -> Result<Connection, ConnectError> {
+        self.connect_inner(remote, None).await
+    }
+
+    /// Like [`connect`](Self::connect), trusting the server as `tls` says (another server
+    /// name, other pins or roots) instead of the endpoint's TLS client configuration.
+    pub async fn connect_tls(
+        &self,
+        remote: SocketAddr,
+        tls: weir_core::crypto::ClientTls,
+    ) -> Result<Connection, ConnectError> {
+        self.connect_inner(remote, Some(tls)).await
+    }
+
+    async fn connect_inner(
+        &self,
+        remote: SocketAddr,
+        tls: Option<weir_core::crypto::ClientTls>,
+    ) -> Result<Connection, ConnectError> {
         let info = &self.inner.shared.info;
         let reachable = match (info.local_addr, remote) {
             (SocketAddr::V4(_), SocketAddr::V4(_)) | (SocketAddr::V6(_), SocketAddr::V6(_)) => true,
@@ -166,7 +184,10 @@ impl Endpoint {
                 return Err(ConnectError::EndpointClosed);
             }
             let now = state.now();
-            let handle = state.core.connect(now, remote)?;
+            let handle = match tls {
+                Some(tls) => state.core.connect_tls(now, remote, tls)?,
+                None => state.core.connect(now, remote)?,
+            };
             state.conns.insert(
                 handle,
                 ConnState {
@@ -300,6 +321,11 @@ fn shard_seed(seed: &Seed, shard: usize) -> Seed {
 /// The core endpoint, seeded from the operating system unless the configuration fixes the seed
 /// (DESIGN.md §2: the core never draws randomness itself).
 fn core_endpoint(config: &Config) -> Result<CoreEndpoint, BindError> {
+    if config.endpoint.security == Some(weir_core::crypto::Security::InsecureIntegrityOnly)
+        && !config.allow_insecure
+    {
+        return Err(BindError::InsecureRefused);
+    }
     let mut endpoint = config.endpoint.clone();
     endpoint
         .seed

@@ -129,6 +129,13 @@ pub enum BindError {
     /// The socket configuration is invalid.
     #[error("invalid socket configuration: {0}")]
     Socket(#[from] SocketConfigError),
+    /// The endpoint's security is `InsecureIntegrityOnly` and
+    /// [`Config::allow_insecure`](crate::Config::allow_insecure) is not set.
+    #[error(
+        "refusing the integrity-only protection (no encryption, no authentication): set \
+         Config::allow_insecure to ask for it, or configure TLS"
+    )]
+    InsecureRefused,
     /// The operating system could not provide the randomness that seeds the endpoint
     /// (`Seed::FromOs`).
     #[error("cannot draw the endpoint's seed from the operating system: {0}")]

@@ -22,10 +22,14 @@
 //!
 //! ```no_run
 //! use tokio::io::AsyncWriteExt;
+//! use weir_tokio::weir_core::crypto::{ClientTls, Identity};
 //! use weir_tokio::{Config, Endpoint};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let server = Endpoint::bind("127.0.0.1:4433".parse()?, Config::server()).await?;
+//! // TLS 1.3 always: the server has an identity (here a self-signed one), the client pins it
+//! // (or trusts certificate roots: `ClientTls::with_roots`).
+//! let identity = Identity::self_signed(["localhost"])?;
+//! let server = Endpoint::bind("127.0.0.1:4433".parse()?, Config::server(&identity)?).await?;
 //! tokio::spawn(async move {
 //!     while let Some(conn) = server.accept().await {
 //!         tokio::spawn(async move {
@@ -37,7 +41,8 @@
 //!     }
 //! });
 //!
-//! let client = Endpoint::bind("127.0.0.1:0".parse()?, Config::client()).await?;
+//! let trust = ClientTls::pinned(vec![identity.fingerprint()])?;
+//! let client = Endpoint::bind("127.0.0.1:0".parse()?, Config::client(trust)).await?;
 //! let conn = client.connect("127.0.0.1:4433".parse()?).await?;
 //! let (mut send, mut recv) = conn.open_bi(0).await?;
 //! send.write_all(b"hello").await?;

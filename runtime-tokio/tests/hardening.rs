@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use weir_tokio::weir_core::config::{EndpointConfig, RetryPolicy, ServerConfig};
 use weir_tokio::weir_core::connection::ConnectionError;
+use weir_tokio::weir_core::crypto::{ClientTls, TlsConfig};
 use weir_tokio::weir_core::endpoint::Endpoint as CoreEndpoint;
 use weir_tokio::weir_core::wire::{ConnectionId, PartialDecode};
 use weir_tokio::{Config, ConnectionLost, Endpoint, ReadError, VarInt, WriteError};
@@ -48,7 +49,7 @@ async fn endpoints_with_default_configurations_pick_different_connection_ids() {
     let target = fake_server.local_addr().expect("addr");
     let mut clients = Vec::new();
     for _ in 0..2 {
-        let client = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), Config::client())
+        let client = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), client_config())
             .await
             .expect("bind");
         let port = client.local_addr().port();
@@ -85,7 +86,7 @@ async fn servers_with_default_configurations_have_different_token_keys() {
             retry: RetryPolicy::Always,
             ..ServerConfig::default()
         }),
-        ..Config::default()
+        ..server_config()
     };
     let a = Endpoint::bind("127.0.0.1:0".parse().expect("addr"), config())
         .await
@@ -96,8 +97,13 @@ async fn servers_with_default_configurations_have_different_token_keys() {
     // A client of our own, driven by hand, from one UDP socket.
     let socket = listener();
     let now = Instant::now();
-    let mut client =
-        CoreEndpoint::new(now, EndpointConfig::insecure_fixed(5), None).expect("client");
+    let trust = ClientTls::pinned(vec![identity().fingerprint()]).expect("trust");
+    let mut client = CoreEndpoint::new(
+        now,
+        EndpointConfig::tls_fixed(5, TlsConfig::client(trust)),
+        None,
+    )
+    .expect("client");
     client.connect(now, a.local_addr()).expect("connect");
     let mut buf = Vec::new();
     let t = client.poll_transmit(now, &mut buf).expect("Initial");

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use weir_tokio::weir_core::config::TransportConfig;
+use weir_tokio::weir_core::config::{ConfigError, TransportConfig};
 use weir_tokio::weir_core::connection::ConnectionError;
 use weir_tokio::{
     BindError, Config, ConnectError, ConnectionLost, Endpoint, ReadError, SocketConfig,
@@ -182,7 +182,7 @@ async fn killed_server_gives_the_client_a_timely_typed_error() {
         "127.0.0.1:0".parse().expect("literal"),
         Config {
             client: short_idle,
-            ..Config::default()
+            ..client_config()
         },
     )
     .await
@@ -225,7 +225,7 @@ async fn bad_configurations_are_clear_errors() {
             recv_buffer: Some(0),
             ..SocketConfig::default()
         },
-        ..Config::default()
+        ..client_config()
     };
     let err = Endpoint::bind(v4, zero).await.expect_err("zero buffer");
     assert!(matches!(
@@ -242,7 +242,7 @@ async fn bad_configurations_are_clear_errors() {
             only_v6: Some(true),
             ..SocketConfig::default()
         },
-        ..Config::default()
+        ..client_config()
     };
     let err = Endpoint::bind(v4, v6_only)
         .await
@@ -257,15 +257,33 @@ async fn bad_configurations_are_clear_errors() {
             max_datagram_size: 500,
             ..TransportConfig::default()
         },
-        ..Config::default()
+        ..client_config()
     };
     let err = Endpoint::bind(v4, tiny)
         .await
         .expect_err("invalid transport");
     assert!(matches!(err, BindError::Config(_)));
     assert!(err.to_string().contains("1200"), "{err}");
+    // No security chosen: no endpoint, rather than an unencrypted one.
+    let err = Endpoint::bind(v4, Config::default())
+        .await
+        .expect_err("no security");
+    assert!(
+        matches!(err, BindError::Config(ConfigError::NoSecurity)),
+        "{err}"
+    );
+    // The integrity-only protection, named but not allowed.
+    let insecure = Config {
+        allow_insecure: false,
+        ..Config::insecure_client()
+    };
+    let err = Endpoint::bind(v4, insecure)
+        .await
+        .expect_err("insecure refused");
+    assert!(matches!(err, BindError::InsecureRefused), "{err}");
+    assert!(Endpoint::bind(v4, Config::insecure_client()).await.is_ok());
     // Zero shards.
-    let err = Endpoint::bind_shards(v4, Config::default(), 0)
+    let err = Endpoint::bind_shards(v4, client_config(), 0)
         .await
         .expect_err("no shards");
     assert!(matches!(
@@ -273,7 +291,7 @@ async fn bad_configurations_are_clear_errors() {
         BindError::Socket(SocketConfigError::NoShards)
     ));
     // Address family mismatches.
-    let client = Endpoint::bind(v4, Config::default()).await.expect("bind");
+    let client = Endpoint::bind(v4, client_config()).await.expect("bind");
     let err = client
         .connect("[::1]:4433".parse().expect("literal"))
         .await
@@ -286,7 +304,7 @@ async fn bad_configurations_are_clear_errors() {
                 only_v6: Some(true),
                 ..SocketConfig::default()
             },
-            ..Config::default()
+            ..client_config()
         },
     )
     .await
@@ -307,7 +325,7 @@ async fn socket_buffers_follow_the_bdp() {
             expected_rtt: Duration::from_millis(40),
             ..SocketConfig::default()
         },
-        ..Config::default()
+        ..client_config()
     };
     // 2 × BDP = 2 × 100 kB, under the floor of 256 KiB.
     assert_eq!(config.socket.bdp_buffer(), 256 * 1024);

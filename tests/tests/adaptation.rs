@@ -91,6 +91,7 @@ fn the_guard_is_only_on_while_real_time_messages_flow() {
         start: Duration::ZERO,
         amount: BulkAmount::For(Duration::from_secs(10)),
         sample_every: None,
+        tls: false,
     };
     let runs = run_bulk(epoch(), &lte, 1, &[spec], Duration::from_secs(15)).expect("simulation");
     let bulk = &runs.flows[0];

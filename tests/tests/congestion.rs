@@ -21,6 +21,7 @@ fn spec(kind: ControllerKind, seconds: u64, start: Duration) -> BulkSpec {
         start,
         amount: BulkAmount::For(Duration::from_secs(seconds)),
         sample_every: Some(5 * MS),
+        tls: false,
     }
 }
 

@@ -19,7 +19,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use weir_core::fuzzing::{
     connection_pair, connection_pair_reached, endpoint_datagrams, endpoint_datagrams_reached,
-    endpoint_flood, endpoint_flood_reached, lanes, lanes_reached,
+    endpoint_flood, endpoint_flood_reached, lanes, lanes_reached, tls_handshake,
+    tls_handshake_reached,
 };
 use weir_core::wire::frame::{ConnectionClose, ResetStream, StopSending, StreamFrame};
 use weir_core::wire::{Frame, VarInt};
@@ -677,6 +678,25 @@ fn pair_seeds() -> Seeds {
         0x07, 1, 0, 0x08, 0, 40, 0x01, 0x0f, 0xc1, 0x06, 0x00, 40, 0x06,
     ]);
     seeds.push(("close_with_data_in_flight", s));
+    // The same scripts under TLS with key updates (bit 5): the encrypted receive path.
+    let tls: Vec<(&'static str, Vec<u8>)> = seeds
+        .iter()
+        .filter_map(|(name, seed)| {
+            let tls_name = match *name {
+                "script" => "tls_script",
+                "script_retry" => "tls_script_retry",
+                "small_windows" => "tls_small_windows",
+                "lossy_network" => "tls_lossy_network",
+                "messages" => "tls_messages",
+                "reset_and_stop" => "tls_reset_and_stop",
+                _ => return None,
+            };
+            let mut seed = seed.clone();
+            seed[0] |= 0x20;
+            Some((tls_name, seed))
+        })
+        .collect();
+    seeds.extend(tls);
     seeds
 }
 
@@ -717,13 +737,107 @@ fn seed_dir(target: &str) -> std::path::PathBuf {
 /// Named seed files.
 type Seeds = Vec<(&'static str, Vec<u8>)>;
 
-fn seed_targets() -> [(&'static str, Seeds); 4] {
+fn seed_targets() -> [(&'static str, Seeds); 5] {
     [
         ("endpoint_datagrams", endpoint_seeds()),
         ("connection_pair", pair_seeds()),
         ("endpoint_flood", flood_seeds()),
         ("lanes", lanes_seeds()),
+        ("tls_handshake", tls_seeds()),
     ]
+}
+
+// ----- tls_handshake -----
+
+/// The real client's handshake, delivered in order both ways: `rounds` times (the client's
+/// next datagram unchanged, the server's answers, 40 ms).
+fn tls_rounds(rounds: usize) -> Vec<u8> {
+    [1, 0, 2, 1, 0, 2, 3, 10].repeat(rounds)
+}
+
+/// A forged Initial record: from forger `who`, ID slot `slot`, TLS bytes at `offset` × 16.
+fn forged_initial(who: u8, slot: u8, offset: u8, tls: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(tls.len().div_ceil(4)).unwrap_or(u8::MAX);
+    let mut record = vec![0, who, slot, offset, len];
+    record.extend_from_slice(tls);
+    record.resize(5 + usize::from(len) * 4, 0);
+    record
+}
+
+fn tls_seeds() -> Seeds {
+    // A ClientHello's first bytes: type 1, a length, legacy version 3.3, random.
+    let mut hello = vec![0x01, 0x00, 0x01, 0x00, 0x03, 0x03];
+    hello.extend([0x42; 32]);
+    hello.extend([0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00]);
+    let mut forged = vec![0x00];
+    for k in 0..8u8 {
+        forged.extend(forged_initial(k % 2, k, 0, &hello));
+        forged.extend([3, 5]);
+    }
+    forged.extend(tls_rounds(4));
+    let mut after = vec![0x00];
+    after.extend(tls_rounds(4));
+    for k in 0..8u8 {
+        // Forged short packets at the connection, replays, and a little time.
+        after.extend([4, 60 + k, k, 5, k, 3, 2]);
+    }
+    after.extend([1, 0, 2, 3, 50]);
+    let mut mutated = vec![0x00];
+    for k in 0..6u8 {
+        mutated.extend([1, 1 << (k % 8), 17 * k, 2, 3, 20]);
+    }
+    mutated.extend(tls_rounds(6));
+    let mut retry = vec![0x01];
+    retry.extend(tls_rounds(6));
+    vec![
+        ("handshake", {
+            let mut s = vec![0x00];
+            s.extend(tls_rounds(4));
+            s
+        }),
+        ("handshake_retry", retry),
+        ("forged_initials", forged),
+        ("forged_short_and_replays", after),
+        ("mutated_client_datagrams", mutated),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..config() })]
+
+    #[test]
+    fn tls_handshake_holds_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..1500)) {
+        tls_handshake(&data);
+    }
+
+    /// The seeds with bytes changed: the handshakes they drive go wrong in every way.
+    #[test]
+    fn tls_handshake_holds_on_mutated_seeds(
+        pick in 0usize..5,
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..16),
+    ) {
+        let mut data = tls_seeds()[pick].1.clone();
+        for (at, byte) in edits {
+            let len = data.len();
+            data[usize::from(at) % len] = byte;
+        }
+        tls_handshake(&data);
+    }
+}
+
+/// The TLS seeds go deep: the real client connects (unless its datagrams were mutated), and
+/// forged Initials reach the server.
+#[test]
+fn tls_seeds_reach_deep() {
+    for (name, seed) in tls_seeds() {
+        let reached = tls_handshake_reached(&seed);
+        if name != "mutated_client_datagrams" {
+            assert!(reached.connected, "{name}: {reached:?}");
+        }
+        if name == "forged_initials" {
+            assert!(reached.forged >= 8, "{name}: {reached:?}");
+        }
+    }
 }
 
 // ----- endpoint_flood -----
@@ -958,6 +1072,7 @@ fn committed_fuzz_seeds_are_current() {
                 "endpoint_datagrams" => endpoint_datagrams(&file),
                 "endpoint_flood" => endpoint_flood(&file),
                 "lanes" => lanes(&file),
+                "tls_handshake" => tls_handshake(&file),
                 _ => connection_pair(&file),
             }
         }

@@ -764,3 +764,100 @@ fn regression_an_empty_stream_over_a_slow_reordering_path() {
     }];
     run(12096226671567535029, forward, reverse, plans, false, None).expect("delivered");
 }
+
+/// Found by the TLS property test: a server that started a key update dropped the client's
+/// packets still under the old keys (it tried the keys after next on them) until the client
+/// answered under the new ones; the client's CONNECTION_CLOSE, sent under the old keys, was
+/// dropped on every arrival and the server timed out. Packets of the other phase are the
+/// previous key's until the peer answers an update this end started.
+#[test]
+fn a_close_under_the_old_keys_reaches_a_server_that_updated() {
+    let forward = LinkConfig {
+        delay: Duration::from_millis(6),
+        jitter: Duration::from_millis(15),
+        loss: LossModel::None,
+        queue_bytes: 65536,
+        reorder: 0.009748443374914283,
+        reorder_delay: Duration::from_millis(9),
+        duplicate: 0.008359605365945896,
+        corrupt: 0.03746838350196051,
+        mtu: 1472,
+        ..LinkConfig::default()
+    };
+    let reverse = LinkConfig {
+        delay: Duration::from_millis(12),
+        jitter: Duration::from_nanos(0),
+        loss: LossModel::Random {
+            p: 0.148114992658964,
+        },
+        queue_bytes: 65536,
+        reorder: 0.012043571012483873,
+        reorder_delay: Duration::from_millis(1),
+        duplicate: 0.01680740873697997,
+        corrupt: 0.046868190261983245,
+        mtu: 1472,
+        ..LinkConfig::default()
+    };
+    let plans: Vec<Plan> = [
+        (Dir::Bi, 2521, -1, 1),
+        (Dir::Uni, 1694, -2, 1),
+        (Dir::Bi, 1093, -2, 1),
+        (Dir::Uni, 1469, -2, 1),
+        (Dir::Bi, 6524, 0, 1),
+        (Dir::Bi, 5812, 0, 1),
+        (Dir::Bi, 523, -1, 1),
+        (Dir::Bi, 2208, 0, 1),
+        (Dir::Uni, 7666, -2, 1),
+        (Dir::Uni, 1629, 0, 1),
+        (Dir::Bi, 787, -2, 1),
+        (Dir::Uni, 5290, 0, 1),
+        (Dir::Uni, 2297, -1, 1),
+        (Dir::Uni, 1692, 1, 1),
+        (Dir::Bi, 645, 2, 1),
+        (Dir::Uni, 3912, 1, 1),
+        (Dir::Uni, 111, 0, 1),
+        (Dir::Uni, 7678, 2, 450),
+        (Dir::Bi, 956, 0, 1490),
+        (Dir::Uni, 7974, -2, 843),
+        (Dir::Uni, 5528, -1, 2645),
+        (Dir::Uni, 1985, 1, 546),
+        (Dir::Bi, 1981, 0, 442),
+        (Dir::Uni, 3219, -1, 771),
+        (Dir::Bi, 928, 2, 1712),
+        (Dir::Uni, 7664, -1, 2842),
+        (Dir::Uni, 7112, 0, 2489),
+        (Dir::Uni, 1333, 0, 952),
+        (Dir::Bi, 6762, 1, 591),
+        (Dir::Bi, 5223, 0, 2391),
+        (Dir::Uni, 1141, 0, 1039),
+        (Dir::Uni, 3055, 2, 1535),
+        (Dir::Bi, 3896, 2, 700),
+        (Dir::Bi, 6299, 2, 738),
+        (Dir::Bi, 2441, -1, 2345),
+        (Dir::Bi, 5989, -2, 544),
+        (Dir::Uni, 3806, 2, 2795),
+        (Dir::Bi, 403, -1, 1105),
+        (Dir::Bi, 835, 2, 1728),
+        (Dir::Bi, 5181, 1, 1274),
+        (Dir::Bi, 129, 1, 392),
+        (Dir::Bi, 5236, -1, 2776),
+        (Dir::Uni, 1389, 1, 2264),
+    ]
+    .into_iter()
+    .map(|(dir, len, priority, chunk)| Plan {
+        dir,
+        len,
+        priority,
+        chunk,
+    })
+    .collect();
+    run(
+        11678309834897466668,
+        forward,
+        reverse,
+        plans,
+        false,
+        Some(12),
+    )
+    .expect("delivered");
+}

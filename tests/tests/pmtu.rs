@@ -19,6 +19,7 @@ fn bulk(scenario: &Scenario, transport: TransportConfig, amount: BulkAmount) -> 
         start: Duration::ZERO,
         amount,
         sample_every: None,
+        tls: false,
     };
     run_bulk(epoch(), scenario, 1, &[spec], Duration::from_secs(60)).expect("run")
 }

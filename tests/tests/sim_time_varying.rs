@@ -196,6 +196,7 @@ fn weir_bulk_goodput_matches_the_trace_rate() {
         start: Duration::ZERO,
         amount: BulkAmount::For(Duration::from_secs(20)),
         sample_every: None,
+        tls: false,
     };
     let runs = run_bulk(epoch(), &scenario, 1, &[spec], Duration::from_secs(25)).expect("run");
     let run = &runs.flows[0];

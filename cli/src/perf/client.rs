@@ -94,7 +94,7 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
     };
     let config = Config {
         client: args.transport.transport(),
-        ..Config::default()
+        ..args.security.config()?
     };
     let endpoint = Endpoint::bind(local, config).await?;
     let conn = endpoint.connect(args.connect).await?;
@@ -599,6 +599,12 @@ mod tests {
     use super::*;
     use crate::perf::{Role, server};
 
+    /// The test servers' identity.
+    fn identity() -> &'static weir_core::crypto::Identity {
+        static ID: std::sync::OnceLock<weir_core::crypto::Identity> = std::sync::OnceLock::new();
+        ID.get_or_init(|| weir_core::crypto::Identity::self_signed(["localhost"]).expect("id"))
+    }
+
     /// A server on loopback running the perf server's connection handler.
     async fn perf_server() -> (Endpoint, SocketAddr) {
         let transport = weir_core::config::TransportConfig::default();
@@ -607,7 +613,7 @@ mod tests {
             Config {
                 server: Some(crate::perf::server_config(transport.clone())),
                 client: transport,
-                ..Config::default()
+                ..Config::server(identity()).expect("tls")
             },
         )
         .await
@@ -624,8 +630,10 @@ mod tests {
         (endpoint, addr)
     }
 
+    /// The client's arguments, pinning [`identity`].
     fn client_args(argv: &[&str]) -> ClientArgs {
-        let argv = ["weir", "perf", "client"]
+        let pin = identity().fingerprint().to_string();
+        let argv = ["weir", "perf", "client", "--pin", &pin]
             .into_iter()
             .chain(argv.iter().copied());
         let cli = crate::Cli::try_parse_from(argv).expect("arguments");
@@ -665,9 +673,12 @@ mod tests {
             "--duration",
             "2s",
         ]);
-        let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
-            .await
-            .expect("bind");
+        let client = Endpoint::bind(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            args.security.config().expect("tls"),
+        )
+        .await
+        .expect("bind");
         let conn = client.connect(proxy.local_addr()).await.expect("connect");
         let started = Instant::now();
         // Generous: draining the buffer would take far longer than this bound.
@@ -703,9 +714,12 @@ mod tests {
             "500ms",
             "--json",
         ]);
-        let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
-            .await
-            .expect("bind");
+        let client = Endpoint::bind(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            args.security.config().expect("tls"),
+        )
+        .await
+        .expect("bind");
         let conn = client.connect(addr).await.expect("connect");
         let outcome = bulk(&conn, &args).await.expect("bulk run");
         assert!(
@@ -759,9 +773,12 @@ mod tests {
             "--deadline",
             "1s",
         ]);
-        let client = Endpoint::bind((Ipv4Addr::LOCALHOST, 0).into(), Config::client())
-            .await
-            .expect("bind");
+        let client = Endpoint::bind(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            args.security.config().expect("tls"),
+        )
+        .await
+        .expect("bind");
         let conn = client.connect(addr).await.expect("connect");
         let outcome = game(&conn, &args).await.expect("game run");
         assert_eq!(outcome.sent, 50);

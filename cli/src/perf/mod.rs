@@ -11,6 +11,7 @@
 //!   `--deadline` if one is set.
 
 mod client;
+pub mod security;
 mod server;
 
 use std::net::SocketAddr;
@@ -240,6 +241,8 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     pub status: Option<Duration>,
     #[command(flatten)]
+    pub security: security::ServerSecurityArgs,
+    #[command(flatten)]
     pub transport: TransportArgs,
 }
 
@@ -303,6 +306,8 @@ pub struct ClientArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub security: security::ClientSecurityArgs,
+    #[command(flatten)]
     pub transport: TransportArgs,
 }
 
@@ -339,6 +344,8 @@ pub enum LiveError {
     LaneSetup(#[from] LaneSetupError),
     #[error("lane: {0}")]
     Lane(#[from] weir_tokio::LaneSendError),
+    #[error("TLS setup: {0}")]
+    Security(#[from] security::SecurityError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -12,12 +12,21 @@ use crate::scenario::fmt_duration;
 
 pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
     let transport = args.transport.transport();
+    let (security, pin) = args.security.config()?;
     let config = Config {
         server: Some(server_config(transport.clone())),
         client: transport,
-        ..Config::default()
+        ..security
     };
     let endpoint = Endpoint::bind(args.listen, config).await?;
+    match pin {
+        // First, alone on its line, for scripts: `--pin` of the clients.
+        Some(pin) => println!("pin: {pin}"),
+        None if args.security.insecure => {
+            println!("INSECURE: no encryption, no authentication (--insecure)");
+        }
+        None => {}
+    }
     println!(
         "weir perf server listening on {} (socket buffers {} / {} B, GSO {} segments, GRO {})",
         endpoint.local_addr(),

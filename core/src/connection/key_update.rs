@@ -113,11 +113,12 @@ impl KeyUpdate {
             current
                 .open(number, header, payload)
                 .map(|()| Opened::Current)
-        } else if self
-            .phase_first_received
-            .is_some_and(|first| number < first)
-            && self.previous_remote.is_some()
+        } else if self.previous_remote.is_some()
+            && self.phase_first_received.is_none_or(|first| number < first)
         {
+            // The other phase and older than anything under the current one — or this end
+            // started the update and the peer has not answered under it yet: the previous
+            // key.
             match &self.previous_remote {
                 Some(key) => key.open(number, header, payload).map(|()| Opened::Previous),
                 None => Err(ProtectError::AuthenticationFailed),

@@ -71,6 +71,23 @@ impl Identity {
         })
     }
 
+    /// Like [`self_signed`](Self::self_signed), also as PEM text — the certificate and the
+    /// PKCS#8 private key — for saving to files that [`from_pem`](Self::from_pem) reads back.
+    pub fn self_signed_pem<S: Into<String>>(
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<(Self, String, String), IdentityError> {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+        let cert = rcgen::CertificateParams::new(names)?.self_signed(&key_pair)?;
+        let (cert_pem, key_pem) = (cert.pem(), key_pair.serialize_pem());
+        let key = PrivatePkcs8KeyDer::from(key_pair.serialize_der());
+        let identity = Self {
+            cert_chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(key),
+        };
+        Ok((identity, cert_pem, key_pem))
+    }
+
     /// An identity from PEM files' contents: a certificate chain (end-entity first) and a
     /// private key (PKCS#8, PKCS#1 or SEC1).
     pub fn from_pem(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, IdentityError> {
@@ -193,6 +210,9 @@ mod tests {
             .self_signed(&key_pair)
             .unwrap();
         let (cert_pem, key_pem) = (cert.pem(), key_pair.serialize_pem());
+        let (made, made_cert, made_key) = Identity::self_signed_pem(["b.example"]).unwrap();
+        let read = Identity::from_pem(made_cert.as_bytes(), made_key.as_bytes()).unwrap();
+        assert_eq!(read.fingerprint(), made.fingerprint());
         let id = Identity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
         assert_eq!(id.fingerprint(), Fingerprint::of(cert.der()));
         assert!(matches!(

@@ -75,7 +75,7 @@ use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
 use crate::connection::{
     Connection, ConnectionError, ConnectionIds, ConnectionSecurity, CreateError, Event,
 };
-use crate::crypto::Security;
+use crate::crypto::{ClientTls, Security};
 use crate::wire::header::{VersionInvariants, is_supported_version};
 use crate::wire::{ConnectionId, PacketType, PartialDecode, ResetToken};
 
@@ -129,7 +129,8 @@ pub enum ConnectError {
     /// The transport configuration is invalid.
     #[error("invalid transport configuration: {0}")]
     Config(#[from] ConfigError),
-    /// The endpoint's TLS configuration has no client side.
+    /// The endpoint's TLS configuration has no client side (or, for
+    /// [`Endpoint::connect_tls`], the endpoint does not use TLS at all).
     #[error("the endpoint's TLS configuration has no client side (TlsConfig::client)")]
     NoClientTls,
     /// rustls refused to start a handshake with the client configuration.
@@ -305,6 +306,39 @@ impl Endpoint {
         remote: SocketAddr,
         config: Arc<TransportConfig>,
     ) -> Result<ConnectionHandle, ConnectError> {
+        let security = match &self.config.security {
+            Some(Security::Tls(tls)) => {
+                ConnectionSecurity::TlsClient(tls.client.clone().ok_or(ConnectError::NoClientTls)?)
+            }
+            Some(Security::InsecureIntegrityOnly) | None => ConnectionSecurity::Integrity,
+        };
+        self.connect_secured(now, remote, config, security)
+    }
+
+    /// Like [`connect`](Self::connect), trusting the server as `tls` says (another server
+    /// name, other pins or roots) instead of the endpoint's TLS client configuration. On an
+    /// endpoint with the integrity-only protection this is an error: the server would not
+    /// understand TLS.
+    pub fn connect_tls(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        tls: ClientTls,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        if !self.config.security.as_ref().is_some_and(Security::is_tls) {
+            return Err(ConnectError::NoClientTls);
+        }
+        let config = self.client_config.clone();
+        self.connect_secured(now, remote, config, ConnectionSecurity::TlsClient(tls))
+    }
+
+    fn connect_secured(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        config: Arc<TransportConfig>,
+        security: ConnectionSecurity,
+    ) -> Result<ConnectionHandle, ConnectError> {
         config.validate()?;
         if self.connections.len() >= self.config.max_connections {
             return Err(ConnectError::TooManyConnections(
@@ -318,12 +352,6 @@ impl Endpoint {
             remote: original_dcid,
             original_dcid,
             retry_scid: None,
-        };
-        let security = match &self.config.security {
-            Some(Security::Tls(tls)) => {
-                ConnectionSecurity::TlsClient(tls.client.clone().ok_or(ConnectError::NoClientTls)?)
-            }
-            Some(Security::InsecureIntegrityOnly) | None => ConnectionSecurity::Integrity,
         };
         let conn = Connection::client(now, config, remote, ids, security)
             .map_err(ConnectError::from_create)?;

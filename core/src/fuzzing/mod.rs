@@ -38,6 +38,7 @@ mod lanes;
 mod pair;
 #[cfg(all(test, feature = "fuzzing"))]
 mod tests;
+mod tls;
 
 pub use codec::{decode_frames, decode_frames_reached, decode_packet, decode_packet_reached};
 pub use decompress::{DecompressReached, decompress, decompress_reached};
@@ -45,6 +46,7 @@ pub use endpoint::{EndpointReached, endpoint_datagrams, endpoint_datagrams_reach
 pub use flood::{FloodPath, FloodReached, endpoint_flood, endpoint_flood_reached};
 pub use lanes::{LanesReached, lanes, lanes_reached};
 pub use pair::{PairReached, connection_pair, connection_pair_reached};
+pub use tls::{TlsReached, tls_handshake, tls_handshake_reached};
 
 /// What a fuzz body reached, so that tests can check that seeds go deep.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig, TransportConfig};
 use crate::connection::{Connection, ConnectionError, Event};
+use crate::crypto::Security;
 use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::protect::{Crc32cKey, IdentityHeaderKey};
 use crate::streams::{ReadError, StreamEvent, StreamId};
@@ -254,7 +255,28 @@ fn pair_config(flags: u8) -> TransportConfig {
         },
         datagram_receive_buffer: (flags & 0x08 == 0).then_some(16 * 1024),
         keep_alive_interval: (flags & 0x10 != 0).then_some(Duration::from_secs(5)),
+        key_update_interval: (flags & 0x20 != 0).then_some(16),
         ..TransportConfig::default()
+    }
+}
+
+/// A server identity made once per process (a key generation per input would dominate the
+/// run), the server's TLS configuration, and a client's that pins it. TLS draws its own
+/// randomness (key shares, nonces), so an input's bytes on the wire vary from run to run; their
+/// sizes and what the harness does with them do not.
+pub(super) fn tls_configs() -> (crate::crypto::TlsConfig, crate::crypto::TlsConfig) {
+    use crate::crypto::{ClientTls, Identity, TlsConfig};
+    static CONFIGS: std::sync::OnceLock<Option<(TlsConfig, TlsConfig)>> =
+        std::sync::OnceLock::new();
+    let made = CONFIGS.get_or_init(|| {
+        let identity = Identity::self_signed(["localhost"]).ok()?;
+        let server = TlsConfig::server(&identity).ok()?;
+        let client = TlsConfig::client(ClientTls::pinned(vec![identity.fingerprint()]).ok()?);
+        Some((server, client))
+    });
+    match made {
+        Some(configs) => configs.clone(),
+        None => unreachable!("a self-signed identity and its TLS configurations always build"),
     }
 }
 
@@ -262,11 +284,23 @@ impl PairRun {
     fn new(flags: u8, strict: bool) -> Option<Self> {
         let now = epoch();
         let transport = pair_config(flags);
+        // Flag 0x20: TLS 1.3 with a key update every 16 packets (the encrypted receive path),
+        // else the integrity-only protection.
+        let (server_security, client_security) = if flags & 0x20 != 0 {
+            let (server, client) = tls_configs();
+            (Some(Security::Tls(server)), Some(Security::Tls(client)))
+        } else {
+            (
+                Some(Security::InsecureIntegrityOnly),
+                Some(Security::InsecureIntegrityOnly),
+            )
+        };
         let server = Endpoint::new(
             now,
             EndpointConfig {
                 seed: Seed::Fixed(u64::from(flags) << 1),
-                ..EndpointConfig::insecure_fixed(0)
+                security: server_security,
+                ..EndpointConfig::default()
             },
             Some(ServerConfig::new(
                 transport.clone(),
@@ -282,7 +316,8 @@ impl PairRun {
             now,
             EndpointConfig {
                 seed: Seed::Fixed(u64::from(flags) << 1 | 1),
-                ..EndpointConfig::insecure_fixed(0)
+                security: client_security,
+                ..EndpointConfig::default()
             },
             None,
         )

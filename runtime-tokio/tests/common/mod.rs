@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use weir_tokio::weir_core::config::{ServerConfig, TransportConfig};
+use weir_tokio::weir_core::crypto::{ClientTls, Identity};
 use weir_tokio::{Config, Endpoint};
 
 /// Every test ends by this bound, not by hope.
@@ -18,21 +19,31 @@ pub fn transport() -> TransportConfig {
     }
 }
 
+/// The servers' identity (one key generation for the whole test binary).
+pub fn identity() -> &'static Identity {
+    static IDENTITY: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| Identity::self_signed(["localhost"]).expect("identity"))
+}
+
+/// TLS, as every endpoint has by default: a server with [`identity`]…
 pub fn server_config() -> Config {
+    let tls = Config::server(identity()).expect("server tls");
     Config {
         server: Some(ServerConfig {
             transport: transport(),
             ..ServerConfig::default()
         }),
         client: transport(),
-        ..Config::default()
+        ..tls
     }
 }
 
+/// …and a client that pins it.
 pub fn client_config() -> Config {
+    let trust = ClientTls::pinned(vec![identity().fingerprint()]).expect("client tls");
     Config {
         client: transport(),
-        ..Config::default()
+        ..Config::client(trust)
     }
 }
 
