@@ -14,6 +14,8 @@ use weir_core::sim::Scenario;
 use weir_core::sim::flows::BulkAmount;
 use weir_core::sim::runs::{BulkRun, BulkSpec, bottleneck, run_bulk};
 
+use weir_peers::QuinnController;
+
 use crate::CliError;
 use crate::svg::{Panel, chart};
 
@@ -48,9 +50,14 @@ pub struct MatrixArgs {
     pub threads: Option<usize>,
     /// Also run quinn (quinn-proto with its default controller, TLS 1.3, datagrams from 1200 bytes
     /// with path MTU discovery up to 1452, as weir's)
-    /// over every scenario and print weir ÷ quinn ratios.
+    /// over every scenario and print weir ÷ quinn ratios; and quinn with weir's BBR in place of
+    /// its controller (weir-quinn-cc), beside it.
     #[arg(long)]
     pub peer_quinn: bool,
+    /// With --peer-quinn, leave out quinn with weir's BBR (its column shows "–"): those runs
+    /// move as much data as weir's own BBR on every lossy cell, where quinn's CUBIC gives up.
+    #[arg(long)]
+    pub no_quinn_weir_bbr: bool,
 }
 
 /// One cell of the matrix.
@@ -67,7 +74,7 @@ pub struct Cell {
     pub retransmitted_pct: f64,
 }
 
-/// quinn over one scenario.
+/// quinn over one scenario: with its default controller, and with weir's BBR.
 #[derive(Debug, Clone)]
 pub struct PeerCell {
     pub rate_mbps: f64,
@@ -78,6 +85,27 @@ pub struct PeerCell {
     pub queue_mean: Duration,
     /// Why quinn's connection closed before the sending window ended, if it did.
     pub closed: Option<String>,
+    /// quinn with weir's BBR (weir-quinn-cc) over the same scenario.
+    pub weir_bbr: Option<PeerRun>,
+}
+
+/// One quinn run of a [`PeerCell`].
+#[derive(Debug, Clone)]
+pub struct PeerRun {
+    pub goodput_pct: f64,
+    pub queue_mean: Duration,
+    /// Why the connection closed before the sending window ended, if it did.
+    pub closed: Option<String>,
+}
+
+impl PeerRun {
+    fn of(report: &weir_peers::BulkReport, rate_mbps: f64) -> Self {
+        Self {
+            goodput_pct: report.goodput_bps / (rate_mbps * 1e6) * 100.0,
+            queue_mean: report.forward_link.mean_queue_delay(),
+            closed: report.sender_error.clone(),
+        }
+    }
 }
 
 fn run_cell(
@@ -230,7 +258,8 @@ pub fn run(args: &MatrixArgs, duration: Duration, seed: u64) -> Result<String, C
     Ok(render(&cells, &peers, duration))
 }
 
-/// quinn over every scenario of the grid.
+/// quinn over every scenario of the grid, with its default controller and with weir's BBR:
+/// one job per run, so that the two share the threads evenly.
 fn quinn_cells(
     args: &MatrixArgs,
     duration: Duration,
@@ -238,17 +267,25 @@ fn quinn_cells(
     threads: usize,
 ) -> Result<Vec<PeerCell>, CliError> {
     let mut jobs = Vec::new();
-    for &rate in &args.rates {
-        for &rtt in &args.rtts {
-            for &loss in &args.losses {
-                for &buffer in &args.buffers {
-                    jobs.push((rate, rtt, loss, buffer));
+    let controllers: &[QuinnController] = if args.no_quinn_weir_bbr {
+        &[QuinnController::Cubic]
+    } else {
+        &[QuinnController::Cubic, WEIR_BBR]
+    };
+    for &controller in controllers {
+        for &rate in &args.rates {
+            for &rtt in &args.rtts {
+                for &loss in &args.losses {
+                    for &buffer in &args.buffers {
+                        jobs.push((controller, rate, rtt, loss, buffer));
+                    }
                 }
             }
         }
     }
     let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Result<PeerCell, CliError>>> = Mutex::new(Vec::new());
+    type Job = (QuinnController, f64, u64, f64, f64);
+    let results: Mutex<Vec<Result<(Job, PeerRun), CliError>>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -259,33 +296,50 @@ fn quinn_cells(
                         *n += 1;
                         i
                     };
-                    let Some(&(rate, rtt, loss, buffer)) = jobs.get(index) else {
+                    let Some(&job) = jobs.get(index) else {
                         break;
                     };
+                    let (controller, rate, rtt, loss, buffer) = job;
                     let scenario =
                         bottleneck(rate, Duration::from_millis(rtt), loss / 100.0, buffer);
-                    let cell = weir_peers::quinn_bulk(&scenario, seed, duration)
-                        .map(|report| PeerCell {
-                            rate_mbps: rate,
-                            rtt_ms: rtt,
-                            loss_pct: loss,
-                            buffer_bdp: buffer,
-                            goodput_pct: report.goodput_bps / (rate * 1e6) * 100.0,
-                            queue_mean: report.forward_link.mean_queue_delay(),
-                            closed: report.sender_error.clone(),
-                        })
+                    let mut run = weir_peers::BulkRun::timed(seed, duration);
+                    run.quinn.controller = controller;
+                    let cell = run
+                        .quinn(&scenario)
+                        .map(|report| (job, PeerRun::of(&report, rate)))
                         .map_err(CliError::from);
                     results.lock().unwrap_or_else(|e| e.into_inner()).push(cell);
                 }
             });
         }
     });
-    results
+    let runs: Vec<(Job, PeerRun)> = results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let same = |a: &Job, b: &Job| (a.1, a.2, a.3, a.4) == (b.1, b.2, b.3, b.4);
+    Ok(runs
+        .iter()
+        .filter(|(job, _)| job.0 == QuinnController::default())
+        .map(|(job, run)| PeerCell {
+            rate_mbps: job.1,
+            rtt_ms: job.2,
+            loss_pct: job.3,
+            buffer_bdp: job.4,
+            goodput_pct: run.goodput_pct,
+            queue_mean: run.queue_mean,
+            closed: run.closed.clone(),
+            weir_bbr: runs
+                .iter()
+                .find(|(other, _)| other.0 == WEIR_BBR && same(job, other))
+                .map(|(_, run)| run.clone()),
+        })
+        .collect())
 }
+
+/// The weir controller the matrix runs inside quinn, beside quinn's default.
+const WEIR_BBR: QuinnController = QuinnController::Weir(ControllerKind::Bbr);
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1e3)
@@ -316,7 +370,7 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
         if peers.is_empty() {
             ""
         } else {
-            "; quinn = quinn-proto 0.11 with its default controller (CUBIC), TLS 1.3, datagrams from 1200 bytes with path MTU discovery up to 1452 (as weir), over the same links"
+            "; quinn = quinn-proto 0.11 with its default controller (CUBIC), TLS 1.3, datagrams from 1200 bytes with path MTU discovery up to 1452 (as weir), over the same links; quinn+weir-BBR = the same quinn with weir's BBR as its controller (weir-quinn-cc: quinn's loss detection and its window-based pacer around weir's BBR)"
         }
     );
     let mut controllers: Vec<ControllerKind> = cells.iter().map(|c| c.controller).collect();
@@ -337,7 +391,9 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
         if !peers.is_empty() {
             header.extend([
                 "quinn goodput %",
+                "quinn+weir-BBR goodput %",
                 "quinn queue ms",
+                "quinn+weir-BBR queue ms",
                 "goodput ÷ quinn",
                 "queue ÷ quinn",
             ]);
@@ -372,9 +428,18 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
                     Some(_) => ("†", "–".to_owned()),
                     None => ("", ratio(c.goodput_pct, p.goodput_pct)),
                 };
+                let (weir_bbr_goodput, weir_bbr_queue) = p.weir_bbr.as_ref().map_or_else(
+                    || ("–".to_owned(), "–".to_owned()),
+                    |w| {
+                        let mark = if w.closed.is_some() { "†" } else { "" };
+                        (format!("{:.1}{mark}", w.goodput_pct), ms(w.queue_mean))
+                    },
+                );
                 row.extend([
                     format!("{:.1}{mark}", p.goodput_pct),
+                    weir_bbr_goodput,
                     ms(p.queue_mean),
+                    weir_bbr_queue,
                     goodput_ratio,
                     ratio(c.queue_mean.as_secs_f64(), p.queue_mean.as_secs_f64()),
                 ]);
@@ -383,13 +448,22 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
         }
         let _ = writeln!(out, "{controller}\n{t}\n");
     }
-    let mut reasons: Vec<&str> = peers.iter().filter_map(|p| p.closed.as_deref()).collect();
+    let mut reasons: Vec<&str> = peers
+        .iter()
+        .flat_map(|p| {
+            [
+                p.closed.as_deref(),
+                p.weir_bbr.as_ref().and_then(|w| w.closed.as_deref()),
+            ]
+        })
+        .flatten()
+        .collect();
     reasons.sort_unstable();
     reasons.dedup();
     if !reasons.is_empty() {
         let _ = writeln!(
             out,
-            "† quinn's connection closed before the sending window ended ({}), so no ratio is given. quinn-proto 0.11 closes a connection when one stream's receive buffer holds more than 1024 separate out-of-order chunks (\"too many gaps in stream buffer\"), as it does after a slow-start overshoot into a smooth tail-drop bottleneck that drops every other packet.\n",
+            "† quinn's connection closed before the sending window ended ({}), so no ratio is given against it. quinn-proto 0.11 closes a connection when one stream's receive buffer holds more than 1024 separate out-of-order chunks (\"too many gaps in stream buffer\"), as it does after a slow-start overshoot into a smooth tail-drop bottleneck that drops every other packet.\n",
             reasons.join("; ")
         );
     }
@@ -462,4 +536,90 @@ pub fn run_chart(title: &str, samples: &[weir_core::sim::flows::Sample]) -> Stri
             },
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(goodput_pct: f64) -> Cell {
+        Cell {
+            controller: ControllerKind::Bbr,
+            rate_mbps: 10.0,
+            rtt_ms: 50,
+            loss_pct: 1.0,
+            buffer_bdp: 1.0,
+            goodput_pct,
+            queue_mean: Duration::from_millis(5),
+            queue_p95: Duration::from_millis(30),
+            retransmitted_pct: 1.0,
+        }
+    }
+
+    fn peer(weir_bbr: Option<PeerRun>) -> PeerCell {
+        PeerCell {
+            rate_mbps: 10.0,
+            rtt_ms: 50,
+            loss_pct: 1.0,
+            buffer_bdp: 1.0,
+            goodput_pct: 27.0,
+            queue_mean: Duration::from_millis(1),
+            closed: None,
+            weir_bbr,
+        }
+    }
+
+    #[test]
+    fn quinn_with_weir_bbr_sits_beside_quinns_default() {
+        let with = PeerRun {
+            goodput_pct: 94.2,
+            queue_mean: Duration::from_micros(40_300),
+            closed: None,
+        };
+        let table = render(&[cell(94.0)], &[peer(Some(with))], Duration::from_secs(30));
+        let header = table
+            .lines()
+            .find(|l| l.contains("rate Mbit/s"))
+            .unwrap_or_default();
+        let columns: Vec<&str> = header.split('┆').map(str::trim).collect();
+        let at = |name: &str| columns.iter().position(|c| c.contains(name));
+        assert_eq!(
+            at("quinn goodput %").map(|i| i + 1),
+            at("quinn+weir-BBR goodput %")
+        );
+        assert_eq!(
+            at("quinn queue ms").map(|i| i + 1),
+            at("quinn+weir-BBR queue ms")
+        );
+        // The ratios still compare weir with quinn's default: 94.0 ÷ 27.0.
+        let row = table
+            .lines()
+            .find(|l| l.contains("94.2"))
+            .unwrap_or_default();
+        assert!(row.contains("40.3"), "{row}");
+        assert!(row.contains("3.48"), "{row}");
+
+        // A closed quinn+weir-BBR connection is marked; a missing run shows a dash.
+        let closed = PeerRun {
+            closed: Some("too many gaps in stream buffer".to_owned()),
+            ..PeerRun {
+                goodput_pct: 1.2,
+                queue_mean: Duration::ZERO,
+                closed: None,
+            }
+        };
+        let table = render(
+            &[cell(94.0)],
+            &[peer(Some(closed))],
+            Duration::from_secs(30),
+        );
+        assert!(table.contains("1.2†"));
+        assert!(table.contains("too many gaps in stream buffer"));
+        let table = render(&[cell(94.0)], &[peer(None)], Duration::from_secs(30));
+        let row = table
+            .lines()
+            .find(|l| l.contains("27.0"))
+            .unwrap_or_default();
+        assert!(row.contains('–'), "{row}");
+    }
 }

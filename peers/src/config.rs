@@ -28,6 +28,8 @@
 //! the certificate's serial number is fixed, so the simulator's trace (which records sizes and
 //! times, not contents) is the same for the same seed.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -41,6 +43,8 @@ use quinn_proto::{
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use weir_core::congestion::ControllerKind;
+use weir_quinn_cc::WeirControllerFactory;
 
 use crate::PeerError;
 
@@ -66,15 +70,22 @@ pub enum QuinnController {
     NewReno,
     /// quinn's BBR (a BBRv1-style model; quinn marks it experimental).
     Bbr,
+    /// One of weir's controllers inside quinn, through [`weir_quinn_cc`]'s factory: quinn's
+    /// connection, loss detection and pacer around weir's algorithm.
+    Weir(ControllerKind),
 }
 
 impl QuinnController {
-    /// Short name for tables.
+    /// Short name for tables: quinn's own controllers by their name, weir's as `weir-…`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Cubic => "cubic",
             Self::NewReno => "newreno",
             Self::Bbr => "bbr",
+            Self::Weir(ControllerKind::NewReno) => "weir-newreno",
+            Self::Weir(ControllerKind::Cubic) => "weir-cubic",
+            Self::Weir(ControllerKind::Bbr) => "weir-bbr",
+            Self::Weir(ControllerKind::Vegas) => "weir-vegas",
         }
     }
 
@@ -83,7 +94,40 @@ impl QuinnController {
             Self::Cubic => Arc::new(CubicConfig::default()),
             Self::NewReno => Arc::new(NewRenoConfig::default()),
             Self::Bbr => Arc::new(BbrConfig::default()),
+            Self::Weir(kind) => Arc::new(WeirControllerFactory::new(kind)),
         }
+    }
+}
+
+impl fmt::Display for QuinnController {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A string that names no [`QuinnController`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown quinn controller {0:?} (expected cubic, newreno, bbr, weir-cubic, weir-newreno, weir-bbr or weir-vegas)"
+)]
+pub struct ParseQuinnControllerError(String);
+
+impl FromStr for QuinnController {
+    type Err = ParseQuinnControllerError;
+
+    /// Parses [`name`](QuinnController::name)'s names, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.to_ascii_lowercase();
+        let controller = match lower.strip_prefix("weir-") {
+            Some(kind) => kind.parse().ok().map(Self::Weir),
+            None => match lower.as_str() {
+                "cubic" => Some(Self::Cubic),
+                "newreno" => Some(Self::NewReno),
+                "bbr" => Some(Self::Bbr),
+                _ => None,
+            },
+        };
+        controller.ok_or_else(|| ParseQuinnControllerError(s.to_owned()))
     }
 }
 
@@ -323,6 +367,27 @@ pub(crate) fn client_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_names_round_trip() {
+        let all = [
+            QuinnController::Cubic,
+            QuinnController::NewReno,
+            QuinnController::Bbr,
+        ]
+        .into_iter()
+        .chain(ControllerKind::ALL.map(QuinnController::Weir));
+        for controller in all {
+            assert_eq!(controller.name().parse(), Ok(controller));
+            assert_eq!(controller.to_string(), controller.name());
+        }
+        assert_eq!(
+            "Weir-BBR".parse(),
+            Ok(QuinnController::Weir(ControllerKind::Bbr))
+        );
+        assert!("weir-reno2".parse::<QuinnController>().is_err());
+        assert!("vegas".parse::<QuinnController>().is_err());
+    }
 
     #[test]
     fn seeds_are_reproducible_and_distinct() {

@@ -33,7 +33,10 @@
 //! measure it the same way ([`BulkReport`]); [`BulkRun`] sets the amount, the seed and both
 //! stacks' configurations. [`QuinnConfig`] explains the quinn settings chosen for fairness
 //! (1200-byte datagrams at first, path MTU discovery up to 1452 bytes as weir's, flow control
-//! out of the way, CUBIC).
+//! out of the way, CUBIC). [`QuinnController`] picks quinn's controller: its own CUBIC, NewReno
+//! or BBR, or one of weir's inside quinn ([`QuinnController::Weir`], through `weir-quinn-cc`),
+//! so that weir's algorithms can be told apart from weir's connection around them
+//! (`examples/quinn_cc.rs` tabulates them).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -114,7 +117,7 @@ pub mod scenarios;
 mod weir_realtime;
 
 pub use bulk::{QuinnBulkReceiver, QuinnBulkSender};
-pub use config::{QuinnConfig, QuinnController, SelfSigned};
+pub use config::{ParseQuinnControllerError, QuinnConfig, QuinnController, SelfSigned};
 pub use echo::{EchoReport, EchoRun, QuinnEchoClient, QuinnEchoServer, quinn_echo};
 pub use error::PeerError;
 pub use game::{
