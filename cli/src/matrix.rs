@@ -365,7 +365,7 @@ pub fn render(cells: &[Cell], peers: &[PeerCell], duration: Duration) -> String 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "weir sim --matrix: one bulk flow for {} of virtual time per cell; goodput = bytes read while the sender sends, as a share of the bottleneck rate; queueing delay at the bottleneck; retransmitted = stream bytes sent again, as a share of the bytes sent{}\n",
+        "weir sim --matrix: one bulk flow for {} of virtual time per cell; goodput = bytes read while the sender sends, as a share of the bottleneck rate; queueing delay at the bottleneck; retransmitted = stream bytes sent again, as a share of the bytes sent; weir with TLS 1.3 (AES-128-GCM, 16-byte tags), as it runs by default{}\n",
         crate::scenario::fmt_duration(duration),
         if peers.is_empty() {
             ""

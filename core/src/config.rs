@@ -148,6 +148,9 @@ impl TransportConfig {
         if self.ack_eliciting_threshold == 0 {
             return Err(ConfigError::Zero("ack_eliciting_threshold"));
         }
+        if self.key_update_interval == Some(0) {
+            return Err(ConfigError::Zero("key_update_interval"));
+        }
         if self.initial_rtt.is_zero() {
             return Err(ConfigError::Zero("initial_rtt"));
         }

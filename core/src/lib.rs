@@ -11,8 +11,11 @@
 //!
 //! - [`wire`]: the weir wire format — QUIC-style variable-length integers, packet headers,
 //!   packet numbers and frames, with bounds-checked decoding that never panics.
-//! - [`protect`]: packet protection, the layer between header and frames (integrity-only
-//!   CRC-32C protection today, AEAD from a TLS 1.3 handshake later).
+//! - [`protect`]: packet protection, the layer between header and frames: the traits, and the
+//!   integrity-only CRC-32C protection of the simulator and tests.
+//! - [`crypto`]: TLS 1.3 through rustls — the handshake, AEAD and header-protection keys per
+//!   packet-number space, key updates, identities and pins; [`crypto::Security`] is chosen in
+//!   [`config::EndpointConfig::security`], with no default.
 //! - [`range_set`]: a bounded set of disjoint integer ranges (acknowledgement tracking).
 //! - [`Transmit`]: what the core asks its driver to send.
 //! - [`lanes`]: numbered message lanes with five delivery modes, deadlines, fragmentation and

@@ -1,4 +1,5 @@
-//! weir's handshake before TLS: three messages over the handshake byte stream.
+//! weir's own handshake, for the integrity-only protection (`Security::InsecureIntegrityOnly`:
+//! the simulator and tests): three messages over the handshake byte stream.
 //!
 //! ```text
 //! client                                  server
@@ -10,9 +11,8 @@
 //!
 //! Each message is `type (1 byte) | length (varint) | body`. The client is connected once it
 //! has the ServerHello; the server once it has the ClientFinished (which also proves the client
-//! received the server's packets). A later issue replaces these messages with a TLS 1.3
-//! handshake carried in the same HANDSHAKE frames; the packet protection then changes from the
-//! integrity-only tag to AEAD keys, and nothing else in the connection has to.
+//! received the server's packets). Under TLS ([`crate::crypto`]) rustls's handshake takes its
+//! place in the same HANDSHAKE frames, and the packet protection is AEAD.
 
 use bytes::BufMut;
 

@@ -53,8 +53,8 @@ impl Identity {
     }
 
     /// A fresh self-signed Ed25519 certificate for `names` (DNS names or IP addresses), for
-    /// development and for peer-to-peer players who pin each other's [`fingerprint`]
-    /// (Self::fingerprint) instead of trusting an authority.
+    /// development and for peer-to-peer players who pin each other's
+    /// [`fingerprint`](Self::fingerprint) instead of trusting an authority.
     ///
     /// The key comes from the operating system's random generator (through ring): an identity
     /// is a long-lived secret, never drawn from an endpoint's reproducible seed.

@@ -22,9 +22,9 @@
 //! - **Retry** packets keep the integrity-only tag: their authenticity comes from the
 //!   `retry_source_connection_id` transport parameter, which the handshake authenticates.
 //!
-//! [`Security::InsecureIntegrityOnly`] keeps the CRC-32C tag of [`protect::integrity`]
-//! (crate::protect::integrity) for the simulator and tests: no confidentiality, no
-//! authentication.
+//! [`Security::InsecureIntegrityOnly`] keeps the CRC-32C tag of
+//! [`protect::integrity`](crate::protect::integrity) for the simulator and tests: no
+//! confidentiality, no authentication.
 
 mod error;
 mod identity;

@@ -8,8 +8,10 @@
 //!
 //! It is **not** cryptographic: anyone on the path can read and rewrite packets and recompute
 //! the tag. It exists so that the whole stack runs with the real protection layer in place
-//! (tag space accounted for, packets dropped on failure) until AEAD keys from a TLS 1.3
-//! handshake replace it. Its header protection, [`IdentityHeaderKey`], is the identity.
+//! (tag space accounted for, packets dropped on failure) where encryption would only cost time:
+//! the simulator and tests, behind `Security::InsecureIntegrityOnly`; real endpoints use AEAD
+//! keys from TLS 1.3 ([`crate::crypto`]). Its header protection, [`IdentityHeaderKey`], is the
+//! identity.
 
 use bytes::BytesMut;
 

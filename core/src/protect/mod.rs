@@ -13,9 +13,9 @@
 //! The traits are object-safe so that a connection can switch keys (Initial, Handshake, data
 //! phase, key updates) behind `Box<dyn PacketKey>`. The first implementation,
 //! [`integrity`], encrypts nothing: it appends a CRC-32C so that a datagram corrupted in flight
-//! is detected. A later one plugs in AEAD keys from a TLS 1.3 handshake; nothing above this
-//! layer changes, because every size computation already asks the key for its tag length
-//! ([`max_payload`]).
+//! is detected (the simulator's and the tests' protection). AEAD keys from the TLS 1.3
+//! handshake ([`crate::crypto`]) implement the same traits; nothing above this layer differs,
+//! because every size computation asks the key for its tag length ([`max_payload`]).
 
 pub mod integrity;
 
