@@ -38,4 +38,22 @@ pub use identity::{Fingerprint, FingerprintParseError, Identity, IdentityError};
 pub use pin::{PinMismatch, PinnedClientVerifier, PinnedServerVerifier};
 /// rustls, as weir uses it (its configurations, certificate stores and types).
 pub use rustls;
+
+/// A server TLS configuration with a self-signed identity made once per process (a key
+/// generation per simulated run or fuzz input would dominate it), and a client configuration
+/// that pins it: the simulator's and the fuzz bodies' TLS. `None` only if a fresh Ed25519 key
+/// could not sign its own certificate.
+#[cfg(any(feature = "sim", feature = "fuzzing"))]
+pub(crate) fn shared_test_tls() -> Option<(TlsConfig, TlsConfig)> {
+    static CONFIGS: std::sync::OnceLock<Option<(TlsConfig, TlsConfig)>> =
+        std::sync::OnceLock::new();
+    CONFIGS
+        .get_or_init(|| {
+            let identity = Identity::self_signed(["localhost"]).ok()?;
+            let server = TlsConfig::server(&identity).ok()?;
+            let client = TlsConfig::client(ClientTls::pinned(vec![identity.fingerprint()]).ok()?);
+            Some((server, client))
+        })
+        .clone()
+}
 pub use security::{ALPN, ClientTls, Security, TlsConfig, TlsConfigError};

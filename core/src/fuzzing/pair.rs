@@ -260,22 +260,12 @@ fn pair_config(flags: u8) -> TransportConfig {
     }
 }
 
-/// A server identity made once per process (a key generation per input would dominate the
-/// run), the server's TLS configuration, and a client's that pins it. TLS draws its own
-/// randomness (key shares, nonces), so an input's bytes on the wire vary from run to run; their
-/// sizes and what the harness does with them do not.
+/// The process's shared TLS configurations ([`crate::crypto`]'s test fixture). TLS draws its
+/// own randomness (key shares, nonces), so an input's bytes on the wire vary from run to run;
+/// their sizes and what the harness does with them do not.
 pub(super) fn tls_configs() -> (crate::crypto::TlsConfig, crate::crypto::TlsConfig) {
-    use crate::crypto::{ClientTls, Identity, TlsConfig};
-    static CONFIGS: std::sync::OnceLock<Option<(TlsConfig, TlsConfig)>> =
-        std::sync::OnceLock::new();
-    let made = CONFIGS.get_or_init(|| {
-        let identity = Identity::self_signed(["localhost"]).ok()?;
-        let server = TlsConfig::server(&identity).ok()?;
-        let client = TlsConfig::client(ClientTls::pinned(vec![identity.fingerprint()]).ok()?);
-        Some((server, client))
-    });
-    match made {
-        Some(configs) => configs.clone(),
+    match crate::crypto::shared_test_tls() {
+        Some(configs) => configs,
         None => unreachable!("a self-signed identity and its TLS configurations always build"),
     }
 }

@@ -9,7 +9,6 @@ use super::{EndpointNode, LinkConfig, LinkStats, NodeId, Scenario, SimError, Sim
 use crate::adapt::StrategyChange;
 use crate::config::{ConfigError, EndpointConfig, Seed, ServerConfig, TransportConfig};
 use crate::connection::ConnectionStats;
-use crate::crypto::{ClientTls, Identity, TlsConfig};
 use crate::endpoint::{ConnectError, Endpoint};
 
 /// A run could not be set up or failed.
@@ -112,18 +111,10 @@ fn sim_security(tls: bool, server_seed: u64, client_seed: u64) -> (EndpointConfi
             EndpointConfig::insecure_fixed(client_seed),
         );
     }
-    static CONFIGS: std::sync::OnceLock<Option<(TlsConfig, TlsConfig)>> =
-        std::sync::OnceLock::new();
-    let made = CONFIGS.get_or_init(|| {
-        let identity = Identity::self_signed(["localhost"]).ok()?;
-        let server = TlsConfig::server(&identity).ok()?;
-        let client = TlsConfig::client(ClientTls::pinned(vec![identity.fingerprint()]).ok()?);
-        Some((server, client))
-    });
-    match made {
+    match crate::crypto::shared_test_tls() {
         Some((server, client)) => (
-            EndpointConfig::tls_fixed(server_seed, server.clone()),
-            EndpointConfig::tls_fixed(client_seed, client.clone()),
+            EndpointConfig::tls_fixed(server_seed, server),
+            EndpointConfig::tls_fixed(client_seed, client),
         ),
         // Cannot happen (a fresh Ed25519 key always signs its own certificate); the runs then
         // fall back to what they measured before TLS existed.
