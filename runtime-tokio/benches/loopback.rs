@@ -2,7 +2,8 @@
 //! single-connection bulk throughput with process CPU seconds per GB, game-tick (60 Hz)
 //! small-message round trips, and handshakes (full and resumed: wall time and CPU each).
 //! weir runs with TLS 1.3 as it does by default (AES-128-GCM, and ChaCha20-Poly1305 forced),
-//! and once with the integrity-only protection for reference; both stacks use the same
+//! and once with the integrity-only protection for reference, and its QUIC path (quinn-proto
+//! under weir-tokio's driver) beside quinn; both stacks use the same
 //! self-signed Ed25519 certificate. Prints a table; asserts nothing.
 //!
 //! `cargo bench -p weir-tokio --bench loopback [-- BYTES_MB TICKS HANDSHAKES]`
@@ -19,7 +20,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weir_tokio::weir_core::config::{ServerConfig, TransportConfig};
 use weir_tokio::weir_core::crypto::{ClientTls, Identity, TlsConfig};
-use weir_tokio::{Config, Endpoint, TcpConfig, VarInt};
+use weir_tokio::{Config, Endpoint, QuicConfig, TcpConfig, VarInt};
 
 const CHUNK: usize = 256 * 1024;
 const MESSAGE: usize = 64;
@@ -70,6 +71,9 @@ enum Protection {
     ChaCha20,
     /// The integrity-only tag (insecure; for reference).
     Integrity,
+    /// Not weir at all: the QUIC path (`Config::quic`, quinn-proto under weir-tokio's driver,
+    /// weir's BBR as its controller).
+    Quic,
 }
 
 fn identity() -> &'static Identity {
@@ -84,6 +88,13 @@ fn weir_configs(protection: Protection) -> (Config, Config) {
     };
     let (server, client) = match protection {
         Protection::Integrity => (Config::insecure_server(), Config::insecure_client()),
+        Protection::Quic => {
+            let alpn: &[&[u8]] = &[b"weir-bench"];
+            return (
+                Config::quic(QuicConfig::server(identity(), alpn).expect("quic server")),
+                Config::quic(QuicConfig::client(&pinned_client(), alpn).expect("quic client")),
+            );
+        }
         Protection::Tls | Protection::ChaCha20 => {
             let server = if protection == Protection::ChaCha20 {
                 use weir_tokio::weir_core::crypto::rustls;
@@ -220,8 +231,8 @@ async fn weir_bulk(bytes: u64, protection: Protection) -> Bulk {
     result
 }
 
-async fn weir_latency(ticks: usize) -> Latency {
-    let (server, client) = weir_pair(Protection::Tls).await;
+async fn weir_latency(ticks: usize, protection: Protection) -> Latency {
+    let (server, client) = weir_pair(protection).await;
     let addr = server.local_addr();
     tokio::spawn(async move {
         let conn = server.accept().await.expect("accept");
@@ -494,7 +505,7 @@ fn main() {
             (
                 "weir-tokio (TLS, AES-GCM)",
                 weir_bulk(bytes, Protection::Tls).await,
-                Some(weir_latency(ticks).await),
+                Some(weir_latency(ticks, Protection::Tls).await),
             ),
             (
                 "weir-tokio (TLS, ChaCha20)",
@@ -510,6 +521,11 @@ fn main() {
                 "quinn",
                 quinn_bulk(bytes).await,
                 Some(quinn_latency(ticks).await),
+            ),
+            (
+                "weir-tokio QUIC path",
+                weir_bulk(bytes, Protection::Quic).await,
+                Some(weir_latency(ticks, Protection::Quic).await),
             ),
             (
                 "tokio TCP",
@@ -537,12 +553,22 @@ fn main() {
             p99
         );
     }
-    if let [(_, weir, _), (_, chacha, _), _, (_, quinn, _), _] = &rows[..] {
+    if let [
+        (_, weir, _),
+        (_, chacha, _),
+        _,
+        (_, quinn, _),
+        (_, quic, _),
+        _,
+    ] = &rows[..]
+    {
         println!(
-            "weir (AES-GCM) / quinn throughput: {:.2}x; CPU per GB: {:.2}x; ChaCha20 / quinn: {:.2}x",
+            "weir (AES-GCM) / quinn throughput: {:.2}x; CPU per GB: {:.2}x; ChaCha20 / quinn: {:.2}x; QUIC path / quinn: {:.2}x (CPU per GB {:.2}x)",
             quinn.elapsed.as_secs_f64() / weir.elapsed.as_secs_f64(),
             weir.cpu.as_secs_f64() / quinn.cpu.as_secs_f64(),
             quinn.elapsed.as_secs_f64() / chacha.elapsed.as_secs_f64(),
+            quinn.elapsed.as_secs_f64() / quic.elapsed.as_secs_f64(),
+            quic.cpu.as_secs_f64() / quinn.cpu.as_secs_f64(),
         );
     }
     let shakes = runtime.block_on(async {

@@ -7,6 +7,7 @@ use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
 use weir_core::crypto::{ClientTls, Identity, Security, TlsConfig, TlsConfigError};
 
 use crate::error::SocketConfigError;
+use crate::quic::QuicConfig;
 
 /// Everything an endpoint needs: the core's endpoint configuration (its security among it), an
 /// optional server role, the transport parameters of the connections it opens, and the
@@ -36,9 +37,23 @@ pub struct Config {
     /// neither encrypted nor authenticated, readable and forgeable by anyone on the path. For
     /// tests and measurements of the transport alone.
     pub allow_insecure: bool,
+    /// Speak standard QUIC through quinn-proto instead of weir (see [`QuicConfig`]): the
+    /// endpoint then talks to any QUIC peer, and `endpoint`, `server`, `client` and
+    /// `allow_insecure` are not used. Build it with [`Config::quic`].
+    pub quic: Option<QuicConfig>,
 }
 
 impl Config {
+    /// An endpoint that speaks standard QUIC (RFC 9000) through quinn-proto, with the same
+    /// application API as weir's protocol (streams; unreliable messages as DATAGRAM frames):
+    /// e.g. `Config::quic(QuicConfig::client(&trust, &[b"h3"])?)`.
+    pub fn quic(quic: QuicConfig) -> Self {
+        Self {
+            quic: Some(quic),
+            ..Self::default()
+        }
+    }
+
     /// A client that trusts the servers `trust` names (pins or certificate roots).
     pub fn client(trust: ClientTls) -> Self {
         Self::with_tls(TlsConfig::client(trust))

@@ -120,13 +120,10 @@ impl Connection {
                 if let Some(lost) = state.lost(handle) {
                     return Poll::Ready(Err(lost));
                 }
-                let Some(conn) = state.core.connection(handle) else {
+                let Some(mut conn) = state.core.connection(handle) else {
                     return Poll::Ready(Err(ConnectionLost::EndpointStopped));
                 };
-                let opened = match dir {
-                    Dir::Bi => conn.open_bi(priority),
-                    Dir::Uni => conn.open_uni(priority),
-                };
+                let opened = conn.open(dir, priority);
                 let waiting = state.conns.get_mut(&handle);
                 match (opened, waiting) {
                     (Ok(id), _) => {
@@ -158,10 +155,10 @@ impl Connection {
                 if let Some(lost) = state.lost(handle) {
                     return Poll::Ready(Err(lost));
                 }
-                let accepted = state.core.connection(handle).and_then(|c| match dir {
-                    Dir::Bi => c.accept_bi(),
-                    Dir::Uni => c.accept_uni(),
-                });
+                let accepted = state
+                    .core
+                    .connection(handle)
+                    .and_then(|mut c| c.accept(dir));
                 match (accepted, state.conns.get_mut(&handle)) {
                     (Some(id), _) => Poll::Ready(Ok(id)),
                     (None, Some(conn)) => {
@@ -181,12 +178,11 @@ impl Connection {
             if let Some(lost) = state.lost(handle) {
                 return Err(lost.into());
             }
-            let conn = state
+            let mut conn = state
                 .core
                 .connection(handle)
                 .ok_or(ConnectionLost::EndpointStopped)?;
             conn.max_datagram_size()
-                .map_err(SendDatagramError::Rejected)
         })
     }
 
@@ -208,12 +204,11 @@ impl Connection {
                 return Err(lost.into());
             }
             let now = state.now();
-            let conn = state
+            let mut conn = state
                 .core
                 .connection(handle)
                 .ok_or(ConnectionLost::EndpointStopped)?;
-            conn.send_datagram(now, channel, data, ttl)
-                .map_err(SendDatagramError::Rejected)?;
+            conn.send_datagram(now, channel, data, ttl)?;
             state.wake_driver();
             Ok(())
         })
@@ -230,7 +225,7 @@ impl Connection {
             if let Some(datagram) = state
                 .core
                 .connection(handle)
-                .and_then(|c| c.recv_datagram(now))
+                .and_then(|mut c| c.recv_datagram(now))
             {
                 return Poll::Ready(Ok(datagram));
             }

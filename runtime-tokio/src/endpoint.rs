@@ -14,7 +14,9 @@ use weir_core::wire::VarInt;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::driver::Driver;
+use crate::engine::Engine;
 use crate::error::{BindError, ConnectError, SocketConfigError};
+use crate::quic::QuicEndpoint;
 use crate::shared::{ConnState, Shared};
 use crate::socket::{self, SocketInfo, SocketStats, UdpIo};
 
@@ -56,7 +58,10 @@ impl Endpoint {
     /// Binds a UDP socket to `addr`, tuned per `config.socket`, and starts the endpoint's
     /// driver on the current tokio runtime. Every configuration is validated first.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Self, BindError> {
-        let core = core_endpoint(&config)?;
+        let core = match config.quic {
+            Some(_) => None,
+            None => Some(core_endpoint(&config)?),
+        };
         let socket = socket::bind_std(addr, &config.socket)?;
         Self::start(addr, socket, core, &config)
     }
@@ -90,7 +95,7 @@ impl Endpoint {
     fn start(
         addr: SocketAddr,
         socket: std::net::UdpSocket,
-        mut core: CoreEndpoint,
+        core: Option<CoreEndpoint>,
         config: &Config,
     ) -> Result<Self, BindError> {
         let (io, info) = UdpIo::new(socket, &config.socket).map_err(|source| BindError::Io {
@@ -98,11 +103,22 @@ impl Endpoint {
             addr,
             source,
         })?;
-        if info.may_fragment {
-            // Probes the kernel fragments would all succeed (quinn-udp sets the don't-fragment
-            // bit, IP_PMTUDISC_PROBE on Linux, where the platform lets it).
-            core.disable_mtu_discovery();
-        }
+        // Probes the kernel fragments would all succeed: MTU discovery needs the don't-fragment
+        // bit (quinn-udp sets it, IP_PMTUDISC_PROBE on Linux, where the platform lets it).
+        let core = match (core, &config.quic) {
+            (Some(mut core), _) => {
+                if info.may_fragment {
+                    core.disable_mtu_discovery();
+                }
+                Engine::Weir(Box::new(core))
+            }
+            (None, Some(quic)) => Engine::Quic(Box::new(QuicEndpoint::new(
+                quic.clone(),
+                !info.may_fragment,
+                Instant::now(),
+            ))),
+            (None, None) => Engine::Weir(Box::new(core_endpoint(config)?)),
+        };
         let shared = Arc::new(Shared::new(core, info, io.counters.clone()));
         shared.lock().endpoint_refs = 1;
         let driver = tokio::spawn(Driver::new(shared.clone(), io));
@@ -129,7 +145,7 @@ impl Endpoint {
         self.inner.shared.counters.snapshot()
     }
 
-    /// What the core endpoint dropped or answered on its own.
+    /// What the core endpoint dropped or answered on its own (zeros on the QUIC path).
     pub fn stats(&self) -> EndpointStats {
         self.inner.shared.lock().core.stats()
     }
@@ -153,6 +169,9 @@ impl Endpoint {
 
     /// Like [`connect`](Self::connect), trusting the server as `tls` says (another server
     /// name, other pins or roots) instead of the endpoint's TLS client configuration.
+    ///
+    /// On the QUIC path the trust replaces the configuration's client side, with the same
+    /// application protocols.
     pub async fn connect_tls(
         &self,
         remote: SocketAddr,
@@ -184,10 +203,7 @@ impl Endpoint {
                 return Err(ConnectError::EndpointClosed);
             }
             let now = state.now();
-            let handle = match tls {
-                Some(tls) => state.core.connect_tls(now, remote, tls)?,
-                None => state.core.connect(now, remote)?,
-            };
+            let handle = state.core.connect(now, remote, tls)?;
             state.conns.insert(
                 handle,
                 ConnState {

@@ -42,6 +42,18 @@ pub enum ConnectError {
     /// The handshake did not complete.
     #[error("the handshake failed: {0}")]
     Handshake(ConnectionLost),
+    /// A QUIC endpoint without a client configuration ([`QuicConfig::client`]
+    /// (crate::QuicConfig::client)) cannot connect.
+    #[error("this QUIC endpoint has no client configuration")]
+    NoQuicClient,
+    /// quinn-proto refused to start the QUIC connection (bad address, transport parameters,
+    /// no connection IDs left).
+    #[error(transparent)]
+    QuicRefused(quinn_proto::ConnectError),
+    /// The TLS trust given to `connect_tls` cannot protect QUIC packets (its crypto provider
+    /// lacks TLS_AES_128_GCM_SHA256, which QUIC's Initial packets use).
+    #[error("the TLS client configuration cannot protect QUIC packets")]
+    QuicUnsuitableTls,
 }
 
 /// Why a write failed.
@@ -84,6 +96,9 @@ pub enum LaneSendError {
     /// The connection is gone.
     #[error(transparent)]
     ConnectionLost(#[from] ConnectionLost),
+    /// Lanes are weir's own; a QUIC connection has none.
+    #[error("lanes are weir's own: a QUIC connection has none")]
+    NotOnQuic,
 }
 
 /// Why an unreliable message was not queued.
@@ -95,6 +110,23 @@ pub enum SendDatagramError {
     /// The connection is gone.
     #[error(transparent)]
     ConnectionLost(#[from] ConnectionLost),
+    /// What was asked has no QUIC equivalent.
+    #[error(transparent)]
+    NotOnQuic(#[from] UnsupportedOnQuic),
+}
+
+/// What weir's unreliable messages have and QUIC's DATAGRAM frames (RFC 9221) do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UnsupportedOnQuic {
+    /// QUIC datagrams have no channels: only channel 0.
+    #[error("QUIC datagrams have no channels (only channel 0)")]
+    Channels,
+    /// QUIC datagrams carry no time-to-live.
+    #[error("QUIC datagrams carry no time-to-live")]
+    TimeToLive,
+    /// This endpoint's QUIC transport configuration disables DATAGRAM frames.
+    #[error("DATAGRAM frames are disabled by the QUIC transport configuration")]
+    DatagramsDisabled,
 }
 
 /// A socket configuration that cannot work.

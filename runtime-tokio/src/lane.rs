@@ -34,12 +34,15 @@ impl Connection {
     /// configuration (not the mode, once the lane carried a message).
     pub fn lane(&self, lane: u64, config: LaneConfig) -> Result<Lane, LaneSendError> {
         self.with_state(|state, handle| {
+            if state.core.is_quic() {
+                return Err(LaneSendError::NotOnQuic);
+            }
             if let Some(lost) = state.lost(handle) {
                 return Err(LaneSendError::ConnectionLost(lost));
             }
             let conn = state
                 .core
-                .connection(handle)
+                .weir_connection(handle)
                 .ok_or(LaneSendError::ConnectionLost(
                     ConnectionLost::EndpointStopped,
                 ))?;
@@ -55,7 +58,7 @@ impl Connection {
 
     /// The lanes' counters, both directions.
     pub fn lane_stats(&self) -> Option<LaneStats> {
-        self.with_state(|state, handle| state.core.connection(handle).map(|c| c.lane_stats()))
+        self.with_state(|state, handle| state.core.weir_connection(handle).map(|c| c.lane_stats()))
     }
 }
 
@@ -117,7 +120,7 @@ impl Lane {
                 return Poll::Ready(Err(LaneSendError::ConnectionLost(lost)));
             }
             let now = state.now();
-            let Some(conn) = state.core.connection(handle) else {
+            let Some(conn) = state.core.weir_connection(handle) else {
                 return Poll::Ready(Err(LaneSendError::ConnectionLost(
                     ConnectionLost::EndpointStopped,
                 )));
@@ -151,7 +154,7 @@ impl Lane {
     pub fn flush(&self) {
         let lane = self.lane;
         self.conn.with_state(|state, handle| {
-            if let Some(conn) = state.core.connection(handle) {
+            if let Some(conn) = state.core.weir_connection(handle) {
                 conn.flush_lane(lane);
                 state.wake_driver();
             }
@@ -169,7 +172,7 @@ impl Lane {
             let now = state.now();
             if let Some(message) = state
                 .core
-                .connection(handle)
+                .weir_connection(handle)
                 .and_then(|c| c.recv_message_on(now, lane))
             {
                 // Reading may have freed flow-control credit to announce.

@@ -14,6 +14,10 @@
 //!   [`stats`](Connection::stats) and close.
 //! - [`Endpoint::shutdown`] closes everything, waits (bounded) for the connections to drain and
 //!   stops the driver.
+//! - [`Config::quic`] makes the endpoint speak standard QUIC through quinn-proto instead of
+//!   weir ([`QuicConfig`]: the same TLS identities and pins, an application protocol), with the
+//!   same driver and the same `Connection`/stream API, unreliable messages as DATAGRAM frames:
+//!   weir can then talk to any QUIC peer.
 //! - [`TcpConfig`] tunes TCP fallback sockets the same way (nodelay, keep-alive, buffers,
 //!   congestion control); `proxy` (feature `proxy`) impairs real UDP traffic with the
 //!   simulator's link model.
@@ -76,10 +80,12 @@ mod config;
 mod connection;
 mod driver;
 mod endpoint;
+mod engine;
 mod error;
 mod lane;
 #[cfg(feature = "proxy")]
 pub mod proxy;
+mod quic;
 mod shared;
 mod socket;
 mod stream;
@@ -90,9 +96,12 @@ pub use connection::Connection;
 pub use endpoint::Endpoint;
 pub use error::{
     BindError, ConnectError, ConnectionLost, LaneSendError, ReadError, SendDatagramError,
-    SocketConfigError, WriteError,
+    SocketConfigError, UnsupportedOnQuic, WriteError,
 };
 pub use lane::Lane;
+pub use quic::{QuicConfig, QuicConfigError};
+/// quinn-proto, whose configurations [`QuicConfig`] holds.
+pub use quinn_proto;
 pub use socket::{SocketInfo, SocketStats};
 pub use stream::{RecvStream, SendStream};
 pub use tcp::{

@@ -14,12 +14,13 @@ use std::time::Instant;
 
 use weir_core::adapt::StrategyChange;
 use weir_core::connection::{ConnectionError, ConnectionStats, Event};
-use weir_core::endpoint::{ConnectionHandle, Endpoint as CoreEndpoint};
+use weir_core::endpoint::ConnectionHandle;
 use weir_core::lanes::LaneEvent;
 use weir_core::streams::StreamEvent;
 use weir_core::wire::VarInt;
 use weir_core::{Dir, StreamId};
 
+use crate::engine::Engine;
 use crate::error::ConnectionLost;
 use crate::socket::{Counters, SocketInfo};
 
@@ -33,7 +34,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(core: CoreEndpoint, info: SocketInfo, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(core: Engine, info: SocketInfo, counters: Arc<Counters>) -> Self {
         Self {
             state: Mutex::new(State {
                 core,
@@ -169,7 +170,7 @@ impl ConnState {
 
 /// The shared state proper.
 pub(crate) struct State {
-    pub(crate) core: CoreEndpoint,
+    pub(crate) core: Engine,
     last_now: Instant,
     pub(crate) conns: HashMap<ConnectionHandle, ConnState>,
     /// Accepted by the core and connected, not yet taken by `accept`.
@@ -231,7 +232,7 @@ impl State {
     /// Closes a connection (no-op once closed) and lets the driver send the close.
     pub(crate) fn close(&mut self, handle: ConnectionHandle, code: VarInt, reason: &[u8]) {
         let now = self.now();
-        if let Some(conn) = self.core.connection(handle) {
+        if let Some(mut conn) = self.core.connection(handle) {
             conn.close(now, code, reason);
             self.wake_driver();
         }

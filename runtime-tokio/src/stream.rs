@@ -12,6 +12,7 @@ use weir_core::streams::{ReadError as CoreReadError, WriteError as CoreWriteErro
 use weir_core::wire::VarInt;
 
 use crate::connection::Connection;
+use crate::engine::ConnMut;
 use crate::error::{ConnectionLost, ReadError, WriteError};
 use crate::shared::register_stream;
 
@@ -66,21 +67,18 @@ impl SendStream {
     fn poll_write_with(
         &mut self,
         cx: &mut Context<'_>,
-        write: impl FnOnce(
-            &mut weir_core::connection::Connection,
-            StreamId,
-        ) -> Result<usize, CoreWriteError>,
+        write: impl FnOnce(&mut ConnMut<'_>, StreamId) -> Result<usize, CoreWriteError>,
     ) -> Poll<Result<usize, WriteError>> {
         let id = self.id;
         self.conn.with_state(|state, handle| {
             if let Some(lost) = state.lost(handle) {
                 return Poll::Ready(Err(lost.into()));
             }
-            let Some(conn) = state.core.connection(handle) else {
+            let Some(mut conn) = state.core.connection(handle) else {
                 return Poll::Ready(Err(ConnectionLost::EndpointStopped.into()));
             };
             let closed = conn.is_closed();
-            let result = write(conn, id);
+            let result = write(&mut conn, id);
             state.wake_driver();
             let Some(waiting) = state.conns.get_mut(&handle) else {
                 return Poll::Ready(Err(ConnectionLost::EndpointStopped.into()));
@@ -119,21 +117,18 @@ impl SendStream {
 
     fn end(
         &mut self,
-        op: impl FnOnce(
-            &mut weir_core::connection::Connection,
-            StreamId,
-        ) -> Result<(), weir_core::streams::ClosedStream>,
+        op: impl FnOnce(&mut ConnMut<'_>, StreamId) -> Result<(), weir_core::streams::ClosedStream>,
     ) -> Result<(), WriteError> {
         let id = self.id;
         let result = self.conn.with_state(|state, handle| {
             if let Some(lost) = state.lost(handle) {
                 return Err(lost.into());
             }
-            let conn = state
+            let mut conn = state
                 .core
                 .connection(handle)
                 .ok_or(ConnectionLost::EndpointStopped)?;
-            let result = op(conn, id);
+            let result = op(&mut conn, id);
             state.wake_driver();
             result.map_err(
                 |_| match state.conns.get(&handle).and_then(|c| c.stopped.get(&id)) {
@@ -151,7 +146,7 @@ impl SendStream {
     /// Changes the stream's priority (higher is served first).
     pub fn set_priority(&self, priority: i32) -> Result<(), WriteError> {
         self.conn.with_state(|state, handle| {
-            let conn = state
+            let mut conn = state
                 .core
                 .connection(handle)
                 .ok_or(ConnectionLost::EndpointStopped)?;
@@ -172,7 +167,7 @@ impl Drop for SendStream {
             }
             if !done
                 && state.lost(handle).is_none()
-                && let Some(conn) = state.core.connection(handle)
+                && let Some(mut conn) = state.core.connection(handle)
             {
                 // Finishing fails harmlessly on a stream that was already reset.
                 let _ = conn.finish(id);
@@ -305,7 +300,7 @@ impl RecvStream {
         let mut ended = false;
         let result = self.conn.with_state(|state, handle| {
             let now = state.now();
-            let Some(conn) = state.core.connection(handle) else {
+            let Some(mut conn) = state.core.connection(handle) else {
                 let lost = state
                     .lost(handle)
                     .unwrap_or(ConnectionLost::EndpointStopped);
@@ -381,7 +376,7 @@ impl RecvStream {
             if let Some(lost) = state.lost(handle) {
                 return Err(lost.into());
             }
-            let conn = state
+            let mut conn = state
                 .core
                 .connection(handle)
                 .ok_or(ConnectionLost::EndpointStopped)?;
@@ -402,7 +397,7 @@ impl Drop for RecvStream {
             }
             if !done
                 && state.lost(handle).is_none()
-                && let Some(conn) = state.core.connection(handle)
+                && let Some(mut conn) = state.core.connection(handle)
             {
                 let _ = conn.stop(id, VarInt::ZERO);
                 state.wake_driver();

@@ -94,7 +94,7 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
     };
     let config = Config {
         client: args.transport.transport(),
-        ..args.security.config()?
+        ..args.security.config(args.transport.quic())?
     };
     let endpoint = Endpoint::bind(local, config).await?;
     let conn = endpoint.connect(args.connect).await?;
@@ -675,7 +675,7 @@ mod tests {
         ]);
         let client = Endpoint::bind(
             (Ipv4Addr::LOCALHOST, 0).into(),
-            args.security.config().expect("tls"),
+            args.security.config(None).expect("tls"),
         )
         .await
         .expect("bind");
@@ -716,7 +716,7 @@ mod tests {
         ]);
         let client = Endpoint::bind(
             (Ipv4Addr::LOCALHOST, 0).into(),
-            args.security.config().expect("tls"),
+            args.security.config(None).expect("tls"),
         )
         .await
         .expect("bind");
@@ -775,7 +775,7 @@ mod tests {
         ]);
         let client = Endpoint::bind(
             (Ipv4Addr::LOCALHOST, 0).into(),
-            args.security.config().expect("tls"),
+            args.security.config(None).expect("tls"),
         )
         .await
         .expect("bind");
@@ -790,5 +790,65 @@ mod tests {
         assert_eq!(lanes.messages_received, 51);
         assert!(lanes.fec_repairs_sent > 0, "{lanes:?}");
         assert!(conn.stats().is_some_and(|s| s.datagrams.sent == 0));
+    }
+
+    /// `--quic` on both ends: the perf server's handler over the QUIC path, a bulk run and a
+    /// game run on DATAGRAM frames, each whole; `--lane` is refused with its typed error.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn perf_runs_over_the_quic_path() {
+        let alpn: &[&[u8]] = &[b"weir-perf"];
+        let server = Endpoint::bind(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            Config::quic(weir_tokio::QuicConfig::server(identity(), alpn).expect("quic")),
+        )
+        .await
+        .expect("bind");
+        let addr = server.local_addr();
+        tokio::spawn(async move {
+            while let Some(conn) = server.accept().await {
+                tokio::spawn(server::serve(conn));
+            }
+        });
+        let bulk_args = client_args(&["--connect", &addr.to_string(), "--quic", "--bytes", "4MB"]);
+        let quic = bulk_args.transport.quic();
+        assert!(quic.is_some());
+        let client = Endpoint::bind(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            bulk_args.security.config(quic).expect("quic client"),
+        )
+        .await
+        .expect("bind");
+        let conn = client.connect(addr).await.expect("connect over QUIC");
+        let outcome = bulk(&conn, &bulk_args).await.expect("bulk run");
+        assert_eq!(outcome.bytes, 4_000_000);
+        let stats = conn.stats().expect("stats");
+        assert_eq!(
+            stats.strategy.transport,
+            weir_core::adapt::TransportChoice::Quic
+        );
+        assert_eq!(stats.controller, weir_core::congestion::ControllerKind::Bbr);
+
+        let game_args = client_args(&[
+            "--connect",
+            &addr.to_string(),
+            "--quic",
+            "--mode",
+            "game",
+            "--duration",
+            "500ms",
+            "--tick-rate",
+            "100",
+        ]);
+        let outcome = game(&conn, &game_args).await.expect("game run");
+        assert_eq!((outcome.sent, outcome.echoed), (50, 50));
+
+        let insecure = client_args(&["--connect", &addr.to_string(), "--quic"]);
+        let mut insecure_security = insecure.security;
+        insecure_security.pins.clear();
+        insecure_security.insecure = true;
+        assert!(matches!(
+            insecure_security.config(insecure.transport.quic()),
+            Err(crate::perf::security::SecurityError::InsecureQuic)
+        ));
     }
 }

@@ -193,6 +193,21 @@ pub struct TransportArgs {
     /// traffic, at some cost in fairness to other flows (`BbrConfig::low_latency`).
     #[arg(long)]
     pub low_latency: bool,
+    /// Speak standard QUIC (quinn-proto, TLS 1.3) instead of weir, on both ends: streams,
+    /// and game messages as DATAGRAM frames (not `--lane`). The controller is weir's inside
+    /// quinn-proto (weir-quinn-cc): `--cc`'s, or weir's default. The strategy policy
+    /// (`--adapt`) is weir's alone.
+    #[arg(long)]
+    pub quic: bool,
+    /// With `--quic`: the application protocol (ALPN) to offer or accept, so that any QUIC
+    /// peer that speaks it can take part.
+    #[arg(
+        long,
+        default_value = "weir-perf",
+        value_name = "NAME",
+        requires = "quic"
+    )]
+    pub alpn: String,
 }
 
 impl ClientArgs {
@@ -217,6 +232,36 @@ impl TransportArgs {
     /// The controller the connection starts with.
     pub fn controller(&self) -> ControllerKind {
         self.cc.unwrap_or_default()
+    }
+
+    /// The QUIC transport parameters `--quic` runs with: the same datagram sizes and path MTU
+    /// discovery bound as weir's, and weir's controller when `--cc` names one.
+    fn quic_transport(&self) -> weir_tokio::quinn_proto::TransportConfig {
+        use weir_tokio::quinn_proto::MtuDiscoveryConfig;
+        let mut quic = weir_tokio::QuicConfig::transport_defaults();
+        quic.initial_mtu(self.datagram_size.max(1200));
+        if self.no_mtu_discovery {
+            quic.mtu_discovery_config(None);
+        } else {
+            let mut mtud = MtuDiscoveryConfig::default();
+            mtud.upper_bound(self.max_datagram_size);
+            quic.mtu_discovery_config(Some(mtud));
+        }
+        if let Some(kind) = self.cc {
+            quic.congestion_controller_factory(std::sync::Arc::new(
+                weir_quinn_cc::WeirControllerFactory::with_config(crate::controller_config(
+                    kind,
+                    self.low_latency,
+                )),
+            ));
+        }
+        quic
+    }
+
+    /// The QUIC path's configuration pieces: the application protocol and the transport.
+    fn quic(&self) -> Option<(&[u8], weir_tokio::quinn_proto::TransportConfig)> {
+        self.quic
+            .then(|| (self.alpn.as_bytes(), self.quic_transport()))
     }
 
     fn transport(&self) -> TransportConfig {

@@ -12,7 +12,8 @@ use weir_core::crypto::rustls::pki_types::pem::PemObject;
 use weir_core::crypto::{
     ClientTls, Fingerprint, Identity, IdentityError, TlsConfig, TlsConfigError,
 };
-use weir_tokio::Config;
+use weir_tokio::quinn_proto::TransportConfig as QuicTransport;
+use weir_tokio::{Config, QuicConfig, QuicConfigError};
 
 /// TLS options of `weir perf server`.
 #[derive(Debug, Args)]
@@ -89,6 +90,10 @@ pub enum SecurityError {
          --ca FILE, or --insecure against an --insecure server"
     )]
     NoTrust,
+    #[error("QUIC has no insecure mode: drop --insecure or --quic")]
+    InsecureQuic,
+    #[error(transparent)]
+    Quic(#[from] QuicConfigError),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, SecurityError> {
@@ -105,27 +110,43 @@ fn identity_from(cert: &Path, key: &Path) -> Result<Identity, SecurityError> {
 impl ServerSecurityArgs {
     /// The server's endpoint configuration (a server role to fill in), and the pin of a
     /// self-signed identity it made.
-    pub fn config(&self) -> Result<(Config, Option<Fingerprint>), SecurityError> {
+    /// With `quic` (`--quic`: an application protocol and transport parameters) the endpoint
+    /// speaks QUIC.
+    pub fn config(
+        &self,
+        quic: Option<(&[u8], QuicTransport)>,
+    ) -> Result<(Config, Option<Fingerprint>), SecurityError> {
         if self.insecure {
+            if quic.is_some() {
+                return Err(SecurityError::InsecureQuic);
+            }
             return Ok((Config::insecure_server(), None));
         }
         let (identity, made) = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => (identity_from(cert, key)?, false),
             _ => (Identity::self_signed(["localhost"])?, true),
         };
+        let pin = made.then(|| identity.fingerprint());
         let tls = if self.client_pins.is_empty() {
             TlsConfig::server(&identity)?
         } else {
             TlsConfig::server_requiring_client_pins(&identity, self.client_pins.clone())?
         };
-        Ok((Config::with_tls(tls), made.then(|| identity.fingerprint())))
+        if let Some((alpn, transport)) = quic {
+            let config = QuicConfig::with_tls(&tls, &[alpn])?.with_transport(transport);
+            return Ok((Config::quic(config), pin));
+        }
+        Ok((Config::with_tls(tls), pin))
     }
 }
 
 impl ClientSecurityArgs {
-    /// The client's endpoint configuration.
-    pub fn config(&self) -> Result<Config, SecurityError> {
+    /// The client's endpoint configuration; with `quic` (`--quic`) it speaks QUIC.
+    pub fn config(&self, quic: Option<(&[u8], QuicTransport)>) -> Result<Config, SecurityError> {
         if self.insecure {
+            if quic.is_some() {
+                return Err(SecurityError::InsecureQuic);
+            }
             return Ok(Config::insecure_client());
         }
         let identity = match (&self.client_cert, &self.client_key) {
@@ -151,6 +172,11 @@ impl ClientSecurityArgs {
         } else {
             return Err(SecurityError::NoTrust);
         };
+        if let Some((alpn, transport)) = quic {
+            return Ok(Config::quic(
+                QuicConfig::client(&trust, &[alpn])?.with_transport(transport),
+            ));
+        }
         Ok(Config::client(trust))
     }
 }

@@ -12,7 +12,7 @@ use crate::scenario::fmt_duration;
 
 pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
     let transport = args.transport.transport();
-    let (security, pin) = args.security.config()?;
+    let (security, pin) = args.security.config(args.transport.quic())?;
     let config = Config {
         server: Some(server_config(transport.clone())),
         client: transport,

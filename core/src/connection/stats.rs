@@ -87,3 +87,46 @@ pub struct ConnectionStats {
     /// 1-RTT key updates so far, started by either end (RFC 9001 §6).
     pub key_updates: u64,
 }
+
+impl ConnectionStats {
+    /// Every counter and estimate at zero, under `strategy`: the start a driver fills when it
+    /// reports another engine's connection in weir's terms (weir-tokio's QUIC path).
+    pub fn zeroed(strategy: Strategy) -> Self {
+        Self {
+            packets_sent: 0,
+            bytes_sent: 0,
+            packets_received: 0,
+            bytes_received: 0,
+            packets_dropped: 0,
+            packets_lost: 0,
+            bytes_lost: 0,
+            packets_evicted: 0,
+            stream_bytes_retransmitted: 0,
+            congestion_events: 0,
+            pto_count: 0,
+            srtt: Duration::ZERO,
+            rttvar: Duration::ZERO,
+            min_rtt: Duration::ZERO,
+            latest_rtt: Duration::ZERO,
+            cwnd: 0,
+            pacing_rate: 0,
+            ssthresh: None,
+            bytes_in_flight: 0,
+            packets_tracked: 0,
+            controller: strategy.controller,
+            open_streams: 0,
+            stream_send_buffered: 0,
+            stream_recv_buffered: 0,
+            datagrams: DatagramStats::default(),
+            stateless_resets_received: 0,
+            path: PathEstimates::default(),
+            strategy,
+            strategy_changes: 0,
+            queue_cap: None,
+            mtu: MtuStats::default(),
+            datagram_size: strategy.datagram_size,
+            tls_resumed: false,
+            key_updates: 0,
+        }
+    }
+}

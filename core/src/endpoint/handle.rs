@@ -16,6 +16,19 @@ impl ConnectionHandle {
     pub fn index(self) -> usize {
         self.index as usize
     }
+
+    /// The generation that tells this handle's connection from later ones in the same slot.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+
+    /// A handle for a driver that runs another engine beside the core's endpoints (weir-tokio's
+    /// QUIC path names quinn-proto's connections with these, so that one event loop and one
+    /// application API serve both). The core resolves only the handles it made itself: a
+    /// handle built here names none of its connections unless its slot and generation match.
+    pub fn from_parts(index: u32, generation: u32) -> Self {
+        Self { index, generation }
+    }
 }
 
 impl fmt::Display for ConnectionHandle {
