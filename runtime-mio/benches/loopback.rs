@@ -2,8 +2,8 @@
 //! (default 1024) with TLS 1.3, the same transport settings and chunking as weir-tokio's own
 //! loopback bench. weir-mio runs both ends on one `mio::Poll` in one thread; weir-tokio runs
 //! on a current-thread runtime (one thread, the like-for-like figure) and on the two-worker
-//! runtime its own bench uses. Best of `RUNS` each, after an unmeasured warm-up. Prints a
-//! table and the ratios; asserts only that every byte arrived.
+//! runtime its own bench uses. Best of `RUNS` each (default 3, interleaved), after an
+//! unmeasured warm-up. Prints a table and the ratios; asserts only that every byte arrived.
 //!
 //! `cargo bench -p weir-mio --bench loopback [-- MIB RUNS]`
 
@@ -81,9 +81,9 @@ async fn tokio_bulk(bytes: u64) -> Bulk {
     result
 }
 
-fn best(runs: usize, mut f: impl FnMut() -> Bulk) -> Bulk {
-    (0..runs.max(1))
-        .map(|_| f())
+/// The fastest of `runs`.
+fn best(runs: Vec<Bulk>) -> Bulk {
+    runs.into_iter()
         .min_by_key(|b| b.elapsed)
         .expect("at least one run")
 }
@@ -113,9 +113,14 @@ fn main() {
     // Warm the allocator and the page cache once, unmeasured.
     let _ = mio_bulk(64 << 20, false);
     let _ = current.block_on(tokio_bulk(64 << 20));
-    let mio = best(runs, || mio_bulk(bytes, false));
-    let tokio_one = best(runs, || current.block_on(tokio_bulk(bytes)));
-    let tokio_two = best(runs, || two.block_on(tokio_bulk(bytes)));
+    // Interleaved, so that load from elsewhere on the machine falls on all three alike.
+    let (mut mio, mut tokio_one, mut tokio_two) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        mio.push(mio_bulk(bytes, false));
+        tokio_one.push(current.block_on(tokio_bulk(bytes)));
+        tokio_two.push(two.block_on(tokio_bulk(bytes)));
+    }
+    let (mio, tokio_one, tokio_two) = (best(mio), best(tokio_one), best(tokio_two));
     for (name, b) in [
         ("weir-mio, one thread", &mio),
         ("weir-tokio, current-thread runtime", &tokio_one),
