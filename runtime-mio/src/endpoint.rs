@@ -483,3 +483,61 @@ fn core_endpoint(config: &Config) -> Result<CoreEndpoint, BindError> {
     core.set_client_config(config.client.clone())?;
     Ok(core)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_can_move_to_the_thread_that_polls_it() {
+        fn is_send<T: Send>() {}
+        is_send::<Endpoint>();
+    }
+
+    /// The path loopback never takes (its sends do not block): datagrams the kernel refused
+    /// stay queued, the socket is registered for `WRITABLE`, the loop waits for that event
+    /// instead of spinning, and the event flushes the queue and drops the interest again.
+    #[test]
+    fn a_blocked_send_waits_for_the_writable_event() {
+        let mut poll = mio::Poll::new().expect("poll");
+        let mut endpoint = Endpoint::bind(
+            "127.0.0.1:0".parse().expect("literal"),
+            Config::insecure_client(),
+        )
+        .expect("bind");
+        endpoint
+            .register(poll.registry(), Token(7))
+            .expect("register");
+        endpoint.drive();
+        let _ = endpoint
+            .connect("127.0.0.1:9".parse().expect("literal"))
+            .expect("connect");
+        // As if the last send had met `WouldBlock`.
+        endpoint.writable = false;
+        endpoint.drive();
+        assert!(!endpoint.tx.is_empty(), "the Initial waits in the queue");
+        assert_eq!(endpoint.io.stats.datagrams_sent, 0);
+        let interest = endpoint.registration.as_ref().map(|r| r.interest);
+        assert_eq!(interest, Some(Interest::READABLE | Interest::WRITABLE));
+        assert_ne!(endpoint.timeout(), Some(Duration::ZERO), "no spinning");
+
+        // The socket has room: mio reports it writable.
+        let mut events = mio::Events::with_capacity(8);
+        let bound = Instant::now() + Duration::from_secs(5);
+        while !endpoint.tx.is_empty() {
+            assert!(Instant::now() < bound, "no writable event");
+            poll.poll(&mut events, endpoint.timeout()).expect("poll");
+            for event in events.iter() {
+                assert!(endpoint.handle_event(event));
+            }
+            endpoint.drive();
+        }
+        assert!(endpoint.io.stats.datagrams_sent > 0);
+        let interest = endpoint.registration.as_ref().map(|r| r.interest);
+        assert_eq!(
+            interest,
+            Some(Interest::READABLE),
+            "interest dropped once flushed"
+        );
+    }
+}
