@@ -263,6 +263,11 @@ pub struct EndpointConfig {
     /// [`Security::InsecureIntegrityOnly`]. There is no default: `None` fails validation, so
     /// that no endpoint ends up unencrypted without having asked for it.
     pub security: Option<Security>,
+    /// Write this server's ID into every connection ID it issues, so that a stateless load
+    /// balancer in front of many servers routes each connection to its server, whatever
+    /// address the client moves to (QUIC-LB's plaintext algorithm; see [`crate::lb`]).
+    /// `None` (the default): fully random connection IDs.
+    pub routable_cids: Option<crate::lb::RoutableCids>,
 }
 
 impl Default for EndpointConfig {
@@ -274,6 +279,7 @@ impl Default for EndpointConfig {
             max_stateless_responses: 256,
             retry_token_lifetime: Duration::from_secs(10),
             security: None,
+            routable_cids: None,
         }
     }
 }
@@ -319,6 +325,9 @@ impl EndpointConfig {
         }
         if self.security.is_none() {
             return Err(ConfigError::NoSecurity);
+        }
+        if let Some(routable) = &self.routable_cids {
+            routable.validate(self.cid_len)?;
         }
         Ok(())
     }
@@ -461,6 +470,9 @@ pub enum ConfigError {
     /// A path MTU discovery setting is out of range.
     #[error(transparent)]
     MtuDiscovery(#[from] MtuDiscoveryConfigError),
+    /// The routable connection IDs do not fit the connection-ID length.
+    #[error(transparent)]
+    RoutableCids(#[from] crate::lb::LbConfigError),
 }
 
 #[cfg(test)]

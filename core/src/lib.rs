@@ -17,6 +17,8 @@
 //!   loss repair without a round trip (redundancy), scheduled with the streams.
 //! - [`pmtu`]: path MTU discovery (DPLPMTUD): probes for datagrams larger than 1200 bytes
 //!   after the handshake and falls back when the path stops carrying them.
+//! - [`lb`]: connection IDs that carry a server ID, so a stateless load balancer in front of
+//!   many servers keeps each connection on its server (QUIC-LB's plaintext algorithm).
 //! - [`jitter`]: a jitter buffer that plays periodic messages (game snapshots) out at a steady
 //!   pace, its delay adapted to the measured jitter.
 //! - `sim` (feature `sim`): a deterministic, seeded, virtual-time network simulator that drives
@@ -131,6 +133,7 @@ pub mod error;
 pub mod estimate;
 pub mod jitter;
 pub mod lanes;
+pub mod lb;
 pub mod pmtu;
 #[doc(hidden)]
 pub mod protect;

@@ -42,8 +42,8 @@ pub enum ConnectError {
     /// The handshake did not complete.
     #[error("the handshake failed: {0}")]
     Handshake(ConnectionLost),
-    /// A QUIC endpoint without a client configuration ([`QuicConfig::client`]
-    /// (crate::QuicConfig::client)) cannot connect.
+    /// A QUIC endpoint without a client configuration
+    /// ([`QuicConfig::client`](crate::QuicConfig::client)) cannot connect.
     #[error("this QUIC endpoint has no client configuration")]
     NoQuicClient,
     /// quinn-proto refused to start the QUIC connection (bad address, transport parameters,

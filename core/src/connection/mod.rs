@@ -517,8 +517,9 @@ impl Connection {
         self.phase == Phase::Drained
     }
 
-    /// Our connection ID.
-    pub(crate) fn local_cid(&self) -> ConnectionId {
+    /// The connection ID the peer addresses this end with (with routable connection IDs, it
+    /// carries this server's ID: see [`crate::lb`]).
+    pub fn local_cid(&self) -> ConnectionId {
         self.ids.local
     }
 

@@ -693,10 +693,18 @@ impl Endpoint {
         ConnectionId::new(&bytes[..len]).unwrap_or(ConnectionId::EMPTY)
     }
 
-    /// A fresh connection ID of the configured length that routes to nothing yet.
+    /// A fresh connection ID of the configured length that routes to nothing yet, carrying
+    /// the server ID where the configuration asks for routable IDs.
     fn new_cid(&mut self) -> ConnectionId {
         loop {
-            let cid = self.random_cid(self.config.cid_len);
+            let mut cid = self.random_cid(self.config.cid_len);
+            if let Some(routable) = &self.config.routable_cids {
+                let mut bytes = [0u8; ConnectionId::MAX_LEN];
+                let len = cid.len();
+                bytes[..len].copy_from_slice(&cid);
+                routable.encode(&mut bytes[..len]);
+                cid = ConnectionId::new(&bytes[..len]).unwrap_or(cid);
+            }
             if !self.by_cid.contains_key(&cid) {
                 return cid;
             }
