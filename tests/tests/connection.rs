@@ -529,3 +529,39 @@ fn debug_handshake_seed() {
     eprintln!("client {:?}", p.client().endpoint);
     eprintln!("server {:?}", p.server().endpoint);
 }
+
+/// A server that stops accepting (`Endpoint::set_accepting(false)`: shutting down, draining
+/// before a restart) refuses a new client at once with CONNECTION_REFUSED, and takes new
+/// clients again once it accepts again.
+#[test]
+fn a_server_that_stops_accepting_refuses_new_clients_at_once() {
+    let mut p = pair(31, TransportConfig::default(), false, link(20), link(20));
+    p.server().endpoint.set_accepting(false);
+    assert!(!p.server().endpoint.is_accepting());
+    p.run_until(Duration::from_secs(1));
+    let (at, error) = p.client().app.closed().expect("refused");
+    assert!(at <= MS * 45, "refused within a round trip: {at:?}");
+    assert!(
+        matches!(
+            error,
+            ConnectionError::PeerTransportError { code, .. }
+                if code == weir_core::TransportErrorCode::CONNECTION_REFUSED
+        ),
+        "{error:?}"
+    );
+    assert_eq!(p.server().endpoint.stats().connections_refused, 1);
+    assert_eq!(p.server().endpoint.connection_count(), 0);
+
+    p.server().endpoint.set_accepting(true);
+    let now = p.sim.now();
+    let second = p.client().endpoint.connect(now, addr(2)).expect("connect");
+    p.run_until(Duration::from_secs(2));
+    assert!(
+        p.client()
+            .app
+            .events
+            .iter()
+            .any(|(_, h, e)| *h == second && *e == Event::Connected),
+        "a new client connects once the server accepts again"
+    );
+}

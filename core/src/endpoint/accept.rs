@@ -123,7 +123,7 @@ impl Endpoint {
             Header::Initial { token, .. } => token.clone(),
             _ => Bytes::new(),
         };
-        if self.connections.len() >= self.config.max_connections {
+        if !self.accepting || self.connections.len() >= self.config.max_connections {
             self.stats.connections_refused += 1;
             self.refuse(remote, &dcid, &scid);
             return None;

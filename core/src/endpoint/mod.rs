@@ -161,6 +161,8 @@ pub struct Endpoint {
     events: VecDeque<(ConnectionHandle, Event)>,
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     stats: EndpointStats,
+    /// Whether a server takes new connections (see [`Endpoint::set_accepting`]).
+    accepting: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -210,6 +212,7 @@ impl Endpoint {
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
+            accepting: true,
             config,
         })
     }
@@ -326,6 +329,19 @@ impl Endpoint {
         let index = self.insert(conn, local);
         self.after_input(index);
         Ok(self.handle_of(index))
+    }
+
+    /// Whether a server takes new connections. With `false` — a server shutting down, or
+    /// draining before a restart — every new client's Initial is answered with
+    /// CONNECTION_CLOSE (CONNECTION_REFUSED), so clients give up at once and can try another
+    /// server; connections in progress carry on. Counted in `connections_refused`.
+    pub fn set_accepting(&mut self, accepting: bool) {
+        self.accepting = accepting;
+    }
+
+    /// Whether a server takes new connections (see [`set_accepting`](Self::set_accepting)).
+    pub fn is_accepting(&self) -> bool {
+        self.accepting
     }
 
     /// The connection behind `handle`, for application calls (open streams, write, read,
