@@ -68,7 +68,7 @@ fn link() -> LinkConfig {
 }
 
 /// A client sending `TOTAL` bytes and a 60 Hz game flow (unreliable messages) to a server.
-fn setup(seed: u64) -> (Simulator, NodeId, NodeId, LinkId) {
+fn setup(seed: u64) -> (Simulator, NodeId, NodeId, (LinkId, LinkId)) {
     let t0 = epoch();
     let mut sim = Simulator::new(seed, t0);
     let transport = TransportConfig::default();
@@ -118,8 +118,8 @@ fn setup(seed: u64) -> (Simulator, NodeId, NodeId, LinkId) {
     let server = sim
         .add_node(addr(2), EndpointNode::new(server_ep, receiver))
         .expect("server node");
-    let (_, reverse) = sim.connect(client, server, link(), link()).expect("links");
-    (sim, client, server, reverse)
+    let links = sim.connect(client, server, link(), link()).expect("links");
+    (sim, client, server, links)
 }
 
 fn server(sim: &mut Simulator, node: NodeId) -> &mut Server {
@@ -219,7 +219,7 @@ fn a_move_to_another_network_mid_transfer_loses_no_byte() {
 /// path returns, the client's next packets move it again, and the transfer completes.
 #[test]
 fn an_unanswered_challenge_sends_the_server_back_and_the_next_packet_moves_it_again() {
-    let (mut sim, c, s, reverse) = setup(9);
+    let (mut sim, c, s, (_, reverse)) = setup(9);
     sim.run_until(Duration::from_secs(2)).expect("sim");
     let dead = LinkConfig {
         loss: LossModel::Outage,
@@ -242,4 +242,52 @@ fn an_unanswered_challenge_sends_the_server_back_and_the_next_packet_moves_it_ag
         watch.paths
     );
     assert_eq!(watch.paths.last().map(|p| p.1), Some(addr(4)));
+}
+
+/// A Wi-Fi to LTE handover in the middle of the game: the client's address changes (another
+/// network) and so does the path — 20 ms each way at 20 Mbit/s becomes 30 ms each way at
+/// 12 Mbit/s. The server follows with a fresh controller and RTT estimate; the transfer ends
+/// whole, the game loses nothing, and what the move costs is printed and bounded.
+#[test]
+fn a_wifi_to_lte_handover_mid_game_costs_the_game_little() {
+    let (mut sim, c, s, (forward, reverse)) = setup(10);
+    sim.run_until(Duration::from_secs(2)).expect("sim");
+    let lte = LinkConfig {
+        delay: Duration::from_millis(30),
+        rate: Some(Bitrate::from_kbps(12_000)),
+        queue_bytes: 100_000,
+        ..LinkConfig::default()
+    };
+    sim.rebind(c, addr(5)).expect("rebind");
+    sim.set_link_config(reverse, lte.clone())
+        .expect("reverse to LTE");
+    sim.set_link_config(forward, lte).expect("forward to LTE");
+    sim.run_until(Duration::from_secs(14)).expect("sim");
+    check_no_byte_lost(&mut sim, c, s);
+    let sent = client(&mut sim, c).app.1.sent;
+    let resent = client(&mut sim, c)
+        .app
+        .0
+        .stats
+        .clone()
+        .map_or(0, |s| s.stream_bytes_retransmitted);
+    let watch = &server(&mut sim, s).app;
+    let game = &watch.inner.1;
+    let stats = watch.stats.clone().expect("stats");
+    eprintln!(
+        "handover: followed at {:?}; game {} of {sent} received, worst one-way delay {:?}, p99 {:?}; stream bytes re-sent {resent}",
+        watch.paths.first().map(|p| p.0),
+        game.received,
+        game.max_delay,
+        game.delay_quantile(0.99),
+    );
+    assert_eq!(stats.migrations, 1);
+    assert!(game.received + 5 >= sent, "{} of {sent}", game.received);
+    // LTE's 30 ms, its queue (100 kB at 12 Mbit/s: 67 ms), and the round trip the move takes.
+    assert!(
+        game.max_delay <= Duration::from_millis(30 + 67 + 60 + 20),
+        "worst game delay {:?}",
+        game.max_delay
+    );
+    assert!(resent < TOTAL / 10, "{resent} bytes re-sent");
 }
