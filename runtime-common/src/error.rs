@@ -15,8 +15,8 @@ pub enum ConnectionLost {
     /// timeout ([`ConnectionError::TimedOut`]) when the peer vanished.
     #[error(transparent)]
     Closed(#[from] ConnectionError),
-    /// The endpoint's driver task stopped (the endpoint was shut down, its runtime dropped, or
-    /// the task aborted) before the connection closed.
+    /// The endpoint's driver stopped (the endpoint was shut down, its runtime dropped, or its
+    /// task aborted) before the connection closed.
     #[error("the endpoint driving this connection stopped")]
     EndpointStopped,
 }
@@ -42,8 +42,8 @@ pub enum ConnectError {
     /// The handshake did not complete.
     #[error("the handshake failed: {0}")]
     Handshake(ConnectionLost),
-    /// A QUIC endpoint without a client configuration ([`QuicConfig::client`]
-    /// (crate::QuicConfig::client)) cannot connect.
+    /// A QUIC endpoint without a client configuration
+    /// ([`QuicConfig::client`](crate::QuicConfig::client)) cannot connect.
     #[error("this QUIC endpoint has no client configuration")]
     NoQuicClient,
     /// quinn-proto refused to start the QUIC connection (bad address, transport parameters,
