@@ -73,9 +73,15 @@ impl Connection {
         f(&mut self.inner.shared.lock(), self.inner.handle)
     }
 
-    /// The peer's address.
+    /// The peer's address: where it is now, if it moved (NAT rebinding or migration: a server
+    /// follows its client); the last one known once the connection is gone.
     pub fn remote_address(&self) -> SocketAddr {
-        self.inner.remote
+        self.with_state(|state, handle| {
+            state
+                .core
+                .connection(handle)
+                .map_or(self.inner.remote, |c| c.remote_address())
+        })
     }
 
     /// The core's handle of this connection (for logs).

@@ -299,6 +299,10 @@ impl State {
                     }
                     state.strategy_changes.push_back(change);
                 }
+                // `Connection::remote_address` reads the new address from the core.
+                Event::PathChanged { remote } => {
+                    tracing::debug!(%handle, %remote, "the peer moved");
+                }
                 Event::Closed(error) => {
                     state.error = Some(error);
                     state.last_stats = self.core.connection(handle).map(|c| c.stats());

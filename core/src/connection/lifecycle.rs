@@ -154,7 +154,7 @@ impl Connection {
     // ----- Timers -----
 
     /// Every deadline the connection has, by reason.
-    pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 9] {
+    pub(super) fn timer_deadlines(&self) -> [Option<(Timer, Instant)>; 10] {
         // A deadline the connection cannot act on must not be reported, or a driver would spin:
         // no ACK timer while the anti-amplification limit forbids sending (the next datagram
         // from the peer lifts it) or for short packets this end cannot send yet (a server
@@ -203,6 +203,10 @@ impl Connection {
                 .next_timeout()
                 .filter(|_| active)
                 .map(|t| (Timer::Lanes, t)),
+            self.paths
+                .deadline()
+                .filter(|_| active)
+                .map(|t| (Timer::PathValidation, t)),
         ]
     }
 
@@ -318,6 +322,9 @@ impl Connection {
         }
         if self.lanes.next_timeout().is_some_and(|t| t <= now) {
             self.lanes.on_timeout(now);
+        }
+        if self.paths.deadline().is_some_and(|t| t <= now) {
+            self.on_path_timeout(now);
         }
         if let Some(expired) = self.loss.on_timeout(now) {
             match expired {

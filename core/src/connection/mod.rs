@@ -15,6 +15,7 @@ mod handshake_stream;
 mod key_update;
 mod lanes;
 mod lifecycle;
+mod migration;
 mod pacing;
 mod pmtu;
 mod recv;
@@ -74,6 +75,17 @@ pub enum Event {
     Lane(LaneEvent),
     /// The strategy selector changed the connection's strategy (see [`crate::adapt`]).
     StrategyChanged(StrategyChange),
+    /// The peer's address changed (its NAT rebound it, or it moved to another network) and
+    /// the connection follows it; or a new address failed validation and the connection went
+    /// back to the old one. Only a server follows its client (RFC 9000 §9), and only under TLS
+    /// (the integrity-only protection authenticates no packet to follow): a PATH_CHALLENGE
+    /// checks the new address, to which at most three times what it sent is sent until it
+    /// answers; a new IP address (not a new port alone) resets the congestion controller and
+    /// the RTT estimate.
+    PathChanged {
+        /// The address packets go to from now on.
+        remote: SocketAddr,
+    },
     /// The connection is closed: no more data flows. Reported once.
     Closed(ConnectionError),
     /// The connection's state is gone; its handle is no longer valid. Always the last event.
@@ -121,6 +133,8 @@ pub(crate) struct ConnectionIds {
     pub(crate) original_dcid: ConnectionId,
     /// The source connection ID of the server's Retry, if there was one.
     pub(crate) retry_scid: Option<ConnectionId>,
+    /// The key of the connection's path challenges (a keyed hash of the endpoint's secret).
+    pub(crate) path_key: [u8; 16],
 }
 
 /// What the endpoint fixes for a connection it accepts (server role).
@@ -186,8 +200,11 @@ pub struct Connection {
     peer_params: Option<TransportParameters>,
     timers: TimerTable,
     events: VecDeque<Event>,
-    /// Server: whether the client's address is validated (RFC 9000 §8.1).
+    /// Server: whether the client's address is validated (RFC 9000 §8.1; again after it
+    /// migrated).
     address_validated: bool,
+    /// Migration: path validation, challenges owed, the address to go back to.
+    paths: self::migration::Paths,
     /// Bytes received from and sent to an unvalidated address (the 3× limit).
     unvalidated_received: u64,
     unvalidated_sent: u64,
@@ -299,6 +316,7 @@ impl Connection {
         let max_datagram = u64::from(config.max_datagram_size);
         // Each connection's controller gets its own seed (from the endpoint's seeded randomness,
         // through the connection ID), so that flows sharing a path do not probe in lockstep.
+        let path_key = ids.path_key;
         let mut congestion_config = config.congestion.clone();
         congestion_config.bbr.seed ^= ids
             .local
@@ -366,6 +384,7 @@ impl Connection {
             timers: TimerTable::default(),
             events: VecDeque::new(),
             address_validated: false,
+            paths: self::migration::Paths::new(path_key),
             unvalidated_received: 0,
             unvalidated_sent: 0,
             probes: 0,
@@ -423,6 +442,8 @@ impl Connection {
                 datagram_size: config.max_datagram_size,
                 tls_resumed: false,
                 key_updates: 0,
+                migrations: 0,
+                path_validation_failures: 0,
             },
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),

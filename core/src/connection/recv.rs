@@ -19,6 +19,9 @@ impl Connection {
     /// only datagrams from the peer's own address raise what may be sent to it.
     pub(crate) fn on_datagram_received(&mut self, remote: SocketAddr, len: usize) {
         if remote != self.remote {
+            if self.may_migrate() {
+                self.note_other_datagram(remote, len);
+            }
             return;
         }
         self.stats.bytes_received += len as u64;
@@ -34,8 +37,12 @@ impl Connection {
         remote: SocketAddr,
         partial: PartialDecode,
     ) {
-        if self.phase == Phase::Drained || remote != self.remote {
-            // weir does not migrate connections: another address is another peer.
+        let moved = remote != self.remote;
+        if self.phase == Phase::Drained
+            || (moved && (partial.packet_type() != PacketType::Short || !self.may_migrate()))
+        {
+            // Only an established server connection follows its client to another address, on
+            // 1-RTT packets (see `migration`).
             self.stats.packets_dropped += 1;
             return;
         }
@@ -63,7 +70,18 @@ impl Connection {
         if space == SpaceId::Handshake && self.side == Side::Server {
             self.discard_space(now, SpaceId::Initial);
         }
+        if !moved {
+            return self.handle_opened(now, space, packet);
+        }
+        if self.spaces[space.index()].acks.is_duplicate(packet.number) {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let probing_only = packet.frames().all(|f| f.is_ok_and(|f| f.is_probing()));
+        let newest = largest.is_none_or(|l| packet.number > l);
+        self.on_packet_from_other_address(now, remote, probing_only, newest);
         self.handle_opened(now, space, packet);
+        self.end_packet_from_other_address();
     }
 
     /// A packet that opened (its integrity checked) in `space`.
@@ -94,7 +112,9 @@ impl Connection {
         // (RFC 9000 §8.1): such a packet validates its address and may complete the handshake.
         // The client's original destination ID also routes to us, but the client chose it.
         let proves_receipt = self.side == Side::Client || *packet.header.dcid() == self.ids.local;
-        if self.side == Side::Server && proves_receipt {
+        // The client's first address is validated by such proof; an address it moved to only
+        // by a PATH_RESPONSE (see `migration`): its packets carry our connection ID as well.
+        if self.side == Side::Server && proves_receipt && self.stats.migrations == 0 {
             self.address_validated = true;
         }
         self.packet_proves_receipt = proves_receipt;
@@ -231,6 +251,8 @@ impl Connection {
                 let error = Self::peer_close_error(&close);
                 self.start_draining(now, error);
             }
+            Frame::PathChallenge(data) => self.on_path_challenge(data),
+            Frame::PathResponse(data) => self.on_path_response(data),
             Frame::HandshakeDone => {
                 if self.side == Side::Server {
                     return Err(

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::migration::PATH_PROBE_DATAGRAM;
 use super::pacing::Pacer;
 use super::space::{SentFrames, TRACKED_PACKETS_RESERVE};
 use super::timers::Timer;
@@ -62,6 +63,9 @@ impl Connection {
             // Draining: only the one answer to the peer's close (`start_draining`).
             Phase::Closing | Phase::Draining => return self.transmit_close(now, buf),
             Phase::Handshaking | Phase::Established => {}
+        }
+        if let Some(transmit) = self.poll_off_path_response(now, buf) {
+            return Some(transmit);
         }
         if let Some(transmit) = self.poll_mtu_probe(now, buf) {
             return Some(transmit);
@@ -121,6 +125,10 @@ impl Connection {
             let room = budget.saturating_sub(buf.len() - start);
             let pad = if pad_left {
                 Padding::Always(MIN_INITIAL_DATAGRAM.min(budget))
+            } else if self.paths.has_pending() {
+                // RFC 9000 §8.2.1: path probes travel in full-size datagrams where the
+                // anti-amplification limit allows.
+                Padding::IfEliciting(PATH_PROBE_DATAGRAM.min(budget))
             } else {
                 Padding::None
             };
@@ -281,6 +289,7 @@ impl Connection {
             SpaceId::Initial | SpaceId::Handshake => space.has_handshake_data(),
             SpaceId::Data => {
                 self.handshake_done_pending
+                    || self.paths.has_pending()
                     || space.ping_pending
                     || space.handshake.has_pending()
                     || self.streams.has_pending()
@@ -348,6 +357,7 @@ impl Connection {
         let mut builder = PacketBuilder::new(buf, &header, pn, room, self.tag_len).ok()?;
         let mut frames = SentFrames::default();
         let mut eliciting = false;
+        let mut path_frames = false;
 
         let space = &mut self.spaces[id.index()];
         if space.acks.has_news() {
@@ -380,6 +390,13 @@ impl Connection {
                         .handshake
                         .write_frames(builder.buf(), room, &mut frames.handshake);
                     eliciting |= !frames.handshake.is_empty();
+                    if self.paths.has_pending() {
+                        let room = builder.frame_space();
+                        if self.paths.write_frames(builder.buf(), room) {
+                            eliciting = true;
+                            path_frames = true;
+                        }
+                    }
                     if self.handshake_done_pending && builder.frame_space() >= 1 {
                         builder.buf().push(FrameType::HANDSHAKE_DONE.value() as u8);
                         frames.handshake_done = true;
@@ -464,6 +481,9 @@ impl Connection {
             },
             frames,
         );
+        if path_frames {
+            self.on_path_frames_sent(now);
+        }
         Some(eliciting)
     }
 

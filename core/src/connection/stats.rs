@@ -86,6 +86,11 @@ pub struct ConnectionStats {
     pub tls_resumed: bool,
     /// 1-RTT key updates so far, started by either end (RFC 9001 §6).
     pub key_updates: u64,
+    /// Times the connection followed its peer to a new address (NAT rebinding, migration).
+    pub migrations: u64,
+    /// New addresses that did not answer their PATH_CHALLENGE in time (the connection went
+    /// back to the old one).
+    pub path_validation_failures: u64,
 }
 
 impl ConnectionStats {
@@ -127,6 +132,8 @@ impl ConnectionStats {
             datagram_size: strategy.datagram_size,
             tls_resumed: false,
             key_updates: 0,
+            migrations: 0,
+            path_validation_failures: 0,
         }
     }
 }

@@ -25,10 +25,12 @@ pub enum Timer {
     Handshake,
     /// Lanes: a message's deadline, the end of a coalescing hold, or a reassembly timeout.
     Lanes,
+    /// Migration: send a PATH_CHALLENGE again, or give up the new path (RFC 9000 §8.2.4).
+    PathValidation,
 }
 
 impl Timer {
-    const ALL: [Timer; 9] = [
+    const ALL: [Timer; 10] = [
         Timer::LossDetection,
         Timer::Ack,
         Timer::Idle,
@@ -38,6 +40,7 @@ impl Timer {
         Timer::Pacing,
         Timer::Handshake,
         Timer::Lanes,
+        Timer::PathValidation,
     ];
 
     fn index(self) -> usize {

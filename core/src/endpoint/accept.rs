@@ -148,6 +148,7 @@ impl Endpoint {
             remote: scid,
             original_dcid: admitted.original_dcid,
             retry_scid: admitted.retry_scid,
+            path_key: self.reset_key.path_key(&local),
         };
         let accepted = Accepted {
             address_validated: admitted.validated,

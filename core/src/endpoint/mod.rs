@@ -11,41 +11,8 @@
 //! [`Connection`] reached through [`connection`](Endpoint::connection). Calling
 //! `handle_timeout` early or late is harmless; time must never go backwards.
 //!
-//! ```no_run
-//! use std::net::UdpSocket;
-//! use std::time::Instant;
-//! use bytes::{Bytes, BytesMut};
-//! use weir_core::config::{EndpointConfig, ServerConfig};
-//! use weir_core::endpoint::Endpoint;
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let socket = UdpSocket::bind("127.0.0.1:4433")?;
-//! // The core draws no randomness: the driver seeds it from the operating system.
-//! let mut config = EndpointConfig::default();
-//! config.seed.resolve(|bytes| getrandom::fill(bytes))?;
-//! let mut endpoint = Endpoint::new(Instant::now(), config, Some(ServerConfig::default()))?;
-//! let mut out = Vec::with_capacity(1500);
-//! let mut inbuf = vec![0u8; 65_536];
-//! loop {
-//!     // 1. Wait for a datagram, at most until the next deadline.
-//!     let timeout = endpoint.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
-//!     socket.set_read_timeout(timeout.map(|t| t.max(std::time::Duration::from_millis(1))))?;
-//!     match socket.recv_from(&mut inbuf) {
-//!         Ok((n, from)) => endpoint.handle_datagram(Instant::now(), from, BytesMut::from(&inbuf[..n])),
-//!         Err(_) => endpoint.handle_timeout(Instant::now()),
-//!     }
-//!     // 2. Send everything that is ready.
-//!     while let Some(t) = endpoint.poll_transmit(Instant::now(), &mut out) {
-//!         socket.send_to(&out[..t.size], t.destination)?;
-//!         out.clear();
-//!     }
-//!     // 3. Act on events (accept streams, read data, ...).
-//!     while let Some((handle, event)) = endpoint.poll_event() {
-//!         println!("{handle}: {event:?}");
-//!     }
-//! }
-//! # }
-//! ```
+//! The [crate root](crate) walks through the loop step by step, with an example over a
+//! blocking `std::net::UdpSocket`.
 
 mod accept;
 mod admission;
@@ -352,6 +319,7 @@ impl Endpoint {
             remote: original_dcid,
             original_dcid,
             retry_scid: None,
+            path_key: self.reset_key.path_key(&local),
         };
         let conn = Connection::client(now, config, remote, ids, security)
             .map_err(ConnectError::from_create)?;

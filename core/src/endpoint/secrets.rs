@@ -58,6 +58,17 @@ impl ResetKey {
         std::hash::Hasher::write(&mut h, cid);
         ResetToken(h.finish128().as_bytes())
     }
+
+    /// The key of the path challenges of the connection whose ID is `cid`: the same keyed hash
+    /// over a domain-separated input, so it shares nothing with the reset token the peer
+    /// learns, and draws nothing from the endpoint's generator (whose output the seeded
+    /// simulations depend on).
+    pub(crate) fn path_key(&self, cid: &ConnectionId) -> [u8; 16] {
+        let mut h = SipHasher24::new_with_keys(self.k0, self.k1);
+        std::hash::Hasher::write(&mut h, b"weir path challenge");
+        std::hash::Hasher::write(&mut h, cid);
+        h.finish128().as_bytes()
+    }
 }
 
 /// What the seed gives an endpoint.

@@ -506,7 +506,10 @@ impl ServerRun {
                 }
                 Event::DatagramReceived => while conn.recv_datagram(self.now).is_some() {},
                 Event::Lane(_) => while conn.recv_message(self.now).is_some() {},
-                Event::Closed(_) | Event::Drained | Event::StrategyChanged(_) => {}
+                Event::Closed(_)
+                | Event::Drained
+                | Event::StrategyChanged(_)
+                | Event::PathChanged { .. } => {}
             }
         }
         self.reached.accepted = self.server.stats().connections_accepted;

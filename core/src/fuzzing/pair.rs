@@ -623,6 +623,8 @@ impl PairRun {
                 Event::DatagramReceived => self.receive_messages(i),
                 // The pair's application does not use lanes (the `lanes` body does).
                 Event::Lane(_) => {}
+                // A client that moved (flag `MOVE`): the server follows it.
+                Event::PathChanged { .. } => {}
                 Event::Closed(error) => {
                     let benign = match &error {
                         ConnectionError::LocallyClosed => peer.closed_locally,

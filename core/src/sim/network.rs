@@ -139,6 +139,24 @@ impl Simulator {
         Ok(id)
     }
 
+    /// Gives `node` another address, as a NAT rebinding or a move to another network does:
+    /// what it sends from now on comes from `address`, and datagrams sent to its old address
+    /// from now on find no node. Its links stay (the path is modelled by them, not by the
+    /// address); datagrams already in flight to it still arrive.
+    pub fn rebind(&mut self, node: NodeId, address: SocketAddr) -> Result<(), SimError> {
+        if self.by_address.contains_key(&address) {
+            return Err(SimError::DuplicateAddress(address));
+        }
+        let slot = self
+            .nodes
+            .get_mut(node.0)
+            .ok_or(SimError::UnknownNode(node))?;
+        self.by_address.remove(&slot.address);
+        slot.address = address;
+        self.by_address.insert(address, node);
+        Ok(())
+    }
+
     /// Adds one direction of a link.
     pub fn add_link(&mut self, config: LinkConfig) -> Result<LinkId, SimError> {
         config.validate()?;

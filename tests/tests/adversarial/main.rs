@@ -37,6 +37,7 @@ use weir_tests::{addr, epoch, pattern};
 mod amplification;
 mod hardening;
 mod initials;
+mod migration;
 mod packets;
 mod streams;
 

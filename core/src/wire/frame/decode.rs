@@ -79,6 +79,13 @@ fn stream_count(r: &mut Reader<'_>) -> Result<VarInt, DecodeError> {
     Ok(count)
 }
 
+/// The eight bytes of a PATH_CHALLENGE or PATH_RESPONSE.
+fn path_data(r: &mut Reader<'_>) -> Result<[u8; 8], DecodeError> {
+    let mut data = [0; 8];
+    data.copy_from_slice(r.slice(8)?);
+    Ok(data)
+}
+
 fn decode_body(ty: FrameType, r: &mut Reader<'_>, src: &Bytes) -> Result<Frame, DecodeError> {
     Ok(match ty {
         FrameType::PADDING => Frame::Padding(1 + r.skip_zeros()),
@@ -118,6 +125,8 @@ fn decode_body(ty: FrameType, r: &mut Reader<'_>, src: &Bytes) -> Result<Frame, 
             Frame::ConnectionClose(ConnectionClose::decode(ty, r, src)?)
         }
         FrameType::HANDSHAKE_DONE => Frame::HandshakeDone,
+        FrameType::PATH_CHALLENGE => Frame::PathChallenge(path_data(r)?),
+        FrameType::PATH_RESPONSE => Frame::PathResponse(path_data(r)?),
         ty if ty.is_message() => Frame::Message(MessageFrame::decode(ty, r, src)?),
         ty if ty.is_lane() => Frame::Lane(LaneFrame::decode(ty, r, src)?),
         FrameType::LANE_SKIP => Frame::LaneSkip(LaneSkip::decode(r)?),

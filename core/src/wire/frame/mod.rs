@@ -96,6 +96,10 @@ pub enum Frame {
     ConnectionClose(ConnectionClose),
     /// HANDSHAKE_DONE: the server confirms the handshake.
     HandshakeDone,
+    /// PATH_CHALLENGE: the sender checks that the path reaches the receiver (RFC 9000 §8.2).
+    PathChallenge([u8; 8]),
+    /// PATH_RESPONSE: the data of a PATH_CHALLENGE, echoed.
+    PathResponse([u8; 8]),
     /// MESSAGE: an unreliable message.
     Message(MessageFrame),
     /// LANE: a message, or a fragment of one, on a numbered lane.
@@ -140,6 +144,8 @@ impl Frame {
             Self::StreamsBlocked { dir: Dir::Uni, .. } => FrameType::STREAMS_BLOCKED_UNI,
             Self::ConnectionClose(close) => close.frame_type(),
             Self::HandshakeDone => FrameType::HANDSHAKE_DONE,
+            Self::PathChallenge(_) => FrameType::PATH_CHALLENGE,
+            Self::PathResponse(_) => FrameType::PATH_RESPONSE,
             Self::Message(m) => m.header().frame_type(),
             Self::Lane(f) => f.header.frame_type(),
             Self::LaneSkip(_) => FrameType::LANE_SKIP,
@@ -159,6 +165,15 @@ impl Frame {
         )
     }
 
+    /// Whether this is a probing frame (RFC 9000 §9.1): a packet of probing frames only does
+    /// not move the connection to the address it came from.
+    pub fn is_probing(&self) -> bool {
+        matches!(
+            self,
+            Self::Padding(_) | Self::PathChallenge(_) | Self::PathResponse(_)
+        )
+    }
+
     /// Bytes [`encode`](Self::encode) writes.
     pub fn encoded_len(&self) -> usize {
         let one = |x: &VarInt| 1 + x.size();
@@ -166,6 +181,7 @@ impl Frame {
         match self {
             Self::Padding(n) => *n,
             Self::Ping | Self::HandshakeDone => 1,
+            Self::PathChallenge(_) | Self::PathResponse(_) => 9,
             Self::Ack(ack) => ack.encoded_len(),
             Self::ResetStream(f) => f.encoded_len(),
             Self::StopSending(f) => f.encoded_len(),
@@ -195,6 +211,10 @@ impl Frame {
         match self {
             Self::Padding(n) => buf.put_bytes(0, *n),
             Self::Ping | Self::HandshakeDone => ty(buf),
+            Self::PathChallenge(data) | Self::PathResponse(data) => {
+                ty(buf);
+                buf.put_slice(data);
+            }
             Self::Ack(ack) => ack.write(buf),
             Self::ResetStream(f) => f.encode(buf),
             Self::StopSending(f) => f.encode(buf),

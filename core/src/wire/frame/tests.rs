@@ -103,6 +103,8 @@ pub(crate) fn sample_frames() -> Vec<Frame> {
             reason: Bytes::new(),
         }),
         Frame::HandshakeDone,
+        Frame::PathChallenge(*b"\x01\x02\x03\x04\x05\x06\x07\x08"),
+        Frame::PathResponse([0xff; 8]),
         Frame::Message(MessageFrame {
             channel: v(2),
             sequence: v(1000),
@@ -411,6 +413,8 @@ fn frame() -> impl Strategy<Value = Frame> {
         (1usize..20).prop_map(Frame::Padding),
         Just(Frame::Ping),
         Just(Frame::HandshakeDone),
+        any::<[u8; 8]>().prop_map(Frame::PathChallenge),
+        any::<[u8; 8]>().prop_map(Frame::PathResponse),
         (range_set(), 0u64..100_000, ecn).prop_map(|(r, delay, ecn)| Frame::Ack(ack_of(
             &r,
             delay,

@@ -21,6 +21,8 @@ use std::fmt;
 /// | `0x14` | DATA_BLOCKED |
 /// | `0x15` | STREAM_DATA_BLOCKED |
 /// | `0x16`, `0x17` | STREAMS_BLOCKED (bidirectional, unidirectional) |
+/// | `0x1a` | PATH_CHALLENGE |
+/// | `0x1b` | PATH_RESPONSE |
 /// | `0x1c` | CONNECTION_CLOSE (transport error) |
 /// | `0x1d` | CONNECTION_CLOSE (application error) |
 /// | `0x1e` | HANDSHAKE_DONE |
@@ -70,6 +72,10 @@ impl FrameType {
     pub const STREAMS_BLOCKED_BIDI: Self = Self(0x16);
     /// STREAMS_BLOCKED for unidirectional streams (RFC 9000 §19.14).
     pub const STREAMS_BLOCKED_UNI: Self = Self(0x17);
+    /// PATH_CHALLENGE (RFC 9000 §19.17): eight unpredictable bytes a path must echo.
+    pub const PATH_CHALLENGE: Self = Self(0x1a);
+    /// PATH_RESPONSE (RFC 9000 §19.18): the bytes of a PATH_CHALLENGE, echoed.
+    pub const PATH_RESPONSE: Self = Self(0x1b);
     /// CONNECTION_CLOSE for transport errors (RFC 9000 §19.19).
     pub const CONNECTION_CLOSE: Self = Self(0x1c);
     /// CONNECTION_CLOSE for application errors (RFC 9000 §19.19).
@@ -153,6 +159,8 @@ impl FrameType {
             0x14 => "DATA_BLOCKED",
             0x15 => "STREAM_DATA_BLOCKED",
             0x16 | 0x17 => "STREAMS_BLOCKED",
+            0x1a => "PATH_CHALLENGE",
+            0x1b => "PATH_RESPONSE",
             0x1c | 0x1d => "CONNECTION_CLOSE",
             0x1e => "HANDSHAKE_DONE",
             0x30..=0x33 => "MESSAGE",
