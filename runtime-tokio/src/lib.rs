@@ -59,6 +59,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## How it is built
+//!
+//! Everything but the socket's registration, the timer, the task and tokio's
+//! `AsyncRead`/`AsyncWrite` lives in [weir-runtime](weir_runtime), shared with weir-async-std:
+//! the types here are re-exports of its types, and [`Endpoint`] is its endpoint on [`Tokio`].
+//!
 //! ## How it is driven
 //!
 //! One task per endpoint owns the socket and follows the core's driving rule: after each batch
@@ -76,45 +82,38 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod config;
-mod connection;
-mod driver;
-mod endpoint;
-mod engine;
-mod error;
-mod lane;
 #[cfg(feature = "proxy")]
 pub mod proxy;
-mod quic;
-mod shared;
-mod socket;
-mod stream;
+mod rt;
 mod tcp;
 
-pub use config::{Config, SocketConfig, bdp_bytes};
-pub use connection::Connection;
-pub use endpoint::Endpoint;
-pub use error::{
-    BindError, ConnectError, ConnectionLost, LaneSendError, ReadError, SendDatagramError,
-    SocketConfigError, UnsupportedOnQuic, WriteError,
-};
-pub use lane::Lane;
-pub use quic::{QuicConfig, QuicConfigError};
-/// quinn-proto, whose configurations [`QuicConfig`] holds.
-pub use quinn_proto;
-pub use socket::{SocketInfo, SocketStats};
-pub use stream::{RecvStream, SendStream};
+pub use rt::Tokio;
+
 pub use tcp::{
     TcpConfig, TcpConfigError, TcpSettings, available_congestion_controls, read_settings,
 };
-/// The jitter buffer to play out what an unreliable lane delivers (see [`weir_core::jitter`]).
-pub use weir_core::jitter::{
-    JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,
+/// quinn-proto, whose configurations [`QuicConfig`] holds.
+pub use weir_runtime::quinn_proto;
+pub use weir_runtime::{
+    BindError, Config, ConnectError, Connection, ConnectionLost, Lane, LaneSendError, QuicConfig,
+    QuicConfigError, ReadError, RecvStream, SendDatagramError, SendStream, SocketConfig,
+    SocketConfigError, SocketInfo, SocketStats, UnsupportedOnQuic, WriteError, bdp_bytes,
 };
-pub use weir_core::lanes::{
+pub use weir_runtime::{
     Coalesce, CodecSet, Compression, DecompressError, DeliveryMode, FecLevel, LaneCompression,
     LaneConfig, LaneStats, Message, SendOptions, ZstdDictionary,
+};
+/// The jitter buffer to play out what an unreliable lane delivers (see [`weir_core::jitter`]).
+pub use weir_runtime::{
+    JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,
 };
 
 pub use weir_core;
 pub use weir_core::wire::VarInt;
+
+/// A weir endpoint on a UDP socket, driven by a task on the current tokio runtime: see
+/// [`weir_runtime::Endpoint`] for its methods ([`bind`](weir_runtime::Endpoint::bind),
+/// [`connect`](weir_runtime::Endpoint::connect), [`accept`](weir_runtime::Endpoint::accept),
+/// [`shutdown`](weir_runtime::Endpoint::shutdown), …). `bind` must be called inside a tokio
+/// runtime with its I/O and time drivers enabled.
+pub type Endpoint = weir_runtime::Endpoint<Tokio>;

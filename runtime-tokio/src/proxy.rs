@@ -46,9 +46,8 @@ use tokio::sync::mpsc;
 use weir_core::Transmit;
 use weir_core::sim::{LinkId, LinkStats, Node, NodeId, Scenario, SimError, Simulator};
 
-use crate::config::SocketConfig;
-use crate::error::BindError;
-use crate::socket::bind_std;
+use weir_runtime::runtime::bind_std;
+use weir_runtime::{BindError, SocketConfig};
 
 mod admission;
 

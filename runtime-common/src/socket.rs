@@ -10,11 +10,11 @@ use std::task::{Context, Poll};
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::Interest;
 use weir_core::{EcnCodepoint, Transmit};
 
 use crate::config::SocketConfig;
 use crate::error::{BindError, SocketConfigError};
+use crate::runtime::{Direction, UdpRegistration};
 
 /// Largest UDP payload, and so the size of each receive buffer: a GRO batch never exceeds it.
 const RX_CHUNK: usize = u16::MAX as usize;
@@ -141,10 +141,7 @@ fn is_errno(error: &io::Error, errno: i32) -> bool {
 }
 
 /// A UDP socket bound to `addr` and tuned per `config`, as a std socket in non-blocking mode.
-pub(crate) fn bind_std(
-    addr: SocketAddr,
-    config: &SocketConfig,
-) -> Result<std::net::UdpSocket, BindError> {
+pub fn bind_std(addr: SocketAddr, config: &SocketConfig) -> Result<std::net::UdpSocket, BindError> {
     config.validate()?;
     let io = |op| move |source| BindError::Io { op, addr, source };
     if addr.is_ipv4() && config.only_v6 == Some(true) {
@@ -192,9 +189,10 @@ pub(crate) fn bind_std(
     Ok(socket.into())
 }
 
-/// The socket as the driver uses it.
-pub(crate) struct UdpIo {
-    socket: tokio::net::UdpSocket,
+/// The socket as the driver uses it: registered with the runtime's reactor (`S`), read and
+/// written in batches through quinn-udp.
+pub(crate) struct UdpIo<S> {
+    socket: S,
     state: UdpSocketState,
     ipv6: bool,
     gso: bool,
@@ -203,11 +201,13 @@ pub(crate) struct UdpIo {
     pub(crate) counters: std::sync::Arc<Counters>,
 }
 
-impl UdpIo {
-    /// Wraps a socket made by [`bind_std`]; must run inside a tokio runtime.
+impl<S: UdpRegistration> UdpIo<S> {
+    /// Wraps a socket made by [`bind_std`], registering it with `register` (the runtime's
+    /// reactor: this must run where the runtime allows it).
     pub(crate) fn new(
         socket: std::net::UdpSocket,
         config: &SocketConfig,
+        register: impl FnOnce(std::net::UdpSocket) -> io::Result<S>,
     ) -> io::Result<(Self, SocketInfo)> {
         let state = UdpSocketState::new((&socket).into())?;
         let local_addr = socket.local_addr()?;
@@ -225,7 +225,7 @@ impl UdpIo {
             dual_stack: local_addr.is_ipv6() && !sock_ref.only_v6()?,
             may_fragment: state.may_fragment(),
         };
-        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        let socket = register(socket)?;
         Ok((
             Self {
                 socket,
@@ -259,26 +259,20 @@ impl UdpIo {
         out: &mut Vec<(SocketAddr, BytesMut)>,
         rounds: usize,
     ) -> bool {
-        for _ in 0..rounds {
-            match self.socket.poll_recv_ready(cx) {
-                Poll::Pending => return false,
-                Poll::Ready(Err(e)) => {
-                    self.counters.record(&e, false);
-                    continue;
-                }
-                Poll::Ready(Ok(())) => {}
-            }
+        let mut calls = 0;
+        while calls < rounds {
             let result = {
                 let mut chunks = self.rx_buf.chunks_mut(RX_CHUNK);
                 let mut iovs: [IoSliceMut<'_>; RX_BATCH] =
                     std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-                let (socket, state, meta) = (&self.socket, &self.state, &mut self.rx_meta);
-                socket.try_io(Interest::READABLE, || {
-                    state.recv(socket.into(), &mut iovs, meta)
+                let (state, meta) = (&self.state, &mut self.rx_meta);
+                self.socket.try_io(Direction::Read, |socket| {
+                    state.recv(socket, &mut iovs, meta)
                 })
             };
             match result {
                 Ok(n) => {
+                    calls += 1;
                     let before = out.len();
                     for (i, meta) in self.rx_meta.iter().take(n).enumerate() {
                         let start = i * RX_CHUNK;
@@ -301,8 +295,22 @@ impl UdpIo {
                         (out.len() - before) as u64,
                     );
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => self.counters.record(&e, false),
+                // Would block: wait for readiness, or try again at once if the reactor says
+                // the socket became readable meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Either way it counts against the budget, so that a reactor that keeps
+                    // saying "ready" cannot make the driver spin here.
+                    calls += 1;
+                    match self.socket.poll_ready(cx, Direction::Read) {
+                        Poll::Pending => return false,
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => self.counters.record(&e, false),
+                    }
+                }
+                Err(e) => {
+                    calls += 1;
+                    self.counters.record(&e, false);
+                }
             }
         }
         true
@@ -314,9 +322,6 @@ impl UdpIo {
     /// its data) and are counted.
     pub(crate) fn poll_send(&mut self, cx: &mut Context<'_>, queue: &mut TxQueue) -> bool {
         while let Some(batch) = queue.batches.front().copied() {
-            if self.socket.poll_send_ready(cx).is_pending() {
-                return false;
-            }
             let Some(contents) = queue.buf.get(batch.start..batch.start + batch.len) else {
                 queue.batches.pop_front();
                 continue;
@@ -330,10 +335,10 @@ impl UdpIo {
                 segment_size: (batch.segments > 1).then_some(batch.segment_size),
                 src_ip: None,
             };
-            let (socket, state) = (&self.socket, &self.state);
-            let result = socket.try_io(Interest::WRITABLE, || {
-                state.try_send(socket.into(), &transmit)
-            });
+            let state = &self.state;
+            let result = self
+                .socket
+                .try_io(Direction::Write, |socket| state.try_send(socket, &transmit));
             match result {
                 Ok(()) => {
                     bump(&self.counters.datagrams_sent, batch.segments as u64);
@@ -342,7 +347,11 @@ impl UdpIo {
                     }
                     queue.batches.pop_front();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.socket.poll_ready(cx, Direction::Write).is_pending() {
+                        return false;
+                    }
+                }
                 Err(e) if batch.segments > 1 && self.state.max_gso_segments() <= 1 => {
                     // quinn-udp found that the kernel or the device cannot segment: send the
                     // batch's datagrams one by one (and never batch again).

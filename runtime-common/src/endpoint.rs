@@ -1,12 +1,13 @@
-//! The endpoint: one UDP socket, one driver task, many connections.
+//! The endpoint: one UDP socket, one driver, many connections.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinHandle;
 use weir_core::config::Seed;
 use weir_core::endpoint::{Endpoint as CoreEndpoint, EndpointStats};
 use weir_core::wire::VarInt;
@@ -17,19 +18,33 @@ use crate::driver::Driver;
 use crate::engine::Engine;
 use crate::error::{BindError, ConnectError, SocketConfigError};
 use crate::quic::QuicEndpoint;
+use crate::runtime::{DriverTimer, Runtime};
 use crate::shared::{ConnState, Shared};
 use crate::socket::{self, SocketInfo, SocketStats, UdpIo};
 
 /// A weir endpoint on a UDP socket: connects to servers, and accepts connections when it has a
-/// server configuration. Cheap to clone. One task, spawned on the current tokio runtime by
-/// [`bind`](Self::bind), drives the socket, the timers and every connection; it ends when the
-/// endpoint and all its connections are dropped (or at [`shutdown`](Self::shutdown)).
-#[derive(Clone)]
-pub struct Endpoint {
+/// server configuration. Cheap to clone. One driver ([`Driver`](crate::runtime::Driver)), which
+/// [`bind`](Self::bind) starts on the runtime `R` (a task on tokio's, a thread of its own for
+/// async-io's), drives the socket, the timers and every connection; it ends when the endpoint
+/// and all its connections are dropped (or at [`shutdown`](Self::shutdown)).
+///
+/// Applications name it through their adapter: `weir_tokio::Endpoint`,
+/// `weir_async_std::Endpoint`.
+pub struct Endpoint<R: Runtime> {
     inner: Arc<EndpointRef>,
+    runtime: PhantomData<fn() -> R>,
 }
 
-impl std::fmt::Debug for Endpoint {
+impl<R: Runtime> Clone for Endpoint<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Endpoint<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("local_addr", &self.inner.shared.info.local_addr)
@@ -39,7 +54,6 @@ impl std::fmt::Debug for Endpoint {
 
 struct EndpointRef {
     shared: Arc<Shared>,
-    driver: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for EndpointRef {
@@ -54,9 +68,10 @@ impl Drop for EndpointRef {
     }
 }
 
-impl Endpoint {
+impl<R: Runtime> Endpoint<R> {
     /// Binds a UDP socket to `addr`, tuned per `config.socket`, and starts the endpoint's
-    /// driver on the current tokio runtime. Every configuration is validated first.
+    /// driver on the runtime (for tokio, the current one). Every configuration is validated
+    /// first.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Self, BindError> {
         let core = match config.quic {
             Some(_) => None,
@@ -68,11 +83,11 @@ impl Endpoint {
 
     /// Binds `shards` endpoints to the same address with `SO_REUSEPORT` (Unix): the kernel
     /// spreads peers over the sockets by their address (one peer always reaches the same
-    /// shard), and each shard's driver is its own task, so a multi-threaded runtime runs them
-    /// in parallel. Each shard is an independent endpoint: accept on every one of them. With
-    /// port 0 the first shard picks the port and the others join it. Each shard draws its own
-    /// seed; a fixed seed `n` gives shard `k` the seed `n + k`, and a given secret has the
-    /// shard number mixed into its last byte.
+    /// shard), and each shard's driver is its own task (or thread), so a multi-threaded runtime
+    /// runs them in parallel. Each shard is an independent endpoint: accept on every one of
+    /// them. With port 0 the first shard picks the port and the others join it. Each shard
+    /// draws its own seed; a fixed seed `n` gives shard `k` the seed `n + k`, and a given secret
+    /// has the shard number mixed into its last byte.
     pub async fn bind_shards(
         addr: SocketAddr,
         mut config: Config,
@@ -98,11 +113,12 @@ impl Endpoint {
         core: Option<CoreEndpoint>,
         config: &Config,
     ) -> Result<Self, BindError> {
-        let (io, info) = UdpIo::new(socket, &config.socket).map_err(|source| BindError::Io {
-            op: "register",
-            addr,
-            source,
-        })?;
+        let (io, info) =
+            UdpIo::new(socket, &config.socket, R::register).map_err(|source| BindError::Io {
+                op: "register",
+                addr,
+                source,
+            })?;
         // Probes the kernel fragments would all succeed: MTU discovery needs the don't-fragment
         // bit (quinn-udp sets it, IP_PMTUDISC_PROBE on Linux, where the platform lets it).
         let core = match (core, &config.quic) {
@@ -121,12 +137,18 @@ impl Endpoint {
         };
         let shared = Arc::new(Shared::new(core, info, io.counters.clone()));
         shared.lock().endpoint_refs = 1;
-        let driver = tokio::spawn(Driver::new(shared.clone(), io));
+        // From here on, dropping `inner` (on error too) lets the driver end.
+        let inner = Arc::new(EndpointRef {
+            shared: shared.clone(),
+        });
+        R::spawn(Driver::<R>::new(shared, io)).map_err(|source| BindError::Io {
+            op: "start the driver of",
+            addr,
+            source,
+        })?;
         Ok(Self {
-            inner: Arc::new(EndpointRef {
-                shared,
-                driver: Mutex::new(Some(driver)),
-            }),
+            inner,
+            runtime: PhantomData,
         })
     }
 
@@ -294,31 +316,44 @@ impl Endpoint {
             state.drain_wakers.register(cx.waker());
             Poll::Pending
         });
-        let drained = tokio::time::timeout_at(deadline.into(), drained)
-            .await
-            .is_ok();
+        let drained = until::<R, _>(deadline, drained).await.is_some();
         {
             let mut state = shared.lock();
             state.stop = true;
             state.wake_driver();
         }
-        let driver = self
-            .inner
-            .driver
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(driver) = driver {
-            // Flushing is quick; a driver that cannot finish by the deadline is cut off.
-            let grace = deadline.max(Instant::now() + Duration::from_millis(100));
-            let abort = driver.abort_handle();
-            if tokio::time::timeout_at(grace.into(), driver).await.is_err() {
-                tracing::warn!("the endpoint driver did not stop in time; aborting it");
-                abort.abort();
+        // Flushing is quick; a driver that cannot finish by the deadline is cut off.
+        let grace = deadline.max(Instant::now() + Duration::from_millis(100));
+        let stopped = poll_fn(|cx| {
+            let mut state = shared.lock();
+            if state.driver_gone {
+                return Poll::Ready(());
             }
+            state.drain_wakers.register(cx.waker());
+            Poll::Pending
+        });
+        if until::<R, _>(grace, stopped).await.is_none() {
+            tracing::warn!("the endpoint driver did not stop in time; abandoning its queue");
+            let mut state = shared.lock();
+            state.abandon = true;
+            state.wake_driver();
         }
         drained
     }
+}
+
+/// `future`'s output, or `None` if `deadline` passes first (on the runtime's timer).
+async fn until<R: Runtime, F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut timer = R::timer();
+    timer.reset(deadline);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        timer.poll_elapsed(cx).map(|()| None)
+    })
+    .await
 }
 
 /// The seed of shard `shard`: shards must not share connection IDs or keys.

@@ -48,6 +48,7 @@ impl Shared {
                 endpoint_refs: 0,
                 closing: false,
                 stop: false,
+                abandon: false,
                 driver_gone: false,
             }),
             info,
@@ -186,6 +187,8 @@ pub(crate) struct State {
     pub(crate) closing: bool,
     /// The driver ends once its queue is flushed.
     pub(crate) stop: bool,
+    /// The driver ends at once, flushed or not.
+    pub(crate) abandon: bool,
     pub(crate) driver_gone: bool,
 }
 

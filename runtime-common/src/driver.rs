@@ -1,4 +1,6 @@
-//! The one task per endpoint that drives the core (DESIGN.md §2's driving rule).
+//! The one task per endpoint that drives the core (DESIGN.md §2's driving rule), written once
+//! for every runtime: the socket's readiness and the timer come from the adapter
+//! ([`Runtime`](crate::runtime::Runtime)).
 //!
 //! Each round: receive what the socket holds (outside the lock), then under the lock feed it to
 //! the core, fire the timer if due, drain `poll_transmit` into the send queue, dispatch the
@@ -17,8 +19,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::time::Sleep;
 
+use crate::runtime::{DriverTimer, Runtime};
 use crate::shared::Shared;
 use crate::socket::{TxQueue, UdpIo};
 
@@ -29,27 +31,30 @@ const TX_DATAGRAMS: usize = 256;
 /// Rounds per poll before the driver yields to other tasks.
 const ROUNDS: usize = 16;
 
-pub(crate) struct Driver {
+/// The task that drives one endpoint: a future the adapter runs to its end
+/// ([`Runtime::spawn`]). It ends once the endpoint is shut down, or dropped with all its
+/// connections drained; dropping it earlier stops the endpoint (every waiting call learns it).
+pub struct Driver<R: Runtime> {
     shared: Arc<Shared>,
-    io: UdpIo,
+    io: UdpIo<R::Socket>,
     rx: Vec<(SocketAddr, BytesMut)>,
     tx: TxQueue,
     scratch: Vec<u8>,
-    timer: Pin<Box<Sleep>>,
+    timer: R::Timer,
     /// The deadline the timer is armed for.
     deadline: Option<Instant>,
 }
 
-impl Driver {
-    /// Must be called inside a tokio runtime (it creates the timer).
-    pub(crate) fn new(shared: Arc<Shared>, io: UdpIo) -> Self {
+impl<R: Runtime> Driver<R> {
+    /// Must be called where the runtime can make timers.
+    pub(crate) fn new(shared: Arc<Shared>, io: UdpIo<R::Socket>) -> Self {
         Self {
             shared,
             io,
             rx: Vec::new(),
             tx: TxQueue::default(),
             scratch: Vec::with_capacity(u16::MAX as usize),
-            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            timer: R::timer(),
             deadline: None,
         }
     }
@@ -58,6 +63,10 @@ impl Driver {
     fn round(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let more_rx = self.io.poll_recv(cx, &mut self.rx, RECV_CALLS);
         let mut state = self.shared.lock();
+        if state.abandon {
+            // Shutdown gave up waiting for the flush.
+            return None;
+        }
         state.driver_running(cx.waker());
         let now = state.now();
         for (from, datagram) in self.rx.drain(..) {
@@ -99,15 +108,15 @@ impl Driver {
         if deadline != self.deadline {
             self.deadline = deadline;
             if let Some(at) = deadline {
-                self.timer.as_mut().reset(at.into());
+                self.timer.reset(at);
             }
         }
-        let timer_due = self.deadline.is_some() && self.timer.as_mut().poll(cx).is_ready();
+        let timer_due = self.deadline.is_some() && self.timer.poll_elapsed(cx).is_ready();
         Some(more_rx || (more_tx && sent_all) || timer_due)
     }
 }
 
-impl Future for Driver {
+impl<R: Runtime> Future for Driver<R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -125,7 +134,7 @@ impl Future for Driver {
     }
 }
 
-impl Drop for Driver {
+impl<R: Runtime> Drop for Driver<R> {
     fn drop(&mut self) {
         // Ended, aborted, or its runtime shut down: nobody may wait for it any longer.
         self.shared.lock().driver_ended();

@@ -15,8 +15,8 @@ pub enum ConnectionLost {
     /// timeout ([`ConnectionError::TimedOut`]) when the peer vanished.
     #[error(transparent)]
     Closed(#[from] ConnectionError),
-    /// The endpoint's driver task stopped (the endpoint was shut down, its runtime dropped, or
-    /// the task aborted) before the connection closed.
+    /// The endpoint's driver stopped (the endpoint was shut down, its runtime dropped, or its
+    /// task aborted) before the connection closed.
     #[error("the endpoint driving this connection stopped")]
     EndpointStopped,
 }

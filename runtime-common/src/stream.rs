@@ -1,12 +1,12 @@
-//! Streams as tokio `AsyncWrite` / `AsyncRead`, with typed-error methods beside them.
+//! Streams, with typed-error methods; the runtimes' `AsyncWrite` / `AsyncRead` traits are
+//! implemented in `io_traits` (features `tokio-io`, `futures-io`).
 
 use std::future::poll_fn;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 use std::io;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use weir_core::StreamId;
 use weir_core::streams::{ReadError as CoreReadError, WriteError as CoreWriteError};
 use weir_core::wire::VarInt;
@@ -177,29 +177,27 @@ impl Drop for SendStream {
     }
 }
 
-impl AsyncWrite for SendStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
+impl SendStream {
+    /// Writes a prefix of `buf` (the runtimes' `AsyncWrite::poll_write`).
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+    pub(crate) fn poll_write_io(
+        &mut self,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .poll_write_with(cx, |c, id| c.write(id, buf))
+        self.poll_write_with(cx, |c, id| c.write(id, buf))
             .map_err(io::Error::from)
     }
 
-    /// Written data is in the connection's send buffer, which the driver empties on its own.
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    /// Finishes the stream (once).
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(Ok(()));
+    /// Finishes the stream once (the runtimes' `AsyncWrite::poll_shutdown`/`poll_close`).
+    /// Written data is in the connection's send buffer, which the driver empties on its own:
+    /// there is nothing to flush.
+    #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+    pub(crate) fn shutdown_io(&mut self) -> io::Result<()> {
+        if self.done {
+            return Ok(());
         }
-        Poll::Ready(this.finish().map_err(io::Error::from))
+        self.finish().map_err(io::Error::from)
     }
 }
 
@@ -233,12 +231,7 @@ impl RecvStream {
 
     /// Reads into `buf`; `Ok(None)` at the end of the stream.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ReadError> {
-        poll_fn(|cx| {
-            let mut read_buf = ReadBuf::new(buf);
-            self.poll_read_into(cx, &mut read_buf)
-                .map_ok(|end| (!end).then_some(read_buf.filled().len()))
-        })
-        .await
+        poll_fn(|cx| self.poll_read_slice(cx, buf)).await
     }
 
     /// Reads up to `max` bytes without copying; `Ok(None)` at the end of the stream.
@@ -268,19 +261,26 @@ impl RecvStream {
         Ok(out)
     }
 
-    /// Fills `buf` with what is there; `Ready(Ok(true))` at the end of the stream.
-    fn poll_read_into(
+    /// Fills a prefix of `buf` with what is there: `Ready(Ok(Some(n)))`, or `Ready(Ok(None))`
+    /// at the end of the stream (`Some(0)` for an empty `buf`).
+    fn poll_read_slice(
         &mut self,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<Result<bool, ReadError>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(false));
+        buf: &mut [u8],
+    ) -> Poll<Result<Option<usize>, ReadError>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(Some(0)));
         }
-        self.poll_read_with(cx, buf.remaining(), |data| {
-            buf.put_slice(&data);
-            buf.remaining() > 0
+        let mut filled = 0;
+        self.poll_read_with(cx, buf.len(), |data| {
+            let end = filled + data.len();
+            if let Some(dst) = buf.get_mut(filled..end) {
+                dst.copy_from_slice(&data);
+                filled = end;
+            }
+            filled < buf.len()
         })
+        .map_ok(|end| (!end).then_some(filled))
     }
 
     /// Reads chunks of at most `max` bytes into `sink` while it returns `true` and data is
@@ -406,15 +406,32 @@ impl Drop for RecvStream {
     }
 }
 
-impl AsyncRead for RecvStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl RecvStream {
+    /// Reads into `buf` (the runtimes' `AsyncRead::poll_read`): the number of bytes read,
+    /// 0 at the end of the stream (or for an empty `buf`).
+    #[cfg(feature = "futures-io")]
+    pub(crate) fn poll_read_io(
+        &mut self,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_slice(cx, buf)
+            .map_ok(|n| n.unwrap_or(0))
+            .map_err(io::Error::from)
+    }
+
+    /// Reads into `buf` through `sink` (the tokio `ReadBuf` fills without initialising).
+    #[cfg(feature = "tokio-io")]
+    pub(crate) fn poll_read_sink(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        sink: impl FnMut(Bytes) -> bool,
     ) -> Poll<io::Result<()>> {
-        // The end of the stream is a read of zero bytes.
-        self.get_mut()
-            .poll_read_into(cx, buf)
+        if max == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_read_with(cx, max, sink)
             .map_ok(|_| ())
             .map_err(io::Error::from)
     }
