@@ -81,6 +81,14 @@ impl Engine {
         }
     }
 
+    /// Whether a server takes new connections (new clients are refused when it does not).
+    pub(crate) fn set_accepting(&mut self, accepting: bool) {
+        match self {
+            Self::Weir(e) => e.set_accepting(accepting),
+            Self::Quic(e) => e.set_accepting(accepting),
+        }
+    }
+
     pub(crate) fn is_quic(&self) -> bool {
         matches!(self, Self::Quic(_))
     }

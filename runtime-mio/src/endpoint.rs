@@ -419,6 +419,8 @@ impl Endpoint {
     /// period over, a few round trips) or your own deadline passes.
     pub fn close_all(&mut self, code: VarInt, reason: &[u8]) {
         self.closing = true;
+        // New clients are refused at once (CONNECTION_REFUSED) rather than timing out.
+        self.core.set_accepting(false);
         let now = self.now();
         self.core.close_all(now, code, reason);
         self.touched = true;

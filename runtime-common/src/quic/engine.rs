@@ -34,6 +34,8 @@ pub(crate) struct QuicEndpoint {
     cursor: usize,
     /// The newest time the engine was given (for events reported without one).
     now: Instant,
+    /// Whether a server takes new connections (quinn-proto refuses the others).
+    accepting: bool,
     buf: Vec<u8>,
 }
 
@@ -56,8 +58,13 @@ impl QuicEndpoint {
             events: VecDeque::new(),
             cursor: 0,
             now,
+            accepting: true,
             buf: Vec::new(),
         }
+    }
+
+    pub(crate) fn set_accepting(&mut self, accepting: bool) {
+        self.accepting = accepting;
     }
 
     pub(crate) fn connect(
@@ -120,7 +127,7 @@ impl QuicEndpoint {
             }
             quinn_proto::DatagramEvent::NewConnection(incoming) => {
                 self.buf.clear();
-                if self.config.server.is_none() {
+                if self.config.server.is_none() || !self.accepting {
                     let transmit = self.endpoint.refuse(incoming, &mut self.buf);
                     self.queue_response(transmit);
                     return;
