@@ -39,7 +39,6 @@ pub struct Driver<R: Runtime> {
     io: UdpIo<R::Socket>,
     rx: Vec<(SocketAddr, BytesMut)>,
     tx: TxQueue,
-    scratch: Vec<u8>,
     timer: R::Timer,
     /// The deadline the timer is armed for.
     deadline: Option<Instant>,
@@ -53,7 +52,6 @@ impl<R: Runtime> Driver<R> {
             io,
             rx: Vec::new(),
             tx: TxQueue::default(),
-            scratch: Vec::with_capacity(u16::MAX as usize),
             timer: R::timer(),
             deadline: None,
         }
@@ -81,14 +79,12 @@ impl<R: Runtime> Driver<R> {
         let mut more_tx = !self.tx.is_empty();
         if self.tx.is_empty() {
             let max_segments = self.io.max_segments();
-            while self.tx.datagrams() < TX_DATAGRAMS {
-                self.scratch.clear();
-                let Some(transmit) = state.core.poll_transmit(now, &mut self.scratch) else {
-                    break;
-                };
-                let size = transmit.size.min(self.scratch.len());
-                self.tx.push(&transmit, &self.scratch[..size], max_segments);
-            }
+            // The engine writes each datagram straight into the send queue's buffer.
+            while self.tx.datagrams() < TX_DATAGRAMS
+                && self
+                    .tx
+                    .fill(max_segments, |buf| state.core.poll_transmit(now, buf))
+            {}
             more_tx = self.tx.datagrams() >= TX_DATAGRAMS;
         }
         state.dispatch_events();

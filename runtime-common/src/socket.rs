@@ -428,8 +428,33 @@ impl TxQueue {
         }
     }
 
+    /// Lets `poll` (the engine's `poll_transmit`) append one datagram straight to the queue's
+    /// buffer — no copy — and queues it as [`push`](Self::push) does. Returns whether there was
+    /// a datagram.
+    pub(crate) fn fill(
+        &mut self,
+        max_segments: usize,
+        poll: impl FnOnce(&mut Vec<u8>) -> Option<Transmit>,
+    ) -> bool {
+        if self.batches.is_empty() {
+            self.buf.clear();
+            self.datagrams = 0;
+        }
+        let before = self.buf.len();
+        let Some(transmit) = poll(&mut self.buf) else {
+            self.buf.truncate(before);
+            return false;
+        };
+        // The datagram is the last `size` bytes written.
+        let end = self.buf.len();
+        let start = end - transmit.size.min(end - before);
+        self.queue(&transmit, start, end - start, max_segments);
+        true
+    }
+
     /// Queues what the core described in `transmit`, whose bytes are `data`, joining the last
     /// batch where possible (at most `max_segments` datagrams per batch).
+    #[cfg(test)]
     pub(crate) fn push(&mut self, transmit: &Transmit, data: &[u8], max_segments: usize) {
         if self.batches.is_empty() {
             self.buf.clear();
@@ -437,10 +462,16 @@ impl TxQueue {
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(data);
+        self.queue(transmit, start, data.len(), max_segments);
+    }
+
+    /// Queues the `len` bytes at `start` of the buffer as the datagram(s) `transmit` describes.
+    fn queue(&mut self, transmit: &Transmit, start: usize, len: usize, max_segments: usize) {
+        let data_len = len;
         // The core may hand over a batch of its own: keep it as one.
         let (segment_size, segments) = match transmit.segment_size {
-            Some(seg) if seg > 0 && seg < data.len() => (seg, data.len().div_ceil(seg)),
-            _ => (data.len(), 1),
+            Some(seg) if seg > 0 && seg < data_len => (seg, data_len.div_ceil(seg)),
+            _ => (data_len, 1),
         };
         self.datagrams += segments;
         if segments == 1
@@ -448,26 +479,26 @@ impl TxQueue {
             && last.open
             && last.destination == transmit.destination
             && last.ecn == transmit.ecn
-            && data.len() <= last.segment_size
+            && data_len <= last.segment_size
             // A shorter datagram ends only a batch of equal ones: after a lone datagram of
             // another size (a path MTU probe, larger than the data) it starts its own, so that
             // a router or the kernel refusing the probe (EMSGSIZE, a qdisc dropping the whole
             // batch) never takes a data packet with it.
-            && (data.len() == last.segment_size || last.segments > 1)
+            && (data_len == last.segment_size || last.segments > 1)
             && last.segments < max_segments
-            && last.len + data.len() <= MAX_GSO_BYTES
+            && last.len + data_len <= MAX_GSO_BYTES
             && last.start + last.len == start
         {
-            last.len += data.len();
+            last.len += data_len;
             last.segments += 1;
-            last.open = data.len() == last.segment_size;
+            last.open = data_len == last.segment_size;
             return;
         }
         self.batches.push_back(Batch {
             destination: transmit.destination,
             ecn: transmit.ecn,
             start,
-            len: data.len(),
+            len: data_len,
             segment_size,
             segments,
             open: segments == 1 && max_segments > 1,

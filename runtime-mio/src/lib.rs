@@ -79,7 +79,7 @@
 //! # }
 //! ```
 //!
-//! The examples show the loop at work: `game_server` (a single-threaded tick loop with a
+//! The examples show the loop at work: `mio_game_server` (a single-threaded tick loop with a
 //! server and its bots on one `Poll`), `bulk` (throughput over loopback on one thread), and
 //! `blocking` (the core driven with no runtime and no mio at all: a blocking
 //! `std::net::UdpSocket` whose read timeout is the core's `poll_timeout`).

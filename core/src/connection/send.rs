@@ -55,7 +55,7 @@ enum Padding {
 }
 
 impl Connection {
-    /// Writes the next datagram into `buf` (which the caller passes empty) and describes it;
+    /// Appends the next datagram to `buf` (a driver may pass its send queue's buffer) and describes it;
     /// `None` when there is nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         match self.phase {

@@ -37,6 +37,8 @@ pub(crate) struct QuicEndpoint {
     /// Whether a server takes new connections (quinn-proto refuses the others).
     accepting: bool,
     buf: Vec<u8>,
+    /// Where quinn-proto writes a datagram before it joins the caller's buffer.
+    scratch: Vec<u8>,
 }
 
 impl QuicEndpoint {
@@ -60,6 +62,7 @@ impl QuicEndpoint {
             now,
             accepting: true,
             buf: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -180,11 +183,14 @@ impl QuicEndpoint {
             let Some(slot) = self.slots.get_mut(index) else {
                 continue;
             };
-            let first = buf.len();
             // One datagram at a time: the driver's send queue batches equal ones itself.
-            if let Some(transmit) = slot.conn.poll_transmit(now, 1, buf) {
+            // quinn-proto writes into an empty buffer only (it sizes datagrams from the
+            // buffer's start), so it gets its own and the datagram is appended to `buf`.
+            self.scratch.clear();
+            if let Some(transmit) = slot.conn.poll_transmit(now, 1, &mut self.scratch) {
                 self.cursor = index + 1;
-                let size = transmit.size.min(buf.len() - first);
+                let size = transmit.size.min(self.scratch.len());
+                buf.extend_from_slice(&self.scratch[..size]);
                 return Some(weir_transmit(&transmit, size));
             }
         }

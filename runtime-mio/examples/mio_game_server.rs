@@ -10,7 +10,7 @@
 //!   endpoints' own, and readiness events are routed by token (server `Token(0)`, bot `i`
 //!   `Token(i + 1)`).
 //!
-//! `cargo run --release -p weir-mio --example game_server [-- BOTS SECONDS]` (default 4 bots,
+//! `cargo run --release -p weir-mio --example mio_game_server [-- BOTS SECONDS]` (default 4 bots,
 //! 3 seconds); it ends with a clean shutdown and prints what each player saw.
 
 use std::collections::HashMap;
