@@ -55,8 +55,8 @@ enum Padding {
 }
 
 impl Connection {
-    /// Appends the next datagram to `buf` (a driver may pass its send queue's buffer) and describes it;
-    /// `None` when there is nothing to send now.
+    /// Appends the next datagram to `buf` (a driver may pass its send queue's buffer) and
+    /// describes it; `None` when there is nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         match self.phase {
             Phase::Drained => return None,
