@@ -32,8 +32,6 @@
 //! server holds which connection); the draft's encrypted algorithms hide it. weir's other
 //! connection-ID bytes stay random, drawn from the endpoint's seeded generator.
 
-use crate::wire::ConnectionId;
-
 /// The codepoint of the first octet's top three bits that says "not routable" (draft §3.1).
 const UNROUTABLE_ROTATION: u8 = 0b111;
 /// The least nonce a connection ID keeps after the server ID (draft §5.2).
@@ -162,11 +160,6 @@ impl LoadBalancerConfig {
             return None;
         }
         dcid.get(1..1 + len)
-    }
-
-    /// [`server_id`](Self::server_id) of a connection ID.
-    pub fn server_id_of<'a>(&self, cid: &'a ConnectionId) -> Option<&'a [u8]> {
-        self.server_id(cid)
     }
 }
 

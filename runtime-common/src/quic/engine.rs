@@ -36,9 +36,9 @@ pub(crate) struct QuicEndpoint {
     now: Instant,
     /// Whether a server takes new connections (quinn-proto refuses the others).
     accepting: bool,
+    /// Where quinn-proto writes: the endpoint's own answers, and each connection's datagram
+    /// before it joins the caller's buffer (quinn-proto wants an empty buffer).
     buf: Vec<u8>,
-    /// Where quinn-proto writes a datagram before it joins the caller's buffer.
-    scratch: Vec<u8>,
 }
 
 impl QuicEndpoint {
@@ -62,7 +62,6 @@ impl QuicEndpoint {
             now,
             accepting: true,
             buf: Vec::new(),
-            scratch: Vec::new(),
         }
     }
 
@@ -186,11 +185,11 @@ impl QuicEndpoint {
             // One datagram at a time: the driver's send queue batches equal ones itself.
             // quinn-proto writes into an empty buffer only (it sizes datagrams from the
             // buffer's start), so it gets its own and the datagram is appended to `buf`.
-            self.scratch.clear();
-            if let Some(transmit) = slot.conn.poll_transmit(now, 1, &mut self.scratch) {
+            self.buf.clear();
+            if let Some(transmit) = slot.conn.poll_transmit(now, 1, &mut self.buf) {
                 self.cursor = index + 1;
-                let size = transmit.size.min(self.scratch.len());
-                buf.extend_from_slice(&self.scratch[..size]);
+                let size = transmit.size.min(self.buf.len());
+                buf.extend_from_slice(&self.buf[..size]);
                 return Some(weir_transmit(&transmit, size));
             }
         }
