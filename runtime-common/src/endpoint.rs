@@ -297,6 +297,7 @@ impl<R: Runtime> Endpoint<R> {
         {
             let mut state = shared.lock();
             state.closing = true;
+            state.close_with = (code, reason.to_vec());
             // New clients are refused at once (CONNECTION_REFUSED), not left to time out.
             state.core.set_accepting(false);
             let open: Vec<_> = state

@@ -47,6 +47,7 @@ impl Shared {
                 driver_woken: false,
                 endpoint_refs: 0,
                 closing: false,
+                close_with: (VarInt::ZERO, b"endpoint closing".to_vec()),
                 stop: false,
                 abandon: false,
                 driver_gone: false,
@@ -185,6 +186,9 @@ pub(crate) struct State {
     pub(crate) endpoint_refs: usize,
     /// Shutting down: no new connections.
     pub(crate) closing: bool,
+    /// The code and reason of the shutdown, for connections whose handshake completes during
+    /// it (they are closed as the others were).
+    pub(crate) close_with: (VarInt, Vec<u8>),
     /// The driver ends once its queue is flushed.
     pub(crate) stop: bool,
     /// The driver ends at once, flushed or not.
@@ -253,7 +257,8 @@ impl State {
                     if !state.attached {
                         // A server-side connection: queue it for `accept`.
                         if self.closing || self.endpoint_refs == 0 {
-                            self.close(handle, VarInt::ZERO, b"endpoint closing");
+                            let (code, reason) = self.close_with.clone();
+                            self.close(handle, code, &reason);
                         } else {
                             self.incoming.push_back(handle);
                             self.accept_wakers.wake_all();
