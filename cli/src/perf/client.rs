@@ -12,7 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 use weir_core::connection::ConnectionStats;
 use weir_core::lanes::LaneStats;
-use weir_tokio::{Config, Connection, Endpoint, Lane, SocketStats, VarInt};
+use weir_runtime::runtime::Runtime;
+use weir_tokio::{Config, Connection, Lane, SocketStats, VarInt};
 
 use super::{
     BULK_DEADLINE, ClientArgs, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE,
@@ -26,21 +27,21 @@ const CHUNK: usize = 256 * 1024;
 const RTT_SAMPLE: Duration = Duration::from_millis(10);
 
 /// What a run measured.
-struct Outcome {
-    mode: Mode,
-    bytes: u64,
-    elapsed: Duration,
+pub(super) struct Outcome {
+    pub(super) mode: Mode,
+    pub(super) bytes: u64,
+    pub(super) elapsed: Duration,
     /// Round trips in microseconds (bulk: sampled estimates; game: echoed messages).
-    rtts: Histogram<u64>,
-    sent: u64,
-    echoed: u64,
+    pub(super) rtts: Histogram<u64>,
+    pub(super) sent: u64,
+    pub(super) echoed: u64,
     /// One line per `--interval` of a bulk run.
-    intervals: Vec<IntervalLine>,
+    pub(super) intervals: Vec<IntervalLine>,
 }
 
 /// What one `--interval` of a bulk run saw, from the sender's statistics.
 #[derive(Debug, Clone, Copy)]
-struct IntervalLine {
+pub(super) struct IntervalLine {
     from: Duration,
     to: Duration,
     /// UDP payload bytes sent in the interval (retransmissions included).
@@ -73,7 +74,7 @@ impl std::fmt::Display for IntervalLine {
     }
 }
 
-pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
+pub async fn run<R: Runtime>(args: &ClientArgs) -> Result<(), LiveError> {
     if args.lane.is_some() && args.mode != Mode::Game {
         return Err(LiveError::LaneNeedsGame);
     }
@@ -96,7 +97,7 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
         client: args.transport.transport(),
         ..args.security.config(args.transport.quic())?
     };
-    let endpoint = Endpoint::bind(local, config).await?;
+    let endpoint = weir_runtime::Endpoint::<R>::bind(local, config).await?;
     let conn = endpoint.connect(args.connect).await?;
     let outcome = match args.mode {
         Mode::Bulk => bulk(&conn, args).await?,
@@ -108,25 +109,13 @@ pub async fn run(args: &ClientArgs) -> Result<(), LiveError> {
     endpoint
         .shutdown(0u32.into(), b"done", Duration::from_secs(1))
         .await;
-    if args.json {
-        println!(
-            "{}",
-            json(
-                &outcome,
-                stats.as_ref(),
-                lanes.as_ref(),
-                &endpoint.socket_stats()
-            )
-        );
-        return Ok(());
-    }
-    println!(
-        "{}",
-        render(&outcome, stats.as_ref(), &endpoint.socket_stats())
+    print_result(
+        args,
+        &outcome,
+        stats.as_ref(),
+        lanes.as_ref(),
+        &(&endpoint.socket_stats()).into(),
     );
-    if let (Some(setup), Some(lanes)) = (args.lane_setup(), lanes) {
-        println!("{}", lane_table(&setup, &lanes));
-    }
     Ok(())
 }
 
@@ -135,7 +124,7 @@ fn json(
     outcome: &Outcome,
     stats: Option<&ConnectionStats>,
     lanes: Option<&LaneStats>,
-    socket: &SocketStats,
+    socket: &SocketSummary,
 ) -> serde_json::Value {
     let secs = outcome.elapsed.as_secs_f64().max(1e-9);
     let us = |q: f64| (!outcome.rtts.is_empty()).then(|| outcome.rtts.value_at_quantile(q));
@@ -189,16 +178,65 @@ fn json(
         })),
         "socket": {
             "datagrams_sent": socket.datagrams_sent,
-            "send_errors": socket.message_too_large + socket.other_send_errors,
+            "send_errors": socket.send_errors,
         },
     })
 }
 
-fn histogram() -> Histogram<u64> {
+/// What the result shows of the socket, from whichever adapter drove it.
+pub(super) struct SocketSummary {
+    pub(super) datagrams_sent: u64,
+    gso_sends: u64,
+    gro_receives: u64,
+    send_errors: u64,
+    errors: u64,
+}
+
+/// Maps an adapter's socket counters (weir-runtime's and weir-mio's have the same fields).
+macro_rules! socket_summary {
+    ($($stats:ty),*) => {$(
+        impl From<&$stats> for SocketSummary {
+            fn from(s: &$stats) -> Self {
+                Self {
+                    datagrams_sent: s.datagrams_sent,
+                    gso_sends: s.gso_sends,
+                    gro_receives: s.gro_receives,
+                    send_errors: s.message_too_large + s.other_send_errors,
+                    errors: s.connection_refused
+                        + s.message_too_large
+                        + s.no_buffer_space
+                        + s.other_send_errors
+                        + s.other_recv_errors,
+                }
+            }
+        }
+    )*};
+}
+socket_summary!(SocketStats, weir_mio::SocketStats);
+
+/// Prints a run's result: a table (and the lanes' table), or one JSON object with `--json`.
+pub(super) fn print_result(
+    args: &ClientArgs,
+    outcome: &Outcome,
+    stats: Option<&ConnectionStats>,
+    lanes: Option<&LaneStats>,
+    socket: &SocketSummary,
+) {
+    if args.json {
+        println!("{}", json(outcome, stats, lanes, socket));
+        return;
+    }
+    println!("{}", render(outcome, stats, socket));
+    if let (Some(setup), Some(lanes)) = (args.lane_setup(), lanes) {
+        println!("{}", lane_table(&setup, lanes));
+    }
+}
+
+pub(super) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
 }
 
-fn progress(len: u64, template: &str) -> ProgressBar {
+pub(super) fn progress(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(len),
         if std::io::stderr().is_terminal() {
@@ -506,7 +544,7 @@ fn micros(us: u64) -> String {
     fmt_duration(Duration::from_micros(us))
 }
 
-fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketStats) -> Table {
+fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSummary) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_header(["weir perf", "result"]);
@@ -580,12 +618,10 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSta
         "socket: GSO sends / GRO receives".to_owned(),
         format!("{} / {}", socket.gso_sends, socket.gro_receives),
     ]);
-    let errors = socket.connection_refused
-        + socket.message_too_large
-        + socket.no_buffer_space
-        + socket.other_send_errors
-        + socket.other_recv_errors;
-    t.add_row(["socket errors survived".to_owned(), errors.to_string()]);
+    t.add_row([
+        "socket errors survived".to_owned(),
+        socket.errors.to_string(),
+    ]);
     t
 }
 
@@ -594,7 +630,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use clap::Parser;
-    use weir_tokio::Config;
+    use weir_tokio::{Config, Endpoint};
 
     use super::*;
     use crate::perf::{Role, server};
@@ -737,7 +773,7 @@ mod tests {
             &outcome,
             conn.stats().as_ref(),
             None,
-            &client.socket_stats(),
+            &(&client.socket_stats()).into(),
         );
         let text = value.to_string();
         let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
@@ -749,7 +785,7 @@ mod tests {
         );
         assert!(parsed["connection"]["datagram_size"].as_u64().is_some());
         let zero = client_args(&["--connect", &addr.to_string(), "--interval", "0s"]);
-        assert!(matches!(run(&zero).await, Err(LiveError::Interval)));
+        assert!(matches!(run::<weir_tokio::Tokio>(&zero).await, Err(LiveError::Interval)));
     }
 
     /// `weir perf client` over loopback against the server's own connection handler: a game

@@ -11,6 +11,7 @@
 //!   `--deadline` if one is set.
 
 mod client;
+mod mio;
 pub mod security;
 mod server;
 
@@ -285,10 +286,26 @@ pub struct ServerArgs {
     /// Initials over the per-address limit, stateless resets) this often, e.g. `1s`.
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     pub status: Option<Duration>,
+    /// The adapter that drives the socket.
+    #[arg(long, value_enum, default_value = "tokio")]
+    pub runtime: RuntimeKind,
     #[command(flatten)]
     pub security: security::ServerSecurityArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
+}
+
+/// Which weir adapter drives the endpoint's socket (`--runtime`), for comparing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// weir-tokio: the driver is a task of the tokio runtime.
+    Tokio,
+    /// weir-async-std: the driver runs on async-io's reactor, on a thread of its own (what
+    /// smol and async-std applications get); the measurement's own tasks stay on tokio.
+    AsyncStd,
+    /// weir-mio: the endpoint on a `mio::Poll` in one thread, the measurement in the same loop
+    /// (bulk mode and game echoes; no lanes, no QUIC path, no interval lines).
+    Mio,
 }
 
 /// What the client measures.
@@ -350,6 +367,9 @@ pub struct ClientArgs {
     /// its `intervals` array.
     #[arg(long)]
     pub json: bool,
+    /// The adapter that drives the socket.
+    #[arg(long, value_enum, default_value = "tokio")]
+    pub runtime: RuntimeKind,
     #[command(flatten)]
     pub security: security::ClientSecurityArgs,
     #[command(flatten)]
@@ -393,6 +413,18 @@ pub enum LiveError {
     Security(#[from] security::SecurityError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    MioBind(#[from] weir_mio::BindError),
+    #[error("cannot connect: {0}")]
+    MioConnect(#[from] weir_mio::ConnectError),
+    #[error("connection lost: {0}")]
+    Closed(#[from] weir_core::connection::ConnectionError),
+    #[error("stream write failed: {0}")]
+    MioWrite(weir_core::streams::WriteError),
+    #[error("cannot open the stream: {0}")]
+    Open(#[from] weir_core::streams::OpenError),
+    #[error("--runtime mio does not run {0}; use --runtime tokio or async-std for it")]
+    NotOnMio(&'static str),
 }
 
 /// A multi-threaded runtime for the live commands.
@@ -412,8 +444,20 @@ pub fn run(args: &PerfArgs) -> Result<(), LiveError> {
     }
     let runtime = runtime()?;
     match &args.role {
-        Role::Server(server) => runtime.block_on(server::run(server)),
-        Role::Client(client) => runtime.block_on(client::run(client)),
+        Role::Server(server) => match server.runtime {
+            RuntimeKind::Tokio => runtime.block_on(server::run::<weir_tokio::Tokio>(server)),
+            RuntimeKind::AsyncStd => {
+                runtime.block_on(server::run::<weir_async_std::AsyncIo>(server))
+            }
+            RuntimeKind::Mio => mio::server(server),
+        },
+        Role::Client(client) => match client.runtime {
+            RuntimeKind::Tokio => runtime.block_on(client::run::<weir_tokio::Tokio>(client)),
+            RuntimeKind::AsyncStd => {
+                runtime.block_on(client::run::<weir_async_std::AsyncIo>(client))
+            }
+            RuntimeKind::Mio => mio::client(client),
+        },
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use weir_tokio::{Config, Connection, Endpoint, ReadError, RecvStream, SendStream, VarInt};
+use weir_runtime::runtime::Runtime;
+use weir_tokio::{Config, Connection, ReadError, RecvStream, SendStream, VarInt};
 
 use super::{
     BULK_DEADLINE, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE, ServerArgs,
@@ -10,7 +11,7 @@ use super::{
 };
 use crate::scenario::fmt_duration;
 
-pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
+pub async fn run<R: Runtime>(args: &ServerArgs) -> Result<(), LiveError> {
     let transport = args.transport.transport();
     let (security, pin) = args.security.config(args.transport.quic())?;
     let config = Config {
@@ -18,7 +19,7 @@ pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
         client: transport,
         ..security
     };
-    let endpoint = Endpoint::bind(args.listen, config).await?;
+    let endpoint = weir_runtime::Endpoint::<R>::bind(args.listen, config).await?;
     match pin {
         // First, alone on its line, for scripts: `--pin` of the clients.
         Some(pin) => println!("pin: {pin}"),
@@ -58,7 +59,7 @@ pub async fn run(args: &ServerArgs) -> Result<(), LiveError> {
 }
 
 /// A status line every `every`: what admission control is doing.
-async fn status(endpoint: Endpoint, every: std::time::Duration) {
+async fn status<R: Runtime>(endpoint: weir_runtime::Endpoint<R>, every: std::time::Duration) {
     let started = Instant::now();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -85,6 +86,7 @@ async fn status(endpoint: Endpoint, every: std::time::Duration) {
 
 pub(super) async fn serve(conn: Connection) {
     let peer = conn.remote_address();
+    let started = Instant::now();
     while let Ok((send, mut recv)) = conn.accept_bi().await {
         let conn = conn.clone();
         tokio::spawn(async move {
@@ -101,6 +103,35 @@ pub(super) async fn serve(conn: Connection) {
             }
         });
     }
+    let why = conn.closed().await;
+    println!(
+        "{}",
+        finished_line(peer, started.elapsed(), conn.stats().as_ref(), &why)
+    );
+}
+
+/// The line the server prints when a client's connection ends: who, how long, how much each
+/// way, the path it saw, and how it ended.
+pub(super) fn finished_line(
+    peer: std::net::SocketAddr,
+    elapsed: std::time::Duration,
+    stats: Option<&weir_core::connection::ConnectionStats>,
+    why: &dyn std::fmt::Display,
+) -> String {
+    let path = stats.map_or_else(String::new, |s| {
+        format!(
+            ": {} B in, {} B out, srtt {:.1} ms, {} packets lost of {}",
+            s.bytes_received,
+            s.bytes_sent,
+            s.srtt.as_secs_f64() * 1e3,
+            s.packets_lost,
+            s.packets_sent,
+        )
+    });
+    format!(
+        "client {peer} finished after {}{path} ({why})",
+        fmt_duration(elapsed)
+    )
 }
 
 /// Counts the stream's bytes and answers with the count, at the stream's end or when a timed
