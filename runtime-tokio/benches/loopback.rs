@@ -26,26 +26,26 @@ const CHUNK: usize = 256 * 1024;
 const MESSAGE: usize = 64;
 const TICK: Duration = Duration::from_micros(16_667);
 
-struct Bulk {
-    elapsed: Duration,
-    cpu: Duration,
-    bytes: u64,
+pub(crate) struct Bulk {
+    pub(crate) elapsed: Duration,
+    pub(crate) cpu: Duration,
+    pub(crate) bytes: u64,
 }
 
-struct Latency {
-    p50: Duration,
-    p99: Duration,
+pub(crate) struct Latency {
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
 }
 
-fn loopback() -> SocketAddr {
+pub(crate) fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().expect("literal")
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
 }
 
-fn latency(h: &Histogram<u64>) -> Latency {
+pub(crate) fn latency(h: &Histogram<u64>) -> Latency {
     Latency {
         p50: Duration::from_micros(h.value_at_quantile(0.5)),
         p99: Duration::from_micros(h.value_at_quantile(0.99)),
@@ -64,7 +64,7 @@ fn weir_transport() -> TransportConfig {
 
 /// How weir protects its packets in a run.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Protection {
+pub(crate) enum Protection {
     /// TLS 1.3, the suite the handshake picks (AES-128-GCM where the CPU has AES).
     Tls,
     /// TLS 1.3 with ChaCha20-Poly1305 only.
@@ -81,7 +81,7 @@ fn identity() -> &'static Identity {
     IDENTITY.get_or_init(|| Identity::self_signed(["localhost"]).expect("identity"))
 }
 
-fn weir_configs(protection: Protection) -> (Config, Config) {
+pub(crate) fn weir_configs(protection: Protection) -> (Config, Config) {
     let server_transport = ServerConfig {
         transport: weir_transport(),
         ..ServerConfig::default()
@@ -316,7 +316,7 @@ async fn quinn_handshakes(n: usize, resume: bool) -> (Duration, Duration) {
     (per(wall), per(cpu.elapsed()))
 }
 
-async fn quinn_bulk(bytes: u64) -> Bulk {
+pub(crate) async fn quinn_bulk(bytes: u64) -> Bulk {
     let (server, client) = quinn_pair();
     let addr = server.local_addr().expect("address");
     let receiver = tokio::spawn(async move {
@@ -360,7 +360,7 @@ async fn quinn_bulk(bytes: u64) -> Bulk {
     result
 }
 
-async fn quinn_latency(ticks: usize) -> Latency {
+pub(crate) async fn quinn_latency(ticks: usize) -> Latency {
     let (server, client) = quinn_pair();
     let addr = server.local_addr().expect("address");
     tokio::spawn(async move {

@@ -1,0 +1,313 @@
+//! The three adapters against quinn over loopback, in one run: single-connection bulk
+//! throughput with process CPU seconds per GB, and game-tick (60 Hz) 64-byte echo round trips.
+//! weir runs with TLS 1.3 (AES-128-GCM) everywhere.
+//!
+//! - weir-tokio on a two-worker runtime (its driver a task on the workers);
+//! - weir-async-std with the measurement under tokio's and under smol's `block_on` (its driver
+//!   on async-io's reactor, a thread of its own);
+//! - weir-mio, both ends on one `mio::Poll` in one thread (no other thread at all);
+//! - quinn with its defaults, as weir-tokio's loopback bench runs it.
+//!
+//! The measurement's two ends are one future (sender and receiver joined), the same for both
+//! weir-runtime adapters; runs are interleaved and the median of `RUNS` is reported, with the
+//! ratios against quinn and against weir-tokio. Asserts only that every byte arrived.
+//!
+//! `cargo bench -p weir-tokio --bench adapters [-- MIB TICKS RUNS]` (defaults 1024, 300, 3)
+
+#[path = "loopback.rs"]
+#[allow(dead_code)]
+mod loopback;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cpu_time::ProcessTime;
+use futures_lite::future;
+use loopback::{Bulk, Latency, Protection, histogram, latency, weir_configs};
+use mio::{Events, Poll, Token};
+use weir_runtime::runtime::Runtime;
+use weir_tokio::VarInt;
+
+const CHUNK: usize = 256 * 1024;
+const MESSAGE: usize = 64;
+const TICK: Duration = Duration::from_micros(16_667);
+
+async fn pair<R: Runtime>() -> (weir_runtime::Endpoint<R>, weir_runtime::Endpoint<R>) {
+    let (server, client) = weir_configs(Protection::Tls);
+    let server = weir_runtime::Endpoint::<R>::bind(loopback::loopback(), server)
+        .await
+        .expect("server");
+    let client = weir_runtime::Endpoint::<R>::bind(loopback::loopback(), client)
+        .await
+        .expect("client");
+    (server, client)
+}
+
+/// One stream of `bytes` and the server's count back, both ends joined in one future.
+async fn runtime_bulk<R: Runtime>(bytes: u64) -> Bulk {
+    let (server, client) = pair::<R>().await;
+    let addr = server.local_addr();
+    let receiver = async move {
+        let conn = server.accept().await.expect("accept");
+        let (mut send, mut recv) = conn.accept_bi().await.expect("stream");
+        let mut n = 0u64;
+        while let Some(chunk) = recv.read_chunk(usize::MAX).await.expect("read") {
+            n += chunk.len() as u64;
+        }
+        send.write_all(&n.to_be_bytes()).await.expect("answer");
+        send.finish().expect("finish");
+        let _ = conn.closed().await;
+    };
+    let sender = async move {
+        let conn = client.connect(addr).await.expect("connect");
+        let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
+        let chunk = Bytes::from(vec![0x5a; CHUNK]);
+        let (cpu, wall) = (ProcessTime::now(), Instant::now());
+        let mut sent = 0;
+        while sent < bytes {
+            send.write_chunk(chunk.clone()).await.expect("write");
+            sent += CHUNK as u64;
+        }
+        send.finish().expect("finish");
+        let answer = recv.read_to_end(8).await.expect("answer");
+        let result = Bulk {
+            elapsed: wall.elapsed(),
+            cpu: cpu.elapsed(),
+            bytes: u64::from_be_bytes(answer.try_into().expect("8 bytes")),
+        };
+        conn.close(VarInt::ZERO, b"done");
+        result
+    };
+    future::zip(receiver, sender).await.1
+}
+
+/// `ticks` echoes of a 64-byte message at 60 Hz, both ends joined in one future.
+async fn runtime_latency<R: Runtime>(ticks: usize) -> Latency {
+    let (server, client) = pair::<R>().await;
+    let addr = server.local_addr();
+    let echo = async move {
+        let conn = server.accept().await.expect("accept");
+        while let Ok(m) = conn.read_datagram().await {
+            let _ = conn.send_datagram(m.data);
+        }
+    };
+    let ticker = async move {
+        let conn = client.connect(addr).await.expect("connect");
+        let mut h = histogram();
+        let mut next = Instant::now();
+        for _ in 0..ticks {
+            next += TICK;
+            async_io::Timer::at(next).await;
+            let start = Instant::now();
+            conn.send_datagram(Bytes::from_static(&[7; MESSAGE]))
+                .expect("send");
+            conn.read_datagram().await.expect("echo");
+            let _ = h.record(start.elapsed().as_micros() as u64);
+        }
+        conn.close(VarInt::ZERO, b"done");
+        latency(&h)
+    };
+    future::zip(echo, ticker).await.1
+}
+
+const SERVER: Token = Token(0);
+const CLIENT: Token = Token(1);
+
+/// Game ticks with weir-mio, both ends on one `Poll` in this thread.
+fn mio_latency(ticks: usize) -> Latency {
+    use weir_mio::{Config, Endpoint, Event};
+    let (server_config, client_config) = weir_configs(Protection::Tls);
+    let convert = |c: weir_tokio::Config| Config {
+        endpoint: c.endpoint,
+        server: c.server,
+        client: c.client,
+        ..Config::default()
+    };
+    let mut poll = Poll::new().expect("poll");
+    let mut server =
+        Endpoint::bind(loopback::loopback(), convert(server_config)).expect("bind server");
+    let mut client =
+        Endpoint::bind(loopback::loopback(), convert(client_config)).expect("bind client");
+    server.register(poll.registry(), SERVER).expect("register");
+    client.register(poll.registry(), CLIENT).expect("register");
+    let handle = client.connect(server.local_addr()).expect("connect");
+    let mut events = Events::with_capacity(64);
+    let mut h = histogram();
+    let mut connected = false;
+    let mut next = Instant::now();
+    let mut in_flight: Option<Instant> = None;
+    let mut done = 0;
+    while done < ticks {
+        let wake = [server.deadline(), client.deadline()]
+            .into_iter()
+            .flatten()
+            .chain((connected && in_flight.is_none()).then_some(next))
+            .min();
+        let timeout = wake.map(|at| at.saturating_duration_since(Instant::now()));
+        poll.poll(&mut events, timeout).expect("poll");
+        for event in events.iter() {
+            let _ = server.handle_event(event) || client.handle_event(event);
+        }
+        if connected && in_flight.is_none() && Instant::now() >= next {
+            next += TICK;
+            let now = client.now();
+            let conn = client.connection(handle).expect("connection");
+            conn.send_datagram(now, 0, Bytes::from_static(&[7; MESSAGE]), None)
+                .expect("send");
+            in_flight = Some(Instant::now());
+        }
+        server.drive();
+        client.drive();
+        while let Some((h, event)) = server.poll_event() {
+            if let Event::DatagramReceived = event {
+                let now = server.now();
+                let conn = server.connection(h).expect("connection");
+                while let Some(m) = conn.recv_datagram(now) {
+                    let _ = conn.send_datagram(now, m.channel, m.data, None);
+                }
+            }
+        }
+        server.drive();
+        while let Some((_, event)) = client.poll_event() {
+            match event {
+                Event::Connected => {
+                    connected = true;
+                    next = Instant::now();
+                }
+                Event::DatagramReceived => {
+                    let now = client.now();
+                    let conn = client.connection(handle).expect("connection");
+                    while conn.recv_datagram(now).is_some() {
+                        if let Some(start) = in_flight.take() {
+                            let _ = h.record(start.elapsed().as_micros() as u64);
+                            done += 1;
+                        }
+                    }
+                }
+                Event::Closed(reason) => panic!("client: {reason}"),
+                _ => {}
+            }
+        }
+    }
+    latency(&h)
+}
+
+/// weir-mio's bulk transfer: its example's loop, both ends on one `Poll`.
+#[path = "../../runtime-mio/examples/bulk.rs"]
+#[allow(dead_code)]
+mod mio_bulk;
+
+/// A row of the table: every run's bulk result and one latency run.
+struct Row {
+    name: &'static str,
+    bulks: Vec<Bulk>,
+    latency: Option<Latency>,
+}
+
+impl Row {
+    fn median(&self) -> &Bulk {
+        let mut order: Vec<&Bulk> = self.bulks.iter().collect();
+        order.sort_by_key(|b| b.elapsed);
+        order[order.len() / 2]
+    }
+}
+
+fn smol_block_on<F: Future>(f: F) -> F::Output {
+    smol::block_on(f)
+}
+
+fn main() {
+    let numbers: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let mib = numbers.first().copied().unwrap_or(1024);
+    let ticks = numbers.get(1).copied().unwrap_or(300) as usize;
+    let runs = numbers.get(2).copied().unwrap_or(3).max(1) as usize;
+    let bytes = mib << 20;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "loopback, one connection, {mib} MiB bulk x {runs} runs (median); {ticks} ticks of \
+         {MESSAGE}-byte echoes at 60 Hz; {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let names = [
+        "weir-tokio",
+        "weir-async-std (tokio block_on)",
+        "weir-async-std (smol)",
+        "weir-mio (one thread)",
+        "quinn",
+    ];
+    let bulk = |which: usize, bytes: u64| -> Bulk {
+        match which {
+            0 => tokio.block_on(runtime_bulk::<weir_tokio::Tokio>(bytes)),
+            1 => tokio.block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes)),
+            2 => smol_block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes)),
+            3 => {
+                let b = mio_bulk::mio_bulk(bytes, false);
+                Bulk {
+                    elapsed: b.elapsed,
+                    cpu: b.cpu,
+                    bytes: b.bytes,
+                }
+            }
+            _ => tokio.block_on(loopback::quinn_bulk(bytes)),
+        }
+    };
+    // Warm each path once, unmeasured.
+    for which in 0..names.len() {
+        let _ = bulk(which, 64 << 20);
+    }
+    let mut rows: Vec<Row> = names
+        .iter()
+        .map(|name| Row {
+            name,
+            bulks: Vec::new(),
+            latency: None,
+        })
+        .collect();
+    for _ in 0..runs {
+        for (which, row) in rows.iter_mut().enumerate() {
+            let b = bulk(which, bytes);
+            assert_eq!(b.bytes, bytes, "{} delivered everything", row.name);
+            row.bulks.push(b);
+        }
+    }
+    rows[0].latency = Some(tokio.block_on(runtime_latency::<weir_tokio::Tokio>(ticks)));
+    rows[1].latency = Some(tokio.block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
+    rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
+    rows[3].latency = Some(mio_latency(ticks));
+    rows[4].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));
+
+    let quinn = rows[4].median().elapsed.as_secs_f64();
+    let tokio_secs = rows[0].median().elapsed.as_secs_f64();
+    println!(
+        "{:<32} {:>14} {:>9} {:>11} {:>11} {:>9} {:>11}",
+        "adapter", "throughput", "CPU s/GB", "RTT p50", "RTT p99", "÷ quinn", "÷ weir-tokio"
+    );
+    for row in &rows {
+        let b = row.median();
+        let secs = b.elapsed.as_secs_f64();
+        let (p50, p99) = row
+            .latency
+            .as_ref()
+            .map_or(("-".into(), "-".into()), |l| {
+                (format!("{:?}", l.p50), format!("{:?}", l.p99))
+            });
+        println!(
+            "{:<32} {:>7.0} Mbit/s {:>9.2} {:>11} {:>11} {:>8.2}x {:>10.2}x",
+            row.name,
+            b.bytes as f64 * 8.0 / secs / 1e6,
+            b.cpu.as_secs_f64() / (b.bytes as f64 / 1e9),
+            p50,
+            p99,
+            quinn / secs,
+            tokio_secs / secs,
+        );
+    }
+}
