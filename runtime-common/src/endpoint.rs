@@ -297,18 +297,13 @@ impl<R: Runtime> Endpoint<R> {
         {
             let mut state = shared.lock();
             state.closing = true;
-            state.close_with = (code, reason.to_vec());
             // New clients are refused at once (CONNECTION_REFUSED), not left to time out.
             state.core.set_accepting(false);
-            let open: Vec<_> = state
-                .conns
-                .iter()
-                .filter(|(_, c)| c.error.is_none())
-                .map(|(h, _)| *h)
-                .collect();
-            for handle in open {
-                state.close(handle, code, reason);
-            }
+            // Every connection, those still in their handshake included (the core closes
+            // those with a transport-level APPLICATION_ERROR, RFC 9000 §10.2.3).
+            let now = state.now();
+            state.core.close_all(now, code, reason);
+            state.wake_driver();
             state.accept_wakers.wake_all();
         }
         let drained = poll_fn(|cx| {

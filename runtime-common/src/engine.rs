@@ -89,6 +89,15 @@ impl Engine {
         }
     }
 
+    /// Closes every connection, those still in their handshake included (the core's
+    /// `close_all`; the QUIC engine's equivalent).
+    pub(crate) fn close_all(&mut self, now: Instant, code: VarInt, reason: &[u8]) {
+        match self {
+            Self::Weir(e) => e.close_all(now, code, reason),
+            Self::Quic(e) => e.close_all(now, code, reason),
+        }
+    }
+
     pub(crate) fn is_quic(&self) -> bool {
         matches!(self, Self::Quic(_))
     }

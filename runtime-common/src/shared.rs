@@ -47,7 +47,6 @@ impl Shared {
                 driver_woken: false,
                 endpoint_refs: 0,
                 closing: false,
-                close_with: (VarInt::ZERO, b"endpoint closing".to_vec()),
                 stop: false,
                 abandon: false,
                 driver_gone: false,
@@ -186,9 +185,6 @@ pub(crate) struct State {
     pub(crate) endpoint_refs: usize,
     /// Shutting down: no new connections.
     pub(crate) closing: bool,
-    /// The code and reason of the shutdown, for connections whose handshake completes during
-    /// it (they are closed as the others were).
-    pub(crate) close_with: (VarInt, Vec<u8>),
     /// The driver ends once its queue is flushed.
     pub(crate) stop: bool,
     /// The driver ends at once, flushed or not.
@@ -257,8 +253,7 @@ impl State {
                     if !state.attached {
                         // A server-side connection: queue it for `accept`.
                         if self.closing || self.endpoint_refs == 0 {
-                            let (code, reason) = self.close_with.clone();
-                            self.close(handle, code, &reason);
+                            self.close(handle, VarInt::ZERO, b"endpoint closing");
                         } else {
                             self.incoming.push_back(handle);
                             self.accept_wakers.wake_all();

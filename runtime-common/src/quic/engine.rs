@@ -11,6 +11,7 @@ use slab::Slab;
 use weir_core::Transmit;
 use weir_core::connection::Event;
 use weir_core::endpoint::ConnectionHandle;
+use weir_core::wire::VarInt;
 
 use super::QuicConfig;
 use super::conn::{QuicConn, Slot};
@@ -262,6 +263,21 @@ impl QuicEndpoint {
 
     pub(crate) fn connection_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Closes every connection, those still in their handshake included.
+    pub(crate) fn close_all(&mut self, now: Instant, code: VarInt, reason: &[u8]) {
+        let handles: Vec<ConnectionHandle> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.drained)
+            .map(|(index, s)| ConnectionHandle::from_parts(index as u32, s.generation))
+            .collect();
+        for handle in handles {
+            if let Some(mut conn) = self.connection(handle) {
+                conn.close(now, code, reason);
+            }
+        }
     }
 
     /// Server connections still in their handshake.
