@@ -5,7 +5,8 @@
 //! - weir-tokio on a two-worker runtime (its driver a task on the workers);
 //! - weir-async-std with the measurement under tokio's and under smol's `block_on` (its driver
 //!   on async-io's reactor, a thread of its own);
-//! - weir-mio, both ends on one `mio::Poll` in one thread (no other thread at all);
+//! - weir-mio, both ends on one `mio::Poll` in one thread (no other thread at all), and each
+//!   end on a thread and `Poll` of its own (as two processes, or quinn's two workers, run);
 //! - quinn with its defaults, as weir-tokio's loopback bench runs it.
 //!
 //! The measurement's two ends are one future (sender and receiver joined), the same for both
@@ -116,19 +117,11 @@ const CLIENT: Token = Token(1);
 
 /// Game ticks with weir-mio, both ends on one `Poll` in this thread.
 fn mio_latency(ticks: usize) -> Latency {
-    use weir_mio::{Config, Endpoint, Event};
-    let (server_config, client_config) = weir_configs(Protection::Tls);
-    let convert = |c: weir_tokio::Config| Config {
-        endpoint: c.endpoint,
-        server: c.server,
-        client: c.client,
-        ..Config::default()
-    };
+    use weir_mio::{Endpoint, Event};
+    let (server_config, client_config) = mio_configs();
     let mut poll = Poll::new().expect("poll");
-    let mut server =
-        Endpoint::bind(loopback::loopback(), convert(server_config)).expect("bind server");
-    let mut client =
-        Endpoint::bind(loopback::loopback(), convert(client_config)).expect("bind client");
+    let mut server = Endpoint::bind(loopback::loopback(), server_config).expect("bind server");
+    let mut client = Endpoint::bind(loopback::loopback(), client_config).expect("bind client");
     server.register(poll.registry(), SERVER).expect("register");
     client.register(poll.registry(), CLIENT).expect("register");
     let handle = client.connect(server.local_addr()).expect("connect");
@@ -198,6 +191,141 @@ fn mio_latency(ticks: usize) -> Latency {
 #[allow(dead_code)]
 mod mio_bulk;
 
+fn mio_configs() -> (weir_mio::Config, weir_mio::Config) {
+    let (server, client) = weir_configs(Protection::Tls);
+    let convert = |c: weir_tokio::Config| weir_mio::Config {
+        endpoint: c.endpoint,
+        server: c.server,
+        client: c.client,
+        ..weir_mio::Config::default()
+    };
+    (convert(server), convert(client))
+}
+
+/// weir-mio's bulk transfer with each end on its own thread and `Poll`, as a server and a
+/// client in two processes would run (and as quinn's two runtime workers do).
+fn mio_bulk_two_threads(bytes: u64) -> Bulk {
+    use weir_core::StreamId;
+    use weir_core::streams::{ReadError, StreamEvent, WriteError};
+    use weir_mio::{Endpoint, Event};
+    let (server_config, client_config) = mio_configs();
+    let mut server = Endpoint::bind(loopback::loopback(), server_config).expect("bind server");
+    let addr = server.local_addr();
+    let receiver = std::thread::spawn(move || {
+        let mut poll = Poll::new().expect("poll");
+        server.register(poll.registry(), SERVER).expect("register");
+        let mut events = Events::with_capacity(64);
+        let mut received = 0u64;
+        loop {
+            poll.poll(&mut events, server.timeout()).expect("poll");
+            for event in events.iter() {
+                server.handle_event(event);
+            }
+            server.drive();
+            while let Some((h, event)) = server.poll_event() {
+                let now = server.now();
+                let Some(conn) = server.connection(h) else {
+                    continue;
+                };
+                match event {
+                    Event::Stream(StreamEvent::Opened { .. }) => {
+                        while conn.accept_bi().is_some() {}
+                    }
+                    Event::Stream(StreamEvent::Readable { id }) => loop {
+                        match conn.read(now, id, usize::MAX) {
+                            Ok(Some(data)) => received += data.len() as u64,
+                            Ok(None) => {
+                                let _ = conn.write(id, &received.to_be_bytes());
+                                let _ = conn.finish(id);
+                                break;
+                            }
+                            Err(ReadError::Blocked) => break,
+                            Err(e) => panic!("server read: {e}"),
+                        }
+                    },
+                    Event::Closed(_) => return,
+                    _ => {}
+                }
+            }
+            server.drive();
+        }
+    });
+    let mut client = Endpoint::bind(loopback::loopback(), client_config).expect("bind client");
+    let mut poll = Poll::new().expect("poll");
+    client.register(poll.registry(), CLIENT).expect("register");
+    let handle = client.connect(addr).expect("connect");
+    let chunk = Bytes::from(vec![0x5a; CHUNK]);
+    let mut pending = Bytes::new();
+    let mut queued = 0u64;
+    let mut stream: Option<StreamId> = None;
+    let mut answer = Vec::new();
+    let mut started = None;
+    let mut events = Events::with_capacity(64);
+    while answer.len() < 8 {
+        poll.poll(&mut events, client.timeout()).expect("poll");
+        for event in events.iter() {
+            client.handle_event(event);
+        }
+        client.drive();
+        while let Some((_, event)) = client.poll_event() {
+            let now = client.now();
+            let conn = client.connection(handle).expect("connection");
+            match event {
+                Event::Connected => {
+                    stream = Some(conn.open_bi(0).expect("open"));
+                    started = Some((Instant::now(), ProcessTime::now()));
+                }
+                Event::Stream(StreamEvent::Readable { id }) => {
+                    while let Ok(Some(data)) = conn.read(now, id, usize::MAX) {
+                        answer.extend_from_slice(&data);
+                    }
+                }
+                Event::Closed(reason) => panic!("client: {reason}"),
+                _ => {}
+            }
+        }
+        if let Some(id) = stream {
+            let conn = client.connection(handle).expect("connection");
+            while queued < bytes {
+                if pending.is_empty() {
+                    pending = chunk.clone();
+                }
+                match conn.write_chunk(id, pending.clone()) {
+                    Ok(0) | Err(WriteError::Blocked) => break,
+                    Ok(n) => {
+                        let _ = pending.split_to(n);
+                        queued += n as u64;
+                    }
+                    Err(e) => panic!("client write: {e}"),
+                }
+            }
+            if queued >= bytes {
+                let _ = conn.finish(id);
+            }
+            client.drive();
+        }
+    }
+    let (wall, cpu) = started.expect("connected");
+    let result = Bulk {
+        elapsed: wall.elapsed(),
+        cpu: cpu.elapsed(),
+        bytes: u64::from_be_bytes(answer[..8].try_into().expect("8 bytes")),
+    };
+    client.close(handle, VarInt::ZERO, b"done");
+    let bound = Instant::now() + Duration::from_secs(2);
+    while client.connection_count() > 0 && Instant::now() < bound {
+        let timeout = client.timeout().map(|t| t.min(Duration::from_millis(100)));
+        poll.poll(&mut events, timeout).expect("poll");
+        for event in events.iter() {
+            client.handle_event(event);
+        }
+        client.drive();
+        while client.poll_event().is_some() {}
+    }
+    receiver.join().expect("server thread");
+    result
+}
+
 /// A row of the table: every run's bulk result and one latency run.
 struct Row {
     name: &'static str,
@@ -241,6 +369,7 @@ fn main() {
         "weir-async-std (tokio block_on)",
         "weir-async-std (smol)",
         "weir-mio (one thread)",
+        "weir-mio (a thread per end)",
         "quinn",
     ];
     let bulk = |which: usize, bytes: u64| -> Bulk {
@@ -256,6 +385,7 @@ fn main() {
                     bytes: b.bytes,
                 }
             }
+            4 => mio_bulk_two_threads(bytes),
             _ => tokio.block_on(loopback::quinn_bulk(bytes)),
         }
     };
@@ -282,9 +412,9 @@ fn main() {
     rows[1].latency = Some(tokio.block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
     rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
     rows[3].latency = Some(mio_latency(ticks));
-    rows[4].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));
+    rows[5].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));
 
-    let quinn = rows[4].median().elapsed.as_secs_f64();
+    let quinn = rows[5].median().elapsed.as_secs_f64();
     let tokio_secs = rows[0].median().elapsed.as_secs_f64();
     println!(
         "{:<32} {:>14} {:>9} {:>11} {:>11} {:>9} {:>11}",
