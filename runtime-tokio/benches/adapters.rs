@@ -410,7 +410,9 @@ fn main() {
     }
     rows[0].latency = Some(tokio.block_on(runtime_latency::<weir_tokio::Tokio>(ticks)));
     rows[1].latency = Some(tokio.block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
-    rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
+    rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(
+        ticks,
+    )));
     rows[3].latency = Some(mio_latency(ticks));
     rows[5].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));
 
@@ -423,12 +425,9 @@ fn main() {
     for row in &rows {
         let b = row.median();
         let secs = b.elapsed.as_secs_f64();
-        let (p50, p99) = row
-            .latency
-            .as_ref()
-            .map_or(("-".into(), "-".into()), |l| {
-                (format!("{:?}", l.p50), format!("{:?}", l.p99))
-            });
+        let (p50, p99) = row.latency.as_ref().map_or(("-".into(), "-".into()), |l| {
+            (format!("{:?}", l.p50), format!("{:?}", l.p99))
+        });
         println!(
             "{:<32} {:>7.0} Mbit/s {:>9.2} {:>11} {:>11} {:>8.2}x {:>10.2}x",
             row.name,

@@ -785,7 +785,10 @@ mod tests {
         );
         assert!(parsed["connection"]["datagram_size"].as_u64().is_some());
         let zero = client_args(&["--connect", &addr.to_string(), "--interval", "0s"]);
-        assert!(matches!(run::<weir_tokio::Tokio>(&zero).await, Err(LiveError::Interval)));
+        assert!(matches!(
+            run::<weir_tokio::Tokio>(&zero).await,
+            Err(LiveError::Interval)
+        ));
     }
 
     /// `weir perf client` over loopback against the server's own connection handler: a game

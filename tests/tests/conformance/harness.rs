@@ -30,6 +30,8 @@ pub enum Ended {
     LocallyClosed,
     /// The idle timeout fired: the peer vanished.
     TimedOut,
+    /// The handshake did not complete in time: nobody answered.
+    HandshakeTimedOut,
     /// The handshake failed on TLS (a wrong pin, an untrusted certificate).
     Tls,
     /// The endpoint's driver stopped under the connection.
@@ -48,6 +50,7 @@ impl Ended {
             },
             ConnectionError::LocallyClosed => Self::LocallyClosed,
             ConnectionError::TimedOut(_) => Self::TimedOut,
+            ConnectionError::HandshakeTimedOut(_) => Self::HandshakeTimedOut,
             ConnectionError::Tls(_) => Self::Tls,
             other => Self::Other(other.to_string()),
         }
@@ -205,6 +208,10 @@ pub trait Conn: Send + 'static {
     fn recv_datagram(&self, within: Duration) -> Option<Bytes>;
     /// Closes with `code` and `reason`.
     fn close(&self, code: u64, reason: &[u8]);
+    /// Opens a stream, writes `len` bytes of it without finishing, and lets go of everything:
+    /// the async adapters drop every handle of the connection (which closes it with code 0),
+    /// weir-mio's application closes it with code 0 (its handles are plain values).
+    fn abandon(self, seed: u64, len: u64);
     /// Waits at most `within` for the connection to end; how it ended.
     fn closed(&self, within: Duration) -> Option<Ended>;
 }

@@ -5,7 +5,8 @@
 //!
 //! The suite: integrity (ten connections of ten megabytes, every byte checked), a clean close
 //! and drain, a server shutdown, the idle timeout, unreliable messages, a killed peer's typed
-//! error, bad configurations refused with the same errors, and a transfer through
+//! error, an application that lets go of a connection mid-transfer, a connect to a port nobody
+//! listens on, bad configurations refused with the same errors, and a transfer through
 //! `weir proxy`'s link model. All over loopback, every wait bounded.
 
 mod harness;
@@ -59,6 +60,16 @@ macro_rules! conformance {
             #[test]
             fn bad_configurations() {
                 suite::bad_configurations::<$adapter>();
+            }
+
+            #[test]
+            fn dropped_mid_transfer() {
+                suite::dropped_mid_transfer::<$adapter>();
+            }
+
+            #[test]
+            fn nobody_listening() {
+                suite::nobody_listening::<$adapter>();
             }
 
             #[test]

@@ -74,6 +74,8 @@ fn refusal(error: BindError) -> Refusal {
 enum Command {
     Connect(SocketAddr, Sender<Result<ConnectionHandle, ConnectFailure>>),
     Upload(ConnectionHandle, u64, u64, Sender<Result<u64, Ended>>),
+    /// Writes what the stream takes of an upload, then closes with code 0.
+    Abandon(ConnectionHandle, u64, u64),
     Datagram(ConnectionHandle, Bytes, Sender<Result<(), Ended>>),
     Close(ConnectionHandle, u64, Vec<u8>),
     Shutdown(u64, Duration, Sender<bool>),
@@ -276,6 +278,21 @@ impl Node {
                     return;
                 }
                 self.uploads.insert((handle, id), upload);
+            }
+            Command::Abandon(handle, seed, len) => {
+                if let Some(conn) = self.endpoint.connection(handle)
+                    && let Ok(id) = conn.open_bi(0)
+                {
+                    let (reply, _) = mpsc::channel();
+                    let mut upload = Upload {
+                        chunks: harness::upload_chunks(seed, len, 64 * 1024).collect(),
+                        finished: true,
+                        answer: Vec::new(),
+                        reply,
+                    };
+                    let _ = pump(conn, id, &mut upload);
+                }
+                self.endpoint.close(handle, VarInt::ZERO, b"");
             }
             Command::Datagram(handle, data, reply) => {
                 let sent = match self.endpoint.connection(handle) {
@@ -580,6 +597,10 @@ impl Conn for MioConn {
     fn close(&self, code: u64, reason: &[u8]) {
         self.remote
             .tell(Command::Close(self.handle, code, reason.to_vec()));
+    }
+
+    fn abandon(self, seed: u64, len: u64) {
+        self.remote.tell(Command::Abandon(self.handle, seed, len));
     }
 
     fn closed(&self, within: Duration) -> Option<Ended> {

@@ -268,6 +268,16 @@ impl<E: Executor> Conn for RtConn<E> {
             .close(VarInt::from_u64(code).expect("code"), reason);
     }
 
+    fn abandon(self, seed: u64, len: u64) {
+        E::block_on(async {
+            let (mut send, _recv) = self.conn.open_bi(0).await.expect("open");
+            for chunk in harness::upload_chunks(seed, len, 64 * 1024) {
+                send.write_chunk(chunk).await.expect("write");
+            }
+        });
+        // The streams are gone; the connection goes with `self`.
+    }
+
     fn closed(&self, wait: Duration) -> Option<Ended> {
         E::block_on(within(wait, self.conn.closed())).map(|lost| ended(&lost))
     }

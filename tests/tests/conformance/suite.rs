@@ -385,3 +385,57 @@ pub fn through_the_proxy<A: Adapter>() {
     conn.close(0, b"");
     assert!(client.shutdown(Duration::from_secs(5)), "{}", A::NAME);
 }
+
+/// An application that lets go of a connection in the middle of an upload: the server sees
+/// the connection closed with code 0 (not a completed upload), and the client endpoint goes on
+/// serving new connections.
+pub fn dropped_mid_transfer<A: Adapter>() {
+    let server = A::server(Setup::tls()).expect("server");
+    let client = A::client(Setup::tls()).expect("client");
+    let conn = connect::<A>(&client, server.addr());
+    established::<A>(&conn);
+    conn.abandon(4, 300_000);
+    assert_eq!(
+        server.wait_ended(1, BOUND),
+        vec![Ended::PeerClosed {
+            code: 0,
+            reason: Vec::new()
+        }],
+        "{}",
+        A::NAME
+    );
+    let again = connect::<A>(&client, server.addr());
+    assert_eq!(again.upload(5, 100_000), Ok(100_000), "{}", A::NAME);
+}
+
+/// Connecting to a port nobody listens on (the kernel may answer with ICMP port unreachable):
+/// a typed handshake failure within the handshake's bound, and an endpoint that goes on.
+pub fn nobody_listening<A: Adapter>() {
+    let quick = || Setup::tls_with(|t| t.idle_timeout = Duration::from_millis(500));
+    let client = A::client(quick()).expect("client");
+    // A port that was just bound and released: nobody listens there.
+    let vacant = std::net::UdpSocket::bind(loopback())
+        .and_then(|s| s.local_addr())
+        .expect("vacant port");
+    let started = Instant::now();
+    let failed = client.connect(vacant).err();
+    assert!(
+        matches!(
+            failed,
+            Some(ConnectFailure::Handshake(
+                Ended::HandshakeTimedOut | Ended::TimedOut
+            ))
+        ),
+        "{}: {failed:?}",
+        A::NAME
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{}: gave up after {:?}",
+        A::NAME,
+        started.elapsed()
+    );
+    let server = A::server(Setup::tls()).expect("server");
+    let conn = connect::<A>(&client, server.addr());
+    established::<A>(&conn);
+}
