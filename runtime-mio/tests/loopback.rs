@@ -1,216 +1,20 @@
-//! weir-mio over loopback: both endpoints on one `mio::Poll` in the test's thread.
+//! weir-mio over loopback: both endpoints on one `mio::Poll` in the test's thread. What every
+//! adapter must do (integrity, close and drain, idle timeout, messages, a wrong pin...) is in
+//! the conformance suite (`tests/tests/conformance`); here, what is weir-mio's own.
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{CLIENT, Pair, SERVER, Who, configs, loopback};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use weir_mio::weir_core::StreamId;
 use weir_mio::weir_core::config::EndpointConfig;
 use weir_mio::weir_core::connection::ConnectionError;
-use weir_mio::weir_core::streams::{ReadError, StreamEvent, WriteError};
 use weir_mio::{
-    BindError, Config, ConnectError, Connection, ConnectionHandle, Endpoint, Event, SocketConfig,
-    SocketConfigError, VarInt,
+    BindError, Config, ConnectError, Endpoint, Event, SocketConfig, SocketConfigError, VarInt,
 };
-
-/// Connections and bytes per connection of the integrity test (the same in debug builds, which
-/// take about a second for it).
-const CONNECTIONS: usize = 10;
-const STREAM_BYTES: usize = 10 << 20;
-
-/// Bytes that differ at every offset and between connections: connection `k` sends
-/// `PATTERN[k * STRIDE ..][.. STREAM_BYTES]`, after an 8-byte header naming `k`.
-const STRIDE: usize = 7919;
-
-fn pattern() -> Bytes {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..STREAM_BYTES + CONNECTIONS * STRIDE)
-        .map(|_| {
-            // xorshift64
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
-
-/// A stream being written: what is left of it, then its FIN.
-struct Upload {
-    data: Bytes,
-    finished: bool,
-}
-
-/// Writes as much of `upload` as the stream takes; finishes it once everything is in.
-fn pump(conn: &mut Connection, id: StreamId, upload: &mut Upload) {
-    while !upload.data.is_empty() {
-        match conn.write_chunk(id, upload.data.clone()) {
-            Ok(0) | Err(WriteError::Blocked) => return,
-            Ok(n) => {
-                let _ = upload.data.split_to(n);
-            }
-            Err(e) => panic!("write: {e}"),
-        }
-    }
-    if !upload.finished {
-        conn.finish(id).expect("finish");
-        upload.finished = true;
-    }
-}
-
-#[test]
-fn ten_connections_deliver_every_byte_in_order() {
-    let pattern = pattern();
-    let mut pair = Pair::new();
-    let server_addr = pair.server.local_addr();
-    let mut clients: HashMap<ConnectionHandle, usize> = HashMap::new();
-    for k in 0..CONNECTIONS {
-        clients.insert(pair.client.connect(server_addr).expect("connect"), k);
-    }
-    let mut uploads: HashMap<(ConnectionHandle, StreamId), Upload> = HashMap::new();
-    // Server side: per stream, the connection index once its header arrived, and how far it
-    // has checked.
-    struct Download {
-        header: Vec<u8>,
-        k: Option<usize>,
-        checked: usize,
-    }
-    let mut downloads: HashMap<(ConnectionHandle, StreamId), Download> = HashMap::new();
-    let mut complete = 0;
-    let started = Instant::now();
-    pair.run_until(Duration::from_secs(120), |pair, events| {
-        for (who, handle, event) in events {
-            let ep = pair.endpoint(who);
-            let now = ep.now();
-            let Some(conn) = ep.connection(handle) else {
-                continue;
-            };
-            match (who, event) {
-                (_, Event::Closed(reason)) => panic!("{who:?} {handle} closed: {reason}"),
-                (Who::Client, Event::Connected) => {
-                    let k = clients[&handle];
-                    let id = conn.open_uni(0).expect("open");
-                    let mut data = Vec::with_capacity(8 + STREAM_BYTES);
-                    data.extend_from_slice(&(k as u64).to_be_bytes());
-                    data.extend_from_slice(&pattern[k * STRIDE..][..STREAM_BYTES]);
-                    let mut upload = Upload {
-                        data: data.into(),
-                        finished: false,
-                    };
-                    pump(conn, id, &mut upload);
-                    uploads.insert((handle, id), upload);
-                }
-                (Who::Client, Event::Stream(StreamEvent::Writable { id })) => {
-                    if let Some(upload) = uploads.get_mut(&(handle, id)) {
-                        pump(conn, id, upload);
-                    }
-                }
-                (Who::Server, Event::Stream(StreamEvent::Opened { .. })) => {
-                    while let Some(id) = conn.accept_uni() {
-                        downloads.insert(
-                            (handle, id),
-                            Download {
-                                header: Vec::new(),
-                                k: None,
-                                checked: 0,
-                            },
-                        );
-                    }
-                }
-                (Who::Server, Event::Stream(StreamEvent::Readable { id })) => {
-                    let Some(d) = downloads.get_mut(&(handle, id)) else {
-                        continue;
-                    };
-                    loop {
-                        match conn.read(now, id, usize::MAX) {
-                            Ok(Some(mut chunk)) => {
-                                if d.k.is_none() {
-                                    let take = (8 - d.header.len()).min(chunk.len());
-                                    d.header.extend_from_slice(&chunk.split_to(take));
-                                    if d.header.len() == 8 {
-                                        let k = u64::from_be_bytes(
-                                            d.header[..].try_into().expect("8 bytes"),
-                                        );
-                                        d.k = Some(usize::try_from(k).expect("index"));
-                                    }
-                                }
-                                if let Some(k) = d.k {
-                                    let expected =
-                                        &pattern[k * STRIDE + d.checked..][..chunk.len()];
-                                    assert!(
-                                        chunk[..] == *expected,
-                                        "connection {k}: bytes differ at {}",
-                                        d.checked
-                                    );
-                                    d.checked += chunk.len();
-                                    assert!(d.checked <= STREAM_BYTES, "too many bytes");
-                                }
-                            }
-                            Ok(None) => {
-                                assert_eq!(d.checked, STREAM_BYTES, "stream ended early");
-                                complete += 1;
-                                break;
-                            }
-                            Err(ReadError::Blocked) => break,
-                            Err(e) => panic!("read: {e}"),
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        complete == CONNECTIONS
-    });
-    let elapsed = started.elapsed();
-    let total = (CONNECTIONS * STREAM_BYTES) as f64;
-    eprintln!(
-        "{CONNECTIONS} x {} MiB in {elapsed:?}: {:.0} Mbit/s",
-        STREAM_BYTES >> 20,
-        total * 8.0 / elapsed.as_secs_f64() / 1e6
-    );
-    let stats = pair.client.socket_stats();
-    assert!(stats.datagrams_sent > 0 && pair.server.socket_stats().datagrams_received > 0);
-}
-
-#[test]
-fn close_is_seen_by_the_peer_and_both_drain() {
-    let mut pair = Pair::new();
-    let (client, server) = pair.connect();
-    pair.client.close(client, VarInt::from(7u32), b"bye");
-    let (mut server_closed, mut drained) = (None, [false; 2]);
-    pair.run_until(Duration::from_secs(10), |_, events| {
-        for (who, handle, event) in events {
-            match event {
-                Event::Closed(reason) if who == Who::Server => {
-                    assert_eq!(handle, server);
-                    server_closed = Some(reason);
-                }
-                Event::Drained => drained[who as usize] = true,
-                _ => {}
-            }
-        }
-        drained == [true; 2]
-    });
-    match server_closed {
-        Some(ConnectionError::ApplicationClosed { code, reason }) => {
-            assert_eq!(code, 7);
-            assert_eq!(&reason.0[..], b"bye");
-        }
-        other => panic!("server saw {other:?}"),
-    }
-    assert_eq!(pair.client.connection_count(), 0);
-    assert_eq!(pair.server.connection_count(), 0);
-    assert!(
-        pair.client.connection(client).is_none(),
-        "handle invalid once drained"
-    );
-}
 
 #[test]
 fn close_all_shuts_down_and_refuses_new_connections() {
@@ -237,29 +41,6 @@ fn close_all_shuts_down_and_refuses_new_connections() {
         pair.server.connect(pair.client.local_addr()),
         Err(ConnectError::ShuttingDown)
     );
-}
-
-#[test]
-fn quiet_connections_time_out_on_both_ends() {
-    let idle = Duration::from_millis(300);
-    let mut pair = Pair::with(configs(|t| {
-        t.idle_timeout = idle;
-        t.keep_alive_interval = None;
-    }));
-    let _ = pair.connect();
-    let started = Instant::now();
-    let mut timed_out = [false; 2];
-    pair.run_until(Duration::from_secs(10), |_, events| {
-        for (who, _, event) in events {
-            match event {
-                Event::Closed(ConnectionError::TimedOut(_)) => timed_out[who as usize] = true,
-                Event::Closed(other) => panic!("{who:?}: {other}"),
-                _ => {}
-            }
-        }
-        timed_out == [true; 2]
-    });
-    assert!(started.elapsed() >= idle, "not before the idle timeout");
 }
 
 #[test]
@@ -319,49 +100,6 @@ fn a_killed_peer_is_reported_as_an_idle_timeout() {
 }
 
 #[test]
-fn unreliable_datagrams_cross_and_echo() {
-    let mut pair = Pair::new();
-    let (client, _) = pair.connect();
-    const N: usize = 200;
-    let mut sent = 0;
-    let mut echoed = Vec::new();
-    pair.run_until(Duration::from_secs(10), |pair, events| {
-        for (who, handle, event) in events {
-            if !matches!(event, Event::DatagramReceived) {
-                continue;
-            }
-            let ep = pair.endpoint(who);
-            let now = ep.now();
-            let conn = ep.connection(handle).expect("connection");
-            while let Some(d) = conn.recv_datagram(now) {
-                match who {
-                    // The server echoes on the channel it came on.
-                    Who::Server => conn
-                        .send_datagram(now, d.channel, d.data, None)
-                        .expect("echo"),
-                    Who::Client => echoed.push(d.data),
-                }
-            }
-        }
-        // A few per turn, as a game would per tick.
-        if sent < N {
-            let now = pair.client.now();
-            let conn = pair.client.connection(client).expect("connection");
-            for _ in 0..5 {
-                let message = Bytes::from(format!("update {sent}"));
-                conn.send_datagram(now, 3, message, None).expect("send");
-                sent += 1;
-            }
-        }
-        echoed.len() == N
-    });
-    // Loopback loses nothing; every echo is one of ours.
-    for data in &echoed {
-        assert!(data.starts_with(b"update "));
-    }
-}
-
-#[test]
 fn insecure_and_invalid_configurations_are_refused() {
     // The integrity-only protection must be asked for twice.
     let insecure = Config {
@@ -404,33 +142,6 @@ fn insecure_and_invalid_configurations_are_refused() {
         server.connect(client.local_addr()),
         Err(ConnectError::Refused(_))
     ));
-}
-
-#[test]
-fn a_wrong_pin_fails_the_handshake_with_a_typed_error() {
-    let mut pair = Pair::new();
-    let other = weir_mio::weir_core::crypto::Identity::self_signed(["localhost"]).expect("id");
-    let wrong =
-        weir_mio::weir_core::crypto::ClientTls::pinned(vec![other.fingerprint()]).expect("pins");
-    let handle = pair
-        .client
-        .connect_tls(pair.server.local_addr(), wrong)
-        .expect("connect");
-    let mut failed = None;
-    pair.run_until(Duration::from_secs(10), |_, events| {
-        for (who, h, event) in events {
-            match (who, event) {
-                (Who::Client, Event::Connected) => panic!("connected with the wrong pin"),
-                (Who::Client, Event::Closed(reason)) if h == handle => failed = Some(reason),
-                _ => {}
-            }
-        }
-        failed.is_some()
-    });
-    assert!(
-        matches!(failed, Some(ConnectionError::Tls(_))),
-        "got {failed:?}"
-    );
 }
 
 #[test]

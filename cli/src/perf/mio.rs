@@ -437,54 +437,29 @@ mod tests {
         });
         let pin = identity.fingerprint().to_string();
         let addr = addr.to_string();
-        let argv = [
-            "weir",
-            "perf",
-            "client",
-            "--pin",
-            &pin,
-            "--connect",
-            &addr,
-            "--runtime",
-            "mio",
-            "--bytes",
-            "3MB",
-            "--json",
-        ];
-        let cli = crate::Cli::try_parse_from(argv).expect("arguments");
-        let crate::Command::Perf(perf) = cli.command else {
-            panic!("not perf");
+        let parse = |extra: &[&str]| {
+            let argv = ["weir", "perf", "client", "--pin", &pin, "--connect", &addr]
+                .into_iter()
+                .chain(["--runtime", "mio"])
+                .chain(extra.iter().copied());
+            let cli = crate::Cli::try_parse_from(argv).expect("arguments");
+            let crate::Command::Perf(perf) = cli.command else {
+                panic!("not perf");
+            };
+            let Role::Client(args) = perf.role else {
+                panic!("not a client");
+            };
+            args
         };
-        let Role::Client(args) = perf.role else {
-            panic!("not a client");
-        };
-        let (outcome, stats, socket) = bulk(&args).expect("bulk run");
+        let (outcome, stats, socket) =
+            bulk(&parse(&["--bytes", "3MB", "--json"])).expect("bulk run");
         assert_eq!(outcome.bytes, 3_000_000);
         let stats = stats.expect("statistics");
         assert!(stats.bytes_sent >= 3_000_000, "{stats:?}");
         assert!(!outcome.rtts.is_empty(), "RTT samples taken");
         assert!(socket.datagrams_sent > 0);
         // The mio path refuses what it does not run, with a typed error.
-        let game = crate::Cli::try_parse_from([
-            "weir",
-            "perf",
-            "client",
-            "--pin",
-            &pin,
-            "--connect",
-            &addr,
-            "--runtime",
-            "mio",
-            "--mode",
-            "game",
-        ])
-        .expect("arguments");
-        let crate::Command::Perf(perf) = game.command else {
-            panic!("not perf");
-        };
-        let Role::Client(args) = perf.role else {
-            panic!("not a client");
-        };
+        let args = parse(&["--mode", "game"]);
         assert!(matches!(client(&args), Err(LiveError::NotOnMio(_))));
     }
 }

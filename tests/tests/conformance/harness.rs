@@ -313,3 +313,42 @@ impl Outcomes {
         ended.clone()
     }
 }
+
+/// An adapter's `Config` for `setup` (weir-runtime's and weir-mio's have the same fields and
+/// constructors but are distinct types): `$config` and `$socket` name the adapter's types.
+macro_rules! adapter_config {
+    ($config:ident, $socket:ident, $setup:expr, $server:expr) => {{
+        let setup: &$crate::harness::Setup = $setup;
+        let mut config = match (&setup.protection, $server) {
+            ($crate::harness::Protection::Tls, true) => {
+                $config::server($crate::harness::identity()).expect("server TLS")
+            }
+            ($crate::harness::Protection::Tls, false) => $config::client($crate::harness::trust()),
+            ($crate::harness::Protection::TlsPinned(trust), _) => $config::client(trust.clone()),
+            ($crate::harness::Protection::Insecure { opted_in }, true) => $config {
+                allow_insecure: *opted_in,
+                ..$config::insecure_server()
+            },
+            ($crate::harness::Protection::Insecure { opted_in }, false) => $config {
+                allow_insecure: *opted_in,
+                ..$config::insecure_client()
+            },
+            ($crate::harness::Protection::Nothing, _) => $config {
+                endpoint: weir_core::config::EndpointConfig::default(),
+                ..$config::client($crate::harness::trust())
+            },
+        };
+        if let Some(server) = config.server.as_mut() {
+            server.transport = setup.transport.clone();
+        }
+        config.client = setup.transport.clone();
+        if setup.zero_recv_buffer {
+            config.socket = $socket {
+                recv_buffer: Some(0),
+                ..$socket::default()
+            };
+        }
+        config
+    }};
+}
+pub(crate) use adapter_config;

@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Poll, Token, Waker};
 use weir_core::StreamId;
-use weir_core::config::EndpointConfig;
 use weir_core::streams::{ReadError, StreamEvent, WriteError};
 use weir_mio::{
     BindError, Config, ConnectError, ConnectionHandle, Endpoint, Event, SocketConfig, VarInt,
 };
 
 use crate::harness::{
-    self, Adapter, Client, Conn, ConnectFailure, Ended, Outcomes, PatternCheck, Protection,
-    Refusal, Server, Setup,
+    self, Adapter, Client, Conn, ConnectFailure, Ended, Outcomes, PatternCheck, Refusal, Server,
+    Setup,
 };
 
 const ENDPOINT: Token = Token(0);
@@ -31,34 +30,7 @@ const WAKER: Token = Token(1);
 pub struct MioAdapter;
 
 fn config(setup: &Setup, server: bool) -> Config {
-    let mut config = match (&setup.protection, server) {
-        (Protection::Tls, true) => Config::server(harness::identity()).expect("server TLS"),
-        (Protection::Tls, false) => Config::client(harness::trust()),
-        (Protection::TlsPinned(trust), _) => Config::client(trust.clone()),
-        (Protection::Insecure { opted_in }, true) => Config {
-            allow_insecure: *opted_in,
-            ..Config::insecure_server()
-        },
-        (Protection::Insecure { opted_in }, false) => Config {
-            allow_insecure: *opted_in,
-            ..Config::insecure_client()
-        },
-        (Protection::Nothing, _) => Config {
-            endpoint: EndpointConfig::default(),
-            ..Config::client(harness::trust())
-        },
-    };
-    if let Some(server) = config.server.as_mut() {
-        server.transport = setup.transport.clone();
-    }
-    config.client = setup.transport.clone();
-    if setup.zero_recv_buffer {
-        config.socket = SocketConfig {
-            recv_buffer: Some(0),
-            ..SocketConfig::default()
-        };
-    }
-    config
+    harness::adapter_config!(Config, SocketConfig, setup, server)
 }
 
 fn refusal(error: BindError) -> Refusal {

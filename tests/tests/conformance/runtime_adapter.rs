@@ -9,15 +9,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_core::config::EndpointConfig;
 use weir_runtime::runtime::Runtime;
 use weir_runtime::{
     BindError, Config, ConnectError, Connection, ConnectionLost, Endpoint, SocketConfig, VarInt,
 };
 
 use crate::harness::{
-    self, Adapter, Client, Conn, ConnectFailure, Ended, Outcomes, PatternCheck, Protection,
-    Refusal, Server, Setup,
+    self, Adapter, Client, Conn, ConnectFailure, Ended, Outcomes, PatternCheck, Refusal, Server,
+    Setup,
 };
 
 /// Runs the suite's futures: the executor the application would use.
@@ -107,34 +106,7 @@ fn refusal(error: BindError) -> Refusal {
 }
 
 fn config(setup: &Setup, server: bool) -> Config {
-    let mut config = match (&setup.protection, server) {
-        (Protection::Tls, true) => Config::server(harness::identity()).expect("server TLS"),
-        (Protection::Tls, false) => Config::client(harness::trust()),
-        (Protection::TlsPinned(trust), _) => Config::client(trust.clone()),
-        (Protection::Insecure { opted_in }, true) => Config {
-            allow_insecure: *opted_in,
-            ..Config::insecure_server()
-        },
-        (Protection::Insecure { opted_in }, false) => Config {
-            allow_insecure: *opted_in,
-            ..Config::insecure_client()
-        },
-        (Protection::Nothing, _) => Config {
-            endpoint: EndpointConfig::default(),
-            ..Config::client(harness::trust())
-        },
-    };
-    if let Some(server) = config.server.as_mut() {
-        server.transport = setup.transport.clone();
-    }
-    config.client = setup.transport.clone();
-    if setup.zero_recv_buffer {
-        config.socket = SocketConfig {
-            recv_buffer: Some(0),
-            ..SocketConfig::default()
-        };
-    }
-    config
+    harness::adapter_config!(Config, SocketConfig, setup, server)
 }
 
 /// weir-runtime's endpoint on runtime `R`, its tasks on executor `E`.
