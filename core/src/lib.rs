@@ -139,6 +139,7 @@ pub mod pmtu;
 pub mod protect;
 #[doc(hidden)]
 pub mod range_set;
+pub mod records;
 pub(crate) mod recovery;
 pub mod shaper;
 pub mod streams;

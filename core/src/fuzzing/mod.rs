@@ -36,6 +36,7 @@ mod endpoint;
 mod flood;
 mod lanes;
 mod pair;
+mod records;
 #[cfg(all(test, feature = "fuzzing"))]
 mod tests;
 mod tls;
@@ -46,6 +47,7 @@ pub use endpoint::{EndpointReached, endpoint_datagrams, endpoint_datagrams_reach
 pub use flood::{FloodPath, FloodReached, endpoint_flood, endpoint_flood_reached};
 pub use lanes::{LanesReached, lanes, lanes_reached};
 pub use pair::{PairReached, connection_pair, connection_pair_reached};
+pub use records::{RecordsReached, records, records_reached};
 pub use tls::{TlsReached, tls_handshake, tls_handshake_reached};
 
 /// What a fuzz body reached, so that tests can check that seeds go deep.

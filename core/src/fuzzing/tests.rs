@@ -453,3 +453,29 @@ fn committed_fuzz_seeds_are_current() {
         }
     }
 }
+
+/// The committed seeds of `tcp_records` (`fuzz/seeds/tcp_records/`): each reaches what it is
+/// named for.
+#[test]
+fn record_seeds_reach_records_and_breaks() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/tcp_records");
+    let seed = |name: &str| std::fs::read(dir.join(name)).expect("committed seed");
+    let whole = super::records_reached(&seed("whole_records"));
+    assert_eq!((whole.records, whole.broken), (3, false));
+    assert_eq!(super::records_reached(&seed("byte_at_a_time")).records, 3);
+    assert_eq!(super::records_reached(&seed("small_backlog")).records, 4);
+    assert!(super::records_reached(&seed("oversized")).broken);
+    let empty = super::records_reached(&seed("empty_record"));
+    assert_eq!((empty.records, empty.broken), (1, true));
+    let cut = super::records_reached(&seed("cut_mid_record"));
+    assert_eq!((cut.records, cut.broken), (0, false));
+}
+
+proptest! {
+    #[test]
+    fn the_record_decoder_holds_on_arbitrary_streams(
+        data in proptest::collection::vec(any::<u8>(), 0..4000),
+    ) {
+        super::records(&data);
+    }
+}
