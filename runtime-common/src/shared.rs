@@ -134,8 +134,6 @@ pub(crate) struct ConnState {
     pub(crate) readers: HashMap<StreamId, Waker>,
     /// Waiting to write, per stream.
     pub(crate) writers: HashMap<StreamId, Waker>,
-    /// Streams the peer stopped, with its code (the core reports it once, as an event).
-    pub(crate) stopped: HashMap<StreamId, VarInt>,
     /// The newest strategy changes not yet taken by the application, at most
     /// [`STRATEGY_CHANGES_KEPT`] (the oldest go first).
     pub(crate) strategy_changes: VecDeque<StrategyChange>,
@@ -263,10 +261,9 @@ impl State {
                 Event::Stream(event) => match event {
                     StreamEvent::Readable { id } => wake_stream(&mut state.readers, id),
                     StreamEvent::Writable { id } => wake_stream(&mut state.writers, id),
-                    StreamEvent::Stopped { id, error_code } => {
-                        state.stopped.insert(id, error_code);
-                        wake_stream(&mut state.writers, id);
-                    }
+                    // The core answers writes with the peer's code from now on, also once
+                    // the stream's state is released (`Connection::stopped`).
+                    StreamEvent::Stopped { id, .. } => wake_stream(&mut state.writers, id),
                     StreamEvent::Opened { dir } => state.accept[dir_index(dir)].wake_all(),
                     StreamEvent::Available { dir } => state.open[dir_index(dir)].wake_all(),
                     StreamEvent::Finished { .. } => {}

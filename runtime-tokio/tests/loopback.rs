@@ -431,6 +431,60 @@ async fn messages_and_stream_credit() {
     );
 }
 
+/// A stream the peer stopped keeps answering with the peer's code, and a stream that ended
+/// keeps reading as ended, after the core released its state (the core remembers how its
+/// closed streams ended; the adapter keeps no record of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_stream_keeps_its_code_after_its_state_is_gone() {
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let server_task = tokio::spawn(async move {
+        let conn = server.accept().await.expect("client");
+        let (mut send, mut recv) = conn.accept_bi().await.expect("stream");
+        recv.stop(VarInt::from_u32(42)).expect("stop");
+        send.finish().expect("finish");
+        // Echo messages until the client closes: each round trip carries acknowledgements.
+        while let Ok(message) = conn.read_datagram().await {
+            let _ = conn.send_datagram(message.data);
+        }
+    });
+    let client = client_for(addr).await;
+    tokio::time::timeout(TEST_BOUND, async {
+        let conn = client.connect(addr).await.expect("connect");
+        let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
+        let stopped = loop {
+            match send.write(&[7; 1000]).await {
+                Ok(_) => tokio::task::yield_now().await,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(
+            stopped,
+            weir_tokio::WriteError::Stopped(VarInt::from_u32(42))
+        );
+        assert_eq!(recv.read_to_end(16).await.expect("the server's end"), b"");
+        // Round trips: our RESET_STREAM and the server's FIN are acknowledged, both ends
+        // release the stream.
+        for tick in 0..5u8 {
+            conn.send_datagram(bytes::Bytes::copy_from_slice(&[tick]))
+                .expect("send message");
+            conn.read_datagram().await.expect("echo");
+        }
+        let code = weir_tokio::WriteError::Stopped(VarInt::from_u32(42));
+        assert_eq!(send.write(b"more").await, Err(code.clone()));
+        assert_eq!(send.finish(), Err(code.clone()));
+        assert_eq!(send.reset(VarInt::from_u32(1)), Err(code));
+        assert_eq!(recv.read(&mut [0; 4]).await, Ok(None));
+        conn.close(VarInt::ZERO, b"done");
+    })
+    .await
+    .expect("in time");
+    tokio::time::timeout(TEST_BOUND, server_task)
+        .await
+        .expect("in time")
+        .expect("server task");
+}
+
 /// Path MTU discovery over real sockets: loopback carries far more than the 1452-byte ceiling,
 /// so one probe validates it and the data goes in 1452-byte datagrams (the socket sets the
 /// don't-fragment bit; where it could not, discovery would be off and the size 1200).

@@ -674,6 +674,8 @@ impl Connection {
     }
 
     /// Copies as much of `data` into the stream's send buffer as it accepts; returns how much.
+    /// On a stream the peer stopped, [`WriteError::Stopped`] with the peer's code, also after
+    /// the stream's state is released (see [`stopped`](Self::stopped)).
     pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
         self.check_open(id)?;
         self.streams.write(id, data)
@@ -698,7 +700,10 @@ impl Connection {
         self.streams.reset(id, error_code)
     }
 
-    /// Reads up to `max_len` bytes in order: `Ok(None)` at the end of the stream.
+    /// Reads up to `max_len` bytes in order: `Ok(None)` at the end of the stream, and again on
+    /// later calls; a reset keeps its code. Both outlive the stream's state (the connection
+    /// remembers how its closed streams ended, within
+    /// [`StreamsConfig::closed_stream_ranges`](crate::streams::StreamsConfig::closed_stream_ranges)).
     pub fn read(
         &mut self,
         now: Instant,
@@ -719,9 +724,22 @@ impl Connection {
         self.streams.set_priority(id, priority)
     }
 
-    /// A stream's state, `None` once its state is gone.
+    /// A stream's state; `None` for a stream never opened. A released stream reads as
+    /// [`StreamState::Reset`] if either half was abandoned and the record of closed streams
+    /// still holds it, as [`StreamState::Closed`] otherwise.
     pub fn stream_state(&self, id: StreamId) -> Option<StreamState> {
         self.streams.state(id)
+    }
+
+    /// The error code of the peer's STOP_SENDING, if the peer stopped our sending on stream
+    /// `id` (the application also got [`StreamEvent::Stopped`]). Answered while the stream's
+    /// state is held and after it is released, as long as the connection's record of closed
+    /// streams holds the stream (bounded by
+    /// [`StreamsConfig::closed_stream_ranges`](crate::streams::StreamsConfig::closed_stream_ranges);
+    /// streams stopped with one code share one entry). A driver uses it to explain why
+    /// [`finish`](Self::finish) or [`reset`](Self::reset) failed.
+    pub fn stopped(&self, id: StreamId) -> Option<VarInt> {
+        self.streams.stopped(id)
     }
 
     // ----- Unreliable messages -----
