@@ -113,6 +113,9 @@ fn wake_stream(map: &mut HashMap<StreamId, Waker>, id: StreamId) {
 pub(crate) struct ConnState {
     /// Whether application objects (a `Connection`, its streams) refer to it.
     pub(crate) attached: bool,
+    /// A client opened it to our server (`Event::Incoming`): it goes to `accept` once
+    /// connected.
+    pub(crate) inbound: bool,
     pub(crate) connected: bool,
     pub(crate) error: Option<ConnectionError>,
     pub(crate) drained: bool,
@@ -244,12 +247,20 @@ impl State {
         while let Some((handle, event)) = self.core.poll_event() {
             let state = self.conns.entry(handle).or_default();
             match event {
+                Event::Incoming { remote } => {
+                    state.inbound = true;
+                    if self.closing || self.endpoint_refs == 0 {
+                        // Nobody will accept it: refuse it before its handshake costs more.
+                        tracing::debug!(%handle, %remote, "incoming connection refused");
+                        self.close(handle, VarInt::ZERO, b"endpoint closing");
+                    }
+                }
                 Event::Connected => {
                     state.connected = true;
                     state.last_stats = self.core.connection(handle).map(|c| c.stats());
                     state.lifecycle.wake_all();
-                    if !state.attached {
-                        // A server-side connection: queue it for `accept`.
+                    if state.inbound {
+                        // Usable now: queue it for `accept`.
                         if self.closing || self.endpoint_refs == 0 {
                             self.close(handle, VarInt::ZERO, b"endpoint closing");
                         } else {

@@ -65,6 +65,20 @@ pub use transport_params::TransportParameters;
 /// Something the application should know about a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A client opened this connection to our server endpoint, from `remote`: the first event
+    /// of every connection a server accepts, reported exactly once, while its handshake is
+    /// still under way. A driver starts tracking the handle here (its state, its place in an
+    /// accept queue); the connection is usable from [`Connected`](Self::Connected), which
+    /// follows if the handshake completes, and [`Closed`](Self::Closed) then
+    /// [`Drained`](Self::Drained) follow if it fails or times out. To refuse the connection,
+    /// [`close`](Connection::close) it. Never reported for a connection this end opened with
+    /// [`Endpoint::connect`](crate::Endpoint::connect), nor for a client an endpoint refuses
+    /// outright (not accepting, at its connection limit, a Retry, an invalid Initial), which
+    /// costs no state.
+    Incoming {
+        /// The client's address as its first Initial came from.
+        remote: SocketAddr,
+    },
     /// The handshake completed: streams and messages can flow both ways.
     Connected,
     /// Something happened on a stream.
@@ -302,6 +316,8 @@ impl Connection {
         conn.init_crypto(security, &params, &accepted.initial_dcid)?;
         conn.address_validated = accepted.address_validated;
         conn.handshake_timeout = Some(accepted.handshake_timeout);
+        // First of its events: whatever its first packet causes comes after.
+        conn.events.push_back(Event::Incoming { remote });
         Ok(conn)
     }
 
