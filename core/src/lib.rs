@@ -146,7 +146,6 @@ pub mod protect;
 #[doc(hidden)]
 pub mod range_set;
 pub(crate) mod recovery;
-pub mod shaper;
 pub mod streams;
 mod transmit;
 #[doc(hidden)]
@@ -158,7 +157,7 @@ pub mod sim;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
-pub use config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
+pub use config::{EndpointConfig, RateLimit, Seed, ServerConfig, TransportConfig};
 pub use connection::{Connection, ConnectionError, ConnectionStats, Event};
 pub use endpoint::{ConnectionHandle, Endpoint};
 pub use error::{TransportError, TransportErrorCode};

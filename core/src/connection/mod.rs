@@ -18,6 +18,7 @@ mod lifecycle;
 mod migration;
 mod pacing;
 mod pmtu;
+mod rate_limit;
 mod recv;
 mod send;
 mod space;
@@ -36,6 +37,7 @@ use self::datagrams::Datagrams;
 use self::handshake::Handshake;
 use self::key_update::KeyUpdate;
 use self::pacing::Pacer;
+use self::rate_limit::TokenBucket;
 use self::space::{PacketSpace, SentFrames};
 use self::timers::TimerTable;
 use crate::adapt::{Selector, Strategy, StrategyChange};
@@ -208,6 +210,8 @@ pub struct Connection {
     /// When the application last queued an unreliable message.
     last_datagram_queued: Option<Instant>,
     pacer: Pacer,
+    /// The configured ceiling on the sending rate (`TransportConfig::rate_limit`), if any.
+    rate_limit: Option<TokenBucket>,
     streams: StreamsState,
     lanes: Lanes,
     datagrams: Datagrams,
@@ -393,6 +397,9 @@ impl Connection {
             jitter_allowance: Duration::ZERO,
             last_datagram_queued: None,
             pacer: Pacer::new(max_datagram),
+            rate_limit: config
+                .rate_limit
+                .map(|limit| TokenBucket::new(limit.bytes_per_second, limit.burst, now)),
             streams,
             lanes,
             datagrams,
