@@ -132,6 +132,27 @@ mod tests {
     }
 
     #[test]
+    fn perf_rate_limit_reaches_the_transport() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["weir", "perf", "client", "--connect", "127.0.0.1:4433"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Perf(perf::PerfArgs {
+                    role: perf::Role::Client(args),
+                }) => args.transport.transport().rate_limit,
+                _ => panic!("a perf client"),
+            })
+        };
+        assert_eq!(parse(&[]).expect("parses"), None, "off by default");
+        assert_eq!(
+            parse(&["--rate-limit", "8mbit"]).expect("parses"),
+            Some(weir_core::config::RateLimit::new(1_000_000))
+        );
+        assert!(parse(&["--rate-limit", "0mbit"]).is_err(), "zero refused");
+        assert!(parse(&["--rate-limit", "8mbit", "--quic"]).is_err());
+    }
+
+    #[test]
     fn low_latency_without_bbr_is_a_clear_error() {
         let sim = run(&[
             "weir",

@@ -98,6 +98,44 @@ pub struct TransportConfig {
     /// batching). The default runs weir's policy ([`WeirPolicy`](crate::adapt::WeirPolicy));
     /// [`AdaptConfig::off`] keeps everything as configured.
     pub adapt: AdaptConfig,
+    /// A ceiling on the connection's sending rate, whatever the congestion window allows (a
+    /// phone's data budget, a server's cap per client); see [`RateLimit`]. Off (`None`) by
+    /// default.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A ceiling on one connection's sending rate: a token bucket of
+/// [`bytes_per_second`](Self::bytes_per_second) holding at most [`burst`](Self::burst) bytes,
+/// full when the connection starts. Over any interval of length `d` the connection sends at most
+/// `bytes_per_second × d + burst` bytes of ack-eliciting packets after the handshake: new data,
+/// retransmissions, messages, pings and probes all count, in whole UDP payloads. The limit
+/// applies together with the pacer (the next packet leaves when both allow it, and the
+/// connection's timer wakes then) and below the congestion controller, which still decides
+/// when the path is the tighter limit. Acknowledgement-only packets and the handshake's
+/// packets are never held back: delaying them would slow the peer, not this end. Data waits in
+/// the stream and lane buffers meanwhile, where the scheduler keeps choosing what goes first
+/// (`connection/rate_limit.rs` says why there is no packet queue). Both ends of a connection
+/// can set one; each limits what it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// The sustained rate, in bytes per second (UDP payload). Not zero.
+    pub bytes_per_second: u64,
+    /// The most bytes that may leave at once after a quiet spell. At least the largest
+    /// datagram the connection may send ([`TransportConfig::datagram_ceiling`]), or no packet
+    /// could ever leave.
+    pub burst: u64,
+}
+
+impl RateLimit {
+    /// A limit of `bytes_per_second` with the default burst: 10 ms at the rate, and at least
+    /// 16 KiB (a dozen full datagrams, so a slow limit still sends a short message train at
+    /// once).
+    pub fn new(bytes_per_second: u64) -> Self {
+        Self {
+            bytes_per_second,
+            burst: (bytes_per_second / 100).max(16 * 1024),
+        }
+    }
 }
 
 impl Default for TransportConfig {
@@ -123,6 +161,7 @@ impl Default for TransportConfig {
             datagram_send_buffer: 1 << 20,
             estimators: EstimatorConfig::default(),
             adapt: AdaptConfig::default(),
+            rate_limit: None,
         }
     }
 }
@@ -170,6 +209,18 @@ impl TransportConfig {
         self.estimators.validate()?;
         if let Some(mtu) = &self.mtu_discovery {
             mtu.validate()?;
+        }
+        if let Some(limit) = &self.rate_limit {
+            if limit.bytes_per_second == 0 {
+                return Err(ConfigError::Zero("rate_limit.bytes_per_second"));
+            }
+            let datagram = self.datagram_ceiling();
+            if limit.burst < u64::from(datagram) {
+                return Err(ConfigError::RateLimitBurst {
+                    burst: limit.burst,
+                    datagram,
+                });
+            }
         }
         if !self.congestion.kind.is_implemented() {
             return Err(ConfigError::Controller(UnsupportedController {
@@ -443,6 +494,14 @@ pub enum ConfigError {
     /// A value that must be positive is zero.
     #[error("{0} must not be zero")]
     Zero(&'static str),
+    /// A [`RateLimit`] whose burst cannot hold the largest datagram the connection may send.
+    #[error("rate_limit.burst {burst} is below the largest datagram, {datagram} bytes")]
+    RateLimitBurst {
+        /// The burst configured, bytes.
+        burst: u64,
+        /// The largest datagram ([`TransportConfig::datagram_ceiling`]), bytes.
+        datagram: u16,
+    },
     /// [`Seed::FromOs`] reached the core, which draws no randomness of its own.
     #[error(
         "the endpoint's seed must be drawn from the operating system by its driver \
@@ -524,6 +583,38 @@ mod tests {
             s.validate(),
             Err(ConfigError::Zero("max_handshakes_per_address"))
         );
+    }
+
+    #[test]
+    fn rate_limits_are_checked() {
+        let mut t = TransportConfig {
+            rate_limit: Some(RateLimit {
+                bytes_per_second: 0,
+                burst: 64_000,
+            }),
+            ..TransportConfig::default()
+        };
+        assert_eq!(
+            t.validate(),
+            Err(ConfigError::Zero("rate_limit.bytes_per_second"))
+        );
+        // The burst must hold the largest datagram discovery may reach (1452 by default).
+        t.rate_limit = Some(RateLimit {
+            bytes_per_second: 1000,
+            burst: 1400,
+        });
+        assert_eq!(
+            t.validate(),
+            Err(ConfigError::RateLimitBurst {
+                burst: 1400,
+                datagram: 1452
+            })
+        );
+        t.mtu_discovery = None;
+        assert_eq!(t.validate(), Ok(()), "1200-byte datagrams fit");
+        t.rate_limit = Some(RateLimit::new(1));
+        assert_eq!(t.validate(), Ok(()), "the default burst holds a datagram");
+        assert_eq!(RateLimit::new(10_000_000).burst, 100_000);
     }
 
     #[test]

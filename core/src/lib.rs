@@ -43,12 +43,18 @@
 //! 3. **Drain what to send.** After *any* input, call [`Endpoint::poll_transmit`] until it
 //!    returns `None`, sending each [`Transmit`] to its destination; a transmit may hold several
 //!    datagrams of `segment_size` bytes ([`Transmit::segments`]) for one GSO send.
-//! 4. **Drain the events.** [`Endpoint::poll_event`] until `None`: a connection connected, a
-//!    stream became readable or writable, a message arrived, the peer moved, a connection closed
-//!    (with its typed [`connection::ConnectionError`]) or drained (its handle is dead from then
-//!    on).
+//! 4. **Drain the events.** [`Endpoint::poll_event`] until `None`: a client opened a connection
+//!    to this server ([`Event::Incoming`], the first event of every accepted connection: start
+//!    tracking its handle), a connection connected (usable from now on: a client's own, or an
+//!    incoming one whose handshake completed), a stream became readable or writable, a message
+//!    arrived, the peer moved, a connection closed (with its typed
+//!    [`connection::ConnectionError`]; an incoming connection whose handshake fails goes
+//!    straight from `Incoming` to `Closed`) or drained (its handle is dead from then on).
 //! 5. **Sleep** until the next datagram or [`Endpoint::poll_timeout`], whichever comes first,
 //!    then go to 2.
+//!
+//! Per connection: `Incoming` comes first (server side only, exactly once), `Connected` and
+//! `Closed` at most once each, `Drained` always last.
 //!
 //! Invariants: time never goes backwards (pass `max(now, last_now)` if your clock can step);
 //! drain (3, 4) before re-arming (5), since an input can move the deadline earlier; calling
@@ -141,7 +147,6 @@ pub mod protect;
 pub mod range_set;
 pub mod records;
 pub(crate) mod recovery;
-pub mod shaper;
 pub mod streams;
 mod transmit;
 #[doc(hidden)]
@@ -153,7 +158,7 @@ pub mod sim;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
-pub use config::{EndpointConfig, Seed, ServerConfig, TransportConfig};
+pub use config::{EndpointConfig, RateLimit, Seed, ServerConfig, TransportConfig};
 pub use connection::{Connection, ConnectionError, ConnectionStats, Event};
 pub use endpoint::{ConnectionHandle, Endpoint};
 pub use error::{TransportError, TransportErrorCode};

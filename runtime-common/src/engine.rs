@@ -205,6 +205,14 @@ impl ConnMut<'_> {
         }
     }
 
+    /// The code of the peer's STOP_SENDING on `id`, if it stopped the stream.
+    pub(crate) fn stopped(&mut self, id: StreamId) -> Option<VarInt> {
+        match self {
+            Self::Weir(c) => c.stopped(id),
+            Self::Quic(c) => c.stopped(id),
+        }
+    }
+
     pub(crate) fn reset(&mut self, id: StreamId, code: VarInt) -> Result<(), ClosedStream> {
         match self {
             Self::Weir(c) => c.reset(id, code),

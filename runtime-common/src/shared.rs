@@ -113,6 +113,9 @@ fn wake_stream(map: &mut HashMap<StreamId, Waker>, id: StreamId) {
 pub(crate) struct ConnState {
     /// Whether application objects (a `Connection`, its streams) refer to it.
     pub(crate) attached: bool,
+    /// A client opened it to our server (`Event::Incoming`): it goes to `accept` once
+    /// connected.
+    pub(crate) inbound: bool,
     pub(crate) connected: bool,
     pub(crate) error: Option<ConnectionError>,
     pub(crate) drained: bool,
@@ -134,8 +137,6 @@ pub(crate) struct ConnState {
     pub(crate) readers: HashMap<StreamId, Waker>,
     /// Waiting to write, per stream.
     pub(crate) writers: HashMap<StreamId, Waker>,
-    /// Streams the peer stopped, with its code (the core reports it once, as an event).
-    pub(crate) stopped: HashMap<StreamId, VarInt>,
     /// The newest strategy changes not yet taken by the application, at most
     /// [`STRATEGY_CHANGES_KEPT`] (the oldest go first).
     pub(crate) strategy_changes: VecDeque<StrategyChange>,
@@ -246,12 +247,20 @@ impl State {
         while let Some((handle, event)) = self.core.poll_event() {
             let state = self.conns.entry(handle).or_default();
             match event {
+                Event::Incoming { remote } => {
+                    state.inbound = true;
+                    if self.closing || self.endpoint_refs == 0 {
+                        // Nobody will accept it: refuse it before its handshake costs more.
+                        tracing::debug!(%handle, %remote, "incoming connection refused");
+                        self.close(handle, VarInt::ZERO, b"endpoint closing");
+                    }
+                }
                 Event::Connected => {
                     state.connected = true;
                     state.last_stats = self.core.connection(handle).map(|c| c.stats());
                     state.lifecycle.wake_all();
-                    if !state.attached {
-                        // A server-side connection: queue it for `accept`.
+                    if state.inbound {
+                        // Usable now: queue it for `accept`.
                         if self.closing || self.endpoint_refs == 0 {
                             self.close(handle, VarInt::ZERO, b"endpoint closing");
                         } else {
@@ -263,10 +272,9 @@ impl State {
                 Event::Stream(event) => match event {
                     StreamEvent::Readable { id } => wake_stream(&mut state.readers, id),
                     StreamEvent::Writable { id } => wake_stream(&mut state.writers, id),
-                    StreamEvent::Stopped { id, error_code } => {
-                        state.stopped.insert(id, error_code);
-                        wake_stream(&mut state.writers, id);
-                    }
+                    // The core answers writes with the peer's code from now on, also once
+                    // the stream's state is released (`Connection::stopped`).
+                    StreamEvent::Stopped { id, .. } => wake_stream(&mut state.writers, id),
                     StreamEvent::Opened { dir } => state.accept[dir_index(dir)].wake_all(),
                     StreamEvent::Available { dir } => state.open[dir_index(dir)].wake_all(),
                     StreamEvent::Finished { .. } => {}

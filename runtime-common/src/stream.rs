@@ -95,10 +95,7 @@ impl SendStream {
                     waiting.lifecycle.register(cx.waker());
                     Poll::Pending
                 }
-                Err(CoreWriteError::ClosedStream(_)) => match waiting.stopped.get(&id) {
-                    Some(code) => Poll::Ready(Err(WriteError::Stopped(*code))),
-                    None => Poll::Ready(Err(WriteError::ClosedStream)),
-                },
+                Err(CoreWriteError::ClosedStream(_)) => Poll::Ready(Err(WriteError::ClosedStream)),
             }
         })
     }
@@ -128,14 +125,14 @@ impl SendStream {
                 .core
                 .connection(handle)
                 .ok_or(ConnectionLost::EndpointStopped)?;
-            let result = op(&mut conn, id);
+            // A stream the peer stopped can be neither finished nor reset: say so with its
+            // code, which the core keeps after the stream's state is gone.
+            let result = op(&mut conn, id).map_err(|_| match conn.stopped(id) {
+                Some(code) => WriteError::Stopped(code),
+                None => WriteError::ClosedStream,
+            });
             state.wake_driver();
-            result.map_err(
-                |_| match state.conns.get(&handle).and_then(|c| c.stopped.get(&id)) {
-                    Some(code) => WriteError::Stopped(*code),
-                    None => WriteError::ClosedStream,
-                },
-            )
+            result
         });
         if result.is_ok() {
             self.done = true;
@@ -163,7 +160,6 @@ impl Drop for SendStream {
         self.conn.with_state(|state, handle| {
             if let Some(conn) = state.conns.get_mut(&handle) {
                 conn.writers.remove(&id);
-                conn.stopped.remove(&id);
             }
             if !done
                 && state.lost(handle).is_none()
@@ -209,8 +205,8 @@ pub struct RecvStream {
     id: StreamId,
     /// The end, a reset or a stop was seen: nothing more to do on drop.
     done: bool,
-    /// The end of the stream was seen: later reads return the end again (the core may have
-    /// released the stream's state meanwhile).
+    /// The end of the stream was seen: later reads return the end again without asking the
+    /// core (which keeps answering the end too, until the connection itself is gone).
     ended: bool,
 }
 
@@ -296,7 +292,6 @@ impl RecvStream {
             return Poll::Ready(Ok(true));
         }
         let id = self.id;
-        let stopped = self.done;
         let mut ended = false;
         let result = self.conn.with_state(|state, handle| {
             let now = state.now();
@@ -350,12 +345,8 @@ impl RecvStream {
                             state.wake_driver();
                             Poll::Pending
                         }
-                        // Not stopped by us, so its state was released after a clean end
-                        // whose last read also took the final bytes.
-                        _ if !stopped => {
-                            ended = true;
-                            Poll::Ready(Ok(true))
-                        }
+                        // Stopped by us, or unknown: the core reports a clean end, or a
+                        // reset's code, after the stream's state is released.
                         _ => Poll::Ready(Err(ReadError::ClosedStream)),
                     }
                 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::config::{EndpointConfig, RateLimit, ServerConfig, TransportConfig};
 use weir_core::crypto::{ClientTls, Identity, Security, TlsConfig, TlsConfigError};
 
 use crate::error::SocketConfigError;
@@ -73,6 +73,18 @@ impl Config {
             server,
             ..Self::default()
         }
+    }
+
+    /// Caps the sending rate of every connection the endpoint opens or accepts: sets
+    /// [`TransportConfig::rate_limit`] in [`client`](Self::client) and in the server's
+    /// transport (see [`RateLimit`]; [`bind`](crate::Endpoint::bind) validates it with the
+    /// rest). Set the fields yourself to limit only one role.
+    pub fn with_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.client.rate_limit = Some(limit);
+        if let Some(server) = &mut self.server {
+            server.transport.rate_limit = Some(limit);
+        }
+        self
     }
 
     /// **Insecure**: a client whose packets are neither encrypted nor authenticated (a CRC-32C

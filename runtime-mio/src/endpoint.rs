@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event as MioEvent;
 use mio::{Interest, Registry, Token};
-use weir_core::Side;
 use weir_core::config::ServerConfig;
 use weir_core::connection::{Connection, Event};
 use weir_core::crypto::{ClientTls, Security};
@@ -322,19 +321,20 @@ impl Endpoint {
         now
     }
 
-    /// The next event: a connection connected (a server's new connection is its first
-    /// `Event::Connected`; [`Connection::side`] tells), a stream or lane has data, a message
-    /// arrived, a connection closed (with its typed reason: `Event::Closed`) or drained
+    /// The next event: a client opened a connection to this server (`Event::Incoming`, the
+    /// first event of each such connection: start tracking its handle), a connection connected
+    /// (usable from now on: a client's own or an incoming one), a stream or lane has data, a
+    /// message arrived, a connection closed (with its typed reason: `Event::Closed`; an
+    /// incoming connection whose handshake fails goes from `Incoming` to `Closed`) or drained
     /// (`Event::Drained`, its handle invalid from then on). Drain it after every
     /// [`drive`](Self::drive).
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
         let (handle, event) = self.core.poll_event()?;
         if self.closing
-            && matches!(event, Event::Connected)
+            && matches!(event, Event::Incoming { .. })
             && let Some(conn) = self.core.connection(handle)
-            && conn.side() == Side::Server
         {
-            // A handshake that completes during shutdown: the connection ends at once.
+            // A client that got in as shutdown began: refused before its handshake.
             let now = Instant::now().max(self.last_now);
             conn.close(now, VarInt::ZERO, b"endpoint closing");
             self.touched = true;

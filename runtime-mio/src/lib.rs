@@ -26,9 +26,10 @@
 //!    (to `WouldBlock`, within a budget), fires the core's timers when due, and sends everything
 //!    the core has ready (what the kernel cannot take yet waits, registered for `WRITABLE`).
 //! 4. **Events**: drain [`endpoint.poll_event()`](Endpoint::poll_event): the core's
-//!    [`Event`]s with the [`ConnectionHandle`] they concern — `Connected` (a client's handshake
-//!    done, or a new server connection: check [`Connection::side`]), stream, lane and datagram
-//!    readiness, `Closed` with a typed reason, `Drained`.
+//!    [`Event`]s with the [`ConnectionHandle`] they concern — `Incoming` (a client opened a
+//!    connection to this server: its first event), `Connected` (the handshake is done, the
+//!    connection usable), stream, lane and datagram readiness, `Closed` with a typed reason,
+//!    `Drained`.
 //! 5. **Act**: reach a connection with [`endpoint.connection(handle)`](Endpoint::connection)
 //!    — the core's own [`Connection`], whose methods open, write, read and finish streams,
 //!    send and receive lane messages and unreliable datagrams, and close. Methods that take
@@ -64,7 +65,8 @@
 //!         let now = endpoint.now();
 //!         let Some(conn) = endpoint.connection(handle) else { continue };
 //!         match event {
-//!             // 5. act: echo every stream back
+//!             // 5. act: greet new clients, echo every stream back
+//!             Event::Incoming { remote } => println!("{handle}: a client from {remote}"),
 //!             Event::Stream(StreamEvent::Opened { .. }) => while conn.accept_bi().is_some() {},
 //!             Event::Stream(StreamEvent::Readable { id }) => {
 //!                 while let Ok(Some(data)) = conn.read(now, id, usize::MAX) {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use weir_tokio::weir_core::config::{ConfigError, TransportConfig};
+use weir_tokio::weir_core::config::{ConfigError, RateLimit, TransportConfig};
 use weir_tokio::weir_core::connection::ConnectionError;
 use weir_tokio::{
     BindError, Config, ConnectError, ConnectionLost, Endpoint, ReadError, SocketConfig,
@@ -429,6 +429,87 @@ async fn messages_and_stream_credit() {
         ),
         "{why:?}"
     );
+}
+
+/// `Config::with_rate_limit` reaches the connections: 3 MB at 2 MB/s take about 1.5 s over a
+/// loopback that moves them in a few tens of milliseconds without the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_a_transfer_to_its_rate() {
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let _server = spawn_pattern_server(server);
+    let limit = RateLimit::new(2_000_000);
+    let client = Endpoint::bind(
+        "127.0.0.1:0".parse().expect("literal"),
+        client_config().with_rate_limit(limit),
+    )
+    .await
+    .expect("bind the client");
+    let elapsed = tokio::time::timeout(TEST_BOUND, async {
+        let conn = client.connect(addr).await.expect("connect");
+        let start = Instant::now();
+        assert_eq!(send_and_count(&conn, 3, 3_000_000).await, 3_000_000);
+        start.elapsed()
+    })
+    .await
+    .expect("in time");
+    // At most the burst, then 2 MB/s of datagrams (a little more than the data): at least
+    // (3 MB − 20 kB) / 2 MB/s ≈ 1.49 s.
+    assert!(elapsed >= Duration::from_millis(1450), "{elapsed:?}");
+}
+
+/// A stream the peer stopped keeps answering with the peer's code, and a stream that ended
+/// keeps reading as ended, after the core released its state (the core remembers how its
+/// closed streams ended; the adapter keeps no record of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_stream_keeps_its_code_after_its_state_is_gone() {
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let server_task = tokio::spawn(async move {
+        let conn = server.accept().await.expect("client");
+        let (mut send, mut recv) = conn.accept_bi().await.expect("stream");
+        recv.stop(VarInt::from_u32(42)).expect("stop");
+        send.finish().expect("finish");
+        // Echo messages until the client closes: each round trip carries acknowledgements.
+        while let Ok(message) = conn.read_datagram().await {
+            let _ = conn.send_datagram(message.data);
+        }
+    });
+    let client = client_for(addr).await;
+    tokio::time::timeout(TEST_BOUND, async {
+        let conn = client.connect(addr).await.expect("connect");
+        let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
+        let stopped = loop {
+            match send.write(&[7; 1000]).await {
+                Ok(_) => tokio::task::yield_now().await,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(
+            stopped,
+            weir_tokio::WriteError::Stopped(VarInt::from_u32(42))
+        );
+        assert_eq!(recv.read_to_end(16).await.expect("the server's end"), b"");
+        // Round trips: our RESET_STREAM and the server's FIN are acknowledged, both ends
+        // release the stream.
+        for tick in 0..5u8 {
+            conn.send_datagram(bytes::Bytes::copy_from_slice(&[tick]))
+                .expect("send message");
+            conn.read_datagram().await.expect("echo");
+        }
+        let code = weir_tokio::WriteError::Stopped(VarInt::from_u32(42));
+        assert_eq!(send.write(b"more").await, Err(code.clone()));
+        assert_eq!(send.finish(), Err(code.clone()));
+        assert_eq!(send.reset(VarInt::from_u32(1)), Err(code));
+        assert_eq!(recv.read(&mut [0; 4]).await, Ok(None));
+        conn.close(VarInt::ZERO, b"done");
+    })
+    .await
+    .expect("in time");
+    tokio::time::timeout(TEST_BOUND, server_task)
+        .await
+        .expect("in time")
+        .expect("server task");
 }
 
 /// Path MTU discovery over real sockets: loopback carries far more than the 1452-byte ceiling,

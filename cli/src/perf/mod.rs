@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use weir_core::config::{ServerConfig, TransportConfig};
+use weir_core::config::{RateLimit, ServerConfig, TransportConfig};
 
 use crate::adapt_args::AdaptPolicy;
 use weir_core::congestion::ControllerKind;
@@ -28,7 +28,8 @@ use weir_core::lanes::{
     Compression, DeliveryMode, FecLevel, LaneCompression, LaneConfig, MAX_REDUNDANCY,
 };
 
-use crate::units::{parse_bytes, parse_duration};
+use crate::units::{parse_bytes, parse_duration, parse_rate};
+use weir_core::sim::Bitrate;
 
 /// Mode byte of a bulk run.
 const MODE_BULK: u8 = b'B';
@@ -200,6 +201,12 @@ pub struct TransportArgs {
     /// (`--adapt`) is weir's alone.
     #[arg(long)]
     pub quic: bool,
+    /// Cap what this end sends per connection at RATE (e.g. `8mbit`, `500kbit`), whatever the
+    /// congestion window allows: new data and retransmissions alike, with a burst of 10 ms at
+    /// the rate (at least 16 KiB). Each end limits what it sends, so give it to the client to
+    /// cap an upload and to the server to cap what it sends back. Not with `--quic`.
+    #[arg(long, value_parser = parse_rate, value_name = "RATE", conflicts_with = "quic")]
+    pub rate_limit: Option<Bitrate>,
     /// With `--quic`: the application protocol (ALPN) to offer or accept, so that any QUIC
     /// peer that speaks it can take part.
     #[arg(
@@ -265,12 +272,16 @@ impl TransportArgs {
             .then(|| (self.alpn.as_bytes(), self.quic_transport()))
     }
 
-    fn transport(&self) -> TransportConfig {
+    pub(crate) fn transport(&self) -> TransportConfig {
         TransportConfig {
             max_datagram_size: self.datagram_size,
             mtu_discovery: crate::mtu_discovery(self.no_mtu_discovery, self.max_datagram_size),
             congestion: crate::controller_config(self.controller(), self.low_latency),
             adapt: self.adapt.config(self.cc),
+            // Bits to bytes, rounded up so that a tiny rate stays a valid (non-zero) one.
+            rate_limit: self
+                .rate_limit
+                .map(|rate| RateLimit::new(rate.bps().div_ceil(8))),
             ..TransportConfig::default()
         }
     }

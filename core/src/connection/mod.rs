@@ -18,6 +18,7 @@ mod lifecycle;
 mod migration;
 mod pacing;
 mod pmtu;
+mod rate_limit;
 mod recv;
 mod send;
 mod space;
@@ -36,6 +37,7 @@ use self::datagrams::Datagrams;
 use self::handshake::Handshake;
 use self::key_update::KeyUpdate;
 use self::pacing::Pacer;
+use self::rate_limit::TokenBucket;
 use self::space::{PacketSpace, SentFrames};
 use self::timers::TimerTable;
 use crate::adapt::{Selector, Strategy, StrategyChange};
@@ -65,6 +67,20 @@ pub use transport_params::TransportParameters;
 /// Something the application should know about a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A client opened this connection to our server endpoint, from `remote`: the first event
+    /// of every connection a server accepts, reported exactly once, while its handshake is
+    /// still under way. A driver starts tracking the handle here (its state, its place in an
+    /// accept queue); the connection is usable from [`Connected`](Self::Connected), which
+    /// follows if the handshake completes, and [`Closed`](Self::Closed) then
+    /// [`Drained`](Self::Drained) follow if it fails or times out. To refuse the connection,
+    /// [`close`](Connection::close) it. Never reported for a connection this end opened with
+    /// [`Endpoint::connect`](crate::Endpoint::connect), nor for a client an endpoint refuses
+    /// outright (not accepting, at its connection limit, a Retry, an invalid Initial), which
+    /// costs no state.
+    Incoming {
+        /// The client's address as its first Initial came from.
+        remote: SocketAddr,
+    },
     /// The handshake completed: streams and messages can flow both ways.
     Connected,
     /// Something happened on a stream.
@@ -194,6 +210,8 @@ pub struct Connection {
     /// When the application last queued an unreliable message.
     last_datagram_queued: Option<Instant>,
     pacer: Pacer,
+    /// The configured ceiling on the sending rate (`TransportConfig::rate_limit`), if any.
+    rate_limit: Option<TokenBucket>,
     streams: StreamsState,
     lanes: Lanes,
     datagrams: Datagrams,
@@ -302,6 +320,8 @@ impl Connection {
         conn.init_crypto(security, &params, &accepted.initial_dcid)?;
         conn.address_validated = accepted.address_validated;
         conn.handshake_timeout = Some(accepted.handshake_timeout);
+        // First of its events: whatever its first packet causes comes after.
+        conn.events.push_back(Event::Incoming { remote });
         Ok(conn)
     }
 
@@ -377,6 +397,9 @@ impl Connection {
             jitter_allowance: Duration::ZERO,
             last_datagram_queued: None,
             pacer: Pacer::new(max_datagram),
+            rate_limit: config
+                .rate_limit
+                .map(|limit| TokenBucket::new(limit.bytes_per_second, limit.burst, now)),
             streams,
             lanes,
             datagrams,
@@ -674,6 +697,8 @@ impl Connection {
     }
 
     /// Copies as much of `data` into the stream's send buffer as it accepts; returns how much.
+    /// On a stream the peer stopped, [`WriteError::Stopped`] with the peer's code, also after
+    /// the stream's state is released (see [`stopped`](Self::stopped)).
     pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
         self.check_open(id)?;
         self.streams.write(id, data)
@@ -698,7 +723,10 @@ impl Connection {
         self.streams.reset(id, error_code)
     }
 
-    /// Reads up to `max_len` bytes in order: `Ok(None)` at the end of the stream.
+    /// Reads up to `max_len` bytes in order: `Ok(None)` at the end of the stream, and again on
+    /// later calls; a reset keeps its code. Both outlive the stream's state (the connection
+    /// remembers how its closed streams ended, within
+    /// [`StreamsConfig::closed_stream_ranges`](crate::streams::StreamsConfig::closed_stream_ranges)).
     pub fn read(
         &mut self,
         now: Instant,
@@ -719,9 +747,22 @@ impl Connection {
         self.streams.set_priority(id, priority)
     }
 
-    /// A stream's state, `None` once its state is gone.
+    /// A stream's state; `None` for a stream never opened. A released stream reads as
+    /// [`StreamState::Reset`] if either half was abandoned and the record of closed streams
+    /// still holds it, as [`StreamState::Closed`] otherwise.
     pub fn stream_state(&self, id: StreamId) -> Option<StreamState> {
         self.streams.state(id)
+    }
+
+    /// The error code of the peer's STOP_SENDING, if the peer stopped our sending on stream
+    /// `id` (the application also got [`StreamEvent::Stopped`]). Answered while the stream's
+    /// state is held and after it is released, as long as the connection's record of closed
+    /// streams holds the stream (bounded by
+    /// [`StreamsConfig::closed_stream_ranges`](crate::streams::StreamsConfig::closed_stream_ranges);
+    /// streams stopped with one code share one entry). A driver uses it to explain why
+    /// [`finish`](Self::finish) or [`reset`](Self::reset) failed.
+    pub fn stopped(&self, id: StreamId) -> Option<VarInt> {
+        self.streams.stopped(id)
     }
 
     // ----- Unreliable messages -----

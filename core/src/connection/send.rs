@@ -230,7 +230,8 @@ impl Connection {
             && !self.spaces[SpaceId::Data.index()].discarded
     }
 
-    /// Whether the pacer lets a full-size packet leave now; if not, arms the pacing timer.
+    /// Whether the pacer and the rate limit let a full-size packet leave now; if not, arms the
+    /// pacing timer for when both will.
     fn pacer_allows(&mut self, now: Instant) -> bool {
         let datagram = u64::from(self.datagram_size);
         let rate = Pacer::rate(
@@ -238,7 +239,19 @@ impl Connection {
             self.congestion.window(),
             self.rtt.smoothed(),
         );
-        match self.pacer.delay(now, datagram, rate, datagram) {
+        let paced = self.pacer.delay(now, datagram, rate, datagram);
+        let limited = self.rate_limit.as_mut().and_then(|bucket| {
+            bucket.refill(now);
+            // The configuration keeps the burst at least a datagram; should it not, a packet
+            // waits for a full bucket rather than for ever.
+            let needed = datagram.min(bucket.burst());
+            if bucket.has(needed) {
+                None
+            } else {
+                bucket.ready_at(needed)
+            }
+        });
+        match paced.max(limited) {
             None => {
                 self.timers.stop(Timer::Pacing);
                 true
@@ -531,6 +544,11 @@ impl Connection {
         if eliciting {
             if id == SpaceId::Data {
                 self.pacer.on_sent(size as u64);
+                // Probes and MTU probes leave without asking: their bytes still count.
+                if let Some(bucket) = &mut self.rate_limit {
+                    bucket.refill(now);
+                    bucket.take(size as u64);
+                }
             }
             if !self.eliciting_since_receive {
                 // RFC 9000 §10.1: sending the first ack-eliciting packet after receiving

@@ -19,6 +19,8 @@ mod admission;
 mod handle;
 mod secrets;
 mod stateless;
+#[cfg(test)]
+mod tests;
 mod token;
 
 use std::cmp::Reverse;

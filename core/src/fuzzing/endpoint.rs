@@ -14,7 +14,7 @@ use super::{
 };
 use crate::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig, TransportConfig};
 use crate::connection::{Connection, Event, TransportParameters};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{ConnectionHandle, Endpoint};
 use crate::protect::{Crc32cKey, IdentityHeaderKey, PacketKey};
 use crate::streams::{StreamEvent, StreamId};
 use crate::wire::ConnectionId;
@@ -228,6 +228,8 @@ struct ServerRun {
     sent: HashMap<SocketAddr, u64>,
     /// Addresses that completed a handshake or proved they receive the server's packets.
     exempt: HashSet<SocketAddr>,
+    /// Connections reported `Incoming` and not yet drained (each once, before `Connected`).
+    incoming: HashSet<ConnectionHandle>,
     /// Addresses whose budget the known accounting bugs may have inflated.
     tainted: HashSet<SocketAddr>,
     /// Source connection IDs and Retry tokens the server sent to each address.
@@ -276,6 +278,7 @@ impl ServerRun {
             received: HashMap::new(),
             sent: HashMap::new(),
             exempt: HashSet::new(),
+            incoming: HashSet::new(),
             tainted: HashSet::new(),
             learned_cids: HashMap::new(),
             learned_tokens: HashMap::new(),
@@ -477,8 +480,19 @@ impl ServerRun {
             buf.clear();
         }
         while let Some((handle, event)) = self.server.poll_event() {
-            if let Event::Closed(_) = event {
-                self.reached.closed += 1;
+            match event {
+                Event::Closed(_) => self.reached.closed += 1,
+                Event::Incoming { .. } => {
+                    assert!(self.incoming.insert(handle), "Incoming twice for {handle}");
+                }
+                Event::Connected => assert!(
+                    self.incoming.contains(&handle),
+                    "{handle} connected without Incoming"
+                ),
+                Event::Drained => {
+                    self.incoming.remove(&handle);
+                }
+                _ => {}
             }
             let Some(conn) = self.server.connection(handle) else {
                 continue;
@@ -506,7 +520,8 @@ impl ServerRun {
                 }
                 Event::DatagramReceived => while conn.recv_datagram(self.now).is_some() {},
                 Event::Lane(_) => while conn.recv_message(self.now).is_some() {},
-                Event::Closed(_)
+                Event::Incoming { .. }
+                | Event::Closed(_)
                 | Event::Drained
                 | Event::StrategyChanged(_)
                 | Event::PathChanged { .. } => {}

@@ -625,6 +625,8 @@ impl PairRun {
                 Event::Lane(_) => {}
                 // A client that moved (flag `MOVE`): the server follows it.
                 Event::PathChanged { .. } => {}
+                // Reported before the server's connection is known as the pair's (above).
+                Event::Incoming { .. } => {}
                 Event::Closed(error) => {
                     let benign = match &error {
                         ConnectionError::LocallyClosed => peer.closed_locally,

@@ -41,7 +41,7 @@ pub struct BulkSender {
     pub completed_at: Option<Instant>,
     /// Why the connection closed, if it did.
     pub closed: Option<ConnectionError>,
-    /// The connection's statistics, refreshed after every event.
+    /// The connection's statistics, refreshed after every event and every tick.
     pub stats: Option<ConnectionStats>,
     sample_every: Option<Duration>,
     next_sample: Option<Instant>,
@@ -151,6 +151,9 @@ impl App for BulkSender {
         let Some(conn) = ep.connection(handle) else {
             return;
         };
+        // Kept current, not only at the last event: a sender that writes into a full buffer
+        // hears of nothing for long stretches while its counters move.
+        self.stats = Some(conn.stats());
         if let (Some(interval), Some(epoch)) = (self.sample_every, self.epoch) {
             let due = *self.next_sample.get_or_insert(now);
             if now >= due {

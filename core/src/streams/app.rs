@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::closed::RecvOutcome;
 use super::send::SendStream;
 use super::state::StreamsState;
 use super::{ClosedStream, Dir, OpenError, ReadError, StreamId, WriteError};
@@ -61,11 +62,13 @@ impl StreamsState {
         write: impl FnOnce(&mut SendStream, usize),
     ) -> Result<usize, WriteError> {
         let room = {
-            let send = self
-                .streams
-                .get(&id)
-                .and_then(|s| s.send.as_ref())
-                .ok_or(ClosedStream { id })?;
+            let Some(send) = self.streams.get(&id).and_then(|s| s.send.as_ref()) else {
+                // Released: the peer's stop is remembered (see `closed.rs`).
+                return Err(match self.stopped(id) {
+                    Some(code) => WriteError::Stopped(code),
+                    None => ClosedStream { id }.into(),
+                });
+            };
             if let Some(code) = send.stopped_by_peer() {
                 return Err(WriteError::Stopped(code));
             }
@@ -140,12 +143,12 @@ impl StreamsState {
     }
 
     /// Reads up to `max_len` contiguous bytes (a zero-copy slice of a received datagram, or a
-    /// copy for small pieces). `Ok(None)` once the stream ended cleanly (also on later calls
-    /// while the stream's state is held), `Err(Blocked)` when nothing is there yet (a
-    /// `Readable` event follows), `Err(Reset)` if the peer reset it, `Err(ClosedStream)` after
-    /// [`stop`](Self::stop), once the stream's state was released, or on a stream we only send
-    /// on. Reading returns flow-control credit to the peer and, at `now`, lets the windows
-    /// auto-tune.
+    /// copy for small pieces). `Ok(None)` once the stream ended cleanly (also on later calls,
+    /// after the stream's state is released too), `Err(Blocked)` when nothing is there yet (a
+    /// `Readable` event follows), `Err(Reset)` if the peer reset it (also on later calls),
+    /// `Err(ClosedStream)` after [`stop`](Self::stop), on a stream we only send on, or on a
+    /// released stream the record of closed streams no longer holds. Reading returns
+    /// flow-control credit to the peer and, at `now`, lets the windows auto-tune.
     pub(crate) fn read(
         &mut self,
         now: Instant,
@@ -153,11 +156,9 @@ impl StreamsState {
         max_len: usize,
     ) -> Result<Option<Bytes>, ReadError> {
         let rtt = self.rtt;
-        let recv = self
-            .streams
-            .get_mut(&id)
-            .and_then(|s| s.recv.as_mut())
-            .ok_or(ClosedStream { id })?;
+        let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) else {
+            return self.read_released(id);
+        };
         let before = recv.buffered();
         let result = recv.read(id, max_len, now, rtt);
         self.recv_buffered = self
@@ -169,6 +170,16 @@ impl StreamsState {
         self.queue_control(id);
         self.maybe_release(id);
         result
+    }
+
+    /// A read on a stream without a live receive half: what its record says (see
+    /// `closed.rs`).
+    fn read_released(&self, id: StreamId) -> Result<Option<Bytes>, ReadError> {
+        match self.closed.get(id).and_then(|o| o.recv) {
+            Some(RecvOutcome::Finished) => Ok(None),
+            Some(RecvOutcome::Reset(code)) => Err(ReadError::Reset(code)),
+            Some(RecvOutcome::Stopped) | None => Err(ClosedStream { id }.into()),
+        }
     }
 
     /// Stops reading with `error_code`: buffered and future data is discarded (its credit

@@ -16,8 +16,10 @@ use crate::wire::VarInt;
 /// | finished or none | final size known or none | [`Closed`](Self::Closed) |
 ///
 /// A stream whose state has been released (both halves done: everything we sent acknowledged,
-/// everything the peer sent read) is reported as [`Closed`](Self::Closed) whatever happened
-/// to it.
+/// everything the peer sent read) is reported as [`Reset`](Self::Reset) if either half was
+/// abandoned, [`Closed`](Self::Closed) otherwise — or [`Closed`](Self::Closed) whatever
+/// happened to it once the connection's bounded record of closed streams forgot it
+/// ([`StreamsConfig::closed_stream_ranges`](super::StreamsConfig::closed_stream_ranges)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamState {
     /// Both directions carry data.

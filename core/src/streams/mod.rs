@@ -32,11 +32,12 @@
 //!
 //! One concept per file: `send_buf` / `send` (the send half), `assembler` / `recv` (the
 //! receive half), `flow` (windows and credit), `limits` (stream counts), `scheduler`
-//! (priorities), `sent` (what a packet carried), and `StreamsState` in `state` with its
+//! (priorities), `sent` (what a packet carried), `closed` (what is remembered of released streams), and `StreamsState` in `state` with its
 //! methods split by role (`app`, `incoming`, `outgoing`, `feedback`).
 
 mod app;
 mod assembler;
+mod closed;
 mod config;
 mod error;
 mod event;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::assembler::Assembler;
+use super::closed::RecvOutcome;
 use super::flow::RecvWindow;
 use super::{ReadError, StreamId};
 use crate::error::TransportError;
@@ -90,6 +91,18 @@ impl RecvStream {
     /// Whether nothing more will happen on this half.
     pub(super) fn is_terminal(&self) -> bool {
         matches!(self.state, RecvState::DataRead | RecvState::ResetRead(_))
+    }
+
+    /// How the half ended, once it is terminal (kept after the stream's state is released).
+    /// A stop by the application wins over what the peer did after it: reads failed from the
+    /// stop on.
+    pub(super) fn outcome(&self) -> Option<RecvOutcome> {
+        match self.state {
+            _ if !self.is_terminal() => None,
+            _ if self.stopped.is_some() => Some(RecvOutcome::Stopped),
+            RecvState::ResetRead(code) => Some(RecvOutcome::Reset(code)),
+            _ => Some(RecvOutcome::Finished),
+        }
     }
 
     /// Bytes buffered for the application.

@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use super::closed::SendOutcome;
 use super::flow::SendCredit;
 use super::send_buf::SendBuffer;
 use crate::wire::VarInt;
@@ -123,6 +124,18 @@ impl SendStream {
             self.state,
             SendState::DataRecvd | SendState::ResetRecvd { .. }
         )
+    }
+
+    /// How the half ended, once it is terminal (kept after the stream's state is released).
+    pub(super) fn outcome(&self) -> Option<SendOutcome> {
+        match self.state {
+            SendState::DataRecvd => Some(SendOutcome::Finished),
+            SendState::ResetRecvd { error_code } => Some(match self.stopped_by_peer {
+                Some(code) => SendOutcome::Stopped(code),
+                None => SendOutcome::Reset(error_code),
+            }),
+            _ => None,
+        }
     }
 
     /// Bytes held in the send buffer.

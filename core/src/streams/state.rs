@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use super::closed::{ClosedStreams, SendOutcome};
 use super::config::{PeerLimits, StreamsConfig};
 use super::flow::{RecvWindow, SendCredit};
 use super::limits::StreamLimits;
@@ -17,6 +18,7 @@ use super::send::SendStream;
 use super::stream::Stream;
 use super::{Dir, Side, StreamEvent, StreamId, StreamState};
 use crate::error::TransportError;
+use crate::wire::VarInt;
 use crate::wire::frame::MAX_STREAM_COUNT;
 
 /// RTT assumed for window auto-tuning until the connection measures one (RFC 9002 §6.2.2:
@@ -48,8 +50,11 @@ pub(crate) struct StreamsState {
     pub(super) config: StreamsConfig,
     /// The peer's transport parameters (zero until the handshake delivers them).
     pub(super) peer: PeerLimits,
-    /// Live streams. Released streams are absent; [`StreamLimits`] tells them from unopened.
+    /// Live streams. Released streams are absent; [`StreamLimits`] tells them from unopened,
+    /// and `closed` remembers how they ended.
     pub(super) streams: BTreeMap<StreamId, Stream>,
+    /// How released streams ended (bounded, see `closed.rs`).
+    pub(super) closed: ClosedStreams,
     pub(super) limits: StreamLimits,
     /// Connection-level receive window (MAX_DATA we grant).
     pub(super) conn_recv: RecvWindow,
@@ -79,6 +84,7 @@ impl StreamsState {
             side,
             peer: PeerLimits::default(),
             streams: BTreeMap::new(),
+            closed: ClosedStreams::new(config.closed_stream_ranges),
             limits: StreamLimits::new(
                 side,
                 [config.max_concurrent_bidi, config.max_concurrent_uni],
@@ -171,8 +177,27 @@ impl StreamsState {
     pub(crate) fn state(&self, id: StreamId) -> Option<StreamState> {
         match self.streams.get(&id) {
             Some(stream) => Some(stream.public_state()),
+            None if self.closed.get(id).is_some_and(|o| o.is_reset()) => Some(StreamState::Reset),
             None => self.limits.is_opened(id).then_some(StreamState::Closed),
         }
+    }
+
+    /// The code of the peer's STOP_SENDING if it stopped our sending on `id`, while the
+    /// stream's state is held and after (as long as the record of closed streams keeps it).
+    pub(crate) fn stopped(&self, id: StreamId) -> Option<VarInt> {
+        match self.streams.get(&id) {
+            Some(stream) => stream.send.as_ref().and_then(SendStream::stopped_by_peer),
+            None => match self.closed.get(id)?.send? {
+                SendOutcome::Stopped(code) => Some(code),
+                SendOutcome::Finished | SendOutcome::Reset(_) => None,
+            },
+        }
+    }
+
+    /// Ranges held by the record of closed streams.
+    #[cfg(test)]
+    pub(crate) fn closed_ranges(&self) -> usize {
+        self.closed.ranges()
     }
 
     /// Streams whose state is held (open, or closing).
@@ -259,6 +284,7 @@ impl StreamsState {
         let Some(stream) = self.streams.remove(&id) else {
             return;
         };
+        self.closed.insert(id, stream.outcome());
         if stream.queued {
             self.scheduler.remove(id, stream.priority);
         }

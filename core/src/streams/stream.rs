@@ -1,6 +1,7 @@
 //! One stream: its two halves and its scheduling bookkeeping.
 
 use super::StreamState;
+use super::closed::Outcome;
 use super::recv::RecvStream;
 use super::send::SendStream;
 
@@ -38,6 +39,14 @@ impl Stream {
     pub(super) fn is_terminal(&self) -> bool {
         self.send.as_ref().is_none_or(SendStream::is_terminal)
             && self.recv.as_ref().is_none_or(RecvStream::is_terminal)
+    }
+
+    /// How the stream ended, once it [`is_terminal`](Self::is_terminal).
+    pub(super) fn outcome(&self) -> Outcome {
+        Outcome {
+            send: self.send.as_ref().and_then(SendStream::outcome),
+            recv: self.recv.as_ref().and_then(RecvStream::outcome),
+        }
     }
 
     /// Whether a control frame waits.

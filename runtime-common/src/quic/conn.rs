@@ -153,6 +153,18 @@ impl QuicConn<'_> {
             .map_err(|_| ClosedStream { id })
     }
 
+    /// The peer's STOP_SENDING code while quinn-proto holds the stream (it keeps no record of
+    /// released streams).
+    pub(crate) fn stopped(&mut self, id: StreamId) -> Option<VarInt> {
+        self.slot
+            .conn
+            .send_stream(quinn_id(id))
+            .stopped()
+            .ok()
+            .flatten()
+            .map(weir_varint)
+    }
+
     pub(crate) fn reset(&mut self, id: StreamId, code: VarInt) -> Result<(), ClosedStream> {
         self.slot
             .conn

@@ -137,7 +137,10 @@ impl QuicEndpoint {
                 }
                 match self.endpoint.accept(incoming, now, &mut self.buf, None) {
                     Ok((quinn, conn)) => {
-                        self.insert(quinn, conn, now);
+                        let handle = self.insert(quinn, conn, now);
+                        // As weir's core does: the driver learns of the connection first.
+                        self.events
+                            .push_back((handle, Event::Incoming { remote: from }));
                     }
                     Err(error) => {
                         tracing::debug!(%from, cause = %error.cause, "QUIC connection refused");

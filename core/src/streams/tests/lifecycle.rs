@@ -29,17 +29,17 @@ fn public_state_follows_both_halves() {
     assert_eq!(read_all(&mut client, now, id), (b"pong".to_vec(), true));
     exchange(&mut client, &mut server);
     assert!(events(&mut server).contains(&StreamEvent::Finished { id }));
-    // Both sides released the stream; it reads as closed, and calls fail.
+    // Both sides released the stream; it reads as closed, writes fail, and reads keep
+    // reporting the clean end.
     assert_eq!((client.open_streams(), server.open_streams()), (0, 0));
     assert_eq!(client.state(id), Some(StreamState::Closed));
     assert_eq!(
         client.write(id, b"x"),
         Err(WriteError::ClosedStream(ClosedStream { id }))
     );
-    assert_eq!(
-        client.read(now, id, 1),
-        Err(ReadError::ClosedStream(ClosedStream { id }))
-    );
+    assert_eq!(client.read(now, id, 1), Ok(None));
+    assert_eq!(server.read(now, id, 1), Ok(None));
+    assert_eq!(client.stopped(id), None);
     // Uni streams are half-closed from the start.
     let uni = client.open(Dir::Uni, 0).expect("allowed");
     assert_eq!(client.state(uni), Some(StreamState::HalfClosedRemote));
@@ -85,6 +85,15 @@ fn reset_lifecycle() {
     );
     assert_eq!(server.open_streams(), 0);
     assert_eq!(server.recv_buffered(), 0);
+    // Released on both ends, the reset keeps its code.
+    assert_eq!(
+        server.read(now, id, 100),
+        Err(ReadError::Reset(VarInt::from_u32(9)))
+    );
+    assert_eq!(server.state(id), Some(StreamState::Reset));
+    assert_eq!(client.state(id), Some(StreamState::Reset));
+    assert_eq!(client.write(id, b"x"), Err(ClosedStream { id }.into()));
+    assert_eq!(client.stopped(id), None, "reset by us, not stopped");
 }
 
 #[test]
@@ -144,6 +153,61 @@ fn a_stopped_reader_frees_everything() {
     exchange(&mut client, &mut server);
     assert_eq!((client.open_streams(), server.open_streams()), (0, 0));
     assert_eq!((client.send_buffered(), server.recv_buffered()), (0, 0));
+    // The state is gone on both ends; the stop is remembered where it matters.
+    let code = VarInt::from_u32(4);
+    assert_eq!(client.write(id, b"more"), Err(WriteError::Stopped(code)));
+    assert_eq!(client.stopped(id), Some(code));
+    assert_eq!(client.state(id), Some(StreamState::Reset));
+    assert_eq!(
+        server.read(epoch(), id, 1),
+        Err(ClosedStream { id }.into()),
+        "we stopped reading: no end to report"
+    );
+    assert_eq!(server.stopped(id), None);
+}
+
+/// A peer that opens streams and stops each at once, with a new code every time, cannot make
+/// the record of closed streams grow beyond its bound; the newest stops keep their codes.
+#[test]
+fn a_flood_of_stopped_streams_is_remembered_within_the_bound() {
+    let config = StreamsConfig {
+        max_concurrent_bidi: 4,
+        closed_stream_ranges: 32,
+        ..StreamsConfig::default()
+    };
+    let (mut client, mut server) = pair(&config);
+    let mut last = None;
+    for round in 0..2_000u32 {
+        let id = client
+            .open(Dir::Bi, 0)
+            .expect("the server keeps granting streams");
+        client.write(id, b"x").expect("room");
+        exchange(&mut client, &mut server);
+        assert_eq!(server.accept(Dir::Bi), Some(id));
+        server.stop(id, VarInt::from_u32(round)).expect("open");
+        server.finish(id).expect("open");
+        // STOP_SENDING and the FIN go over; the client's reset and the acks come back.
+        for _ in 0..3 {
+            exchange(&mut server, &mut client);
+            exchange(&mut client, &mut server);
+        }
+        let _ = read_all(&mut client, epoch(), id);
+        exchange(&mut client, &mut server);
+        events(&mut client);
+        events(&mut server);
+        assert!(client.closed_ranges() <= 32 && server.closed_ranges() <= 32);
+        last = Some((id, round));
+    }
+    assert_eq!((client.open_streams(), server.open_streams()), (0, 0));
+    let (id, round) = last.expect("ran");
+    // The newest stop is remembered.
+    let code = VarInt::from_u32(round);
+    assert_eq!(client.stopped(id), Some(code));
+    assert_eq!(client.write(id, b"x"), Err(WriteError::Stopped(code)));
+    assert_eq!(client.read(epoch(), id, 1), Ok(None), "the server's end");
+    assert_eq!(client.closed_ranges(), 32, "full, and no fuller");
+    let first = crate::streams::StreamId::new(Side::Client, Dir::Bi, 0).expect("valid");
+    assert_eq!(client.stopped(first), None, "the oldest are forgotten");
 }
 
 #[test]

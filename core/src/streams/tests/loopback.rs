@@ -151,6 +151,7 @@ fn run(seed: u64, streams: usize, loss: f64, max_len: usize, concurrency: u64) {
         send_buffer: 40_000,
         max_fragments_per_stream: 512,
         max_fragments: 4096,
+        closed_stream_ranges: 64,
     };
     let (client, server) = pair(&config);
     let client_plan = plan(&mut rng, streams);

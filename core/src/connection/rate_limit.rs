@@ -1,4 +1,22 @@
-//! A token bucket with exact integer arithmetic and injected time.
+//! The optional send-rate limit of a connection ([`RateLimit`]): a token bucket in front of
+//! the pacer.
+//!
+//! ## Why a limit on the connection, and no packet queue
+//!
+//! weir once had a traffic shaper here: this token bucket in front of priority queues of
+//! packets with deadlines. Nothing used it, and a packet queue is the wrong place for
+//! priorities and deadlines: the connection's scheduler already serves streams by priority
+//! and lanes by priority, weight and message time-to-live when it fills each packet
+//! (DESIGN.md §3, §3a), so a queue below it could only hold back what it had already chosen —
+//! acknowledgements and retransmissions included — and add delay to a game's packets. What
+//! remains useful is the bucket alone, as a ceiling on the connection's sending rate that
+//! applies even when the congestion window would allow more (a phone's data budget, a
+//! server's cap per client). The connection asks it beside the pacer before each
+//! ack-eliciting packet of the data space, and arms its pacing timer for whichever releases
+//! later, so nothing queues: data waits in the stream and lane buffers, where the scheduler
+//! still decides what goes first.
+//!
+//! [`RateLimit`]: crate::config::RateLimit
 
 use std::time::{Duration, Instant};
 
@@ -8,13 +26,15 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// A token bucket: `rate` bytes per second flow into a bucket that holds at most `burst` bytes;
 /// sending `n` bytes takes `n` tokens. Over any interval of length `d` at most
-/// `rate × d + burst` bytes can be taken.
+/// `rate × d + burst` bytes can be taken with [`try_take`](Self::try_take); [`take`](Self::take)
+/// empties the bucket when it holds too few (a probe that must leave), which only makes later
+/// sends wait.
 ///
 /// Time is an argument: [`refill`](Self::refill) adds the tokens that accrued since the last
 /// call. Arithmetic is exact (no floating point, no rounding drift): the bucket holds
 /// `bytes × 10⁹` units and gains `rate` units per nanosecond.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     /// Bytes per second.
     rate: u64,
     /// Capacity, bytes.
@@ -27,7 +47,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket at `now`: `rate` bytes per second, `burst` bytes of capacity.
-    pub fn new(rate: u64, burst: u64, now: Instant) -> Self {
+    pub(crate) fn new(rate: u64, burst: u64, now: Instant) -> Self {
         Self {
             rate,
             burst,
@@ -36,29 +56,20 @@ impl TokenBucket {
         }
     }
 
-    /// The refill rate, bytes per second.
-    pub fn rate(&self) -> u64 {
-        self.rate
-    }
-
     /// The capacity, bytes.
-    pub fn burst(&self) -> u64 {
+    pub(crate) fn burst(&self) -> u64 {
         self.burst
     }
 
-    /// When the bucket was last refilled.
-    pub fn updated(&self) -> Instant {
-        self.updated
-    }
-
     /// Whole bytes of tokens available as of the last refill.
-    pub fn tokens(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn tokens(&self) -> u64 {
         u64::try_from(self.tokens / NANOS_PER_SEC).unwrap_or(u64::MAX)
     }
 
     /// Adds the tokens accrued from the last refill to `now`, up to the burst. An earlier `now`
     /// than the last one adds nothing (time never runs backwards for the bucket).
-    pub fn refill(&mut self, now: Instant) {
+    pub(crate) fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated);
         if now > self.updated {
             self.updated = now;
@@ -68,19 +79,21 @@ impl TokenBucket {
         self.tokens = self.tokens.saturating_add(added).min(capacity);
     }
 
-    /// Changes the rate at `now`: tokens accrued until `now` count at the old rate.
-    pub fn set_rate(&mut self, now: Instant, rate: u64) {
-        self.refill(now);
-        self.rate = rate;
-    }
-
     /// Whether `bytes` tokens are available (as of the last refill).
-    pub fn has(&self, bytes: u64) -> bool {
+    pub(crate) fn has(&self, bytes: u64) -> bool {
         self.tokens >= u128::from(bytes) * NANOS_PER_SEC
     }
 
+    /// Takes `bytes` tokens, or every token if fewer are there.
+    pub(crate) fn take(&mut self, bytes: u64) {
+        self.tokens = self
+            .tokens
+            .saturating_sub(u128::from(bytes) * NANOS_PER_SEC);
+    }
+
     /// Takes `bytes` tokens if they are available (as of the last refill).
-    pub fn try_take(&mut self, bytes: u64) -> bool {
+    #[cfg(test)]
+    pub(crate) fn try_take(&mut self, bytes: u64) -> bool {
         let needed = u128::from(bytes) * NANOS_PER_SEC;
         if self.tokens < needed {
             return false;
@@ -92,7 +105,7 @@ impl TokenBucket {
     /// The earliest instant at which `bytes` tokens will be available, if nothing else takes
     /// any: the last refill time if they already are, `None` if they never will (more than the
     /// burst, or a zero rate with too few tokens).
-    pub fn ready_at(&self, bytes: u64) -> Option<Instant> {
+    pub(crate) fn ready_at(&self, bytes: u64) -> Option<Instant> {
         let needed = u128::from(bytes) * NANOS_PER_SEC;
         if self.tokens >= needed {
             return Some(self.updated);
@@ -147,7 +160,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_rate_and_rate_changes() {
+    fn zero_rate_and_forced_takes() {
         let t0 = test_epoch();
         let mut bucket = TokenBucket::new(0, 100, t0);
         assert!(bucket.try_take(60));
@@ -155,13 +168,11 @@ mod tests {
         assert_eq!(bucket.ready_at(41), None);
         bucket.refill(t0 + Duration::from_secs(1000));
         assert_eq!(bucket.tokens(), 40);
-        // From 10 s on, 10 B/s.
-        bucket.set_rate(t0 + Duration::from_secs(10), 10);
-        assert_eq!(bucket.rate(), 10);
-        assert_eq!(
-            bucket.ready_at(50),
-            Some(t0 + Duration::from_secs(1000) + Duration::from_secs(1))
-        );
+        // A forced take empties the bucket rather than overdrawing it.
+        let mut bucket = TokenBucket::new(10, 100, t0);
+        bucket.take(150);
+        assert_eq!(bucket.tokens(), 0);
+        assert_eq!(bucket.ready_at(10), Some(t0 + Duration::from_secs(1)));
         // A huge rate saturates instead of overflowing.
         let mut bucket = TokenBucket::new(u64::MAX, u64::MAX, t0);
         assert!(bucket.try_take(u64::MAX));
