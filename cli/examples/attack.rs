@@ -159,6 +159,7 @@ fn predicted_server_cid(seed: u64, server: SocketAddr) -> ConnectionId {
     twin.handle_datagram(
         now,
         "10.0.0.1:1".parse().expect("addr"),
+        None,
         BytesMut::from(&initial[..]),
     );
     let mut buf = Vec::new();

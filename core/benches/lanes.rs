@@ -118,8 +118,12 @@ impl Bench {
     fn exchange(&mut self) {
         self.now += Duration::from_micros(10);
         while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-            self.server
-                .handle_datagram(self.now, CLIENT, BytesMut::from(&self.buf[..t.size]));
+            self.server.handle_datagram(
+                self.now,
+                CLIENT,
+                None,
+                BytesMut::from(&self.buf[..t.size]),
+            );
             self.buf.clear();
             self.packets += 1;
         }
@@ -136,8 +140,12 @@ impl Bench {
             }
         }
         while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-            self.client
-                .handle_datagram(self.now, SERVER, BytesMut::from(&self.buf[..t.size]));
+            self.client.handle_datagram(
+                self.now,
+                SERVER,
+                None,
+                BytesMut::from(&self.buf[..t.size]),
+            );
             self.buf.clear();
         }
         while self.client.poll_event().is_some() {}

@@ -98,6 +98,14 @@ pub struct TransportConfig {
     /// batching). The default runs weir's policy ([`WeirPolicy`](crate::adapt::WeirPolicy));
     /// [`AdaptConfig::off`] keeps everything as configured.
     pub adapt: AdaptConfig,
+    /// Explicit Congestion Notification (RFC 9000 §13.4): report the codepoints the driver
+    /// reads from received datagrams, mark sent datagrams ECT(0) once (and while) the path
+    /// proves to carry the marks, and take the peer's CE reports as congestion, before any
+    /// packet is lost. Needs a driver that reads and sets the IP header's ECN bits
+    /// (weir-tokio, weir-async-std and weir-mio do, through quinn-udp); a driver that does not
+    /// costs only the first ten packets' marks, after which validation fails and nothing is
+    /// marked. On by default; `false` neither marks nor reports.
+    pub ecn: bool,
 }
 
 impl Default for TransportConfig {
@@ -123,6 +131,7 @@ impl Default for TransportConfig {
             datagram_send_buffer: 1 << 20,
             estimators: EstimatorConfig::default(),
             adapt: AdaptConfig::default(),
+            ecn: true,
         }
     }
 }

@@ -36,13 +36,15 @@
 //!    ([`Seed::resolve`]). Security is TLS 1.3 ([`crypto::TlsConfig`]: a server identity, a
 //!    client's pins or roots); there is no default. A [`ServerConfig`] makes the endpoint accept
 //!    connections; [`Endpoint::set_client_config`] sets what [`Endpoint::connect`] uses.
-//! 2. **Feed input.** A datagram: [`Endpoint::handle_datagram`] with the time it arrived and
-//!    its source address. A deadline that passed: [`Endpoint::handle_timeout`]. Application
-//!    calls go to a [`Connection`] through [`Endpoint::connection`] (open streams, write, read,
+//! 2. **Feed input.** A datagram: [`Endpoint::handle_datagram`] with the time it arrived, its
+//!    source address and the ECN codepoint of its IP header (`None` if your socket cannot read
+//!    it; ECN validation then fails and connections do without it). A deadline that passed:
+//!    [`Endpoint::handle_timeout`]. Application calls go to a [`Connection`] through [`Endpoint::connection`] (open streams, write, read,
 //!    send messages, close).
 //! 3. **Drain what to send.** After *any* input, call [`Endpoint::poll_transmit`] until it
-//!    returns `None`, sending each [`Transmit`] to its destination; a transmit may hold several
-//!    datagrams of `segment_size` bytes ([`Transmit::segments`]) for one GSO send.
+//!    returns `None`, sending each [`Transmit`] to its destination with its ECN codepoint
+//!    ([`Transmit::ecn`], the IP header's two ECN bits); a transmit may hold several datagrams
+//!    of `segment_size` bytes ([`Transmit::segments`]) for one GSO send.
 //! 4. **Drain the events.** [`Endpoint::poll_event`] until `None`: a connection connected, a
 //!    stream became readable or writable, a message arrived, the peer moved, a connection closed
 //!    (with its typed [`connection::ConnectionError`]) or drained (its handle is dead from then
@@ -106,7 +108,7 @@
 //!     let wait = endpoint.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
 //!     socket.set_read_timeout(Some(wait.unwrap_or(Duration::from_secs(60)).max(Duration::from_millis(1))))?;
 //!     match socket.recv_from(&mut inbuf) {
-//!         Ok((n, from)) => endpoint.handle_datagram(Instant::now(), from, BytesMut::from(&inbuf[..n])),
+//!         Ok((n, from)) => endpoint.handle_datagram(Instant::now(), from, None, BytesMut::from(&inbuf[..n])),
 //!         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
 //!             endpoint.handle_timeout(Instant::now());
 //!         }

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use weir_core::EcnCodepoint;
 
 use crate::runtime::{DriverTimer, Runtime};
 use crate::shared::Shared;
@@ -37,7 +38,7 @@ const ROUNDS: usize = 16;
 pub struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     io: UdpIo<R::Socket>,
-    rx: Vec<(SocketAddr, BytesMut)>,
+    rx: Vec<(SocketAddr, Option<EcnCodepoint>, BytesMut)>,
     tx: TxQueue,
     timer: R::Timer,
     /// The deadline the timer is armed for.
@@ -67,8 +68,8 @@ impl<R: Runtime> Driver<R> {
         }
         state.driver_running(cx.waker());
         let now = state.now();
-        for (from, datagram) in self.rx.drain(..) {
-            state.core.handle_datagram(now, from, datagram);
+        for (from, ecn, datagram) in self.rx.drain(..) {
+            state.core.handle_datagram(now, from, ecn, datagram);
         }
         let timer_fired = self.deadline.is_some_and(|at| at <= now);
         if timer_fired {

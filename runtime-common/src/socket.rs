@@ -256,7 +256,7 @@ impl<S: UdpRegistration> UdpIo<S> {
     pub(crate) fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
-        out: &mut Vec<(SocketAddr, BytesMut)>,
+        out: &mut Vec<(SocketAddr, Option<EcnCodepoint>, BytesMut)>,
         rounds: usize,
     ) -> bool {
         let mut calls = 0;
@@ -280,15 +280,18 @@ impl<S: UdpRegistration> UdpIo<S> {
                             continue;
                         };
                         let from = canonical(meta.addr);
+                        // quinn-udp reads the TOS / traffic-class byte (IP_RECVTOS,
+                        // IPV6_RECVTCLASS); every segment of a GRO batch carried the same.
+                        let ecn = meta.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8));
                         let mut whole = BytesMut::from(data);
                         let stride = meta.stride.max(1);
                         if whole.len() > stride {
                             bump(&self.counters.gro_receives, 1);
                         }
                         while whole.len() > stride {
-                            out.push((from, whole.split_to(stride)));
+                            out.push((from, ecn, whole.split_to(stride)));
                         }
-                        out.push((from, whole));
+                        out.push((from, ecn, whole));
                     }
                     bump(
                         &self.counters.datagrams_received,

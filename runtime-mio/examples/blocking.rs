@@ -85,7 +85,7 @@ fn run(
         socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         match socket.recv_from(&mut inbuf) {
             Ok((n, from)) => {
-                endpoint.handle_datagram(Instant::now(), from, BytesMut::from(&inbuf[..n]))
+                endpoint.handle_datagram(Instant::now(), from, None, BytesMut::from(&inbuf[..n]))
             }
             Err(e)
                 if matches!(

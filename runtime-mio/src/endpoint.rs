@@ -193,8 +193,8 @@ impl Endpoint {
         // 1. Receive.
         if self.readable {
             let core = &mut self.core;
-            match self.io.recv(RECV_CALLS, |from, datagram| {
-                core.handle_datagram(now, from, datagram)
+            match self.io.recv(RECV_CALLS, |from, ecn, datagram| {
+                core.handle_datagram(now, from, ecn, datagram)
             }) {
                 Received::Drained => self.readable = !registered,
                 Received::Budget => self.more = true,

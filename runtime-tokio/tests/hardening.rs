@@ -116,7 +116,7 @@ async fn servers_with_default_configurations_have_different_token_keys() {
     })
     .await
     .expect("listener");
-    client.handle_datagram(now, a.local_addr(), BytesMut::from(&retry[..]));
+    client.handle_datagram(now, a.local_addr(), None, BytesMut::from(&retry[..]));
     buf.clear();
     let t = client
         .poll_transmit(now, &mut buf)

@@ -18,7 +18,7 @@ fn drive(
     let mut n = 0;
     let mut buf = Vec::new();
     while let Some(t) = from.poll_transmit(now, &mut buf) {
-        to.handle_datagram(now, from_addr, BytesMut::from(&buf[..t.size]));
+        to.handle_datagram(now, from_addr, None, BytesMut::from(&buf[..t.size]));
         buf.clear();
         n += 1;
     }

@@ -40,6 +40,8 @@ pub(super) struct BuiltPacket {
     pub(super) in_flight: bool,
     /// Whether it answered a probe timeout.
     pub(super) pto_probe: bool,
+    /// Whether its datagram carried ECT(0) (see `ecn`).
+    pub(super) marked: bool,
 }
 
 /// How a packet must be padded.
@@ -75,6 +77,7 @@ impl Connection {
         if budget < MIN_PACKET_ROOM {
             return None;
         }
+        self.datagram_ecn = self.ecn.codepoint();
         self.update_keys_if_due();
         let data_usable = self.data_space_usable();
         let initial_pad = match self.side {
@@ -145,7 +148,7 @@ impl Connection {
             destination: self.remote,
             size,
             segment_size: None,
-            ecn: None,
+            ecn: self.datagram_ecn,
         })
     }
 
@@ -359,6 +362,7 @@ impl Connection {
         let mut eliciting = false;
         let mut path_frames = false;
 
+        let ecn_counts = self.ecn.ack_counts(id);
         let space = &mut self.spaces[id.index()];
         if space.acks.has_news() {
             let exponent = match id {
@@ -368,7 +372,15 @@ impl Connection {
             let delay = u64::try_from(space.acks.ack_delay(now).as_micros() >> exponent)
                 .unwrap_or(u64::MAX);
             let cap = builder.frame_space();
-            if Ack::encode(space.acks.ranges(), delay, None, cap, builder.buf()).is_some() {
+            if Ack::encode(
+                space.acks.ranges(),
+                delay,
+                ecn_counts.as_ref(),
+                cap,
+                builder.buf(),
+            )
+            .is_some()
+            {
                 frames.ack_largest = space.acks.ranges().max();
                 space.acks.on_ack_sent();
             }
@@ -478,6 +490,7 @@ impl Connection {
                 eliciting,
                 in_flight,
                 pto_probe: probe,
+                marked: self.datagram_ecn.is_some(),
             },
             frames,
         );
@@ -502,7 +515,10 @@ impl Connection {
             eliciting,
             in_flight,
             pto_probe: probe,
+            marked,
         } = packet;
+        frames.marked = marked;
+        self.ecn.on_packet_sent(id, marked);
         // An MTU probe's delivery says nothing about the path's rate (it waits for no data).
         if in_flight && !frames.mtu_probe {
             let before = self.bytes_in_flight();

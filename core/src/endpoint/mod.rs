@@ -37,7 +37,6 @@ use self::accept::ServerRole;
 use self::admission::{Abandoned, Admission, Source};
 use self::secrets::{KeyedMap, ResetKey, Secrets};
 use self::token::TokenKey;
-use crate::Transmit;
 use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
 use crate::connection::{
     Connection, ConnectionError, ConnectionIds, ConnectionSecurity, CreateError, Event,
@@ -45,6 +44,7 @@ use crate::connection::{
 use crate::crypto::{ClientTls, Security};
 use crate::wire::header::{VersionInvariants, is_supported_version};
 use crate::wire::{ConnectionId, PacketType, PartialDecode, ResetToken};
+use crate::{EcnCodepoint, Transmit};
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::admission::Source as AdmissionSource;
@@ -389,8 +389,17 @@ impl Endpoint {
         }
     }
 
-    /// A datagram arrived from `remote` at `now`.
-    pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: BytesMut) {
+    /// A datagram arrived from `remote` at `now`, with the ECN codepoint `ecn` of its IP header
+    /// (`None` for Not-ECT, or when the driver cannot read it: then the connections' ECN
+    /// validation fails and they simply do without; see
+    /// [`TransportConfig::ecn`](crate::config::TransportConfig::ecn)).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
         self.flush_dirty();
         self.stats.datagrams_received += 1;
         let len = datagram.len();
@@ -439,7 +448,7 @@ impl Endpoint {
                             slot.conn.on_datagram_received(remote, len);
                             counted = Some(index);
                         }
-                        slot.conn.handle_packet(now, remote, partial);
+                        slot.conn.handle_packet(now, remote, ecn, partial);
                         self.after_input(index);
                     }
                 }
@@ -452,7 +461,7 @@ impl Endpoint {
                     self.stateless_reset(remote, &dcid, len);
                 }
                 None if counted.is_none() && ty == PacketType::Initial => {
-                    if let Some(index) = self.accept(now, remote, partial, len) {
+                    if let Some(index) = self.accept(now, remote, ecn, partial, len) {
                         counted = Some(index);
                     }
                 }

@@ -371,7 +371,7 @@ impl ServerRun {
         self.account(from, &datagram);
         *self.received.entry(from).or_default() += datagram.len() as u64;
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            .handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         self.reached.datagrams += 1;
         self.drain();
         self.check();

@@ -523,6 +523,7 @@ impl PairRun {
         self.peers[1 - from].endpoint.handle_datagram(
             self.now,
             source,
+            None,
             BytesMut::from(&datagram[..]),
         );
         self.collect();

@@ -168,6 +168,7 @@ impl TlsRun {
                     self.client.handle_datagram(
                         self.now,
                         fuzz_address(1),
+                        None,
                         BytesMut::from(&datagram[..]),
                     );
                 }
@@ -250,7 +251,7 @@ impl TlsRun {
             self.delivered.push(datagram.clone());
         }
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            .handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         self.drain();
     }
 

@@ -6,10 +6,10 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::Node;
-use crate::Transmit;
 use crate::adapt::StrategyChange;
 use crate::connection::Event;
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::{EcnCodepoint, Transmit};
 
 /// Application logic plugged into an [`EndpointNode`].
 pub trait App: 'static {
@@ -80,8 +80,14 @@ impl<A: App> EndpointNode<A> {
 }
 
 impl<A: App> Node for EndpointNode<A> {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
-        self.endpoint.handle_datagram(now, from, datagram);
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
+        self.endpoint.handle_datagram(now, from, ecn, datagram);
         self.pump(now);
     }
 

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use slab::Slab;
-use weir_core::Transmit;
 use weir_core::connection::Event;
 use weir_core::endpoint::ConnectionHandle;
+use weir_core::{EcnCodepoint, Transmit};
 
 use super::QuicConfig;
 use super::conn::{QuicConn, Slot};
@@ -107,12 +107,19 @@ impl QuicEndpoint {
         ConnectionHandle::from_parts(index as u32, generation)
     }
 
-    pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: BytesMut) {
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
         self.now = self.now.max(now);
         self.buf.clear();
+        let ecn = ecn.and_then(|e| quinn_proto::EcnCodepoint::from_bits(e.bits()));
         let Some(event) = self
             .endpoint
-            .handle(now, from, None, None, data, &mut self.buf)
+            .handle(now, from, None, ecn, data, &mut self.buf)
         else {
             return;
         };
@@ -278,7 +285,7 @@ fn weir_transmit(transmit: &quinn_proto::Transmit, size: usize) -> Transmit {
         destination: transmit.destination,
         size,
         segment_size: None,
-        // ECN is not reported to quinn-proto on receipt, so it validates none and marks none.
-        ecn: None,
+        // quinn-proto validates ECN itself, from the codepoints passed to `handle_datagram`.
+        ecn: transmit.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8)),
     }
 }

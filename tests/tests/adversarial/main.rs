@@ -303,6 +303,7 @@ impl Pair {
                     self.server.handle_datagram(
                         self.now,
                         client_addr(),
+                        None,
                         BytesMut::from(&datagram[..]),
                     );
                 }
@@ -316,6 +317,7 @@ impl Pair {
                     Mode::Normal => self.client.handle_datagram(
                         self.now,
                         server_addr(),
+                        None,
                         BytesMut::from(&datagram[..]),
                     ),
                     Mode::Attack => self.captured.push(Captured { datagram, frames }),
@@ -396,7 +398,7 @@ impl Pair {
     fn attack_raw(&mut self, from: SocketAddr, datagram: Vec<u8>) {
         self.mode = Mode::Attack;
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            .handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         self.pump();
     }
 
@@ -481,8 +483,12 @@ impl Pair {
             );
         }
         for datagram in closes {
-            self.client
-                .handle_datagram(self.now, server_addr(), BytesMut::from(&datagram[..]));
+            self.client.handle_datagram(
+                self.now,
+                server_addr(),
+                None,
+                BytesMut::from(&datagram[..]),
+            );
         }
         self.handle_events();
         match self.client_closed() {

@@ -291,8 +291,12 @@ fn garbage_is_dropped_and_counted_and_the_connection_keeps_working() {
     for _ in 0..n {
         // Random bytes (the odd one is a long header with a random version).
         let len = rng.below(1500);
-        p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&rng.bytes(len)[..]));
+        p.server.handle_datagram(
+            p.now,
+            client_addr(),
+            None,
+            BytesMut::from(&rng.bytes(len)[..]),
+        );
         random_datagrams += 1;
         // Our connection ID, then random bytes: fails the integrity check.
         let mut forged = vec![0x40 | (rng.next() as u8 & 0x23)];
@@ -300,23 +304,23 @@ fn garbage_is_dropped_and_counted_and_the_connection_keeps_working() {
         let tail = 1 + rng.below(1200);
         forged.extend_from_slice(&rng.bytes(tail));
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&forged[..]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&forged[..]));
         // A real packet, truncated after the connection ID.
         let cut = 1 + CID_LEN + rng.below(real.len() - 1 - CID_LEN);
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&real[..cut]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&real[..cut]));
         // A real packet with one bit flipped after the connection ID.
         let mut flipped = real.clone();
         let bit = (1 + CID_LEN) * 8 + rng.below((real.len() - 1 - CID_LEN) * 8);
         flipped[bit / 8] ^= 1 << (bit % 8);
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&flipped[..]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&flipped[..]));
         // A replay.
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&real[..]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&real[..]));
         // The real packet from another address (weir does not migrate).
         p.server
-            .handle_datagram(p.now, addr(66), BytesMut::from(&real[..]));
+            .handle_datagram(p.now, addr(66), None, BytesMut::from(&real[..]));
         conn_drops += 5;
         sent += 6;
         p.pump();
