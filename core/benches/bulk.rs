@@ -101,7 +101,7 @@ impl Bench {
     /// Moves every ready datagram both ways once, and lets the server read.
     fn exchange(&mut self) {
         self.now += Duration::from_micros(10);
-        while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+        while let Some(t) = self.client.poll_transmit(self.now, 1, &mut self.buf) {
             self.server.handle_datagram(
                 self.now,
                 CLIENT,
@@ -124,7 +124,7 @@ impl Bench {
                 self.received += chunk.len();
             }
         }
-        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
+        while let Some(t) = self.server.poll_transmit(self.now, 1, &mut self.buf) {
             self.client.handle_datagram(
                 self.now,
                 SERVER,

@@ -43,8 +43,9 @@
 //!    send messages, close).
 //! 3. **Drain what to send.** After *any* input, call [`Endpoint::poll_transmit`] until it
 //!    returns `None`, sending each [`Transmit`] to its destination with its ECN codepoint
-//!    ([`Transmit::ecn`], the IP header's two ECN bits); a transmit may hold several datagrams
-//!    of `segment_size` bytes ([`Transmit::segments`]) for one GSO send.
+//!    ([`Transmit::ecn`], the IP header's two ECN bits). Say how many datagrams one send of
+//!    yours takes: with UDP GSO a transmit may hold several datagrams of `segment_size` bytes
+//!    ([`Transmit::segments`]) for one send; without it, pass 1.
 //! 4. **Drain the events.** [`Endpoint::poll_event`] until `None`: a connection connected, a
 //!    stream became readable or writable, a message arrived, the peer moved, a connection closed
 //!    (with its typed [`connection::ConnectionError`]) or drained (its handle is dead from then
@@ -82,7 +83,7 @@
 //! let (mut out, mut inbuf) = (Vec::with_capacity(65_536), vec![0u8; 65_536]);
 //! loop {
 //!     // 3. Send everything that is ready (a transmit may be a batch of datagrams).
-//!     while let Some(t) = endpoint.poll_transmit(Instant::now(), &mut out) {
+//!     while let Some(t) = endpoint.poll_transmit(Instant::now(), 1, &mut out) {
 //!         for datagram in t.segments() {
 //!             socket.send_to(&out[datagram], t.destination)?;
 //!         }

@@ -76,15 +76,16 @@ impl<R: Runtime> Driver<R> {
             state.core.handle_timeout(now);
         }
         // While earlier sends wait for the socket the core keeps its datagrams (and can still
-        // coalesce them); otherwise drain it into the queue.
+        // batch them); otherwise drain it into the queue.
         let mut more_tx = !self.tx.is_empty();
         if self.tx.is_empty() {
+            // The engine writes each datagram, or a GSO batch of as many as one send of the
+            // socket takes, straight into the send queue's buffer.
             let max_segments = self.io.max_segments();
-            // The engine writes each datagram straight into the send queue's buffer.
             while self.tx.datagrams() < TX_DATAGRAMS
                 && self
                     .tx
-                    .fill(max_segments, |buf| state.core.poll_transmit(now, buf))
+                    .fill(|buf| state.core.poll_transmit(now, max_segments, buf))
             {}
             more_tx = self.tx.datagrams() >= TX_DATAGRAMS;
         }

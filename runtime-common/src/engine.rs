@@ -48,10 +48,16 @@ impl Engine {
         }
     }
 
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// The next datagram, or GSO batch of at most `max_datagrams`, appended to `buf`.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         match self {
-            Self::Weir(e) => e.poll_transmit(now, buf),
-            Self::Quic(e) => e.poll_transmit(now, buf),
+            Self::Weir(e) => e.poll_transmit(now, max_datagrams, buf),
+            Self::Quic(e) => e.poll_transmit(now, max_datagrams, buf),
         }
     }
 

@@ -220,7 +220,7 @@ impl Endpoint {
         loop {
             if !self.tx.is_empty() {
                 // While earlier datagrams wait for room the core keeps its own (and can still
-                // coalesce them).
+                // batch them).
                 if !self.writable {
                     return;
                 }
@@ -233,16 +233,18 @@ impl Endpoint {
                 self.more = true;
                 return;
             }
+            // The core batches for GSO itself, up to what one send of the socket takes.
             let max_segments = self.io.max_segments();
             let core = &mut self.core;
             while self.tx.datagrams() < TX_BATCH && budget > 0 {
+                let before = self.tx.datagrams();
                 if !self
                     .tx
-                    .fill(max_segments, |buf| core.poll_transmit(now, buf))
+                    .fill(|buf| core.poll_transmit(now, max_segments, buf))
                 {
                     break;
                 }
-                budget -= 1;
+                budget = budget.saturating_sub(self.tx.datagrams().saturating_sub(before));
             }
             if self.tx.is_empty() {
                 return;

@@ -121,7 +121,7 @@ impl Fleet {
         let mut buf = Vec::new();
         let mut to_servers = Vec::new();
         for (ep, addr, _) in &mut self.clients {
-            while let Some(t) = ep.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = ep.poll_transmit(self.now, 1, &mut buf) {
                 to_servers.push((*addr, buf[..t.size].to_vec()));
                 buf.clear();
             }
@@ -134,7 +134,7 @@ impl Fleet {
         }
         let mut to_clients = Vec::new();
         for server in &mut self.servers {
-            while let Some(t) = server.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = server.poll_transmit(self.now, 1, &mut buf) {
                 to_clients.push((t.destination, buf[..t.size].to_vec()));
                 buf.clear();
             }

@@ -438,12 +438,12 @@ fn application_bytes_never_cross_the_wire_in_the_clear() {
                 sent_marker = true;
             }
             let mut buf = Vec::new();
-            while let Some(t) = client.poll_transmit(now, &mut buf) {
+            while let Some(t) = client.poll_transmit(now, 1, &mut buf) {
                 wire.extend_from_slice(&buf[..t.size]);
                 server.handle_datagram(now, addr(1), None, buf[..t.size].into());
                 buf.clear();
             }
-            while let Some(t) = server.poll_transmit(now, &mut buf) {
+            while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
                 client.handle_datagram(now, addr(2), None, buf[..t.size].into());
                 buf.clear();
             }

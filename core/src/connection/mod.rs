@@ -7,6 +7,7 @@
 
 mod ack_tracker;
 mod adapt;
+mod batch;
 mod crypto;
 mod datagrams;
 mod ecn;

@@ -46,7 +46,7 @@ pub(super) struct BuiltPacket {
 
 /// How a packet must be padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Padding {
+pub(super) enum Padding {
     None,
     /// Pad the datagram to this size if the packet turns out ack-eliciting.
     IfEliciting(usize),
@@ -58,8 +58,8 @@ enum Padding {
 
 impl Connection {
     /// Appends the next datagram to `buf` (a driver may pass its send queue's buffer) and
-    /// describes it; `None` when there is nothing to send now.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// describes it; `None` when there is nothing to send now. Batches build on it (`batch`).
+    pub(super) fn poll_datagram(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         match self.phase {
             Phase::Drained => return None,
             // Draining: only the one answer to the peer's close (`start_draining`).
@@ -218,7 +218,7 @@ impl Connection {
         max.min(usize::try_from(allowed).unwrap_or(usize::MAX))
     }
 
-    fn on_datagram_sent(&mut self, size: usize) {
+    pub(super) fn on_datagram_sent(&mut self, size: usize) {
         if !self.address_validated {
             self.unvalidated_sent += size as u64;
         }
@@ -305,7 +305,7 @@ impl Connection {
     /// Builds one packet of space `id` at the end of `buf` (whose current datagram started at
     /// `datagram_start`) in at most `room` bytes. Returns whether it was ack-eliciting, or
     /// `None` if nothing was worth sending.
-    fn build_packet(
+    pub(super) fn build_packet(
         &mut self,
         now: Instant,
         id: SpaceId,

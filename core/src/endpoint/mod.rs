@@ -508,11 +508,24 @@ impl Endpoint {
         }
     }
 
-    /// The next datagram to send, appended to `buf`: the datagram is the last
-    /// [`Transmit::size`] bytes of `buf`, so a driver may pass a buffer that already holds
-    /// earlier datagrams (a GSO batch). `None` when nothing is ready. Connections take turns, so
-    /// one busy connection cannot starve the others.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// The next datagram to send, or a batch of up to `max_datagrams` for one GSO send,
+    /// appended to `buf`: the transmit is the last [`Transmit::size`] bytes of `buf`, so a
+    /// driver may pass a buffer that already holds what it has not sent yet. `None` when nothing
+    /// is ready. Connections take turns (a batch per turn), so one busy connection cannot
+    /// starve the others.
+    ///
+    /// A batch is consecutive datagrams of one connection to one destination with one ECN
+    /// codepoint, each [`Transmit::segment_size`] bytes long but the last, which may be
+    /// shorter, at most [`Transmit::MAX_BATCH_BYTES`] in all; each datagram in it waited for
+    /// the pacer and the congestion window as it would have alone. A driver without GSO
+    /// passes 1 (the cheap path: one datagram, `segment_size` `None`), or sends the batch's
+    /// [`segments`](Transmit::segments) one by one.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         self.flush_dirty();
         if let Some((destination, datagram)) = self.stateless.pop_front() {
             buf.extend_from_slice(&datagram);
@@ -528,7 +541,7 @@ impl Endpoint {
                 continue;
             };
             slot.queued = false;
-            let transmit = slot.conn.poll_transmit(now, buf);
+            let transmit = slot.conn.poll_transmit(now, max_datagrams, buf);
             if transmit.is_some() {
                 slot.queued = true;
                 self.send_queue.push_back(index);

@@ -464,7 +464,7 @@ impl ServerRun {
     fn drain(&mut self) {
         let mut buf = Vec::new();
         let mut count = 0;
-        while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+        while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
             count += 1;
             assert!(
                 count <= MAX_TRANSMITS_PER_DRAIN,

@@ -123,7 +123,7 @@ impl FloodPath {
     fn flush(&mut self) {
         let mut buf = Vec::new();
         let mut count = 0;
-        while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+        while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
             count += 1;
             assert!(
                 count <= MAX_TRANSMITS_PER_DRAIN,
@@ -135,7 +135,7 @@ impl FloodPath {
                 .push(Reverse((self.now + Self::ONE_WAY, self.order, true, d)));
             buf.clear();
         }
-        while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+        while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
             count += 1;
             assert!(
                 count <= MAX_TRANSMITS_PER_DRAIN,

@@ -284,7 +284,7 @@ impl TlsRun {
         let mut buf = Vec::new();
         for _ in 0..10_000 {
             buf.clear();
-            let Some(t) = self.server.poll_transmit(self.now, &mut buf) else {
+            let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) else {
                 break;
             };
             let datagram = buf[..t.size].to_vec();
@@ -310,7 +310,7 @@ impl TlsRun {
         }
         for _ in 0..10_000 {
             buf.clear();
-            let Some(t) = self.client.poll_transmit(self.now, &mut buf) else {
+            let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) else {
                 break;
             };
             self.to_server.push(buf[..t.size].to_vec());

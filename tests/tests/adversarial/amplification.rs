@@ -245,7 +245,7 @@ fn amplification_via_foreign_packets(extra: Extra) {
                 }
             }
         }
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             if t.destination == victim {
                 to_victim += t.size;
             }
@@ -387,7 +387,7 @@ fn blind_handshake(how: Blind) -> (bool, usize, usize) {
             let id = conn.open_uni(0).expect("open");
             written = conn.write(id, &[0u8; 200_000]).expect("write");
         }
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             if t.destination == victim {
                 to_victim += t.size;
             }
@@ -459,7 +459,7 @@ fn timer_firings_after_spoofed_initial(extra: usize, cap: usize) -> usize {
     let mut now = t0;
     let mut firings = 0;
     loop {
-        while server.poll_transmit(now, &mut buf).is_some() {
+        while server.poll_transmit(now, 1, &mut buf).is_some() {
             buf.clear();
         }
         while server.poll_event().is_some() {}

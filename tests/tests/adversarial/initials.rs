@@ -54,7 +54,7 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
     assert_eq!(stats.stateless_dropped, (1000 - max_stateless) as u64);
     let mut buf = Vec::new();
     let mut answers = 0;
-    while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    while let Some(t) = server.poll_transmit(t0, 1, &mut buf) {
         assert!(t.size < 1200, "a Retry of {} bytes amplifies", t.size);
         assert_eq!(t.destination, spoofed(answers));
         buf.clear();
@@ -81,7 +81,7 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
     }
     assert_eq!(server.connection_count(), 0);
     assert_eq!(server.stats().invalid_tokens, 500);
-    assert!(server.poll_transmit(t0, &mut buf).is_none());
+    assert!(server.poll_transmit(t0, 1, &mut buf).is_none());
 }
 
 /// Without Retry, a flood of Initials from spoofed addresses fills the endpoint up to
@@ -135,7 +135,7 @@ fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
     let mut now = t0;
     let end = t0 + idle * 3;
     loop {
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             *sent.entry(t.destination).or_default() += t.size;
             buf.clear();
         }
@@ -226,7 +226,7 @@ fn handshake_time(fate: Fate) -> Duration {
     let mut first = true;
     let mut now = t0;
     while now < t0 + Duration::from_secs(60) {
-        while let Some(t) = client.poll_transmit(now, &mut buf) {
+        while let Some(t) = client.poll_transmit(now, 1, &mut buf) {
             let mut d = buf[..t.size].to_vec();
             buf.clear();
             if std::mem::take(&mut first) {
@@ -238,7 +238,7 @@ fn handshake_time(fate: Fate) -> Duration {
             }
             server.handle_datagram(now, client_addr(), None, BytesMut::from(&d[..]));
         }
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             client.handle_datagram(now, server_addr(), None, BytesMut::from(&buf[..t.size]));
             buf.clear();
         }
@@ -297,10 +297,14 @@ fn client_after_forged_initial_close(same_scid: bool) -> Option<ConnectionError>
     .expect("client");
     let handle = client.connect(t0, server_addr()).expect("connect");
     let mut buf = Vec::new();
-    let t = client.poll_transmit(t0, &mut buf).expect("client Initial");
+    let t = client
+        .poll_transmit(t0, 1, &mut buf)
+        .expect("client Initial");
     server.handle_datagram(t0, client_addr(), None, BytesMut::from(&buf[..t.size]));
     buf.clear();
-    let t = server.poll_transmit(t0, &mut buf).expect("server Initial");
+    let t = server
+        .poll_transmit(t0, 1, &mut buf)
+        .expect("server Initial");
     let reply = buf[..t.size].to_vec();
     let (partial, _) = PartialDecode::new(BytesMut::from(&reply[..]), CID_LEN).expect("decodes");
     let (client_cid, server_cid) = (*partial.dcid(), *partial.scid().expect("long header"));

@@ -294,7 +294,7 @@ impl Pair {
         let mut buf = Vec::new();
         for _ in 0..100_000 {
             let mut moved = false;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
                 let datagram = buf[..t.size].to_vec();
                 buf.clear();
                 moved = true;
@@ -308,7 +308,7 @@ impl Pair {
                     );
                 }
             }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
                 let datagram = buf[..t.size].to_vec();
                 buf.clear();
                 moved = true;
@@ -574,7 +574,7 @@ fn client_initials(n: usize) -> Vec<Vec<u8>> {
     }
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    while let Some(t) = client.poll_transmit(t0, 1, &mut buf) {
         out.push(buf[..t.size].to_vec());
         buf.clear();
     }
