@@ -518,8 +518,8 @@ impl Endpoint {
     /// codepoint, each [`Transmit::segment_size`] bytes long but the last, which may be
     /// shorter, at most [`Transmit::MAX_BATCH_BYTES`] in all; each datagram in it waited for
     /// the pacer and the congestion window as it would have alone. A driver without GSO
-    /// passes 1 (the cheap path: one datagram, `segment_size` `None`), or sends the batch's
-    /// [`segments`](Transmit::segments) one by one.
+    /// passes 1 (the cheap path: one datagram, `segment_size` `None`; 0 counts as 1), or sends
+    /// the batch's [`segments`](Transmit::segments) one by one.
     pub fn poll_transmit(
         &mut self,
         now: Instant,

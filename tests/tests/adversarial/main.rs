@@ -300,10 +300,11 @@ impl Pair {
                 moved = true;
                 if self.mode == Mode::Normal {
                     self.observe_client(&datagram);
+                    // The path carries the ECN codepoint, so both ends validate ECN.
                     self.server.handle_datagram(
                         self.now,
                         client_addr(),
-                        None,
+                        t.ecn,
                         BytesMut::from(&datagram[..]),
                     );
                 }
@@ -317,7 +318,7 @@ impl Pair {
                     Mode::Normal => self.client.handle_datagram(
                         self.now,
                         server_addr(),
-                        None,
+                        t.ecn,
                         BytesMut::from(&datagram[..]),
                     ),
                     Mode::Attack => self.captured.push(Captured { datagram, frames }),
