@@ -125,7 +125,7 @@ fn initials(seed: u64, server: SocketAddr, n: usize) -> Vec<Vec<u8>> {
     let mut buf = Vec::new();
     for _ in 0..n {
         client.connect(now, server).expect("connect");
-        while let Some(t) = client.poll_transmit(now, &mut buf) {
+        while let Some(t) = client.poll_transmit(now, 1, &mut buf) {
             out.push(buf[buf.len() - t.size..].to_vec());
             buf.clear();
         }
@@ -159,10 +159,11 @@ fn predicted_server_cid(seed: u64, server: SocketAddr) -> ConnectionId {
     twin.handle_datagram(
         now,
         "10.0.0.1:1".parse().expect("addr"),
+        None,
         BytesMut::from(&initial[..]),
     );
     let mut buf = Vec::new();
-    let _ = twin.poll_transmit(now, &mut buf).expect("twin answers");
+    let _ = twin.poll_transmit(now, 1, &mut buf).expect("twin answers");
     let (partial, _) = PartialDecode::new(BytesMut::from(&buf[..]), 8).expect("decodes");
     *partial.scid().expect("long header")
 }

@@ -117,9 +117,13 @@ impl Bench {
     /// Moves every ready datagram both ways once, and lets the server read its messages.
     fn exchange(&mut self) {
         self.now += Duration::from_micros(10);
-        while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-            self.server
-                .handle_datagram(self.now, CLIENT, BytesMut::from(&self.buf[..t.size]));
+        while let Some(t) = self.client.poll_transmit(self.now, 1, &mut self.buf) {
+            self.server.handle_datagram(
+                self.now,
+                CLIENT,
+                None,
+                BytesMut::from(&self.buf[..t.size]),
+            );
             self.buf.clear();
             self.packets += 1;
         }
@@ -135,9 +139,13 @@ impl Bench {
                 self.received_bytes += message.data.len() as u64;
             }
         }
-        while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-            self.client
-                .handle_datagram(self.now, SERVER, BytesMut::from(&self.buf[..t.size]));
+        while let Some(t) = self.server.poll_transmit(self.now, 1, &mut self.buf) {
+            self.client.handle_datagram(
+                self.now,
+                SERVER,
+                None,
+                BytesMut::from(&self.buf[..t.size]),
+            );
             self.buf.clear();
         }
         while self.client.poll_event().is_some() {}

@@ -102,6 +102,14 @@ pub struct TransportConfig {
     /// phone's data budget, a server's cap per client); see [`RateLimit`]. Off (`None`) by
     /// default.
     pub rate_limit: Option<RateLimit>,
+    /// Explicit Congestion Notification (RFC 9000 §13.4): report the codepoints the driver
+    /// reads from received datagrams, mark sent datagrams ECT(0) once (and while) the path
+    /// proves to carry the marks, and take the peer's CE reports as congestion, before any
+    /// packet is lost. Needs a driver that reads and sets the IP header's ECN bits
+    /// (weir-tokio, weir-async-std and weir-mio do, through quinn-udp); a driver that does not
+    /// costs only the first ten packets' marks, after which validation fails and nothing is
+    /// marked. On by default; `false` neither marks nor reports.
+    pub ecn: bool,
 }
 
 /// A ceiling on one connection's sending rate: a token bucket of
@@ -162,6 +170,7 @@ impl Default for TransportConfig {
             estimators: EstimatorConfig::default(),
             adapt: AdaptConfig::default(),
             rate_limit: None,
+            ecn: true,
         }
     }
 }

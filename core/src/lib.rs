@@ -36,13 +36,16 @@
 //!    ([`Seed::resolve`]). Security is TLS 1.3 ([`crypto::TlsConfig`]: a server identity, a
 //!    client's pins or roots); there is no default. A [`ServerConfig`] makes the endpoint accept
 //!    connections; [`Endpoint::set_client_config`] sets what [`Endpoint::connect`] uses.
-//! 2. **Feed input.** A datagram: [`Endpoint::handle_datagram`] with the time it arrived and
-//!    its source address. A deadline that passed: [`Endpoint::handle_timeout`]. Application
-//!    calls go to a [`Connection`] through [`Endpoint::connection`] (open streams, write, read,
+//! 2. **Feed input.** A datagram: [`Endpoint::handle_datagram`] with the time it arrived, its
+//!    source address and the ECN codepoint of its IP header (`None` if your socket cannot read
+//!    it; ECN validation then fails and connections do without it). A deadline that passed:
+//!    [`Endpoint::handle_timeout`]. Application calls go to a [`Connection`] through [`Endpoint::connection`] (open streams, write, read,
 //!    send messages, close).
 //! 3. **Drain what to send.** After *any* input, call [`Endpoint::poll_transmit`] until it
-//!    returns `None`, sending each [`Transmit`] to its destination; a transmit may hold several
-//!    datagrams of `segment_size` bytes ([`Transmit::segments`]) for one GSO send.
+//!    returns `None`, sending each [`Transmit`] to its destination with its ECN codepoint
+//!    ([`Transmit::ecn`], the IP header's two ECN bits). Say how many datagrams one send of
+//!    yours takes: with UDP GSO a transmit may hold several datagrams of `segment_size` bytes
+//!    ([`Transmit::segments`]) for one send; without it, pass 1.
 //! 4. **Drain the events.** [`Endpoint::poll_event`] until `None`: a client opened a connection
 //!    to this server ([`Event::Incoming`], the first event of every accepted connection: start
 //!    tracking its handle), a connection connected (usable from now on: a client's own, or an
@@ -86,7 +89,7 @@
 //! let (mut out, mut inbuf) = (Vec::with_capacity(65_536), vec![0u8; 65_536]);
 //! loop {
 //!     // 3. Send everything that is ready (a transmit may be a batch of datagrams).
-//!     while let Some(t) = endpoint.poll_transmit(Instant::now(), &mut out) {
+//!     while let Some(t) = endpoint.poll_transmit(Instant::now(), 1, &mut out) {
 //!         for datagram in t.segments() {
 //!             socket.send_to(&out[datagram], t.destination)?;
 //!         }
@@ -112,7 +115,7 @@
 //!     let wait = endpoint.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
 //!     socket.set_read_timeout(Some(wait.unwrap_or(Duration::from_secs(60)).max(Duration::from_millis(1))))?;
 //!     match socket.recv_from(&mut inbuf) {
-//!         Ok((n, from)) => endpoint.handle_datagram(Instant::now(), from, BytesMut::from(&inbuf[..n])),
+//!         Ok((n, from)) => endpoint.handle_datagram(Instant::now(), from, None, BytesMut::from(&inbuf[..n])),
 //!         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
 //!             endpoint.handle_timeout(Instant::now());
 //!         }

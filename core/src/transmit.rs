@@ -24,6 +24,9 @@ pub struct Transmit {
 }
 
 impl Transmit {
+    /// The most bytes one batch holds: a GSO send's payload must fit one (IPv4) UDP datagram.
+    pub const MAX_BATCH_BYTES: usize = 65_000;
+
     /// Number of datagrams this transmit describes.
     pub fn datagram_count(&self) -> usize {
         match self.segment_size {

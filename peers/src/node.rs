@@ -195,12 +195,23 @@ impl<A: QuinnApp> QuinnEndpointNode<A> {
 }
 
 impl<A: QuinnApp> Node for QuinnEndpointNode<A> {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
         self.scratch.clear();
-        // The simulator carries no ECN marks and no local address.
+        // The simulator has no local address.
+        let ecn = ecn.map(|ecn| match ecn {
+            EcnCodepoint::Ect0 => quinn_proto::EcnCodepoint::Ect0,
+            EcnCodepoint::Ect1 => quinn_proto::EcnCodepoint::Ect1,
+            EcnCodepoint::Ce => quinn_proto::EcnCodepoint::Ce,
+        });
         let event = self
             .endpoint
-            .handle(now, from, None, None, datagram, &mut self.scratch);
+            .handle(now, from, None, ecn, datagram, &mut self.scratch);
         match event {
             Some(DatagramEvent::ConnectionEvent(handle, event)) => {
                 if let Some(conn) = self.connection_mut(handle) {

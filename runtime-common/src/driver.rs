@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use weir_core::EcnCodepoint;
 
 use crate::runtime::{DriverTimer, Runtime};
 use crate::shared::Shared;
@@ -37,7 +38,7 @@ const ROUNDS: usize = 16;
 pub struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     io: UdpIo<R::Socket>,
-    rx: Vec<(SocketAddr, BytesMut)>,
+    rx: Vec<(SocketAddr, Option<EcnCodepoint>, BytesMut)>,
     tx: TxQueue,
     timer: R::Timer,
     /// The deadline the timer is armed for.
@@ -67,23 +68,24 @@ impl<R: Runtime> Driver<R> {
         }
         state.driver_running(cx.waker());
         let now = state.now();
-        for (from, datagram) in self.rx.drain(..) {
-            state.core.handle_datagram(now, from, datagram);
+        for (from, ecn, datagram) in self.rx.drain(..) {
+            state.core.handle_datagram(now, from, ecn, datagram);
         }
         let timer_fired = self.deadline.is_some_and(|at| at <= now);
         if timer_fired {
             state.core.handle_timeout(now);
         }
         // While earlier sends wait for the socket the core keeps its datagrams (and can still
-        // coalesce them); otherwise drain it into the queue.
+        // batch them); otherwise drain it into the queue.
         let mut more_tx = !self.tx.is_empty();
         if self.tx.is_empty() {
+            // The engine writes each datagram, or a GSO batch of as many as one send of the
+            // socket takes, straight into the send queue's buffer.
             let max_segments = self.io.max_segments();
-            // The engine writes each datagram straight into the send queue's buffer.
             while self.tx.datagrams() < TX_DATAGRAMS
                 && self
                     .tx
-                    .fill(max_segments, |buf| state.core.poll_transmit(now, buf))
+                    .fill(|buf| state.core.poll_transmit(now, max_segments, buf))
             {}
             more_tx = self.tx.datagrams() >= TX_DATAGRAMS;
         }

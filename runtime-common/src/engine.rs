@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use weir_core::Transmit;
 use weir_core::connection::{Connection as WeirConnection, ConnectionStats, Datagram, Event};
 use weir_core::endpoint::{ConnectionHandle, Endpoint as WeirEndpoint, EndpointStats};
 use weir_core::streams::{ClosedStream, OpenError, ReadError, WriteError};
 use weir_core::wire::VarInt;
 use weir_core::{Dir, StreamId};
+use weir_core::{EcnCodepoint, Transmit};
 
 use crate::error::{ConnectError, SendDatagramError};
 use crate::quic::{QuicConn, QuicEndpoint};
@@ -28,10 +28,16 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
-    pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: BytesMut) {
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
         match self {
-            Self::Weir(e) => e.handle_datagram(now, from, data),
-            Self::Quic(e) => e.handle_datagram(now, from, data),
+            Self::Weir(e) => e.handle_datagram(now, from, ecn, data),
+            Self::Quic(e) => e.handle_datagram(now, from, ecn, data),
         }
     }
 
@@ -42,10 +48,16 @@ impl Engine {
         }
     }
 
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// The next datagram, or GSO batch of at most `max_datagrams`, appended to `buf`.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         match self {
-            Self::Weir(e) => e.poll_transmit(now, buf),
-            Self::Quic(e) => e.poll_transmit(now, buf),
+            Self::Weir(e) => e.poll_transmit(now, max_datagrams, buf),
+            Self::Quic(e) => e.poll_transmit(now, max_datagrams, buf),
         }
     }
 

@@ -24,8 +24,6 @@ const RX_BATCH: usize = if quinn_udp::BATCH_SIZE < 8 {
 } else {
     8
 };
-/// Largest GSO send: the payload must fit one (IPv4) UDP datagram.
-const MAX_GSO_BYTES: usize = 65_000;
 
 /// What the socket is, as the kernel set it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,7 +254,7 @@ impl<S: UdpRegistration> UdpIo<S> {
     pub(crate) fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
-        out: &mut Vec<(SocketAddr, BytesMut)>,
+        out: &mut Vec<(SocketAddr, Option<EcnCodepoint>, BytesMut)>,
         rounds: usize,
     ) -> bool {
         let mut calls = 0;
@@ -280,15 +278,18 @@ impl<S: UdpRegistration> UdpIo<S> {
                             continue;
                         };
                         let from = canonical(meta.addr);
+                        // quinn-udp reads the TOS / traffic-class byte (IP_RECVTOS,
+                        // IPV6_RECVTCLASS); every segment of a GRO batch carried the same.
+                        let ecn = meta.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8));
                         let mut whole = BytesMut::from(data);
                         let stride = meta.stride.max(1);
                         if whole.len() > stride {
                             bump(&self.counters.gro_receives, 1);
                         }
                         while whole.len() > stride {
-                            out.push((from, whole.split_to(stride)));
+                            out.push((from, ecn, whole.split_to(stride)));
                         }
-                        out.push((from, whole));
+                        out.push((from, ecn, whole));
                     }
                     bump(
                         &self.counters.datagrams_received,
@@ -392,9 +393,9 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Datagrams waiting to be sent: consecutive ones to the same destination, with the same ECN
-/// marking and the same size, share a batch that goes out in one GSO send (the last one of a
-/// batch may be shorter).
+/// What the engine handed out and the socket has not taken yet: each entry is one transmit as
+/// the engine described it — a datagram, or a GSO batch the engine built for the socket's
+/// segment count — and goes out in one send. The queue batches nothing itself.
 #[derive(Debug, Default)]
 pub(crate) struct TxQueue {
     buf: Vec<u8>,
@@ -410,8 +411,6 @@ struct Batch {
     len: usize,
     segment_size: usize,
     segments: usize,
-    /// Whether another datagram may join (the last one was full size).
-    open: bool,
 }
 
 impl TxQueue {
@@ -428,14 +427,9 @@ impl TxQueue {
         }
     }
 
-    /// Lets `poll` (the engine's `poll_transmit`) append one datagram straight to the queue's
-    /// buffer — no copy — and queues it as [`push`](Self::push) does. Returns whether there was
-    /// a datagram.
-    pub(crate) fn fill(
-        &mut self,
-        max_segments: usize,
-        poll: impl FnOnce(&mut Vec<u8>) -> Option<Transmit>,
-    ) -> bool {
+    /// Lets `poll` (the engine's `poll_transmit`) append its next datagram or batch straight to
+    /// the queue's buffer — no copy — and queues it. Returns whether there was one.
+    pub(crate) fn fill(&mut self, poll: impl FnOnce(&mut Vec<u8>) -> Option<Transmit>) -> bool {
         if self.batches.is_empty() {
             self.buf.clear();
             self.datagrams = 0;
@@ -445,67 +439,27 @@ impl TxQueue {
             self.buf.truncate(before);
             return false;
         };
-        // The datagram is the last `size` bytes written.
+        // The transmit is the last `size` bytes written.
         let end = self.buf.len();
-        let start = end - transmit.size.min(end - before);
-        self.queue(&transmit, start, end - start, max_segments);
-        true
-    }
-
-    /// Queues what the core described in `transmit`, whose bytes are `data`, joining the last
-    /// batch where possible (at most `max_segments` datagrams per batch).
-    #[cfg(test)]
-    pub(crate) fn push(&mut self, transmit: &Transmit, data: &[u8], max_segments: usize) {
-        if self.batches.is_empty() {
-            self.buf.clear();
-            self.datagrams = 0;
-        }
-        let start = self.buf.len();
-        self.buf.extend_from_slice(data);
-        self.queue(transmit, start, data.len(), max_segments);
-    }
-
-    /// Queues the `len` bytes at `start` of the buffer as the datagram(s) `transmit` describes.
-    fn queue(&mut self, transmit: &Transmit, start: usize, len: usize, max_segments: usize) {
-        let data_len = len;
-        // The core may hand over a batch of its own: keep it as one.
+        let len = transmit.size.min(end - before);
         let (segment_size, segments) = match transmit.segment_size {
-            Some(seg) if seg > 0 && seg < data_len => (seg, data_len.div_ceil(seg)),
-            _ => (data_len, 1),
+            Some(seg) if seg > 0 && seg < len => (seg, len.div_ceil(seg)),
+            _ => (len, 1),
         };
         self.datagrams += segments;
-        if segments == 1
-            && let Some(last) = self.batches.back_mut()
-            && last.open
-            && last.destination == transmit.destination
-            && last.ecn == transmit.ecn
-            && data_len <= last.segment_size
-            // A shorter datagram ends only a batch of equal ones: after a lone datagram of
-            // another size (a path MTU probe, larger than the data) it starts its own, so that
-            // a router or the kernel refusing the probe (EMSGSIZE, a qdisc dropping the whole
-            // batch) never takes a data packet with it.
-            && (data_len == last.segment_size || last.segments > 1)
-            && last.segments < max_segments
-            && last.len + data_len <= MAX_GSO_BYTES
-            && last.start + last.len == start
-        {
-            last.len += data_len;
-            last.segments += 1;
-            last.open = data_len == last.segment_size;
-            return;
-        }
         self.batches.push_back(Batch {
             destination: transmit.destination,
             ecn: transmit.ecn,
-            start,
-            len: data_len,
+            start: end - len,
+            len,
             segment_size,
             segments,
-            open: segments == 1 && max_segments > 1,
         });
+        true
     }
 
-    /// Replaces the first batch by its datagrams, one batch each.
+    /// Replaces the first batch by its datagrams, one batch each (the platform refused to
+    /// segment it).
     fn split_front(&mut self) {
         let Some(batch) = self.batches.pop_front() else {
             return;
@@ -517,7 +471,6 @@ impl TxQueue {
                 start,
                 len: batch.segment_size.min(end - start),
                 segments: 1,
-                open: false,
                 ..batch
             })
             .collect();
@@ -540,64 +493,47 @@ mod tests {
         }
     }
 
-    #[test]
-    fn same_size_same_destination_batches() {
-        let mut q = TxQueue::default();
-        let a = "127.0.0.1:1";
-        for _ in 0..3 {
-            q.push(&transmit(a, 1200), &[1; 1200], 64);
-        }
-        // A shorter one closes the batch; the next starts a new one.
-        q.push(&transmit(a, 500), &[2; 500], 64);
-        q.push(&transmit(a, 1200), &[3; 1200], 64);
-        // Another destination never joins.
-        q.push(&transmit("127.0.0.1:2", 1200), &[4; 1200], 64);
-        let shape: Vec<_> = q.batches.iter().map(|b| (b.segments, b.len)).collect();
-        assert_eq!(shape, vec![(4, 4100), (1, 1200), (1, 1200)]);
-        assert_eq!(q.datagrams(), 6);
+    fn fill(q: &mut TxQueue, bytes: &[u8], segment_size: Option<usize>) {
+        assert!(q.fill(|buf| {
+            buf.extend_from_slice(bytes);
+            Some(Transmit {
+                segment_size,
+                ..transmit("127.0.0.1:1", bytes.len())
+            })
+        }));
     }
 
     #[test]
-    fn a_lone_datagram_of_another_size_leaves_alone() {
+    fn each_transmit_is_one_send() {
         let mut q = TxQueue::default();
-        let a = "127.0.0.1:1";
-        // A path MTU probe, then the data it must not take down with it.
-        q.push(&transmit(a, 1452), &[1; 1452], 64);
-        q.push(&transmit(a, 1200), &[2; 1200], 64);
-        q.push(&transmit(a, 1200), &[3; 1200], 64);
+        // Single datagrams of one size are not joined: batching is the engine's.
+        fill(&mut q, &[1; 1200], None);
+        fill(&mut q, &[2; 1200], None);
+        // The engine's batch stays whole.
+        fill(&mut q, &[3; 2500], Some(1200));
         let shape: Vec<_> = q.batches.iter().map(|b| (b.segments, b.len)).collect();
-        assert_eq!(shape, vec![(1, 1452), (2, 2400)]);
-    }
-
-    #[test]
-    fn batches_respect_segment_and_byte_limits() {
-        let mut q = TxQueue::default();
-        for _ in 0..5 {
-            q.push(&transmit("127.0.0.1:1", 1200), &[0; 1200], 2);
-        }
-        let segs: Vec<_> = q.batches.iter().map(|b| b.segments).collect();
-        assert_eq!(segs, vec![2, 2, 1]);
-        let mut q = TxQueue::default();
-        for _ in 0..60 {
-            q.push(&transmit("127.0.0.1:1", 1452), &[0; 1452], 64);
-        }
-        assert!(q.batches.iter().all(|b| b.len <= MAX_GSO_BYTES));
-        assert!(q.batches.len() >= 2);
+        assert_eq!(shape, vec![(1, 1200), (1, 1200), (3, 2500)]);
+        assert_eq!(q.datagrams(), 5);
+        // Nothing to send leaves the queue as it was.
+        assert!(!q.fill(|buf| {
+            buf.push(9);
+            None
+        }));
+        assert_eq!(q.buf.len(), 4900);
     }
 
     #[test]
     fn split_front_keeps_every_byte_in_order() {
         let mut q = TxQueue::default();
-        q.push(&transmit("127.0.0.1:1", 3), &[1, 2, 3], 8);
-        q.push(&transmit("127.0.0.1:1", 3), &[4, 5, 6], 8);
-        q.push(&transmit("127.0.0.1:1", 1), &[7], 8);
+        fill(&mut q, &[1, 2, 3, 4, 5, 6, 7], Some(3));
+        fill(&mut q, &[8], None);
         q.split_front();
         let parts: Vec<_> = q
             .batches
             .iter()
             .map(|b| q.buf[b.start..b.start + b.len].to_vec())
             .collect();
-        assert_eq!(parts, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+        assert_eq!(parts, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7], vec![8]]);
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn run(
     loop {
         // 1. Send everything that is ready (a core batch of equal segments goes one by one).
         let now = Instant::now();
-        while let Some(t) = endpoint.poll_transmit(now, &mut out) {
+        while let Some(t) = endpoint.poll_transmit(now, 1, &mut out) {
             let datagram = &out[out.len() - t.size..];
             for segment in datagram.chunks(t.segment_size.unwrap_or(t.size).max(1)) {
                 if let Err(e) = socket.send_to(segment, t.destination) {
@@ -85,7 +85,7 @@ fn run(
         socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         match socket.recv_from(&mut inbuf) {
             Ok((n, from)) => {
-                endpoint.handle_datagram(Instant::now(), from, BytesMut::from(&inbuf[..n]))
+                endpoint.handle_datagram(Instant::now(), from, None, BytesMut::from(&inbuf[..n]))
             }
             Err(e)
                 if matches!(

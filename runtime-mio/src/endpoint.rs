@@ -192,8 +192,8 @@ impl Endpoint {
         // 1. Receive.
         if self.readable {
             let core = &mut self.core;
-            match self.io.recv(RECV_CALLS, |from, datagram| {
-                core.handle_datagram(now, from, datagram)
+            match self.io.recv(RECV_CALLS, |from, ecn, datagram| {
+                core.handle_datagram(now, from, ecn, datagram)
             }) {
                 Received::Drained => self.readable = !registered,
                 Received::Budget => self.more = true,
@@ -219,7 +219,7 @@ impl Endpoint {
         loop {
             if !self.tx.is_empty() {
                 // While earlier datagrams wait for room the core keeps its own (and can still
-                // coalesce them).
+                // batch them).
                 if !self.writable {
                     return;
                 }
@@ -232,16 +232,18 @@ impl Endpoint {
                 self.more = true;
                 return;
             }
+            // The core batches for GSO itself, up to what one send of the socket takes.
             let max_segments = self.io.max_segments();
             let core = &mut self.core;
             while self.tx.datagrams() < TX_BATCH && budget > 0 {
+                let before = self.tx.datagrams();
                 if !self
                     .tx
-                    .fill(max_segments, |buf| core.poll_transmit(now, buf))
+                    .fill(|buf| core.poll_transmit(now, max_segments, buf))
                 {
                     break;
                 }
-                budget -= 1;
+                budget = budget.saturating_sub(self.tx.datagrams().saturating_sub(before));
             }
             if self.tx.is_empty() {
                 return;

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, SocketAddrV6};
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
+use weir_core::EcnCodepoint;
 
 use crate::config::SocketConfig;
 use crate::error::{BindError, SocketConfigError};
@@ -226,11 +227,11 @@ impl UdpIo {
     }
 
     /// Receives what the socket holds, with at most `calls` system calls, handing each datagram
-    /// to `deliver` (GRO batches are split into their datagrams).
+    /// to `deliver` with its ECN codepoint (GRO batches are split into their datagrams).
     pub(crate) fn recv(
         &mut self,
         calls: usize,
-        mut deliver: impl FnMut(SocketAddr, BytesMut),
+        mut deliver: impl FnMut(SocketAddr, Option<EcnCodepoint>, BytesMut),
     ) -> Received {
         for _ in 0..calls {
             let result = {
@@ -248,6 +249,9 @@ impl UdpIo {
                             continue;
                         };
                         let from = canonical(meta.addr);
+                        // quinn-udp reads the TOS / traffic-class byte; every segment of a GRO
+                        // batch carried the same.
+                        let ecn = meta.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8));
                         // One copy per receive (not per datagram): the core keeps slices of it.
                         let mut whole = BytesMut::from(data);
                         let stride = meta.stride.max(1);
@@ -256,10 +260,10 @@ impl UdpIo {
                         }
                         while whole.len() > stride {
                             self.stats.datagrams_received += 1;
-                            deliver(from, whole.split_to(stride));
+                            deliver(from, ecn, whole.split_to(stride));
                         }
                         self.stats.datagrams_received += 1;
-                        deliver(from, whole);
+                        deliver(from, ecn, whole);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Received::Drained,

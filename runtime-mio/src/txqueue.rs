@@ -1,18 +1,15 @@
-//! Datagrams waiting for the socket, batched for segmentation offload (GSO).
+//! What the core handed out and the socket has not taken yet.
 //!
-//! The core appends each datagram to a caller-owned buffer
-//! ([`poll_transmit`](weir_core::endpoint::Endpoint::poll_transmit)); here that buffer *is* the
-//! queue's, so a datagram is written once, by the core, and read once, by the kernel.
-//! Consecutive datagrams to one destination with one ECN marking and one size share a batch
-//! that goes out in one send (the last datagram of a batch may be shorter).
+//! The core appends each datagram, or each GSO batch it built
+//! ([`poll_transmit`](weir_core::endpoint::Endpoint::poll_transmit) with the socket's segment
+//! count), to a caller-owned buffer; here that buffer *is* the queue's, so a datagram is written
+//! once, by the core, and read once, by the kernel. Each entry is one transmit as the core
+//! described it and goes out in one send: the queue batches nothing itself.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use weir_core::{EcnCodepoint, Transmit};
-
-/// Largest GSO send: the payload must fit one (IPv4) UDP datagram.
-const MAX_GSO_BYTES: usize = 65_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct TxQueue {
@@ -29,8 +26,6 @@ struct Batch {
     len: usize,
     segment_size: usize,
     segments: usize,
-    /// Whether another datagram may join (the last one was full size).
-    open: bool,
 }
 
 /// The batch at the head of the queue, as the socket sends it.
@@ -52,14 +47,9 @@ impl TxQueue {
         self.datagrams
     }
 
-    /// Lets `poll` (the core's `poll_transmit`) append one datagram to the queue's buffer and
-    /// queues it, joining the last batch where it can (at most `max_segments` datagrams per
-    /// batch). Returns whether there was a datagram.
-    pub(crate) fn fill(
-        &mut self,
-        max_segments: usize,
-        poll: impl FnOnce(&mut Vec<u8>) -> Option<Transmit>,
-    ) -> bool {
+    /// Lets `poll` (the core's `poll_transmit`) append its next datagram or batch to the
+    /// queue's buffer, and queues it. Returns whether there was one.
+    pub(crate) fn fill(&mut self, poll: impl FnOnce(&mut Vec<u8>) -> Option<Transmit>) -> bool {
         if self.batches.is_empty() {
             self.buf.clear();
             self.datagrams = 0;
@@ -69,48 +59,23 @@ impl TxQueue {
             self.buf.truncate(before);
             return false;
         };
-        // The datagram is the last `size` bytes of the buffer.
+        // The transmit is the last `size` bytes of the buffer.
         let end = self.buf.len();
-        let start = end - transmit.size.min(end - before);
-        self.push(&transmit, start, end - start, max_segments);
-        true
-    }
-
-    fn push(&mut self, transmit: &Transmit, start: usize, len: usize, max_segments: usize) {
-        // The core may hand over a batch of its own: keep it as one.
+        let len = transmit.size.min(end - before);
         let (segment_size, segments) = match transmit.segment_size {
             Some(seg) if seg > 0 && seg < len => (seg, len.div_ceil(seg)),
             _ => (len, 1),
         };
         self.datagrams += segments;
-        if segments == 1
-            && let Some(last) = self.batches.back_mut()
-            && last.open
-            && last.destination == transmit.destination
-            && last.ecn == transmit.ecn
-            && len <= last.segment_size
-            // A shorter datagram ends only a batch of equal ones: after a lone datagram of
-            // another size (a path MTU probe, larger than the data) it starts its own, so that
-            // a router or the kernel refusing the probe (EMSGSIZE) never takes data with it.
-            && (len == last.segment_size || last.segments > 1)
-            && last.segments < max_segments
-            && last.len + len <= MAX_GSO_BYTES
-            && last.start + last.len == start
-        {
-            last.len += len;
-            last.segments += 1;
-            last.open = len == last.segment_size;
-            return;
-        }
         self.batches.push_back(Batch {
             destination: transmit.destination,
             ecn: transmit.ecn,
-            start,
+            start: end - len,
             len,
             segment_size,
             segments,
-            open: segments == 1 && max_segments > 1,
         });
+        true
     }
 
     /// The batch to send next.
@@ -134,7 +99,8 @@ impl TxQueue {
         }
     }
 
-    /// Replaces the head batch by its datagrams, one batch each.
+    /// Replaces the head batch by its datagrams, one batch each (the platform refused to
+    /// segment it).
     pub(crate) fn split_front(&mut self) {
         let Some(batch) = self.batches.pop_front() else {
             return;
@@ -146,7 +112,6 @@ impl TxQueue {
                 start,
                 len: batch.segment_size.min(end - start),
                 segments: 1,
-                open: false,
                 ..batch
             })
             .collect();
@@ -160,14 +125,14 @@ impl TxQueue {
 mod tests {
     use super::*;
 
-    fn fill(q: &mut TxQueue, to: &str, bytes: &[u8], max_segments: usize) {
+    fn fill(q: &mut TxQueue, to: &str, bytes: &[u8], segment_size: Option<usize>) {
         let destination = to.parse().expect("literal address");
-        assert!(q.fill(max_segments, |buf| {
+        assert!(q.fill(|buf| {
             buf.extend_from_slice(bytes);
             Some(Transmit {
                 destination,
                 size: bytes.len(),
-                segment_size: None,
+                segment_size,
                 ecn: None,
             })
         }));
@@ -178,51 +143,23 @@ mod tests {
     }
 
     #[test]
-    fn same_size_same_destination_batches() {
+    fn each_transmit_is_one_send() {
         let mut q = TxQueue::default();
         let a = "127.0.0.1:1";
-        for _ in 0..3 {
-            fill(&mut q, a, &[1; 1200], 64);
-        }
-        // A shorter one closes the batch; the next starts a new one.
-        fill(&mut q, a, &[2; 500], 64);
-        fill(&mut q, a, &[3; 1200], 64);
-        // Another destination never joins.
-        fill(&mut q, "127.0.0.1:2", &[4; 1200], 64);
-        assert_eq!(shape(&q), vec![(4, 4100), (1, 1200), (1, 1200)]);
-        assert_eq!(q.datagrams(), 6);
-    }
-
-    #[test]
-    fn a_lone_datagram_of_another_size_leaves_alone() {
-        let mut q = TxQueue::default();
-        let a = "127.0.0.1:1";
-        fill(&mut q, a, &[1; 1452], 64);
-        fill(&mut q, a, &[2; 1200], 64);
-        fill(&mut q, a, &[3; 1200], 64);
-        assert_eq!(shape(&q), vec![(1, 1452), (2, 2400)]);
-    }
-
-    #[test]
-    fn batches_respect_segment_and_byte_limits() {
-        let mut q = TxQueue::default();
-        for _ in 0..5 {
-            fill(&mut q, "127.0.0.1:1", &[0; 1200], 2);
-        }
-        assert_eq!(shape(&q), vec![(2, 2400), (2, 2400), (1, 1200)]);
-        let mut q = TxQueue::default();
-        for _ in 0..60 {
-            fill(&mut q, "127.0.0.1:1", &[0; 1452], 64);
-        }
-        assert!(q.batches.iter().all(|b| b.len <= MAX_GSO_BYTES));
-        assert!(q.batches.len() >= 2);
+        // Single datagrams of one size are not joined: batching is the core's.
+        fill(&mut q, a, &[1; 1200], None);
+        fill(&mut q, a, &[2; 1200], None);
+        // The core's batch stays whole.
+        fill(&mut q, a, &[3; 2500], Some(1200));
+        assert_eq!(shape(&q), vec![(1, 1200), (1, 1200), (3, 2500)]);
+        assert_eq!(q.datagrams(), 5);
     }
 
     #[test]
     fn nothing_to_send_leaves_the_queue_as_it_was() {
         let mut q = TxQueue::default();
-        fill(&mut q, "127.0.0.1:1", &[1; 10], 8);
-        assert!(!q.fill(8, |buf| {
+        fill(&mut q, "127.0.0.1:1", &[1; 10], None);
+        assert!(!q.fill(|buf| {
             buf.push(99);
             None
         }));
@@ -232,16 +169,15 @@ mod tests {
     #[test]
     fn split_and_pop_keep_every_byte_in_order() {
         let mut q = TxQueue::default();
-        fill(&mut q, "127.0.0.1:1", &[1, 2, 3], 8);
-        fill(&mut q, "127.0.0.1:1", &[4, 5, 6], 8);
-        fill(&mut q, "127.0.0.1:1", &[7], 8);
+        fill(&mut q, "127.0.0.1:1", &[1, 2, 3, 4, 5, 6, 7], Some(3));
+        fill(&mut q, "127.0.0.1:1", &[8], None);
         q.split_front();
         let mut parts = Vec::new();
         while let Some(batch) = q.front() {
             parts.push(batch.contents.to_vec());
             q.pop_front();
         }
-        assert_eq!(parts, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
-        assert!(q.is_empty() && q.buf.is_empty());
+        assert_eq!(parts, vec![vec![1, 2, 3], vec![4, 5, 6], vec![7], vec![8]]);
+        assert!(q.buf.is_empty());
     }
 }

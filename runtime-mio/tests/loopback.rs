@@ -183,3 +183,31 @@ fn foreign_tokens_are_left_alone() {
     assert_eq!(endpoint.stats().datagrams_received, 0);
     let _ = CLIENT;
 }
+
+/// ECN over real sockets (RFC 9000 §13.4): quinn-udp reads each datagram's TOS byte and sets
+/// it on each send, Linux loopback keeps it, so the handshake's own acknowledgements already
+/// validate the marks both ways.
+#[cfg(target_os = "linux")]
+#[test]
+fn ecn_is_validated_over_loopback() {
+    use weir_mio::weir_core::connection::EcnState;
+    let mut pair = Pair::new();
+    let (client, server) = pair.connect();
+    // A few round trips more: both ends' acknowledgements settle.
+    let until = Instant::now() + Duration::from_millis(100);
+    pair.run_until(Duration::from_millis(300), |_, _| Instant::now() >= until);
+    for (who, handle) in [(Who::Client, client), (Who::Server, server)] {
+        let stats = pair
+            .endpoint(who)
+            .connection(handle)
+            .expect("connection")
+            .stats();
+        let ecn = stats.ecn;
+        assert_eq!(ecn.state, EcnState::Capable, "{who:?}: {ecn:?}");
+        assert!(
+            ecn.received.ect0 > 0,
+            "{who:?} read the peer's marks: {ecn:?}"
+        );
+        assert_eq!(ecn.validation_failures, 0);
+    }
+}

@@ -152,7 +152,13 @@ impl Relay {
 }
 
 impl Node for Relay {
-    fn handle_datagram(&mut self, _now: Instant, _from: SocketAddr, datagram: BytesMut) {
+    fn handle_datagram(
+        &mut self,
+        _now: Instant,
+        _from: SocketAddr,
+        _ecn: Option<weir_core::EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
         self.inbox.push_back(datagram);
     }
 

@@ -106,7 +106,7 @@ async fn servers_with_default_configurations_have_different_token_keys() {
     .expect("client");
     client.connect(now, a.local_addr()).expect("connect");
     let mut buf = Vec::new();
-    let t = client.poll_transmit(now, &mut buf).expect("Initial");
+    let t = client.poll_transmit(now, 1, &mut buf).expect("Initial");
     socket
         .send_to(&buf[..t.size], a.local_addr())
         .expect("send");
@@ -116,10 +116,10 @@ async fn servers_with_default_configurations_have_different_token_keys() {
     })
     .await
     .expect("listener");
-    client.handle_datagram(now, a.local_addr(), BytesMut::from(&retry[..]));
+    client.handle_datagram(now, a.local_addr(), None, BytesMut::from(&retry[..]));
     buf.clear();
     let t = client
-        .poll_transmit(now, &mut buf)
+        .poll_transmit(now, 1, &mut buf)
         .expect("Initial with the token");
     let with_token = buf[..t.size].to_vec();
     socket.send_to(&with_token, b.local_addr()).expect("send");

@@ -541,3 +541,31 @@ async fn path_mtu_discovery_finds_the_ceiling_on_loopback() {
     assert_eq!(stats.datagram_size, 1452);
     assert_eq!(stats.mtu.black_holes, 0);
 }
+
+/// ECN end to end over real sockets (RFC 9000 §13.4): quinn-udp reads the TOS byte of each
+/// datagram (IP_RECVTOS) and sets it on each send, Linux loopback keeps it, so both ends see
+/// each other's ECT(0) marks, report them in their ACK frames, and validate the path.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecn_is_validated_over_loopback() {
+    use weir_tokio::weir_core::connection::EcnState;
+    const LEN: u64 = 2 * 1024 * 1024;
+    let server = server("127.0.0.1:0").await;
+    let addr = server.local_addr();
+    let _server_task = spawn_pattern_server(server.clone());
+    let client = client_for(addr).await;
+    let stats = tokio::time::timeout(TEST_BOUND, async {
+        let conn = client.connect(addr).await.expect("connect");
+        assert_eq!(send_and_count(&conn, 3, LEN).await, LEN);
+        conn.stats().expect("stats")
+    })
+    .await
+    .expect("the transfer finishes in time");
+    let ecn = stats.ecn;
+    assert_eq!(ecn.state, EcnState::Capable, "{ecn:?}");
+    // Marked beyond the testing period: every packet once validated.
+    assert!(ecn.packets_sent_ect0 > 100, "{ecn:?}");
+    // The server marks its packets too, and the client read the marks.
+    assert!(ecn.received.ect0 > 10, "{ecn:?}");
+    assert_eq!(ecn.validation_failures, 0);
+}

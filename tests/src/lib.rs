@@ -69,7 +69,14 @@ impl ScriptedSource {
 }
 
 impl Node for ScriptedSource {
-    fn handle_datagram(&mut self, _now: Instant, _from: SocketAddr, _datagram: BytesMut) {}
+    fn handle_datagram(
+        &mut self,
+        _now: Instant,
+        _from: SocketAddr,
+        _ecn: Option<weir_core::EcnCodepoint>,
+        _datagram: BytesMut,
+    ) {
+    }
 
     fn handle_timeout(&mut self, _now: Instant) {}
 
@@ -132,7 +139,13 @@ impl Recorder {
 }
 
 impl Node for Recorder {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        _ecn: Option<weir_core::EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
         let seq = datagram
             .get(..8)
             .and_then(|b| b.try_into().ok())
@@ -212,6 +225,7 @@ pub fn arb_link() -> impl proptest::strategy::Strategy<Value = weir_core::sim::L
                 corrupt,
                 mtu: 1472,
                 trace: None,
+                ecn: weir_core::sim::LinkEcn::Pass,
             },
         )
 }

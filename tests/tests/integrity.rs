@@ -684,6 +684,7 @@ fn regression_a_stream_behind_a_burst_loss_path_is_delivered() {
         corrupt: 0.014658620839368374,
         mtu: 1472,
         trace: None,
+        ecn: weir_core::sim::LinkEcn::Pass,
     };
     let reverse = LinkConfig {
         delay: Duration::from_millis(33),
@@ -699,6 +700,7 @@ fn regression_a_stream_behind_a_burst_loss_path_is_delivered() {
         corrupt: 0.03978298455588064,
         mtu: 1472,
         trace: None,
+        ecn: weir_core::sim::LinkEcn::Pass,
     };
     let plans = vec![
         Plan {
@@ -742,6 +744,7 @@ fn regression_an_empty_stream_over_a_slow_reordering_path() {
         corrupt: 0.014140045234036032,
         mtu: 1472,
         trace: None,
+        ecn: weir_core::sim::LinkEcn::Pass,
     };
     let reverse = LinkConfig {
         delay: Duration::from_millis(66),
@@ -755,6 +758,7 @@ fn regression_an_empty_stream_over_a_slow_reordering_path() {
         corrupt: 0.023754768935681948,
         mtu: 1472,
         trace: None,
+        ecn: weir_core::sim::LinkEcn::Pass,
     };
     let plans = vec![Plan {
         dir: Dir::Uni,

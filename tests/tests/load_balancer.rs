@@ -121,7 +121,7 @@ impl Fleet {
         let mut buf = Vec::new();
         let mut to_servers = Vec::new();
         for (ep, addr, _) in &mut self.clients {
-            while let Some(t) = ep.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = ep.poll_transmit(self.now, 1, &mut buf) {
                 to_servers.push((*addr, buf[..t.size].to_vec()));
                 buf.clear();
             }
@@ -130,11 +130,11 @@ impl Fleet {
             moved = true;
             let i = self.route(from, &datagram);
             self.routed[i] += 1;
-            self.servers[i].handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            self.servers[i].handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         }
         let mut to_clients = Vec::new();
         for server in &mut self.servers {
-            while let Some(t) = server.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = server.poll_transmit(self.now, 1, &mut buf) {
                 to_clients.push((t.destination, buf[..t.size].to_vec()));
                 buf.clear();
             }
@@ -143,7 +143,12 @@ impl Fleet {
             moved = true;
             // The server answers from the load balancer's address.
             if let Some((ep, _, _)) = self.clients.iter_mut().find(|(_, a, _)| *a == to) {
-                ep.handle_datagram(self.now, server_addr(99), BytesMut::from(&datagram[..]));
+                ep.handle_datagram(
+                    self.now,
+                    server_addr(99),
+                    None,
+                    BytesMut::from(&datagram[..]),
+                );
             }
         }
         for (i, server) in self.servers.iter_mut().enumerate() {

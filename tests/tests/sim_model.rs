@@ -480,6 +480,7 @@ fn digest_of(seed: u64) -> (u64, Vec<weir_core::sim::TraceEvent>) {
         corrupt: 0.01,
         mtu: 1400,
         trace: None,
+        ecn: weir_core::sim::LinkEcn::Pass,
     };
     let (mut sim, _, _) = pair(
         seed,
@@ -520,6 +521,7 @@ impl weir_core::sim::Node for Stuck {
         &mut self,
         _: std::time::Instant,
         _: std::net::SocketAddr,
+        _: Option<weir_core::EcnCodepoint>,
         _: bytes::BytesMut,
     ) {
     }

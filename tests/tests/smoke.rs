@@ -17,8 +17,8 @@ fn drive(
 ) -> usize {
     let mut n = 0;
     let mut buf = Vec::new();
-    while let Some(t) = from.poll_transmit(now, &mut buf) {
-        to.handle_datagram(now, from_addr, BytesMut::from(&buf[..t.size]));
+    while let Some(t) = from.poll_transmit(now, 1, &mut buf) {
+        to.handle_datagram(now, from_addr, None, BytesMut::from(&buf[..t.size]));
         buf.clear();
         n += 1;
     }

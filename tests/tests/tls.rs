@@ -438,13 +438,13 @@ fn application_bytes_never_cross_the_wire_in_the_clear() {
                 sent_marker = true;
             }
             let mut buf = Vec::new();
-            while let Some(t) = client.poll_transmit(now, &mut buf) {
+            while let Some(t) = client.poll_transmit(now, 1, &mut buf) {
                 wire.extend_from_slice(&buf[..t.size]);
-                server.handle_datagram(now, addr(1), buf[..t.size].into());
+                server.handle_datagram(now, addr(1), None, buf[..t.size].into());
                 buf.clear();
             }
-            while let Some(t) = server.poll_transmit(now, &mut buf) {
-                client.handle_datagram(now, addr(2), buf[..t.size].into());
+            while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
+                client.handle_datagram(now, addr(2), None, buf[..t.size].into());
                 buf.clear();
             }
             client.handle_timeout(now);

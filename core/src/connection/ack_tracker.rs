@@ -117,6 +117,15 @@ impl AckTracker {
             .map_or(Duration::ZERO, |(_, at)| now.saturating_duration_since(at))
     }
 
+    /// A packet arrived CE-marked: acknowledge at once, so that the sender learns of the
+    /// congestion within a round trip (RFC 9000 §13.2.1). Only when something awaits an ACK
+    /// that must be sent at all (an ack-eliciting packet).
+    pub(crate) fn on_congestion_mark(&mut self) {
+        if self.unacked_eliciting > 0 {
+            self.immediate = true;
+        }
+    }
+
     /// An ACK frame was sent.
     pub(crate) fn on_ack_sent(&mut self) {
         self.pending = false;

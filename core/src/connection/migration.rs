@@ -326,6 +326,7 @@ impl Connection {
                 eliciting: true,
                 in_flight: true,
                 pto_probe: false,
+                marked: false,
             },
             SentFrames::default(),
         );

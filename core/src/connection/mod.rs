@@ -7,8 +7,10 @@
 
 mod ack_tracker;
 mod adapt;
+mod batch;
 mod crypto;
 mod datagrams;
+mod ecn;
 mod error;
 mod handshake;
 mod handshake_stream;
@@ -59,6 +61,7 @@ use crate::wire::{ConnectionId, ResetToken, VarInt};
 pub use crypto::TlsInfo;
 pub(crate) use crypto::{ConnectionSecurity, CreateError};
 pub use datagrams::{Datagram, DatagramStats, MAX_CHANNELS, SendDatagramError};
+pub use ecn::{EcnFailure, EcnState, EcnStats};
 pub use error::{ConnectionError, Reason};
 pub use stats::ConnectionStats;
 pub use timers::Timer;
@@ -260,6 +263,11 @@ pub struct Connection {
     /// 1-RTT key updates (TLS only).
     key_update: Option<KeyUpdate>,
     stats: ConnectionStats,
+    /// ECN: codepoints received and reported, validation of our marking (RFC 9000 §13.4).
+    ecn: self::ecn::Ecn,
+    /// The codepoint of the datagram being built: each packet in it records whether it was
+    /// marked.
+    datagram_ecn: Option<crate::EcnCodepoint>,
     scratch_acked: Vec<(u64, SentPacket<SentFrames>)>,
     scratch_lost: Vec<(u64, SentPacket<SentFrames>)>,
 }
@@ -467,7 +475,10 @@ impl Connection {
                 key_updates: 0,
                 migrations: 0,
                 path_validation_failures: 0,
+                ecn: self::ecn::EcnStats::default(),
             },
+            ecn: self::ecn::Ecn::new(config.ecn),
+            datagram_ecn: None,
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
             config,
@@ -607,6 +618,7 @@ impl Connection {
         stats.queue_cap = self.queue_cap;
         stats.mtu = self.pmtu.stats();
         stats.datagram_size = self.datagram_size;
+        stats.ecn = self.ecn.stats();
         stats
     }
 

@@ -60,6 +60,7 @@ impl Connection {
                 eliciting: true,
                 in_flight: true,
                 pto_probe: false,
+                marked: false,
             },
             frames,
         );

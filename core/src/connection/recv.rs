@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::space::SentFrames;
 use super::{Connection, ConnectionError, Event, Phase};
+use crate::EcnCodepoint;
 use crate::congestion::{AckEvent, AckedPacket, CongestionCause, CongestionEvent};
 use crate::error::TransportError;
 use crate::protect::Crc32cKey;
@@ -35,6 +36,7 @@ impl Connection {
         &mut self,
         now: Instant,
         remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
         partial: PartialDecode,
     ) {
         let moved = remote != self.remote;
@@ -71,7 +73,7 @@ impl Connection {
             self.discard_space(now, SpaceId::Initial);
         }
         if !moved {
-            return self.handle_opened(now, space, packet);
+            return self.handle_opened(now, space, packet, ecn);
         }
         if self.spaces[space.index()].acks.is_duplicate(packet.number) {
             self.stats.packets_dropped += 1;
@@ -80,12 +82,19 @@ impl Connection {
         let probing_only = packet.frames().all(|f| f.is_ok_and(|f| f.is_probing()));
         let newest = largest.is_none_or(|l| packet.number > l);
         self.on_packet_from_other_address(now, remote, probing_only, newest);
-        self.handle_opened(now, space, packet);
+        self.handle_opened(now, space, packet, ecn);
         self.end_packet_from_other_address();
     }
 
-    /// A packet that opened (its integrity checked) in `space`.
-    pub(crate) fn handle_opened(&mut self, now: Instant, space: SpaceId, packet: OpenedPacket) {
+    /// A packet that opened (its integrity checked) in `space`, from a datagram that arrived
+    /// with the ECN codepoint `ecn`.
+    pub(crate) fn handle_opened(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        packet: OpenedPacket,
+        ecn: Option<EcnCodepoint>,
+    ) {
         let pn = packet.number;
         if self.spaces[space.index()].discarded || self.spaces[space.index()].acks.is_duplicate(pn)
         {
@@ -106,6 +115,9 @@ impl Connection {
             }
         }
         self.stats.packets_received += 1;
+        // RFC 9000 §13.4.1: every packet processed counts its datagram's codepoint (a
+        // duplicate was dropped above and counts nothing).
+        let congestion_mark = self.ecn.on_packet_received(space, ecn);
         self.last_activity = now;
         self.eliciting_since_receive = false;
         // Only a client that received one of our packets knows the connection ID we chose
@@ -141,6 +153,9 @@ impl Connection {
                 self.config.max_ack_delay,
                 self.config.ack_eliciting_threshold,
             );
+            if congestion_mark {
+                space_state.acks.on_congestion_mark();
+            }
         }
         if let Err(error) = result {
             self.close_with_error(now, error);
@@ -329,6 +344,7 @@ impl Connection {
             SpaceId::Initial | SpaceId::Handshake => Duration::ZERO,
         };
         let max_ack_delay = self.peer_max_ack_delay();
+        let previous_largest = self.spaces[space.index()].recovery.largest_acked();
         self.scratch_acked.clear();
         self.scratch_lost.clear();
         let outcome = self.spaces[space.index()].recovery.on_ack_received(
@@ -357,6 +373,16 @@ impl Connection {
         // Losses before acknowledgements, so that packets acknowledged by the same frame do not
         // grow the window that the loss just reduced.
         self.on_packets_lost(now, space, outcome.loss);
+        // A new CE mark comes after the losses and before the acknowledgements, like them a
+        // reason not to grow the window (RFC 9002 Appendix A.7).
+        let new_largest = previous_largest.is_none_or(|p| ack.largest() > p);
+        self.on_ecn_feedback(
+            now,
+            space,
+            ack,
+            new_largest,
+            outcome.largest_newly_acked_sent,
+        );
         let rtt = self.rtt.snapshot();
         if outcome.rtt_sampled {
             self.estimates
@@ -429,6 +455,37 @@ impl Connection {
         Ok(())
     }
 
+    /// ECN validation of an ACK frame whose newly acknowledged packets are in
+    /// `self.scratch_acked`; a CE increase is a congestion event: the window shrinks as on a
+    /// loss (once per recovery period, which the controller keeps), nothing is retransmitted
+    /// (RFC 9002 §7.1, Appendix B.7, OnEcnCongestion via OnCongestionEvent).
+    fn on_ecn_feedback(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        ack: &Ack,
+        new_largest: bool,
+        largest_sent: Option<Instant>,
+    ) {
+        let newly_marked = self
+            .scratch_acked
+            .iter()
+            .filter(|(_, p)| p.data.marked)
+            .count() as u64;
+        let ce = self.ecn.on_ack(space, ack.ecn(), newly_marked, new_largest);
+        if let (Some(_), Some(sent_time)) = (ce, largest_sent) {
+            let event = CongestionEvent {
+                sent_time,
+                lost_bytes: 0,
+                persistent: false,
+                bytes_in_flight: self.bytes_in_flight(),
+                cause: CongestionCause::EcnCe,
+            };
+            self.congestion.on_congestion_event(now, &event);
+            self.stats.congestion_events += 1;
+        }
+    }
+
     /// Packets in `self.scratch_lost` were declared lost in `space`: one congestion event, then
     /// their frames are queued again.
     pub(super) fn on_packets_lost(
@@ -450,6 +507,8 @@ impl Connection {
             }
         }
         if !lost.is_empty() {
+            let marked = lost.iter().filter(|(_, p)| p.data.marked).count() as u64;
+            self.ecn.on_marked_lost(marked);
             self.stats.packets_lost += lost.len() as u64;
             let in_flight = lost.iter().filter(|(_, p)| p.in_flight).count() as u64;
             self.estimates.on_packets(now, 0, in_flight);

@@ -40,11 +40,13 @@ pub(super) struct BuiltPacket {
     pub(super) in_flight: bool,
     /// Whether it answered a probe timeout.
     pub(super) pto_probe: bool,
+    /// Whether its datagram carried ECT(0) (see `ecn`).
+    pub(super) marked: bool,
 }
 
 /// How a packet must be padded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Padding {
+pub(super) enum Padding {
     None,
     /// Pad the datagram to this size if the packet turns out ack-eliciting.
     IfEliciting(usize),
@@ -56,8 +58,8 @@ enum Padding {
 
 impl Connection {
     /// Appends the next datagram to `buf` (a driver may pass its send queue's buffer) and
-    /// describes it; `None` when there is nothing to send now.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// describes it; `None` when there is nothing to send now. Batches build on it (`batch`).
+    pub(super) fn poll_datagram(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         match self.phase {
             Phase::Drained => return None,
             // Draining: only the one answer to the peer's close (`start_draining`).
@@ -75,6 +77,7 @@ impl Connection {
         if budget < MIN_PACKET_ROOM {
             return None;
         }
+        self.datagram_ecn = self.ecn.codepoint();
         self.update_keys_if_due();
         let data_usable = self.data_space_usable();
         let initial_pad = match self.side {
@@ -145,7 +148,7 @@ impl Connection {
             destination: self.remote,
             size,
             segment_size: None,
-            ecn: None,
+            ecn: self.datagram_ecn,
         })
     }
 
@@ -215,7 +218,7 @@ impl Connection {
         max.min(usize::try_from(allowed).unwrap_or(usize::MAX))
     }
 
-    fn on_datagram_sent(&mut self, size: usize) {
+    pub(super) fn on_datagram_sent(&mut self, size: usize) {
         if !self.address_validated {
             self.unvalidated_sent += size as u64;
         }
@@ -315,7 +318,7 @@ impl Connection {
     /// Builds one packet of space `id` at the end of `buf` (whose current datagram started at
     /// `datagram_start`) in at most `room` bytes. Returns whether it was ack-eliciting, or
     /// `None` if nothing was worth sending.
-    fn build_packet(
+    pub(super) fn build_packet(
         &mut self,
         now: Instant,
         id: SpaceId,
@@ -372,6 +375,7 @@ impl Connection {
         let mut eliciting = false;
         let mut path_frames = false;
 
+        let ecn_counts = self.ecn.ack_counts(id);
         let space = &mut self.spaces[id.index()];
         if space.acks.has_news() {
             let exponent = match id {
@@ -381,7 +385,15 @@ impl Connection {
             let delay = u64::try_from(space.acks.ack_delay(now).as_micros() >> exponent)
                 .unwrap_or(u64::MAX);
             let cap = builder.frame_space();
-            if Ack::encode(space.acks.ranges(), delay, None, cap, builder.buf()).is_some() {
+            if Ack::encode(
+                space.acks.ranges(),
+                delay,
+                ecn_counts.as_ref(),
+                cap,
+                builder.buf(),
+            )
+            .is_some()
+            {
                 frames.ack_largest = space.acks.ranges().max();
                 space.acks.on_ack_sent();
             }
@@ -491,6 +503,7 @@ impl Connection {
                 eliciting,
                 in_flight,
                 pto_probe: probe,
+                marked: self.datagram_ecn.is_some(),
             },
             frames,
         );
@@ -515,7 +528,10 @@ impl Connection {
             eliciting,
             in_flight,
             pto_probe: probe,
+            marked,
         } = packet;
+        frames.marked = marked;
+        self.ecn.on_packet_sent(id, marked);
         // An MTU probe's delivery says nothing about the path's rate (it waits for no data).
         if in_flight && !frames.mtu_probe {
             let before = self.bytes_in_flight();

@@ -28,6 +28,8 @@ pub(crate) struct SentFrames {
     pub(crate) delivery: Option<PacketDeliveryState>,
     /// Whether the packet was a path MTU probe (a padded PING; see [`crate::pmtu`]).
     pub(crate) mtu_probe: bool,
+    /// Whether the packet's datagram carried ECT(0) (ECN validation counts these).
+    pub(crate) marked: bool,
 }
 
 /// A peer need not acknowledge ACK-only packets until it has something ack-eliciting to

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::datagrams::DatagramStats;
+use super::ecn::EcnStats;
 use crate::adapt::Strategy;
 use crate::congestion::ControllerKind;
 use crate::estimate::PathEstimates;
@@ -91,6 +92,9 @@ pub struct ConnectionStats {
     /// New addresses that did not answer their PATH_CHALLENGE in time (the connection went
     /// back to the old one).
     pub path_validation_failures: u64,
+    /// Explicit Congestion Notification: validation's state, marked packets sent, codepoints
+    /// received, CE marks the peer reported (see [`EcnState`](super::EcnState)).
+    pub ecn: EcnStats,
 }
 
 impl ConnectionStats {
@@ -134,6 +138,7 @@ impl ConnectionStats {
             key_updates: 0,
             migrations: 0,
             path_validation_failures: 0,
+            ecn: EcnStats::default(),
         }
     }
 }

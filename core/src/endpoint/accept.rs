@@ -75,6 +75,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         remote: SocketAddr,
+        ecn: Option<crate::EcnCodepoint>,
         partial: PartialDecode,
         len: usize,
     ) -> Option<usize> {
@@ -170,7 +171,7 @@ impl Endpoint {
         if let Some(slot) = self.connections.get_mut(index) {
             slot.half_open = Some(source);
             slot.conn.on_datagram_received(remote, len);
-            slot.conn.handle_opened(now, SpaceId::Initial, packet);
+            slot.conn.handle_opened(now, SpaceId::Initial, packet, ecn);
         }
         self.after_input(index);
         Some(index)

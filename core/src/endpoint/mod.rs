@@ -39,7 +39,6 @@ use self::accept::ServerRole;
 use self::admission::{Abandoned, Admission, Source};
 use self::secrets::{KeyedMap, ResetKey, Secrets};
 use self::token::TokenKey;
-use crate::Transmit;
 use crate::config::{ConfigError, EndpointConfig, ServerConfig, TransportConfig};
 use crate::connection::{
     Connection, ConnectionError, ConnectionIds, ConnectionSecurity, CreateError, Event,
@@ -47,6 +46,7 @@ use crate::connection::{
 use crate::crypto::{ClientTls, Security};
 use crate::wire::header::{VersionInvariants, is_supported_version};
 use crate::wire::{ConnectionId, PacketType, PartialDecode, ResetToken};
+use crate::{EcnCodepoint, Transmit};
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::admission::Source as AdmissionSource;
@@ -391,8 +391,17 @@ impl Endpoint {
         }
     }
 
-    /// A datagram arrived from `remote` at `now`.
-    pub fn handle_datagram(&mut self, now: Instant, remote: SocketAddr, datagram: BytesMut) {
+    /// A datagram arrived from `remote` at `now`, with the ECN codepoint `ecn` of its IP header
+    /// (`None` for Not-ECT, or when the driver cannot read it: then the connections' ECN
+    /// validation fails and they simply do without; see
+    /// [`TransportConfig::ecn`](crate::config::TransportConfig::ecn)).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
         self.flush_dirty();
         self.stats.datagrams_received += 1;
         let len = datagram.len();
@@ -441,7 +450,7 @@ impl Endpoint {
                             slot.conn.on_datagram_received(remote, len);
                             counted = Some(index);
                         }
-                        slot.conn.handle_packet(now, remote, partial);
+                        slot.conn.handle_packet(now, remote, ecn, partial);
                         self.after_input(index);
                     }
                 }
@@ -454,7 +463,7 @@ impl Endpoint {
                     self.stateless_reset(remote, &dcid, len);
                 }
                 None if counted.is_none() && ty == PacketType::Initial => {
-                    if let Some(index) = self.accept(now, remote, partial, len) {
+                    if let Some(index) = self.accept(now, remote, ecn, partial, len) {
                         counted = Some(index);
                     }
                 }
@@ -501,11 +510,24 @@ impl Endpoint {
         }
     }
 
-    /// The next datagram to send, appended to `buf`: the datagram is the last
-    /// [`Transmit::size`] bytes of `buf`, so a driver may pass a buffer that already holds
-    /// earlier datagrams (a GSO batch). `None` when nothing is ready. Connections take turns, so
-    /// one busy connection cannot starve the others.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    /// The next datagram to send, or a batch of up to `max_datagrams` for one GSO send,
+    /// appended to `buf`: the transmit is the last [`Transmit::size`] bytes of `buf`, so a
+    /// driver may pass a buffer that already holds what it has not sent yet. `None` when nothing
+    /// is ready. Connections take turns (a batch per turn), so one busy connection cannot
+    /// starve the others.
+    ///
+    /// A batch is consecutive datagrams of one connection to one destination with one ECN
+    /// codepoint, each [`Transmit::segment_size`] bytes long but the last, which may be
+    /// shorter, at most [`Transmit::MAX_BATCH_BYTES`] in all; each datagram in it waited for
+    /// the pacer and the congestion window as it would have alone. A driver without GSO
+    /// passes 1 (the cheap path: one datagram, `segment_size` `None`; 0 counts as 1), or sends
+    /// the batch's [`segments`](Transmit::segments) one by one.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         self.flush_dirty();
         if let Some((destination, datagram)) = self.stateless.pop_front() {
             buf.extend_from_slice(&datagram);
@@ -521,7 +543,7 @@ impl Endpoint {
                 continue;
             };
             slot.queued = false;
-            let transmit = slot.conn.poll_transmit(now, buf);
+            let transmit = slot.conn.poll_transmit(now, max_datagrams, buf);
             if transmit.is_some() {
                 slot.queued = true;
                 self.send_queue.push_back(index);

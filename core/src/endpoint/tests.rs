@@ -72,22 +72,22 @@ impl Pair {
         for _ in 0..steps {
             loop {
                 let mut moved = false;
-                while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+                while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
                     if self.client_reaches_server {
                         for range in t.segments() {
                             let datagram = BytesMut::from(&buf[range]);
                             self.server
-                                .handle_datagram(self.now, addr(CLIENT), datagram);
+                                .handle_datagram(self.now, addr(CLIENT), None, datagram);
                         }
                     }
                     buf.clear();
                     moved = true;
                 }
-                while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+                while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
                     for range in t.segments() {
                         let datagram = BytesMut::from(&buf[range]);
                         self.client
-                            .handle_datagram(self.now, addr(SERVER), datagram);
+                            .handle_datagram(self.now, addr(SERVER), None, datagram);
                     }
                     buf.clear();
                     moved = true;
@@ -176,11 +176,11 @@ fn a_handshake_that_times_out_goes_from_incoming_to_closed_and_drained() {
         .expect("connect");
     // The client's first flight arrives, then the client vanishes.
     let mut buf = Vec::new();
-    while let Some(t) = pair.client.poll_transmit(pair.now, &mut buf) {
+    while let Some(t) = pair.client.poll_transmit(pair.now, 1, &mut buf) {
         for range in t.segments() {
             let datagram = BytesMut::from(&buf[range]);
             pair.server
-                .handle_datagram(pair.now, addr(CLIENT), datagram);
+                .handle_datagram(pair.now, addr(CLIENT), None, datagram);
         }
         buf.clear();
     }

@@ -374,7 +374,7 @@ impl ServerRun {
         self.account(from, &datagram);
         *self.received.entry(from).or_default() += datagram.len() as u64;
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            .handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         self.reached.datagrams += 1;
         self.drain();
         self.check();
@@ -467,7 +467,7 @@ impl ServerRun {
     fn drain(&mut self) {
         let mut buf = Vec::new();
         let mut count = 0;
-        while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+        while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
             count += 1;
             assert!(
                 count <= MAX_TRANSMITS_PER_DRAIN,

@@ -93,7 +93,7 @@ impl FloodPath {
     pub fn inject(&mut self, from: SocketAddr, datagram: &[u8]) {
         *self.received.entry(from).or_default() += datagram.len() as u64;
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(datagram));
+            .handle_datagram(self.now, from, None, BytesMut::from(datagram));
         self.flush();
     }
 
@@ -123,7 +123,7 @@ impl FloodPath {
     fn flush(&mut self) {
         let mut buf = Vec::new();
         let mut count = 0;
-        while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+        while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
             count += 1;
             assert!(
                 count <= MAX_TRANSMITS_PER_DRAIN,
@@ -135,7 +135,7 @@ impl FloodPath {
                 .push(Reverse((self.now + Self::ONE_WAY, self.order, true, d)));
             buf.clear();
         }
-        while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+        while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
             count += 1;
             assert!(
                 count <= MAX_TRANSMITS_PER_DRAIN,
@@ -187,9 +187,9 @@ impl FloodPath {
                     if let Some(Reverse((_, _, to_server, d))) = self.in_flight.pop() {
                         let d = BytesMut::from(&d[..]);
                         if to_server {
-                            self.server.handle_datagram(self.now, Self::CLIENT, d);
+                            self.server.handle_datagram(self.now, Self::CLIENT, None, d);
                         } else {
-                            self.client.handle_datagram(self.now, Self::SERVER, d);
+                            self.client.handle_datagram(self.now, Self::SERVER, None, d);
                         }
                     }
                 }

@@ -12,6 +12,7 @@ use super::{
     FUZZ_CID_LEN, Input, LIVELOCK_NUDGE, MAX_TIMER_ROUNDS, MAX_TRANSMITS_PER_DRAIN, SpinGuard,
     epoch, fuzz_address,
 };
+use crate::EcnCodepoint;
 use crate::config::{EndpointConfig, RetryPolicy, Seed, ServerConfig, TransportConfig};
 use crate::connection::{Connection, ConnectionError, Event};
 use crate::crypto::Security;
@@ -38,6 +39,9 @@ const MAX_STEPS: usize = 512;
 const MAX_WRITTEN: u64 = 256 * 1024;
 /// Datagrams a direction of the network holds; beyond it the oldest is dropped.
 const MAX_QUEUED: usize = 256;
+/// Datagrams asked for per `poll_transmit`: the endpoints hand out GSO batches, which the
+/// network splits.
+const MAX_BATCH_DATAGRAMS: usize = 4;
 /// RFC 9000 §17.1 / CRC-32C: up to three flipped bits in one datagram are always detected.
 const MAX_FLIPS: u8 = 3;
 /// Rounds of the lossless flush at the end of an input.
@@ -129,9 +133,10 @@ fn message_key(number: u32, side: usize) -> u64 {
     (1 << 62) | (u64::from(number) << 1) | side as u64
 }
 
-/// A datagram in flight and the bits flipped in it so far.
+/// A datagram in flight, its ECN codepoint and the bits flipped in it so far.
 struct InFlight {
     data: Vec<u8>,
+    ecn: Option<EcnCodepoint>,
     flips: u8,
 }
 
@@ -347,15 +352,25 @@ impl PairRun {
                 let a = u64::from(input.u8());
                 self.advance(Duration::from_millis(a * a / 2));
             }
-            1 => self.deliver(side),
+            1 => {
+                // The op's spare bits re-mark the codepoint as a queue or a middlebox might
+                // (ECT(1), ECT(0), CE), or leave it as sent.
+                let mark = EcnCodepoint::from_bits(op >> 4);
+                if let Some(front) = self.queues[side].front_mut()
+                    && mark.is_some()
+                {
+                    front.ecn = mark;
+                }
+                self.deliver(side);
+            }
             2 => {
                 self.queues[side].pop_front();
             }
             3 => {
                 // Duplicate: a copy arrives now, the original stays queued.
                 if let Some(front) = self.queues[side].front() {
-                    let (copy, flips) = (front.data.clone(), front.flips);
-                    self.hand_over(side, copy, flips);
+                    let (copy, ecn, flips) = (front.data.clone(), front.ecn, front.flips);
+                    self.hand_over(side, copy, ecn, flips);
                 }
             }
             4 => {
@@ -501,11 +516,11 @@ impl PairRun {
     /// Delivers the next datagram from `peers[from]`.
     fn deliver(&mut self, from: usize) {
         if let Some(datagram) = self.queues[from].pop_front() {
-            self.hand_over(from, datagram.data, datagram.flips);
+            self.hand_over(from, datagram.data, datagram.ecn, datagram.flips);
         }
     }
 
-    fn hand_over(&mut self, from: usize, datagram: Vec<u8>, flips: u8) {
+    fn hand_over(&mut self, from: usize, datagram: Vec<u8>, ecn: Option<EcnCodepoint>, flips: u8) {
         if from == 1 {
             self.watch_server_scid(&datagram);
             // Version Negotiation carries no integrity tag (RFC 8999 fixes its form): corrupted
@@ -523,6 +538,7 @@ impl PairRun {
         self.peers[1 - from].endpoint.handle_datagram(
             self.now,
             source,
+            ecn,
             BytesMut::from(&datagram[..]),
         );
         self.collect();
@@ -557,7 +573,12 @@ impl PairRun {
         for i in 0..2 {
             let mut buf = Vec::new();
             let mut count = 0;
-            while let Some(t) = self.peers[i].endpoint.poll_transmit(self.now, &mut buf) {
+            // GSO batches, split into their datagrams as the network would.
+            while let Some(t) =
+                self.peers[i]
+                    .endpoint
+                    .poll_transmit(self.now, MAX_BATCH_DATAGRAMS, &mut buf)
+            {
                 count += 1;
                 assert!(
                     count <= MAX_TRANSMITS_PER_DRAIN,
@@ -565,15 +586,26 @@ impl PairRun {
                 );
                 assert_eq!(t.size, buf.len(), "Transmit::size is what was written");
                 assert_eq!(t.destination, self.peers[1 - i].address, "sent to the peer");
-                self.transmitted += 1;
-                let queue = &mut self.queues[i];
-                if queue.len() >= MAX_QUEUED {
-                    queue.pop_front();
+                assert!(
+                    t.datagram_count() <= MAX_BATCH_DATAGRAMS,
+                    "batch within its limit"
+                );
+                if let Some(segment) = t.segment_size {
+                    assert!(t.datagram_count() > 1 && segment <= t.size, "a real batch");
                 }
-                queue.push_back(InFlight {
-                    data: std::mem::take(&mut buf),
-                    flips: 0,
-                });
+                for segment in t.segments() {
+                    self.transmitted += 1;
+                    let queue = &mut self.queues[i];
+                    if queue.len() >= MAX_QUEUED {
+                        queue.pop_front();
+                    }
+                    queue.push_back(InFlight {
+                        data: buf[segment].to_vec(),
+                        ecn: t.ecn,
+                        flips: 0,
+                    });
+                }
+                buf.clear();
             }
             self.events(i);
         }
@@ -886,7 +918,7 @@ impl PairRun {
             let mut moved = false;
             for from in 0..2 {
                 while let Some(datagram) = self.queues[from].pop_front() {
-                    self.hand_over(from, datagram.data, datagram.flips);
+                    self.hand_over(from, datagram.data, datagram.ecn, datagram.flips);
                     moved = true;
                 }
             }

@@ -168,6 +168,7 @@ impl TlsRun {
                     self.client.handle_datagram(
                         self.now,
                         fuzz_address(1),
+                        None,
                         BytesMut::from(&datagram[..]),
                     );
                 }
@@ -250,7 +251,7 @@ impl TlsRun {
             self.delivered.push(datagram.clone());
         }
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            .handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         self.drain();
     }
 
@@ -283,7 +284,7 @@ impl TlsRun {
         let mut buf = Vec::new();
         for _ in 0..10_000 {
             buf.clear();
-            let Some(t) = self.server.poll_transmit(self.now, &mut buf) else {
+            let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) else {
                 break;
             };
             let datagram = buf[..t.size].to_vec();
@@ -309,7 +310,7 @@ impl TlsRun {
         }
         for _ in 0..10_000 {
             buf.clear();
-            let Some(t) = self.client.poll_transmit(self.now, &mut buf) else {
+            let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) else {
                 break;
             };
             self.to_server.push(buf[..t.size].to_vec());

@@ -21,6 +21,9 @@ pub const DEFAULT_MTU: usize = 1472;
 /// 4. propagation: `delay`, plus a uniform jitter in `[0, jitter]`. Jitter does not reorder
 ///    packets (a packet never overtakes one sent before it) unless it is picked for reordering,
 ///    with probability `reorder`, in which case it is held back by an extra `reorder_delay`.
+///
+/// What the link does to a packet's ECN codepoint is [`ecn`](Self::ecn)'s choice: by default it
+/// passes unchanged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkConfig {
     /// One-way propagation delay.
@@ -48,6 +51,24 @@ pub struct LinkConfig {
     /// `rate`: the queue drains only at the trace's opportunities, 1500 bytes each. `rate` is
     /// then only what reports show (set it to [`DeliveryTrace::mean_rate`]).
     pub trace: Option<DeliveryTrace>,
+    /// What the link does to the ECN codepoint of the packets it carries.
+    pub ecn: LinkEcn,
+}
+
+/// What a simulated link does to the ECN codepoint of a packet (RFC 3168).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkEcn {
+    /// The codepoint passes unchanged.
+    #[default]
+    Pass,
+    /// The codepoint is cleared to Not-ECT (a middlebox that "bleaches" the bits): ECN
+    /// validation must fail and the connection carry on without it.
+    Bleach,
+    /// A step-marking AQM (as DCTCP's and L4S's): an ECN-capable packet that waited longer
+    /// than this in the bottleneck queue leaves it marked CE instead of the queue growing on
+    /// until it drops; Not-ECT packets are left to the drop-tail queue. Marks are set as a
+    /// packet leaves the queue, from the delay it saw.
+    MarkAbove(Duration),
 }
 
 impl Default for LinkConfig {
@@ -65,6 +86,7 @@ impl Default for LinkConfig {
             corrupt: 0.0,
             mtu: DEFAULT_MTU,
             trace: None,
+            ecn: LinkEcn::Pass,
         }
     }
 }

@@ -6,10 +6,10 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::Node;
-use crate::Transmit;
 use crate::adapt::StrategyChange;
 use crate::connection::Event;
 use crate::endpoint::{ConnectionHandle, Endpoint};
+use crate::{EcnCodepoint, Transmit};
 
 /// Application logic plugged into an [`EndpointNode`].
 pub trait App: 'static {
@@ -42,6 +42,10 @@ pub struct EndpointNode<A: App> {
     /// Every strategy change of the endpoint's connections, in order (at most
     /// [`STRATEGY_LOG_LIMIT`]), for the reports.
     pub strategy_log: Vec<(Instant, ConnectionHandle, StrategyChange)>,
+    /// Datagrams asked for per [`Endpoint::poll_transmit`]: 1 (the default) sends one at a
+    /// time; more lets the endpoint hand over GSO batches, which the simulator splits into
+    /// their datagrams as a network would.
+    pub max_datagrams: usize,
 }
 
 /// Most strategy changes an [`EndpointNode`] logs (the selector's dwell time allows 12 a
@@ -55,6 +59,7 @@ impl<A: App> EndpointNode<A> {
             endpoint,
             app,
             strategy_log: Vec::new(),
+            max_datagrams: 1,
         }
     }
 
@@ -80,8 +85,14 @@ impl<A: App> EndpointNode<A> {
 }
 
 impl<A: App> Node for EndpointNode<A> {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
-        self.endpoint.handle_datagram(now, from, datagram);
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
+        self.endpoint.handle_datagram(now, from, ecn, datagram);
         self.pump(now);
     }
 
@@ -91,7 +102,7 @@ impl<A: App> Node for EndpointNode<A> {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        self.endpoint.poll_transmit(now, buf)
+        self.endpoint.poll_transmit(now, self.max_datagrams, buf)
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {

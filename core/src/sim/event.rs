@@ -20,6 +20,8 @@ pub(crate) struct InFlight {
     pub(crate) hop: usize,
     pub(crate) sent_at: Duration,
     pub(crate) entered_link_at: Duration,
+    /// The ECN codepoint of its IP header, as the sender set it and the links changed it.
+    pub(crate) ecn: Option<crate::EcnCodepoint>,
     pub(crate) data: BytesMut,
 }
 

@@ -12,12 +12,13 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use super::LinkId;
-use super::config::LinkConfig;
+use super::config::{LinkConfig, LinkEcn};
 use super::delivery::{DeliveryTrace, OPPORTUNITY_BYTES};
 use super::event::{EventKind, Events, InFlight};
 use super::loss::{LossState, LossVerdict};
 use super::stats::{DropCause, LinkStats};
 use super::trace::{Trace, TraceEvent, TraceKind};
+use crate::EcnCodepoint;
 
 /// What a link needs from the simulator while it handles a packet.
 pub(crate) struct Ctx<'a> {
@@ -141,6 +142,9 @@ impl Link {
             return;
         }
         packet.entered_link_at = ctx.now;
+        if self.config.ecn == LinkEcn::Bleach {
+            packet.ecn = None;
+        }
         if let Some(trace) = self.config.trace.clone() {
             self.enqueue_traced(ctx, packet, &trace);
         } else if self.config.rate.is_none() {
@@ -211,11 +215,11 @@ impl Link {
                 break;
             }
             self.opportunities.head_sent = 0;
-            let Some(packet) = self.waiting.pop_front() else {
+            let Some(mut packet) = self.waiting.pop_front() else {
                 break;
             };
             self.waiting_bytes -= packet.data.len();
-            self.record_departure(ctx, &packet);
+            self.record_departure(ctx, &mut packet);
             self.depart(ctx, packet);
             if budget == 0 {
                 break;
@@ -258,9 +262,18 @@ impl Link {
     }
 
     /// `packet` leaves the bottleneck queue now: its queueing delay goes into the statistics
-    /// and the trace.
-    fn record_departure(&mut self, ctx: &mut Ctx<'_>, packet: &InFlight) {
+    /// and the trace, and a step-marking link marks it CE if the delay was over the threshold.
+    fn record_departure(&mut self, ctx: &mut Ctx<'_>, packet: &mut InFlight) {
         let queue_delay = ctx.now.saturating_sub(packet.entered_link_at);
+        if let LinkEcn::MarkAbove(threshold) = self.config.ecn
+            && queue_delay > threshold
+            && packet.ecn.is_some()
+        {
+            if packet.ecn != Some(EcnCodepoint::Ce) {
+                self.stats.ce_marked += 1;
+            }
+            packet.ecn = Some(EcnCodepoint::Ce);
+        }
         self.stats.record_queue_delay(queue_delay);
         ctx.trace(
             packet,
@@ -271,13 +284,13 @@ impl Link {
         );
     }
 
-    fn start_service(&mut self, ctx: &mut Ctx<'_>, packet: InFlight) {
+    fn start_service(&mut self, ctx: &mut Ctx<'_>, mut packet: InFlight) {
         // A link can lose its rate limit to a schedule while packets wait: serve them at once.
         let transmit_time = self
             .config
             .rate
             .map_or(Duration::ZERO, |rate| rate.transmit_time(packet.data.len()));
-        self.record_departure(ctx, &packet);
+        self.record_departure(ctx, &mut packet);
         ctx.events.push(
             ctx.now.saturating_add(transmit_time),
             EventKind::ServiceDone(self.id),

@@ -65,9 +65,9 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use crate::Transmit;
+use crate::{EcnCodepoint, Transmit};
 
-pub use config::{DEFAULT_MTU, LinkConfig, LinkConfigError, Schedule};
+pub use config::{DEFAULT_MTU, LinkConfig, LinkConfigError, LinkEcn, Schedule};
 pub use delivery::{DeliveryTrace, DeliveryTraceError};
 pub use endpoint_node::{App, EndpointNode, STRATEGY_LOG_LIMIT};
 pub use loss::{GilbertElliott, LossModel};
@@ -86,8 +86,15 @@ pub use trace::{Trace, TraceEvent, TraceKind};
 /// to keep those two answers current. Application events stay inside the node: a wrapper around
 /// a weir endpoint handles them in its own `handle_*` methods.
 pub trait Node: std::any::Any {
-    /// A datagram from `from` arrived at `now`.
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut);
+    /// A datagram from `from` arrived at `now` with the ECN codepoint `ecn` (as the links left
+    /// it: see [`LinkEcn`]).
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    );
     /// The deadline returned by [`Node::poll_timeout`] passed. It is never called early.
     fn handle_timeout(&mut self, now: Instant);
     /// Writes the next datagram (or GSO batch) into `buf`, which the simulator passes empty, and

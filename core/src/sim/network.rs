@@ -436,9 +436,12 @@ impl Simulator {
                 one_way: self.now.saturating_sub(packet.sent_at),
             },
         });
-        self.nodes[packet.to.0]
-            .node
-            .handle_datagram(now_instant, packet.from, packet.data);
+        self.nodes[packet.to.0].node.handle_datagram(
+            now_instant,
+            packet.from,
+            packet.ecn,
+            packet.data,
+        );
     }
 
     fn enqueue(&mut self, link: LinkId, packet: InFlight) {
@@ -469,7 +472,13 @@ impl Simulator {
                 let transmit = crate::Transmit { size, ..transmit };
                 for segment in transmit.segments() {
                     let data = BytesMut::from(&self.buf[segment]);
-                    self.send(NodeId(index), from, transmit.destination, data);
+                    self.send(
+                        NodeId(index),
+                        from,
+                        transmit.destination,
+                        transmit.ecn,
+                        data,
+                    );
                 }
                 sent_here += 1;
                 if sent_here > self.max_rounds_per_instant {
@@ -483,7 +492,14 @@ impl Simulator {
         Ok(any)
     }
 
-    fn send(&mut self, from_node: NodeId, from: SocketAddr, to: SocketAddr, data: BytesMut) {
+    fn send(
+        &mut self,
+        from_node: NodeId,
+        from: SocketAddr,
+        to: SocketAddr,
+        ecn: Option<crate::EcnCodepoint>,
+        data: BytesMut,
+    ) {
         let id = self.next_packet_id;
         self.next_packet_id += 1;
         let size = data.len();
@@ -520,6 +536,7 @@ impl Simulator {
             hop: 0,
             sent_at: self.now,
             entered_link_at: self.now,
+            ecn,
             data,
         };
         self.enqueue(first, packet);

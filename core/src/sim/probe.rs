@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use super::Node;
 use super::rate::Bitrate;
 use super::stats::{Volume, micros, new_delay_histogram};
-use crate::Transmit;
+use crate::{EcnCodepoint, Transmit};
 
 const MAGIC: &[u8; 4] = b"WPRB";
 const SEQ_AT: usize = 4;
@@ -128,7 +128,14 @@ impl CbrSource {
 }
 
 impl Node for CbrSource {
-    fn handle_datagram(&mut self, _now: Instant, _from: SocketAddr, _datagram: BytesMut) {}
+    fn handle_datagram(
+        &mut self,
+        _now: Instant,
+        _from: SocketAddr,
+        _ecn: Option<EcnCodepoint>,
+        _datagram: BytesMut,
+    ) {
+    }
 
     fn handle_timeout(&mut self, _now: Instant) {}
 
@@ -282,7 +289,13 @@ impl ProbeSink {
 }
 
 impl Node for ProbeSink {
-    fn handle_datagram(&mut self, now: Instant, _from: SocketAddr, datagram: BytesMut) {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        _from: SocketAddr,
+        _ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
         let Some((seq, sent)) = Self::parse(&datagram).filter(|(seq, _)| *seq < MAX_TRACKED_SEQ)
         else {
             self.malformed += 1;
@@ -369,13 +382,13 @@ mod tests {
         };
         let mut sink = ProbeSink::new(t0);
         let at = t0 + Duration::from_millis(5);
-        sink.handle_datagram(at, dst, packet(1));
-        sink.handle_datagram(at, dst, packet(0));
-        sink.handle_datagram(at, dst, packet(1));
+        sink.handle_datagram(at, dst, None, packet(1));
+        sink.handle_datagram(at, dst, None, packet(0));
+        sink.handle_datagram(at, dst, None, packet(1));
         let mut bad = packet(2);
         bad[30] ^= 0x10;
-        sink.handle_datagram(at, dst, bad);
-        sink.handle_datagram(at, dst, BytesMut::from(&b"short"[..]));
+        sink.handle_datagram(at, dst, None, bad);
+        sink.handle_datagram(at, dst, None, BytesMut::from(&b"short"[..]));
         let r = sink.report();
         assert_eq!(r.received.packets, 2);
         assert_eq!(r.duplicates, 1);

@@ -110,6 +110,10 @@ pub struct LinkStats {
     pub corrupted: u64,
     /// Datagrams held back so that later ones overtook them.
     pub reordered: u64,
+    /// ECN-capable datagrams a step-marking link ([`LinkEcn::MarkAbove`]) marked CE.
+    ///
+    /// [`LinkEcn::MarkAbove`]: super::LinkEcn::MarkAbove
+    pub ce_marked: u64,
     /// Time the bottleneck spent serialising.
     pub busy: Duration,
     /// Largest number of bytes that waited in the queue at once.
@@ -128,6 +132,7 @@ impl Default for LinkStats {
             duplicated: 0,
             corrupted: 0,
             reordered: 0,
+            ce_marked: 0,
             busy: Duration::ZERO,
             peak_queue_bytes: 0,
             queue_delay_us: new_delay_histogram(),

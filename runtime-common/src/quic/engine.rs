@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use slab::Slab;
-use weir_core::Transmit;
 use weir_core::connection::Event;
 use weir_core::endpoint::ConnectionHandle;
 use weir_core::wire::VarInt;
+use weir_core::{EcnCodepoint, Transmit};
 
 use super::QuicConfig;
 use super::conn::{QuicConn, Slot};
@@ -108,12 +108,19 @@ impl QuicEndpoint {
         ConnectionHandle::from_parts(index as u32, generation)
     }
 
-    pub(crate) fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: BytesMut) {
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
         self.now = self.now.max(now);
         self.buf.clear();
+        let ecn = ecn.and_then(|e| quinn_proto::EcnCodepoint::from_bits(e.bits()));
         let Some(event) = self
             .endpoint
-            .handle(now, from, None, None, data, &mut self.buf)
+            .handle(now, from, None, ecn, data, &mut self.buf)
         else {
             return;
         };
@@ -171,9 +178,15 @@ impl QuicEndpoint {
         }
     }
 
-    /// The next datagram to send, into `buf`: the endpoint's own answers first, then the
+    /// The next datagram, or GSO batch of at most `max_datagrams` (quinn-proto batches as
+    /// weir's core does), appended to `buf`: the endpoint's own answers first, then the
     /// connections in turn.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         self.now = self.now.max(now);
         self.pump();
         if let Some((transmit, data)) = self.responses.pop_front() {
@@ -186,11 +199,14 @@ impl QuicEndpoint {
             let Some(slot) = self.slots.get_mut(index) else {
                 continue;
             };
-            // One datagram at a time: the driver's send queue batches equal ones itself.
             // quinn-proto writes into an empty buffer only (it sizes datagrams from the
-            // buffer's start), so it gets its own and the datagram is appended to `buf`.
+            // buffer's start), so it gets its own and the transmit is appended to `buf`.
             self.buf.clear();
-            if let Some(transmit) = slot.conn.poll_transmit(now, 1, &mut self.buf) {
+            // quinn-proto does not bound a batch's bytes: a GSO send must fit one UDP
+            // datagram, as weir's core keeps its own batches.
+            let mtu = usize::from(slot.conn.current_mtu()).max(1);
+            let max = max_datagrams.min(Transmit::MAX_BATCH_BYTES / mtu).max(1);
+            if let Some(transmit) = slot.conn.poll_transmit(now, max, &mut self.buf) {
                 self.cursor = index + 1;
                 let size = transmit.size.min(self.buf.len());
                 buf.extend_from_slice(&self.buf[..size]);
@@ -296,8 +312,8 @@ fn weir_transmit(transmit: &quinn_proto::Transmit, size: usize) -> Transmit {
     Transmit {
         destination: transmit.destination,
         size,
-        segment_size: None,
-        // ECN is not reported to quinn-proto on receipt, so it validates none and marks none.
-        ecn: None,
+        segment_size: transmit.segment_size,
+        // quinn-proto validates ECN itself, from the codepoints passed to `handle_datagram`.
+        ecn: transmit.ecn.and_then(|e| EcnCodepoint::from_bits(e as u8)),
     }
 }

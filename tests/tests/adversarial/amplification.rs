@@ -208,7 +208,7 @@ fn amplification_via_foreign_packets(extra: Extra) {
         .collect();
     let mut from_victim = 0usize;
     for d in &initials {
-        server.handle_datagram(t0, victim, BytesMut::from(&d[..]));
+        server.handle_datagram(t0, victim, None, BytesMut::from(&d[..]));
         from_victim += d.len();
     }
     assert_eq!(server.connection_count(), 2);
@@ -232,7 +232,7 @@ fn amplification_via_foreign_packets(extra: Extra) {
                 Extra::Nothing => {}
                 Extra::OtherAddress => {
                     let d = initial_packet(dcids[0], ConnectionId::EMPTY, Bytes::new(), &[1]);
-                    server.handle_datagram(now, attacker, BytesMut::from(&d[..]));
+                    server.handle_datagram(now, attacker, None, BytesMut::from(&d[..]));
                 }
                 Extra::Coalesced => {
                     let mut d = Vec::new();
@@ -241,11 +241,11 @@ fn amplification_via_foreign_packets(extra: Extra) {
                         d.extend_from_slice(&tiny(1));
                     }
                     from_victim += d.len();
-                    server.handle_datagram(now, victim, BytesMut::from(&d[..]));
+                    server.handle_datagram(now, victim, None, BytesMut::from(&d[..]));
                 }
             }
         }
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             if t.destination == victim {
                 to_victim += t.size;
             }
@@ -365,7 +365,7 @@ fn blind_handshake(how: Blind) -> (bool, usize, usize) {
     };
     let mut from_victim = 0;
     for d in &datagrams {
-        server.handle_datagram(t0, victim, BytesMut::from(&d[..]));
+        server.handle_datagram(t0, victim, None, BytesMut::from(&d[..]));
         from_victim += d.len();
     }
     let mut connected = None;
@@ -387,7 +387,7 @@ fn blind_handshake(how: Blind) -> (bool, usize, usize) {
             let id = conn.open_uni(0).expect("open");
             written = conn.write(id, &[0u8; 200_000]).expect("write");
         }
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             if t.destination == victim {
                 to_victim += t.size;
             }
@@ -454,12 +454,12 @@ fn timer_firings_after_spoofed_initial(extra: usize, cap: usize) -> usize {
     .expect("server");
     let mut d = client_initials(1).remove(0);
     d.resize(d.len() + extra, 0);
-    server.handle_datagram(t0, addr(50), BytesMut::from(&d[..]));
+    server.handle_datagram(t0, addr(50), None, BytesMut::from(&d[..]));
     let mut buf = Vec::new();
     let mut now = t0;
     let mut firings = 0;
     loop {
-        while server.poll_transmit(now, &mut buf).is_some() {
+        while server.poll_transmit(now, 1, &mut buf).is_some() {
             buf.clear();
         }
         while server.poll_event().is_some() {}

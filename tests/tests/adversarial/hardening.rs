@@ -234,7 +234,7 @@ fn a_close_forged_from_the_clients_address_reaches_the_client_at_once() {
     assert_eq!(answers.len(), 1, "one CONNECTION_CLOSE in answer, no more");
     for d in answers {
         pair.client
-            .handle_datagram(pair.now, server_addr(), BytesMut::from(&d[..]));
+            .handle_datagram(pair.now, server_addr(), None, BytesMut::from(&d[..]));
     }
     pair.handle_events();
     assert!(

@@ -46,7 +46,7 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
     .expect("server");
     let initials = client_initials(1000);
     for (i, d) in initials.iter().enumerate() {
-        server.handle_datagram(t0, spoofed(i), BytesMut::from(&d[..]));
+        server.handle_datagram(t0, spoofed(i), None, BytesMut::from(&d[..]));
     }
     assert_eq!(server.connection_count(), 0);
     let stats = server.stats();
@@ -54,7 +54,7 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
     assert_eq!(stats.stateless_dropped, (1000 - max_stateless) as u64);
     let mut buf = Vec::new();
     let mut answers = 0;
-    while let Some(t) = server.poll_transmit(t0, &mut buf) {
+    while let Some(t) = server.poll_transmit(t0, 1, &mut buf) {
         assert!(t.size < 1200, "a Retry of {} bytes amplifies", t.size);
         assert_eq!(t.destination, spoofed(answers));
         buf.clear();
@@ -77,11 +77,11 @@ fn a_spoofed_initial_flood_with_retry_keeps_no_state() {
         let token_len = 1 + rng.below(64);
         let token = Bytes::from(rng.bytes(token_len));
         let d = initial_packet(dcid, scid, token, &encode(std::slice::from_ref(&hello)));
-        server.handle_datagram(t0, spoofed(i), BytesMut::from(&d[..]));
+        server.handle_datagram(t0, spoofed(i), None, BytesMut::from(&d[..]));
     }
     assert_eq!(server.connection_count(), 0);
     assert_eq!(server.stats().invalid_tokens, 500);
-    assert!(server.poll_transmit(t0, &mut buf).is_none());
+    assert!(server.poll_transmit(t0, 1, &mut buf).is_none());
 }
 
 /// Without Retry, a flood of Initials from spoofed addresses fills the endpoint up to
@@ -118,7 +118,7 @@ fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
     let mut sent: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = Vec::new();
     for (i, d) in initials.iter().enumerate() {
-        server.handle_datagram(t0, spoofed(i), BytesMut::from(&d[..]));
+        server.handle_datagram(t0, spoofed(i), None, BytesMut::from(&d[..]));
         *received.entry(spoofed(i)).or_default() += d.len();
         assert!(server.connection_count() <= max_connections);
     }
@@ -135,7 +135,7 @@ fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
     let mut now = t0;
     let end = t0 + idle * 3;
     loop {
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
             *sent.entry(t.destination).or_default() += t.size;
             buf.clear();
         }
@@ -159,7 +159,7 @@ fn a_spoofed_initial_flood_without_retry_is_capped_by_max_connections() {
     );
     // The slots are free again.
     let more = client_initials(1);
-    server.handle_datagram(now, spoofed(5000), BytesMut::from(&more[0][..]));
+    server.handle_datagram(now, spoofed(5000), None, BytesMut::from(&more[0][..]));
     assert_eq!(server.connection_count(), 1);
 }
 
@@ -182,7 +182,7 @@ fn a_corrupted_initial_creates_no_connection() {
     let mut d = client_initials(1).remove(0);
     let last = d.len() - 1;
     d[last] ^= 1; // the tag
-    server.handle_datagram(t0, client_addr(), BytesMut::from(&d[..]));
+    server.handle_datagram(t0, client_addr(), None, BytesMut::from(&d[..]));
     assert_eq!(server.stats().connections_accepted, 0);
     assert_eq!(server.connection_count(), 0);
 }
@@ -226,7 +226,7 @@ fn handshake_time(fate: Fate) -> Duration {
     let mut first = true;
     let mut now = t0;
     while now < t0 + Duration::from_secs(60) {
-        while let Some(t) = client.poll_transmit(now, &mut buf) {
+        while let Some(t) = client.poll_transmit(now, 1, &mut buf) {
             let mut d = buf[..t.size].to_vec();
             buf.clear();
             if std::mem::take(&mut first) {
@@ -236,10 +236,10 @@ fn handshake_time(fate: Fate) -> Duration {
                     Fate::Corrupted => d[1 + 4 + 1 + CID_LEN + 1] ^= 0x10,
                 }
             }
-            server.handle_datagram(now, client_addr(), BytesMut::from(&d[..]));
+            server.handle_datagram(now, client_addr(), None, BytesMut::from(&d[..]));
         }
-        while let Some(t) = server.poll_transmit(now, &mut buf) {
-            client.handle_datagram(now, server_addr(), BytesMut::from(&buf[..t.size]));
+        while let Some(t) = server.poll_transmit(now, 1, &mut buf) {
+            client.handle_datagram(now, server_addr(), None, BytesMut::from(&buf[..t.size]));
             buf.clear();
         }
         while server.poll_event().is_some() {}
@@ -297,14 +297,18 @@ fn client_after_forged_initial_close(same_scid: bool) -> Option<ConnectionError>
     .expect("client");
     let handle = client.connect(t0, server_addr()).expect("connect");
     let mut buf = Vec::new();
-    let t = client.poll_transmit(t0, &mut buf).expect("client Initial");
-    server.handle_datagram(t0, client_addr(), BytesMut::from(&buf[..t.size]));
+    let t = client
+        .poll_transmit(t0, 1, &mut buf)
+        .expect("client Initial");
+    server.handle_datagram(t0, client_addr(), None, BytesMut::from(&buf[..t.size]));
     buf.clear();
-    let t = server.poll_transmit(t0, &mut buf).expect("server Initial");
+    let t = server
+        .poll_transmit(t0, 1, &mut buf)
+        .expect("server Initial");
     let reply = buf[..t.size].to_vec();
     let (partial, _) = PartialDecode::new(BytesMut::from(&reply[..]), CID_LEN).expect("decodes");
     let (client_cid, server_cid) = (*partial.dcid(), *partial.scid().expect("long header"));
-    client.handle_datagram(t0, server_addr(), BytesMut::from(&reply[..]));
+    client.handle_datagram(t0, server_addr(), None, BytesMut::from(&reply[..]));
     let mut events = Vec::new();
     while let Some((_, e)) = client.poll_event() {
         events.push(e);
@@ -331,7 +335,7 @@ fn client_after_forged_initial_close(same_scid: bool) -> Option<ConnectionError>
     let mut b = PacketBuilder::new(&mut forged, &header, 50, 1200, TAG_LEN).expect("header");
     b.buf().extend_from_slice(&close);
     b.finish(&Crc32cKey, &IdentityHeaderKey).expect("sealed");
-    client.handle_datagram(t0, server_addr(), BytesMut::from(&forged[..]));
+    client.handle_datagram(t0, server_addr(), None, BytesMut::from(&forged[..]));
     let mut closed = None;
     while let Some((_, e)) = client.poll_event() {
         if let Event::Closed(error) = e {

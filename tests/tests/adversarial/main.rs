@@ -294,20 +294,22 @@ impl Pair {
         let mut buf = Vec::new();
         for _ in 0..100_000 {
             let mut moved = false;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
                 let datagram = buf[..t.size].to_vec();
                 buf.clear();
                 moved = true;
                 if self.mode == Mode::Normal {
                     self.observe_client(&datagram);
+                    // The path carries the ECN codepoint, so both ends validate ECN.
                     self.server.handle_datagram(
                         self.now,
                         client_addr(),
+                        t.ecn,
                         BytesMut::from(&datagram[..]),
                     );
                 }
             }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut buf) {
+            while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
                 let datagram = buf[..t.size].to_vec();
                 buf.clear();
                 moved = true;
@@ -316,6 +318,7 @@ impl Pair {
                     Mode::Normal => self.client.handle_datagram(
                         self.now,
                         server_addr(),
+                        t.ecn,
                         BytesMut::from(&datagram[..]),
                     ),
                     Mode::Attack => self.captured.push(Captured { datagram, frames }),
@@ -396,7 +399,7 @@ impl Pair {
     fn attack_raw(&mut self, from: SocketAddr, datagram: Vec<u8>) {
         self.mode = Mode::Attack;
         self.server
-            .handle_datagram(self.now, from, BytesMut::from(&datagram[..]));
+            .handle_datagram(self.now, from, None, BytesMut::from(&datagram[..]));
         self.pump();
     }
 
@@ -481,8 +484,12 @@ impl Pair {
             );
         }
         for datagram in closes {
-            self.client
-                .handle_datagram(self.now, server_addr(), BytesMut::from(&datagram[..]));
+            self.client.handle_datagram(
+                self.now,
+                server_addr(),
+                None,
+                BytesMut::from(&datagram[..]),
+            );
         }
         self.handle_events();
         match self.client_closed() {
@@ -568,7 +575,7 @@ fn client_initials(n: usize) -> Vec<Vec<u8>> {
     }
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    while let Some(t) = client.poll_transmit(t0, &mut buf) {
+    while let Some(t) = client.poll_transmit(t0, 1, &mut buf) {
         out.push(buf[..t.size].to_vec());
         buf.clear();
     }

@@ -26,9 +26,9 @@ fn forged_moves_replays_and_probes_from_another_address_do_not_move_the_connecti
             &encode(&frames),
         );
         p.server
-            .handle_datagram(p.now, victim, BytesMut::from(&forged[..]));
+            .handle_datagram(p.now, victim, None, BytesMut::from(&forged[..]));
         let mut buf = Vec::new();
-        while let Some(t) = p.server.poll_transmit(p.now, &mut buf) {
+        while let Some(t) = p.server.poll_transmit(p.now, 1, &mut buf) {
             assert_ne!(t.destination, victim, "nothing goes to the forged address");
             buf.clear();
         }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use weir_core::TransportErrorCode;
 use weir_core::config::TransportConfig;
-use weir_core::connection::Event;
+use weir_core::connection::{EcnFailure, EcnState, Event};
 use weir_core::range_set::RangeSet;
 use weir_core::streams::{Dir, Side, StreamEvent, StreamId};
 use weir_core::wire::frame::{ResetStream, StopSending};
-use weir_core::wire::{Ack, Frame, FrameType, PacketNumber};
+use weir_core::wire::{Ack, EcnCounts, Frame, FrameType, PacketNumber, VarInt};
 use weir_tests::{addr, pattern};
 
 use crate::{ATTACK_PN, CID_LEN, Mode, Pair, Rng, client_addr, client_stream, stream, var};
@@ -168,6 +168,88 @@ fn acks_with_thousands_of_ranges_are_processed_in_bounded_work() {
     );
 }
 
+// ----- ECN counts -----
+
+/// The server sends a stream the client never sees; returns the server's largest packet
+/// number, whose packets a forged ACK frame can then newly acknowledge.
+fn unseen_server_packets(p: &mut Pair) -> u64 {
+    let h = p.server_handle.expect("server connection");
+    let conn = p.server.connection(h).expect("live");
+    let id = conn.open_uni(0).expect("open");
+    assert_eq!(conn.write(id, &[7; 3000]), Ok(3000));
+    p.mode = Mode::Attack;
+    p.pump();
+    p.server_largest_pn.expect("sent")
+}
+
+/// An ACK frame acknowledging every server packet up to `largest`, with `ecn` counts.
+fn ack_with_counts(largest: u64, ecn: EcnCounts) -> Vec<u8> {
+    let mut ranges = RangeSet::new();
+    ranges.insert(0..largest + 1);
+    let mut frame = Vec::new();
+    Ack::encode(&ranges, 0, Some(&ecn), usize::MAX, &mut frame).expect("encodes");
+    frame
+}
+
+/// RFC 9000 §13.4.2.1: ECN counts above the packets the server marked (here the varint
+/// maximum, where a careless sum would overflow) switch ECN off, are counted, raise no
+/// congestion event and close nothing.
+#[test]
+fn ecn_counts_above_what_was_sent_switch_ecn_off() {
+    let mut p = Pair::new(TransportConfig::default(), false);
+    let before = p.server_conn_stats();
+    assert_eq!(before.ecn.state, EcnState::Capable, "{:?}", before.ecn);
+    let largest = unseen_server_packets(&mut p);
+    let max = VarInt::MAX.into_inner();
+    let forged = EcnCounts {
+        ect0: max,
+        ect1: 0,
+        ce: max,
+    };
+    p.attack(&ack_with_counts(largest, forged));
+    p.assert_open("counts above what was sent");
+    let after = p.server_conn_stats();
+    assert_eq!(
+        after.ecn.state,
+        EcnState::Failed(EcnFailure::CountsExceedSent)
+    );
+    assert_eq!(after.ecn.validation_failures, 1);
+    assert_eq!(after.ecn.ce_reported, 0);
+    assert_eq!(after.congestion_events, before.congestion_events);
+    assert_eq!(
+        after.bytes_in_flight, 0,
+        "the acknowledgement itself counts"
+    );
+}
+
+/// RFC 9000 §13.4.2.1: counts that go backwards (the real client reported ECT(0) packets;
+/// the forged frame says none) switch ECN off and close nothing.
+#[test]
+fn ecn_counts_that_go_backwards_switch_ecn_off() {
+    let mut p = Pair::new(TransportConfig::default(), false);
+    let before = p.server_conn_stats();
+    assert_eq!(before.ecn.state, EcnState::Capable, "{:?}", before.ecn);
+    let largest = unseen_server_packets(&mut p);
+    p.attack(&ack_with_counts(largest, EcnCounts::default()));
+    p.assert_open("counts that went backwards");
+    let after = p.server_conn_stats();
+    assert_eq!(
+        after.ecn.state,
+        EcnState::Failed(EcnFailure::CountsDecreased)
+    );
+    assert_eq!(after.ecn.validation_failures, 1);
+    // Sending goes on, unmarked.
+    let sent = after.ecn.packets_sent_ect0;
+    let h = p.server_handle.expect("server connection");
+    let conn = p.server.connection(h).expect("live");
+    let id = conn.open_uni(0).expect("open");
+    assert_eq!(conn.write(id, &[8; 3000]), Ok(3000));
+    p.pump();
+    let later = p.server_conn_stats();
+    assert!(later.packets_sent > after.packets_sent);
+    assert_eq!(later.ecn.packets_sent_ect0, sent);
+}
+
 // ----- Frames the client may not send -----
 
 /// RFC 9000 §19.20: a server receiving HANDSHAKE_DONE closes with PROTOCOL_VIOLATION.
@@ -291,8 +373,12 @@ fn garbage_is_dropped_and_counted_and_the_connection_keeps_working() {
     for _ in 0..n {
         // Random bytes (the odd one is a long header with a random version).
         let len = rng.below(1500);
-        p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&rng.bytes(len)[..]));
+        p.server.handle_datagram(
+            p.now,
+            client_addr(),
+            None,
+            BytesMut::from(&rng.bytes(len)[..]),
+        );
         random_datagrams += 1;
         // Our connection ID, then random bytes: fails the integrity check.
         let mut forged = vec![0x40 | (rng.next() as u8 & 0x23)];
@@ -300,23 +386,23 @@ fn garbage_is_dropped_and_counted_and_the_connection_keeps_working() {
         let tail = 1 + rng.below(1200);
         forged.extend_from_slice(&rng.bytes(tail));
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&forged[..]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&forged[..]));
         // A real packet, truncated after the connection ID.
         let cut = 1 + CID_LEN + rng.below(real.len() - 1 - CID_LEN);
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&real[..cut]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&real[..cut]));
         // A real packet with one bit flipped after the connection ID.
         let mut flipped = real.clone();
         let bit = (1 + CID_LEN) * 8 + rng.below((real.len() - 1 - CID_LEN) * 8);
         flipped[bit / 8] ^= 1 << (bit % 8);
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&flipped[..]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&flipped[..]));
         // A replay.
         p.server
-            .handle_datagram(p.now, client_addr(), BytesMut::from(&real[..]));
+            .handle_datagram(p.now, client_addr(), None, BytesMut::from(&real[..]));
         // The real packet from another address (weir does not migrate).
         p.server
-            .handle_datagram(p.now, addr(66), BytesMut::from(&real[..]));
+            .handle_datagram(p.now, addr(66), None, BytesMut::from(&real[..]));
         conn_drops += 5;
         sent += 6;
         p.pump();
