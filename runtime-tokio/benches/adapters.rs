@@ -9,8 +9,9 @@
 //!   end on a thread and `Poll` of its own (as two processes, or quinn's two workers, run);
 //! - quinn with its defaults, as weir-tokio's loopback bench runs it.
 //!
-//! The measurement's two ends are one future (sender and receiver joined), the same for both
-//! weir-runtime adapters; runs are interleaved and the median of `RUNS` is reported, with the
+//! weir-tokio and quinn are measured by weir-tokio's loopback bench's own functions (the
+//! receiver or echo a spawned task, the sender the measuring future); weir-async-std the same
+//! way on each executor. Runs are interleaved and the median of `RUNS` is reported, with the
 //! ratios against quinn and against weir-tokio. Asserts only that every byte arrived.
 //!
 //! `cargo bench -p weir-tokio --bench adapters [-- MIB TICKS RUNS]` (defaults 1024, 300, 3)
@@ -24,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cpu_time::ProcessTime;
-use futures_lite::future;
 use loopback::{Bulk, Latency, Protection, histogram, latency, weir_configs};
 use mio::{Events, Poll, Token};
 use weir_runtime::runtime::Runtime;
@@ -45,11 +45,24 @@ async fn pair<R: Runtime>() -> (weir_runtime::Endpoint<R>, weir_runtime::Endpoin
     (server, client)
 }
 
-/// One stream of `bytes` and the server's count back, both ends joined in one future.
-async fn runtime_bulk<R: Runtime>(bytes: u64) -> Bulk {
+/// Runs the server's side of a measurement as a task of the executor the measurement runs on
+/// (as the quinn and weir-tokio measurements do with `tokio::spawn`).
+type Spawn = fn(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>);
+
+fn tokio_spawn(task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
+    drop(tokio::spawn(task));
+}
+
+fn smol_spawn(task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
+    smol::spawn(task).detach();
+}
+
+/// One stream of `bytes` and the server's count back: the receiver a spawned task, the
+/// sender this future, as weir-tokio's loopback bench measures weir-tokio and quinn.
+async fn runtime_bulk<R: Runtime>(bytes: u64, spawn: Spawn) -> Bulk {
     let (server, client) = pair::<R>().await;
     let addr = server.local_addr();
-    let receiver = async move {
+    spawn(Box::pin(async move {
         let conn = server.accept().await.expect("accept");
         let (mut send, mut recv) = conn.accept_bi().await.expect("stream");
         let mut n = 0u64;
@@ -59,57 +72,52 @@ async fn runtime_bulk<R: Runtime>(bytes: u64) -> Bulk {
         send.write_all(&n.to_be_bytes()).await.expect("answer");
         send.finish().expect("finish");
         let _ = conn.closed().await;
+    }));
+    let conn = client.connect(addr).await.expect("connect");
+    let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
+    let chunk = Bytes::from(vec![0x5a; CHUNK]);
+    let (cpu, wall) = (ProcessTime::now(), Instant::now());
+    let mut sent = 0;
+    while sent < bytes {
+        send.write_chunk(chunk.clone()).await.expect("write");
+        sent += CHUNK as u64;
+    }
+    send.finish().expect("finish");
+    let answer = recv.read_to_end(8).await.expect("answer");
+    let result = Bulk {
+        elapsed: wall.elapsed(),
+        cpu: cpu.elapsed(),
+        bytes: u64::from_be_bytes(answer.try_into().expect("8 bytes")),
     };
-    let sender = async move {
-        let conn = client.connect(addr).await.expect("connect");
-        let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
-        let chunk = Bytes::from(vec![0x5a; CHUNK]);
-        let (cpu, wall) = (ProcessTime::now(), Instant::now());
-        let mut sent = 0;
-        while sent < bytes {
-            send.write_chunk(chunk.clone()).await.expect("write");
-            sent += CHUNK as u64;
-        }
-        send.finish().expect("finish");
-        let answer = recv.read_to_end(8).await.expect("answer");
-        let result = Bulk {
-            elapsed: wall.elapsed(),
-            cpu: cpu.elapsed(),
-            bytes: u64::from_be_bytes(answer.try_into().expect("8 bytes")),
-        };
-        conn.close(VarInt::ZERO, b"done");
-        result
-    };
-    future::zip(receiver, sender).await.1
+    conn.close(VarInt::ZERO, b"done");
+    result
 }
 
-/// `ticks` echoes of a 64-byte message at 60 Hz, both ends joined in one future.
-async fn runtime_latency<R: Runtime>(ticks: usize) -> Latency {
+/// `ticks` echoes of a 64-byte message at 60 Hz: the echo a spawned task, the ticks this
+/// future (async-io's timer, which runs beside any executor).
+async fn runtime_latency<R: Runtime>(ticks: usize, spawn: Spawn) -> Latency {
     let (server, client) = pair::<R>().await;
     let addr = server.local_addr();
-    let echo = async move {
+    spawn(Box::pin(async move {
         let conn = server.accept().await.expect("accept");
         while let Ok(m) = conn.read_datagram().await {
             let _ = conn.send_datagram(m.data);
         }
-    };
-    let ticker = async move {
-        let conn = client.connect(addr).await.expect("connect");
-        let mut h = histogram();
-        let mut next = Instant::now();
-        for _ in 0..ticks {
-            next += TICK;
-            async_io::Timer::at(next).await;
-            let start = Instant::now();
-            conn.send_datagram(Bytes::from_static(&[7; MESSAGE]))
-                .expect("send");
-            conn.read_datagram().await.expect("echo");
-            let _ = h.record(start.elapsed().as_micros() as u64);
-        }
-        conn.close(VarInt::ZERO, b"done");
-        latency(&h)
-    };
-    future::zip(echo, ticker).await.1
+    }));
+    let conn = client.connect(addr).await.expect("connect");
+    let mut h = histogram();
+    let mut next = Instant::now();
+    for _ in 0..ticks {
+        next += TICK;
+        async_io::Timer::at(next).await;
+        let start = Instant::now();
+        conn.send_datagram(Bytes::from_static(&[7; MESSAGE]))
+            .expect("send");
+        conn.read_datagram().await.expect("echo");
+        let _ = h.record(start.elapsed().as_micros() as u64);
+    }
+    conn.close(VarInt::ZERO, b"done");
+    latency(&h)
 }
 
 const SERVER: Token = Token(0);
@@ -374,9 +382,10 @@ fn main() {
     ];
     let bulk = |which: usize, bytes: u64| -> Bulk {
         match which {
-            0 => tokio.block_on(runtime_bulk::<weir_tokio::Tokio>(bytes)),
-            1 => tokio.block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes)),
-            2 => smol_block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes)),
+            // weir-tokio exactly as its loopback bench measures it beside quinn.
+            0 => tokio.block_on(loopback::weir_bulk(bytes, Protection::Tls)),
+            1 => tokio.block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes, tokio_spawn)),
+            2 => smol_block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes, smol_spawn)),
             3 => {
                 let b = mio_bulk::mio_bulk(bytes, false);
                 Bulk {
@@ -408,10 +417,13 @@ fn main() {
             row.bulks.push(b);
         }
     }
-    rows[0].latency = Some(tokio.block_on(runtime_latency::<weir_tokio::Tokio>(ticks)));
-    rows[1].latency = Some(tokio.block_on(runtime_latency::<weir_async_std::AsyncIo>(ticks)));
-    rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(
+    rows[0].latency = Some(tokio.block_on(loopback::weir_latency(ticks, Protection::Tls)));
+    rows[1].latency = Some(tokio.block_on(runtime_latency::<weir_async_std::AsyncIo>(
         ticks,
+        tokio_spawn,
+    )));
+    rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(
+        ticks, smol_spawn,
     )));
     rows[3].latency = Some(mio_latency(ticks));
     rows[5].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));

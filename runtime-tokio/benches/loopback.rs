@@ -196,7 +196,7 @@ async fn weir_handshakes(n: usize, resume: bool) -> (Duration, Duration) {
 /// How long a handshake bench keeps each connection open for its session tickets.
 const TICKET_WAIT: Duration = Duration::from_millis(2);
 
-async fn weir_bulk(bytes: u64, protection: Protection) -> Bulk {
+pub(crate) async fn weir_bulk(bytes: u64, protection: Protection) -> Bulk {
     let (server, client) = weir_pair(protection).await;
     let addr = server.local_addr();
     let receiver = tokio::spawn(async move {
@@ -231,7 +231,7 @@ async fn weir_bulk(bytes: u64, protection: Protection) -> Bulk {
     result
 }
 
-async fn weir_latency(ticks: usize, protection: Protection) -> Latency {
+pub(crate) async fn weir_latency(ticks: usize, protection: Protection) -> Latency {
     let (server, client) = weir_pair(protection).await;
     let addr = server.local_addr();
     tokio::spawn(async move {
