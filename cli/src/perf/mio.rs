@@ -199,6 +199,13 @@ fn bulk(args: &ClientArgs) -> Result<(Outcome, Option<ConnectionStats>, SocketSu
         }
     }
     bar.finish_and_clear();
+    // A run shorter than the sampling period still reports the connection's estimate.
+    if samples.is_empty()
+        && let Some(conn) = endpoint.connection(handle)
+    {
+        let srtt = conn.stats().srtt;
+        let _ = samples.record(u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX).max(1));
+    }
     let start = started.unwrap_or_else(Instant::now);
     let elapsed = match args.duration {
         Some(d) if timed_out => d,
