@@ -626,7 +626,7 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSum
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::net::Ipv4Addr;
 
     use clap::Parser;
@@ -642,7 +642,7 @@ mod tests {
     }
 
     /// A server on loopback running the perf server's connection handler.
-    async fn perf_server() -> (Endpoint, SocketAddr) {
+    pub(in crate::perf) async fn perf_server() -> (Endpoint, SocketAddr) {
         let transport = weir_core::config::TransportConfig::default();
         let endpoint = Endpoint::bind(
             (Ipv4Addr::LOCALHOST, 0).into(),
@@ -667,7 +667,7 @@ mod tests {
     }
 
     /// The client's arguments, pinning [`identity`].
-    fn client_args(argv: &[&str]) -> ClientArgs {
+    pub(in crate::perf) fn client_args(argv: &[&str]) -> ClientArgs {
         let pin = identity().fingerprint().to_string();
         let argv = ["weir", "perf", "client", "--pin", &pin]
             .into_iter()

@@ -410,53 +410,25 @@ fn answer(conn: &mut weir_mio::Connection, id: StreamId, serving: &mut Serving) 
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-    use weir_core::crypto::Identity;
-
     use super::*;
-    use crate::perf::Role;
+    use crate::perf::client::tests::{client_args, perf_server};
 
     /// A weir-mio client measures against the tokio server (the same wire protocol): every
     /// byte counted, a table's worth of statistics.
     #[test]
     fn a_mio_client_measures_against_a_tokio_server() {
-        let identity = Identity::self_signed(["localhost"]).expect("identity");
         let runtime = crate::perf::runtime().expect("runtime");
-        let transport = weir_core::config::TransportConfig::default();
-        let server = runtime
-            .block_on(weir_tokio::Endpoint::bind(
-                (Ipv4Addr::LOCALHOST, 0).into(),
-                weir_tokio::Config {
-                    server: Some(crate::perf::server_config(transport.clone())),
-                    client: transport,
-                    ..weir_tokio::Config::server(&identity).expect("tls")
-                },
-            ))
-            .expect("bind");
-        let addr = server.local_addr();
-        runtime.spawn({
-            let server = server.clone();
-            async move {
-                while let Some(conn) = server.accept().await {
-                    tokio::spawn(crate::perf::server::serve(conn));
-                }
-            }
-        });
-        let pin = identity.fingerprint().to_string();
+        // The server's accept loop runs on `runtime`, which lives to the end of the test.
+        let (_server, addr) = runtime.block_on(perf_server());
         let addr = addr.to_string();
         let parse = |extra: &[&str]| {
-            let argv = ["weir", "perf", "client", "--pin", &pin, "--connect", &addr]
-                .into_iter()
-                .chain(["--runtime", "mio"])
-                .chain(extra.iter().copied());
-            let cli = crate::Cli::try_parse_from(argv).expect("arguments");
-            let crate::Command::Perf(perf) = cli.command else {
-                panic!("not perf");
-            };
-            let Role::Client(args) = perf.role else {
-                panic!("not a client");
-            };
-            args
+            let argv = ["--connect", &addr, "--runtime", "mio"];
+            client_args(
+                &argv
+                    .into_iter()
+                    .chain(extra.iter().copied())
+                    .collect::<Vec<_>>(),
+            )
         };
         let (outcome, stats, socket) =
             bulk(&parse(&["--bytes", "3MB", "--json"])).expect("bulk run");
