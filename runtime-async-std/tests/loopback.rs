@@ -330,3 +330,39 @@ both_executors! {
         assert!(endpoint.shutdown(VarInt::ZERO, b"", Duration::from_secs(1)).await);
     }
 }
+
+both_executors! {
+    /// Drivers run as tasks of the application's executor (`bind_with_driver`): a stream and
+    /// messages go through; a driver that is dropped stops its endpoint, and calls on it fail
+    /// with a typed error instead of waiting forever.
+    async fn drivers_as_executor_tasks(exec: Exec) {
+        const LEN: u64 = 1024 * 1024;
+        let (server, server_driver) = Endpoint::bind_with_driver(loopback(), server_config())
+            .await
+            .expect("bind the server");
+        let (client, client_driver) = Endpoint::bind_with_driver(loopback(), client_config())
+            .await
+            .expect("bind the client");
+        let _server_driver = exec.spawn(server_driver);
+        let client_driver = exec.spawn(client_driver);
+        let addr = server.local_addr();
+        let _server = spawn_pattern_server(exec, server.clone());
+        let conn = client.connect(addr).await.expect("connect");
+        let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
+        send.write_all(&9u64.to_be_bytes()).await.expect("seed");
+        send_pattern(&mut send, 9, LEN).await;
+        let answer = recv.read_to_end(8).await.expect("answer");
+        assert_eq!(u64::from_be_bytes(answer.try_into().expect("8 bytes")), LEN);
+        assert!(client.shutdown(VarInt::ZERO, b"", Duration::from_secs(5)).await);
+        // The driver ends with the shutdown, as a spawned one does.
+        client_driver.await;
+
+        let (orphan, driver) = Endpoint::bind_with_driver(loopback(), client_config())
+            .await
+            .expect("bind");
+        drop(driver);
+        let refused = orphan.connect(addr).await;
+        assert!(refused.is_err(), "an endpoint without its driver connected");
+        assert!(server.shutdown(VarInt::ZERO, b"", Duration::from_secs(5)).await);
+    }
+}

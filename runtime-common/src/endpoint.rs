@@ -73,6 +73,27 @@ impl<R: Runtime> Endpoint<R> {
     /// driver on the runtime (for tokio, the current one). Every configuration is validated
     /// first.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Self, BindError> {
+        let (endpoint, driver) = Self::bind_with_driver(addr, config).await?;
+        R::spawn(driver).map_err(|source| BindError::Io {
+            op: "start the driver of",
+            addr,
+            source,
+        })?;
+        Ok(endpoint)
+    }
+
+    /// Binds as [`bind`](Self::bind) does but leaves the driver to the caller: the returned
+    /// [`Driver`] is a future that must be polled to its end (a task on the application's
+    /// executor, for instance `smol::spawn(driver).detach()`), or nothing is sent, received or
+    /// timed. Running it on the executor that runs the application's tasks saves a wake-up
+    /// across threads per hop, which a latency-bound application (a game's ticks) notices;
+    /// [`bind`](Self::bind)'s own placement (the runtime's) keeps the driver from waiting behind
+    /// busy application tasks. The driver ends as a spawned one does; dropping it early stops
+    /// the endpoint, and every waiting call learns it.
+    pub async fn bind_with_driver(
+        addr: SocketAddr,
+        config: Config,
+    ) -> Result<(Self, Driver<R>), BindError> {
         let core = match config.quic {
             Some(_) => None,
             None => Some(core_endpoint(&config)?),
@@ -112,7 +133,7 @@ impl<R: Runtime> Endpoint<R> {
         socket: std::net::UdpSocket,
         core: Option<CoreEndpoint>,
         config: &Config,
-    ) -> Result<Self, BindError> {
+    ) -> Result<(Self, Driver<R>), BindError> {
         let (io, info) =
             UdpIo::new(socket, &config.socket, R::register).map_err(|source| BindError::Io {
                 op: "register",
@@ -141,15 +162,11 @@ impl<R: Runtime> Endpoint<R> {
         let inner = Arc::new(EndpointRef {
             shared: shared.clone(),
         });
-        R::spawn(Driver::<R>::new(shared, io)).map_err(|source| BindError::Io {
-            op: "start the driver of",
-            addr,
-            source,
-        })?;
-        Ok(Self {
+        let endpoint = Self {
             inner,
             runtime: PhantomData,
-        })
+        };
+        Ok((endpoint, Driver::<R>::new(shared, io)))
     }
 
     /// The address the socket is bound to.

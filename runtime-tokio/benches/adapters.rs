@@ -4,7 +4,8 @@
 //!
 //! - weir-tokio on a two-worker runtime (its driver a task on the workers);
 //! - weir-async-std with the measurement under tokio's and under smol's `block_on` (its driver
-//!   on async-io's reactor, a thread of its own);
+//!   on async-io's reactor, a thread of its own), and under smol with the drivers as tasks of
+//!   smol's executor (`bind_with_driver`);
 //! - weir-mio, both ends on one `mio::Poll` in one thread (no other thread at all), and each
 //!   end on a thread and `Poll` of its own (as two processes, or quinn's two workers, run);
 //! - quinn with its defaults, as weir-tokio's loopback bench runs it.
@@ -34,15 +35,29 @@ const CHUNK: usize = 256 * 1024;
 const MESSAGE: usize = 64;
 const TICK: Duration = Duration::from_micros(16_667);
 
-async fn pair<R: Runtime>() -> (weir_runtime::Endpoint<R>, weir_runtime::Endpoint<R>) {
+/// Two endpoints; with `drivers`, their drivers are tasks of the measurement's executor
+/// ([`bind_with_driver`](weir_runtime::Endpoint::bind_with_driver)), otherwise where the
+/// runtime puts them.
+async fn pair<R: Runtime>(
+    drivers: Option<Spawn>,
+) -> (weir_runtime::Endpoint<R>, weir_runtime::Endpoint<R>) {
     let (server, client) = weir_configs(Protection::Tls);
-    let server = weir_runtime::Endpoint::<R>::bind(loopback::loopback(), server)
-        .await
-        .expect("server");
-    let client = weir_runtime::Endpoint::<R>::bind(loopback::loopback(), client)
-        .await
-        .expect("client");
-    (server, client)
+    let bind = |config| async move {
+        match drivers {
+            None => weir_runtime::Endpoint::<R>::bind(loopback::loopback(), config)
+                .await
+                .expect("bind"),
+            Some(spawn) => {
+                let (endpoint, driver) =
+                    weir_runtime::Endpoint::<R>::bind_with_driver(loopback::loopback(), config)
+                        .await
+                        .expect("bind");
+                spawn(Box::pin(driver));
+                endpoint
+            }
+        }
+    };
+    (bind(server).await, bind(client).await)
 }
 
 /// Runs the server's side of a measurement as a task of the executor the measurement runs on
@@ -59,8 +74,8 @@ fn smol_spawn(task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) {
 
 /// One stream of `bytes` and the server's count back: the receiver a spawned task, the
 /// sender this future, as weir-tokio's loopback bench measures weir-tokio and quinn.
-async fn runtime_bulk<R: Runtime>(bytes: u64, spawn: Spawn) -> Bulk {
-    let (server, client) = pair::<R>().await;
+async fn runtime_bulk<R: Runtime>(bytes: u64, spawn: Spawn, drivers: Option<Spawn>) -> Bulk {
+    let (server, client) = pair::<R>(drivers).await;
     let addr = server.local_addr();
     spawn(Box::pin(async move {
         let conn = server.accept().await.expect("accept");
@@ -95,8 +110,12 @@ async fn runtime_bulk<R: Runtime>(bytes: u64, spawn: Spawn) -> Bulk {
 
 /// `ticks` echoes of a 64-byte message at 60 Hz: the echo a spawned task, the ticks this
 /// future (async-io's timer, which runs beside any executor).
-async fn runtime_latency<R: Runtime>(ticks: usize, spawn: Spawn) -> Latency {
-    let (server, client) = pair::<R>().await;
+async fn runtime_latency<R: Runtime>(
+    ticks: usize,
+    spawn: Spawn,
+    drivers: Option<Spawn>,
+) -> Latency {
+    let (server, client) = pair::<R>(drivers).await;
     let addr = server.local_addr();
     spawn(Box::pin(async move {
         let conn = server.accept().await.expect("accept");
@@ -376,6 +395,7 @@ fn main() {
         "weir-tokio",
         "weir-async-std (tokio block_on)",
         "weir-async-std (smol)",
+        "weir-async-std (smol, driver task)",
         "weir-mio (one thread)",
         "weir-mio (a thread per end)",
         "quinn",
@@ -384,9 +404,20 @@ fn main() {
         match which {
             // weir-tokio exactly as its loopback bench measures it beside quinn.
             0 => tokio.block_on(loopback::weir_bulk(bytes, Protection::Tls)),
-            1 => tokio.block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes, tokio_spawn)),
-            2 => smol_block_on(runtime_bulk::<weir_async_std::AsyncIo>(bytes, smol_spawn)),
-            3 => {
+            1 => tokio.block_on(runtime_bulk::<weir_async_std::AsyncIo>(
+                bytes,
+                tokio_spawn,
+                None,
+            )),
+            2 => smol_block_on(runtime_bulk::<weir_async_std::AsyncIo>(
+                bytes, smol_spawn, None,
+            )),
+            3 => smol_block_on(runtime_bulk::<weir_async_std::AsyncIo>(
+                bytes,
+                smol_spawn,
+                Some(smol_spawn),
+            )),
+            4 => {
                 let b = mio_bulk::mio_bulk(bytes, false);
                 Bulk {
                     elapsed: b.elapsed,
@@ -394,7 +425,7 @@ fn main() {
                     bytes: b.bytes,
                 }
             }
-            4 => mio_bulk_two_threads(bytes),
+            5 => mio_bulk_two_threads(bytes),
             _ => tokio.block_on(loopback::quinn_bulk(bytes)),
         }
     };
@@ -421,14 +452,20 @@ fn main() {
     rows[1].latency = Some(tokio.block_on(runtime_latency::<weir_async_std::AsyncIo>(
         ticks,
         tokio_spawn,
+        None,
     )));
     rows[2].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(
-        ticks, smol_spawn,
+        ticks, smol_spawn, None,
     )));
-    rows[3].latency = Some(mio_latency(ticks));
-    rows[5].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));
+    rows[3].latency = Some(smol_block_on(runtime_latency::<weir_async_std::AsyncIo>(
+        ticks,
+        smol_spawn,
+        Some(smol_spawn),
+    )));
+    rows[4].latency = Some(mio_latency(ticks));
+    rows[6].latency = Some(tokio.block_on(loopback::quinn_latency(ticks)));
 
-    let quinn = rows[5].median().elapsed.as_secs_f64();
+    let quinn = rows[6].median().elapsed.as_secs_f64();
     let tokio_secs = rows[0].median().elapsed.as_secs_f64();
     println!(
         "{:<32} {:>14} {:>9} {:>11} {:>11} {:>9} {:>11}",

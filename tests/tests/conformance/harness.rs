@@ -193,8 +193,19 @@ pub trait Client: Send + Sync + 'static {
     fn connect(&self, to: SocketAddr) -> Result<Self::Conn, ConnectFailure>;
     /// Connections whose state the endpoint still holds.
     fn connection_count(&self) -> usize;
+    /// The socket errors the endpoint counted and survived so far.
+    fn socket_errors(&self) -> SocketErrors;
     /// Closes every connection and waits, at most `grace`, for them to drain; whether they did.
     fn shutdown(self, grace: Duration) -> bool;
+}
+
+/// Socket errors an endpoint counted (each adapter's `socket_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketErrors {
+    /// `ECONNREFUSED`.
+    pub refused: u64,
+    /// `EMSGSIZE`.
+    pub too_large: u64,
 }
 
 /// One client connection.

@@ -28,6 +28,11 @@ macro_rules! conformance {
             use super::*;
 
             #[test]
+            fn datagram_too_large() {
+                suite::datagram_too_large::<$adapter>();
+            }
+
+            #[test]
             fn integrity() {
                 suite::integrity::<$adapter>();
             }

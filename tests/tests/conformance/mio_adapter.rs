@@ -20,7 +20,7 @@ use weir_mio::{
 
 use crate::harness::{
     self, Adapter, Client, Conn, ConnectFailure, Ended, Outcomes, PatternCheck, Refusal, Server,
-    Setup,
+    Setup, SocketErrors,
 };
 
 const ENDPOINT: Token = Token(0);
@@ -68,6 +68,7 @@ struct BoardState {
     datagrams: HashMap<ConnectionHandle, VecDeque<Bytes>>,
     ended: HashMap<ConnectionHandle, Ended>,
     connections: usize,
+    socket_errors: SocketErrors,
 }
 
 impl Board {
@@ -198,7 +199,15 @@ impl Node {
                 self.event(handle, event);
             }
             let count = self.endpoint.connection_count();
-            self.board.update(|s| s.connections = count);
+            let stats = self.endpoint.socket_stats();
+            let socket_errors = SocketErrors {
+                refused: stats.connection_refused,
+                too_large: stats.message_too_large,
+            };
+            self.board.update(|s| {
+                s.connections = count;
+                s.socket_errors = socket_errors;
+            });
             if let Some((deadline, _)) = &self.shutdown
                 && (count == 0 || Instant::now() >= *deadline)
                 && let Some((_, reply)) = self.shutdown.take()
@@ -530,6 +539,10 @@ impl Client for MioClient {
 
     fn connection_count(&self) -> usize {
         self.remote.board.state.lock().expect("board").connections
+    }
+
+    fn socket_errors(&self) -> SocketErrors {
+        self.remote.board.state.lock().expect("board").socket_errors
     }
 
     fn shutdown(self, grace: Duration) -> bool {

@@ -16,7 +16,7 @@ use weir_runtime::{
 
 use crate::harness::{
     self, Adapter, Client, Conn, ConnectFailure, Ended, Outcomes, PatternCheck, Refusal, Server,
-    Setup,
+    Setup, SocketErrors,
 };
 
 /// Runs the suite's futures: the executor the application would use.
@@ -195,6 +195,14 @@ impl<R: Runtime, E: Executor> Client for RtClient<R, E> {
 
     fn connection_count(&self) -> usize {
         self.endpoint.connection_count()
+    }
+
+    fn socket_errors(&self) -> SocketErrors {
+        let stats = self.endpoint.socket_stats();
+        SocketErrors {
+            refused: stats.connection_refused,
+            too_large: stats.message_too_large,
+        }
     }
 
     fn shutdown(self, grace: Duration) -> bool {

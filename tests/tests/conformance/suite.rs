@@ -439,3 +439,30 @@ pub fn nobody_listening<A: Adapter>() {
     let conn = connect::<A>(&client, server.addr());
     established::<A>(&conn);
 }
+
+/// Datagrams larger than the largest IPv4 UDP payload (65 507 bytes): path MTU discovery told
+/// to probe up to 65 527 bytes (RFC 9000's largest) on IPv4 loopback, whose kernel refuses the
+/// largest probes with `EMSGSIZE` (a probe waits for a congestion window that holds it, so a
+/// transfer runs first). The errors are counted, the probes count as lost, discovery settles
+/// below them, and transfers on the connection complete with every byte.
+pub fn datagram_too_large<A: Adapter>() {
+    let huge = || {
+        Setup::tls_with(|t| {
+            let mtu = t.mtu_discovery.get_or_insert_with(Default::default);
+            mtu.upper_bound = 65_527;
+            mtu.min_step = 8;
+        })
+    };
+    let server = A::server(huge()).expect("server");
+    let client = A::client(huge()).expect("client");
+    let conn = connect::<A>(&client, server.addr());
+    established::<A>(&conn);
+    assert_eq!(conn.upload(6, 4_000_000), Ok(4_000_000), "{}", A::NAME);
+    assert!(
+        eventually(|| client.socket_errors().too_large > 0),
+        "{}: no EMSGSIZE counted: {:?}",
+        A::NAME,
+        client.socket_errors()
+    );
+    assert_eq!(conn.upload(7, 4_000_000), Ok(4_000_000), "{}", A::NAME);
+}
