@@ -104,6 +104,12 @@ pub use weir_runtime::{
     JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,
 };
 
+/// The TCP transport, for networks that drop UDP (see [`weir_runtime::tcp`]).
+pub use weir_runtime::tcp::{
+    TcpConfig, TcpConfigError, TcpSettings, TcpStats, TcpTransport, Transport,
+    available_congestion_controls, read_settings,
+};
+
 pub use weir_core;
 pub use weir_core::wire::VarInt;
 

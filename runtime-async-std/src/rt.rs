@@ -8,7 +8,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-use weir_runtime::runtime::{Direction, Driver, DriverTimer, Runtime, UdpRegistration, UdpSockRef};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use weir_runtime::runtime::{
+    Direction, Driver, DriverTimer, Runtime, SockRef, TcpListenerRegistration, TcpRegistration,
+    UdpRegistration, UdpSockRef,
+};
 
 /// async-io as weir's shared layer runs on it (smol's and async-std's reactor): the socket
 /// registered with async-io's reactor, an async-io [`Timer`], the driver on a thread of its
@@ -19,9 +25,19 @@ pub struct AsyncIo;
 impl Runtime for AsyncIo {
     type Socket = AsyncIoSocket;
     type Timer = AsyncIoTimer;
+    type TcpStream = AsyncIoTcp;
+    type TcpListener = AsyncIoTcpListener;
 
     fn register(socket: std::net::UdpSocket) -> io::Result<Self::Socket> {
         Async::new(socket).map(AsyncIoSocket)
+    }
+
+    fn register_tcp(stream: TcpStream) -> io::Result<Self::TcpStream> {
+        Async::new(stream).map(AsyncIoTcp)
+    }
+
+    fn register_tcp_listener(listener: TcpListener) -> io::Result<Self::TcpListener> {
+        Async::new(listener).map(AsyncIoTcpListener)
     }
 
     fn timer() -> Self::Timer {
@@ -84,6 +100,60 @@ impl DriverTimer for AsyncIoTimer {
             Some(at) if Instant::now() >= at => Poll::Ready(()),
             Some(_) => Pin::new(&mut self.timer).poll(cx).map(|_| ()),
             None => Poll::Pending,
+        }
+    }
+}
+
+/// A TCP link's stream, registered with async-io's reactor.
+#[derive(Debug)]
+pub struct AsyncIoTcp(Async<TcpStream>);
+
+impl TcpRegistration for AsyncIoTcp {
+    fn poll_ready(&self, cx: &mut Context<'_>, direction: Direction) -> Poll<io::Result<()>> {
+        match direction {
+            Direction::Read => self.0.poll_readable(cx),
+            Direction::Write => self.0.poll_writable(cx),
+        }
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&mut self.0.get_ref()).read(buf)
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        (&mut self.0.get_ref()).write(buf)
+    }
+
+    fn socket(&self) -> SockRef<'_> {
+        SockRef::from(self.0.get_ref())
+    }
+}
+
+/// The TCP transport's listening socket, registered with async-io's reactor.
+#[derive(Debug)]
+pub struct AsyncIoTcpListener(Async<TcpListener>);
+
+impl TcpListenerRegistration for AsyncIoTcpListener {
+    type Stream = AsyncIoTcp;
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(AsyncIoTcp, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, peer)) => {
+                    return Poll::Ready(
+                        stream
+                            .set_nonblocking(true)
+                            .and_then(|()| Async::new(stream))
+                            .map(|stream| (AsyncIoTcp(stream), peer)),
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = std::task::ready!(self.0.poll_readable(cx)) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
     }
 }

@@ -366,3 +366,49 @@ both_executors! {
         assert!(server.shutdown(VarInt::ZERO, b"", Duration::from_secs(5)).await);
     }
 }
+
+both_executors! {
+    /// The TCP transport on async-io: UDP to the server's port goes into a black hole, the
+    /// client falls back to TCP after 100 ms and moves a checked stream; then it switches the
+    /// connection to UDP (the server has UDP on another port here, so the switch goes to the
+    /// black hole and back to TCP restores it) — nothing lost, nothing twice.
+    async fn tcp_fallback_and_switch(exec: Exec) {
+        const LEN: u64 = 2 * 1024 * 1024;
+        let hole = std::net::UdpSocket::bind(loopback()).expect("black hole");
+        let port_addr = hole.local_addr().expect("addr");
+        let mut server_config = server_config();
+        if let Some(tcp) = &mut server_config.tcp {
+            tcp.listen_addr = Some(port_addr);
+        }
+        let server = Endpoint::bind(loopback(), server_config).await.expect("server");
+        let mut client_config = client_config();
+        if let Some(tcp) = &mut client_config.tcp {
+            tcp.fallback_after = Some(Duration::from_millis(100));
+        }
+        let client = Endpoint::bind(loopback(), client_config).await.expect("client");
+        let _server = spawn_pattern_server(exec, server.clone());
+        let started = Instant::now();
+        let conn = client.connect(port_addr).await.expect("connect over TCP");
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        let upload = |seed: u64| {
+            let conn = conn.clone();
+            async move {
+                let (mut send, mut recv) = conn.open_bi(0).await.expect("open");
+                send.write_all(&seed.to_be_bytes()).await.expect("seed");
+                send_pattern(&mut send, seed, LEN).await;
+                let answer = recv.read_to_end(8).await.expect("answer");
+                u64::from_be_bytes(answer.try_into().expect("8 bytes"))
+            }
+        };
+        assert_eq!(upload(1).await, LEN);
+        let first = exec.spawn(upload(2));
+        assert!(conn.set_transport(weir_async_std::Transport::Udp));
+        async_io::Timer::after(Duration::from_millis(50)).await;
+        assert!(conn.set_transport(weir_async_std::Transport::Tcp));
+        assert_eq!(first.await, LEN);
+        let (c, s) = (client.tcp_stats(), server.tcp_stats());
+        assert_eq!(c.links_opened, 2, "{c:?}");
+        assert_eq!(s.links_accepted, 2, "{s:?}");
+        drop(hole);
+    }
+}

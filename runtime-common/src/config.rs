@@ -8,6 +8,7 @@ use weir_core::crypto::{ClientTls, Identity, Security, TlsConfig, TlsConfigError
 
 use crate::error::SocketConfigError;
 use crate::quic::QuicConfig;
+use crate::tcp::TcpTransport;
 
 /// Everything an endpoint needs: the core's endpoint configuration (its security among it), an
 /// optional server role, the transport parameters of the connections it opens, and the
@@ -19,7 +20,7 @@ use crate::quic::QuicConfig;
 /// [`bind`](crate::Endpoint::bind) refuses an endpoint without security, and refuses the
 /// integrity-only protection (no encryption, no authentication) unless
 /// [`allow_insecure`](Self::allow_insecure) asks for it too.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The core endpoint's parameters (seed, connection-ID length, limits, security). With the
     /// default seed, `Seed::FromOs`, [`bind`](crate::Endpoint::bind) draws the endpoint's secret
@@ -33,6 +34,11 @@ pub struct Config {
     pub client: TransportConfig,
     /// Socket options.
     pub socket: SocketConfig,
+    /// The TCP transport, for networks that drop UDP (see [`crate::tcp`]): by default a
+    /// server also listens for TCP on its UDP port number and a client falls back to TCP when
+    /// its handshake has not completed within 2 s. `None` is UDP only. Not used on the QUIC
+    /// path ([`Config::quic`]).
+    pub tcp: Option<TcpTransport>,
     /// Lets [`bind`](crate::Endpoint::bind) accept `Security::InsecureIntegrityOnly`: packets
     /// neither encrypted nor authenticated, readable and forgeable by anyone on the path. For
     /// tests and measurements of the transport alone.
@@ -41,6 +47,20 @@ pub struct Config {
     /// endpoint then talks to any QUIC peer, and `endpoint`, `server`, `client` and
     /// `allow_insecure` are not used. Build it with [`Config::quic`].
     pub quic: Option<QuicConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            endpoint: EndpointConfig::default(),
+            server: None,
+            client: TransportConfig::default(),
+            socket: SocketConfig::default(),
+            tcp: Some(TcpTransport::default()),
+            allow_insecure: false,
+            quic: None,
+        }
+    }
 }
 
 impl Config {

@@ -15,8 +15,9 @@ use weir_core::wire::VarInt;
 use weir_core::{Dir, StreamId};
 
 use crate::error::{ConnectionLost, SendDatagramError};
-use crate::shared::{Shared, State, dir_index};
+use crate::shared::{Shared, State, TcpRequestKind, dir_index};
 use crate::stream::{RecvStream, SendStream};
+use crate::tcp::Transport;
 
 /// A weir connection. Cheap to clone; all clones and the connection's streams share it. When
 /// the last of them is dropped the connection is closed with code 0.
@@ -82,6 +83,27 @@ impl Connection {
                 .connection(handle)
                 .map_or(self.inner.remote, |c| c.remote_address())
         })
+    }
+
+    /// Moves this connection's datagrams to `transport` (see [`crate::tcp`]): to a TCP link to
+    /// the peer's address, or back to UDP. The connection carries on: what was in flight on the
+    /// old transport and is lost is sent again, nothing reaches the application twice, and the
+    /// peer follows the move as it follows a NAT rebinding. The move applies to every
+    /// connection of this endpoint to the same peer address. A client-side call: a server's
+    /// connections follow their clients. Refused (`false`) without a TCP transport
+    /// ([`Config::tcp`](crate::Config::tcp)) or on the QUIC path.
+    pub fn set_transport(&self, transport: Transport) -> bool {
+        if self.inner.shared.tcp.is_none() {
+            return false;
+        }
+        let remote = self.remote_address();
+        let handle = self.inner.handle;
+        let kind = match transport {
+            Transport::Tcp => TcpRequestKind::Open(handle),
+            Transport::Udp => TcpRequestKind::Close(handle),
+        };
+        self.with_state(|state, _| state.request_transport(remote, kind));
+        true
     }
 
     /// The core's handle of this connection (for logs).

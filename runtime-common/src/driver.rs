@@ -22,8 +22,9 @@ use bytes::BytesMut;
 use weir_core::EcnCodepoint;
 
 use crate::runtime::{DriverTimer, Runtime};
-use crate::shared::Shared;
+use crate::shared::{Shared, State, TcpRequestKind};
 use crate::socket::{TxQueue, UdpIo};
+use crate::tcp::TcpLinks;
 
 /// `recvmmsg` calls per round.
 const RECV_CALLS: usize = 4;
@@ -38,6 +39,8 @@ const ROUNDS: usize = 16;
 pub struct Driver<R: Runtime> {
     shared: Arc<Shared>,
     io: UdpIo<R::Socket>,
+    /// The TCP transport's links (empty without one).
+    tcp: TcpLinks<R>,
     rx: Vec<(SocketAddr, Option<EcnCodepoint>, BytesMut)>,
     tx: TxQueue,
     timer: R::Timer,
@@ -47,10 +50,11 @@ pub struct Driver<R: Runtime> {
 
 impl<R: Runtime> Driver<R> {
     /// Must be called where the runtime can make timers.
-    pub(crate) fn new(shared: Arc<Shared>, io: UdpIo<R::Socket>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, io: UdpIo<R::Socket>, tcp: TcpLinks<R>) -> Self {
         Self {
             shared,
             io,
+            tcp,
             rx: Vec::new(),
             tx: TxQueue::default(),
             timer: R::timer(),
@@ -61,6 +65,7 @@ impl<R: Runtime> Driver<R> {
     /// One round; returns whether there is more to do at once, or `None` when the driver may end.
     fn round(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let more_rx = self.io.poll_recv(cx, &mut self.rx, RECV_CALLS);
+        let more_tcp_rx = self.tcp.poll_recv(cx, &mut self.rx);
         let mut state = self.shared.lock();
         if state.abandon {
             // Shutdown gave up waiting for the flush.
@@ -75,6 +80,7 @@ impl<R: Runtime> Driver<R> {
         if timer_fired {
             state.core.handle_timeout(now);
         }
+        let tcp_deadline = tcp_requests(&mut self.tcp, &mut state, now);
         // While earlier sends wait for the socket the core keeps its datagrams (and can still
         // batch them); otherwise drain it into the queue.
         let mut more_tx = !self.tx.is_empty();
@@ -86,15 +92,22 @@ impl<R: Runtime> Driver<R> {
                 && self
                     .tx
                     .fill(|buf| state.core.poll_transmit(now, max_segments, buf))
-            {}
+            {
+                // Datagrams to a peer reached over TCP go to its link instead.
+                self.tx
+                    .divert_last(|to, segment, bytes| self.tcp.divert(to, segment, bytes));
+            }
             more_tx = self.tx.datagrams() >= TX_DATAGRAMS;
         }
         state.dispatch_events();
-        let mut deadline = state.core.poll_timeout();
+        let mut deadline = match (state.core.poll_timeout(), tcp_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let exit = state.driver_may_exit();
         drop(state);
 
-        let sent_all = self.io.poll_send(cx, &mut self.tx);
+        let sent_all = self.io.poll_send(cx, &mut self.tx) & self.tcp.poll_send(cx);
         if exit && sent_all {
             return None;
         }
@@ -110,8 +123,55 @@ impl<R: Runtime> Driver<R> {
             }
         }
         let timer_due = self.deadline.is_some() && self.timer.poll_elapsed(cx).is_ready();
-        Some(more_rx || (more_tx && sent_all) || timer_due)
+        Some(more_rx || more_tcp_rx || (more_tx && sent_all) || timer_due)
     }
+}
+
+/// Carries out the TCP requests that are due; the instant the next one is.
+fn tcp_requests<R: Runtime>(
+    tcp: &mut TcpLinks<R>,
+    state: &mut State,
+    now: Instant,
+) -> Option<Instant> {
+    if state.tcp_requests.is_empty() {
+        return None;
+    }
+    let mut next: Option<Instant> = None;
+    for request in std::mem::take(&mut state.tcp_requests) {
+        if request.at > now {
+            next = Some(next.map_or(request.at, |n| n.min(request.at)));
+            state.tcp_requests.push(request);
+            continue;
+        }
+        let (handle, moved) = match request.kind {
+            TcpRequestKind::Fallback(handle) => {
+                // Only a handshake still under way falls back.
+                let waiting = state
+                    .conns
+                    .get(&handle)
+                    .is_some_and(|c| !c.connected && c.error.is_none() && !c.drained);
+                let opened = waiting && tcp.open(request.remote);
+                if opened {
+                    tracing::info!(
+                        remote = %request.remote,
+                        "no UDP handshake yet: falling back to TCP"
+                    );
+                }
+                (handle, opened)
+            }
+            TcpRequestKind::Open(handle) => (handle, tcp.open(request.remote)),
+            TcpRequestKind::Close(handle) => {
+                tcp.close(request.remote);
+                (handle, true)
+            }
+        };
+        if moved && let Some(conn) = state.core.weir_connection(handle) {
+            // What went out the old way may be lost there: find out now, not after a probe
+            // timeout that backs off.
+            conn.probe_now(now);
+        }
+    }
+    next
 }
 
 impl<R: Runtime> Future for Driver<R> {

@@ -19,8 +19,9 @@ use crate::engine::Engine;
 use crate::error::{BindError, ConnectError, SocketConfigError};
 use crate::quic::QuicEndpoint;
 use crate::runtime::{DriverTimer, Runtime};
-use crate::shared::{ConnState, Shared};
+use crate::shared::{ConnState, Shared, TcpRequest, TcpRequestKind};
 use crate::socket::{self, SocketInfo, SocketStats, UdpIo};
+use crate::tcp::{TcpConfigError, TcpLinks, TcpStats, TcpTransport};
 
 /// A weir endpoint on a UDP socket: connects to servers, and accepts connections when it has a
 /// server configuration. Cheap to clone. One driver ([`Driver`](crate::runtime::Driver)), which
@@ -98,8 +99,18 @@ impl<R: Runtime> Endpoint<R> {
             Some(_) => None,
             None => Some(core_endpoint(&config)?),
         };
-        let socket = socket::bind_std(addr, &config.socket)?;
-        Self::start(addr, socket, core, &config)
+        let tcp = match (&config.quic, &config.tcp) {
+            (None, Some(tcp)) => {
+                tcp.validate()?;
+                Some(tcp.clone())
+            }
+            _ => None,
+        };
+        let listen = tcp
+            .as_ref()
+            .filter(|tcp| tcp.listen && config.server.is_some());
+        let (socket, listener) = bind_sockets(addr, &config.socket, listen)?;
+        Self::start(addr, (socket, listener), core, tcp, &config)
     }
 
     /// Binds `shards` endpoints to the same address with `SO_REUSEPORT` (Unix): the kernel
@@ -123,6 +134,12 @@ impl<R: Runtime> Endpoint<R> {
         for shard in 0..shards {
             let addr = endpoints.first().map_or(addr, |e| e.local_addr());
             config.endpoint.seed = shard_seed(&seed, shard);
+            if shard == 1
+                && let Some(tcp) = &mut config.tcp
+            {
+                // The first shard alone listens for TCP (its port is the shards' port).
+                tcp.listen = false;
+            }
             endpoints.push(Self::bind(addr, config.clone()).await?);
         }
         Ok(endpoints)
@@ -130,8 +147,9 @@ impl<R: Runtime> Endpoint<R> {
 
     fn start(
         addr: SocketAddr,
-        socket: std::net::UdpSocket,
+        (socket, listener): (std::net::UdpSocket, Option<std::net::TcpListener>),
         core: Option<CoreEndpoint>,
+        tcp: Option<TcpTransport>,
         config: &Config,
     ) -> Result<(Self, Driver<R>), BindError> {
         let (io, info) =
@@ -156,7 +174,22 @@ impl<R: Runtime> Endpoint<R> {
             ))),
             (None, None) => Engine::Weir(Box::new(core_endpoint(config)?)),
         };
-        let shared = Arc::new(Shared::new(core, info, io.counters.clone()));
+        let listener = listener
+            .map(R::register_tcp_listener)
+            .transpose()
+            .map_err(|source| BindError::Io {
+                op: "register the TCP listener beside",
+                addr,
+                source,
+            })?;
+        let links = TcpLinks::<R>::new(tcp.clone(), listener);
+        let shared = Arc::new(Shared::new(
+            core,
+            info,
+            io.counters.clone(),
+            tcp,
+            links.counters.clone(),
+        ));
         shared.lock().endpoint_refs = 1;
         // From here on, dropping `inner` (on error too) lets the driver end.
         let inner = Arc::new(EndpointRef {
@@ -166,7 +199,7 @@ impl<R: Runtime> Endpoint<R> {
             inner,
             runtime: PhantomData,
         };
-        Ok((endpoint, Driver::<R>::new(shared, io)))
+        Ok((endpoint, Driver::<R>::new(shared, io, links)))
     }
 
     /// The address the socket is bound to.
@@ -182,6 +215,12 @@ impl<R: Runtime> Endpoint<R> {
     /// What the socket did, including the errors it counted and survived.
     pub fn socket_stats(&self) -> SocketStats {
         self.inner.shared.counters.snapshot()
+    }
+
+    /// What the TCP transport did: links opened, accepted and closed, records carried and
+    /// dropped (all zero without [`Config::tcp`]).
+    pub fn tcp_stats(&self) -> TcpStats {
+        self.inner.shared.tcp_counters.snapshot()
     }
 
     /// What the core endpoint dropped or answered on its own (zeros on the QUIC path).
@@ -243,6 +282,19 @@ impl<R: Runtime> Endpoint<R> {
             }
             let now = state.now();
             let handle = state.core.connect(now, remote, tls)?;
+            let fallback = self
+                .inner
+                .shared
+                .tcp
+                .as_ref()
+                .and_then(|t| t.fallback_after);
+            if let Some(after) = fallback {
+                state.tcp_requests.push(TcpRequest {
+                    remote,
+                    at: now + after,
+                    kind: TcpRequestKind::Fallback(handle),
+                });
+            }
             state.conns.insert(
                 handle,
                 ConnState {
@@ -386,6 +438,47 @@ fn shard_seed(seed: &Seed, shard: usize) -> Seed {
 
 /// The core endpoint, seeded from the operating system unless the configuration fixes the seed
 /// (DESIGN.md §2: the core never draws randomness itself).
+/// Tries for an ephemeral UDP port whose number TCP has free, when the TCP listener goes on the
+/// UDP socket's port number.
+const LISTEN_ATTEMPTS: usize = 8;
+
+/// The UDP socket and, for `listen`, the TCP listener beside it (on the same port number
+/// unless `listen_addr` says otherwise). With port 0, a UDP port whose number TCP has in use
+/// is given back for another.
+fn bind_sockets(
+    addr: SocketAddr,
+    config: &crate::config::SocketConfig,
+    listen: Option<&TcpTransport>,
+) -> Result<(std::net::UdpSocket, Option<std::net::TcpListener>), BindError> {
+    let mut attempt = 0;
+    loop {
+        let socket = socket::bind_std(addr, config)?;
+        let Some(tcp) = listen else {
+            return Ok((socket, None));
+        };
+        let at = match tcp.listen_addr {
+            Some(at) => at,
+            None => socket.local_addr().map_err(|source| BindError::Io {
+                op: "read the address of",
+                addr,
+                source,
+            })?,
+        };
+        match tcp.socket.listen_std(at) {
+            Ok(listener) => return Ok((socket, Some(listener))),
+            Err(TcpConfigError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse
+                    && addr.port() == 0
+                    && tcp.listen_addr.is_none()
+                    && attempt + 1 < LISTEN_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn core_endpoint(config: &Config) -> Result<CoreEndpoint, BindError> {
     if config.endpoint.security == Some(weir_core::crypto::Security::InsecureIntegrityOnly)
         && !config.allow_insecure

@@ -161,6 +161,9 @@ pub enum BindError {
     /// The socket configuration is invalid.
     #[error("invalid socket configuration: {0}")]
     Socket(#[from] SocketConfigError),
+    /// The TCP transport's configuration is invalid, or its listener could not be set up.
+    #[error("TCP transport: {0}")]
+    Tcp(#[from] crate::tcp::TcpConfigError),
     /// The endpoint's security is `InsecureIntegrityOnly` and
     /// [`Config::allow_insecure`](crate::Config::allow_insecure) is not set.
     #[error(

@@ -51,6 +51,7 @@ pub mod runtime;
 mod shared;
 mod socket;
 mod stream;
+pub mod tcp;
 
 pub use config::{Config, SocketConfig, bdp_bytes};
 pub use connection::Connection;
@@ -65,6 +66,7 @@ pub use quic::{QuicConfig, QuicConfigError};
 pub use quinn_proto;
 pub use socket::{SocketInfo, SocketStats};
 pub use stream::{RecvStream, SendStream};
+pub use tcp::{TcpStats, TcpTransport, Transport};
 /// The jitter buffer to play out what an unreliable lane delivers (see [`weir_core::jitter`]).
 pub use weir_core::jitter::{
     JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,

@@ -17,6 +17,7 @@
 //! caches readiness (tokio) both cost one system call per batch while the socket has work.
 
 use std::io;
+use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -24,6 +25,8 @@ pub use crate::driver::Driver;
 pub use crate::socket::bind_std;
 /// The socket reference quinn-udp's batched I/O takes.
 pub use quinn_udp::UdpSockRef;
+/// A borrowed socket, for its options ([`TcpRegistration::socket`]).
+pub use socket2::SockRef;
 
 /// Which way an operation on the socket goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +43,20 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     type Socket: UdpRegistration;
     /// The driver's timer.
     type Timer: DriverTimer;
+    /// A TCP stream registered with the reactor (the TCP transport's links).
+    type TcpStream: TcpRegistration;
+    /// A listening TCP socket registered with the reactor.
+    type TcpListener: TcpListenerRegistration<Stream = Self::TcpStream>;
 
     /// Registers a bound, non-blocking socket ([`bind_std`] makes one) with the reactor.
     fn register(socket: std::net::UdpSocket) -> io::Result<Self::Socket>;
+
+    /// Registers a non-blocking TCP stream, connected or with its connect under way (it
+    /// becomes writable when the connect completes or fails).
+    fn register_tcp(stream: std::net::TcpStream) -> io::Result<Self::TcpStream>;
+
+    /// Registers a non-blocking listening socket.
+    fn register_tcp_listener(listener: std::net::TcpListener) -> io::Result<Self::TcpListener>;
 
     /// A timer, not armed yet.
     fn timer() -> Self::Timer;
@@ -77,4 +91,28 @@ pub trait DriverTimer: Send + Unpin + 'static {
     /// then on until the next [`reset`](Self::reset); otherwise `Pending`, after registering the
     /// task to be woken then. Only polled after a `reset`.
     fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// A TCP stream registered with a reactor: readiness, and non-blocking reads and writes that
+/// say `WouldBlock` when the stream is not ready (the runtime may then forget readiness it
+/// cached).
+pub trait TcpRegistration: Send + Unpin + 'static {
+    /// `Ready` when the stream may be ready for `direction`; `Pending` after registering the
+    /// task to be woken when it is.
+    fn poll_ready(&self, cx: &mut Context<'_>, direction: Direction) -> Poll<io::Result<()>>;
+    /// Reads what the stream holds into `buf`; `Ok(0)` at its end.
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what the stream takes of `buf`.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// The stream's socket, for its options and its pending error.
+    fn socket(&self) -> SockRef<'_>;
+}
+
+/// A listening TCP socket registered with a reactor.
+pub trait TcpListenerRegistration: Send + Unpin + 'static {
+    /// The accepted streams, registered.
+    type Stream: TcpRegistration;
+    /// The next connection, registered, with its peer's address; `Pending` after registering
+    /// the task to be woken when one comes.
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Stream, SocketAddr)>>;
 }

@@ -8,6 +8,7 @@
 //! ([`State::wake_driver`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::Instant;
@@ -23,6 +24,8 @@ use weir_core::{Dir, StreamId};
 use crate::engine::Engine;
 use crate::error::ConnectionLost;
 use crate::socket::{Counters, SocketInfo};
+use crate::tcp::TcpTransport;
+use crate::tcp::links::TcpCounters;
 
 /// What the driver and the application objects share.
 pub(crate) struct Shared {
@@ -31,10 +34,20 @@ pub(crate) struct Shared {
     pub(crate) info: SocketInfo,
     /// The socket's counters (atomics: read without the lock).
     pub(crate) counters: Arc<Counters>,
+    /// The TCP transport's counters.
+    pub(crate) tcp_counters: Arc<TcpCounters>,
+    /// The TCP transport's configuration, if the endpoint has one.
+    pub(crate) tcp: Option<TcpTransport>,
 }
 
 impl Shared {
-    pub(crate) fn new(core: Engine, info: SocketInfo, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        core: Engine,
+        info: SocketInfo,
+        counters: Arc<Counters>,
+        tcp: Option<TcpTransport>,
+        tcp_counters: Arc<TcpCounters>,
+    ) -> Self {
         Self {
             state: Mutex::new(State {
                 core,
@@ -50,9 +63,12 @@ impl Shared {
                 stop: false,
                 abandon: false,
                 driver_gone: false,
+                tcp_requests: Vec::new(),
             }),
             info,
             counters,
+            tcp_counters,
+            tcp,
         }
     }
 
@@ -191,6 +207,44 @@ pub(crate) struct State {
     /// The driver ends at once, flushed or not.
     pub(crate) abandon: bool,
     pub(crate) driver_gone: bool,
+    /// Work for the driver's TCP links, each due at its instant.
+    pub(crate) tcp_requests: Vec<TcpRequest>,
+}
+
+/// Something the driver's TCP links must do ([`crate::tcp`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpRequest {
+    /// The peer address whose datagrams it concerns.
+    pub(crate) remote: SocketAddr,
+    /// When it is due.
+    pub(crate) at: Instant,
+    pub(crate) kind: TcpRequestKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TcpRequestKind {
+    /// Open a link unless this connection's handshake completed (or failed) by then.
+    Fallback(ConnectionHandle),
+    /// Carry the peer's datagrams over TCP (asked for by this connection).
+    Open(ConnectionHandle),
+    /// Carry the peer's datagrams over UDP again (asked for by this connection).
+    Close(ConnectionHandle),
+}
+
+impl State {
+    /// Asks the driver to move the datagrams to `remote` to `kind`'s transport now, replacing
+    /// an earlier such request for the same peer.
+    pub(crate) fn request_transport(&mut self, remote: SocketAddr, kind: TcpRequestKind) {
+        let now = self.now();
+        self.tcp_requests
+            .retain(|r| r.remote != remote || matches!(r.kind, TcpRequestKind::Fallback(_)));
+        self.tcp_requests.push(TcpRequest {
+            remote,
+            at: now,
+            kind,
+        });
+        self.wake_driver();
+    }
 }
 
 impl State {

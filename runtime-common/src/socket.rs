@@ -383,7 +383,7 @@ impl<S: UdpRegistration> UdpIo<S> {
 
 /// IPv4-mapped IPv6 source addresses (from a dual-stack socket) as plain IPv4 ones, so that the
 /// core sees one address per peer whichever way it was reached.
-fn canonical(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => SocketAddr::new(v4.into(), v6.port()),
@@ -456,6 +456,22 @@ impl TxQueue {
             segments,
         });
         true
+    }
+
+    /// Offers the transmit queued last to `divert` (destination, segment size, bytes); when
+    /// `divert` takes it, it leaves the queue.
+    pub(crate) fn divert_last(&mut self, divert: impl FnOnce(SocketAddr, usize, &[u8]) -> bool) {
+        let Some(batch) = self.batches.back().copied() else {
+            return;
+        };
+        let Some(contents) = self.buf.get(batch.start..batch.start + batch.len) else {
+            return;
+        };
+        if divert(batch.destination, batch.segment_size, contents) {
+            self.batches.pop_back();
+            self.buf.truncate(batch.start);
+            self.datagrams -= batch.segments;
+        }
     }
 
     /// Replaces the first batch by its datagrams, one batch each (the platform refused to

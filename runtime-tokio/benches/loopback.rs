@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weir_tokio::weir_core::config::{ServerConfig, TransportConfig};
 use weir_tokio::weir_core::crypto::{ClientTls, Identity, TlsConfig};
-use weir_tokio::{Config, Endpoint, QuicConfig, TcpConfig, VarInt};
+use weir_tokio::{Config, Endpoint, QuicConfig, TcpConfig, TokioTcpConfig, VarInt};
 
 const CHUNK: usize = 256 * 1024;
 const MESSAGE: usize = 64;

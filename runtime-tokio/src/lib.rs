@@ -89,11 +89,13 @@ mod tcp;
 
 pub use rt::Tokio;
 
-pub use tcp::{
-    TcpConfig, TcpConfigError, TcpSettings, available_congestion_controls, read_settings,
-};
+pub use tcp::TokioTcpConfig;
 /// quinn-proto, whose configurations [`QuicConfig`] holds.
 pub use weir_runtime::quinn_proto;
+pub use weir_runtime::tcp::{
+    TcpConfig, TcpConfigError, TcpSettings, TcpStats, TcpTransport, Transport,
+    available_congestion_controls, read_settings,
+};
 pub use weir_runtime::{
     BindError, Config, ConnectError, Connection, ConnectionLost, Lane, LaneSendError, QuicConfig,
     QuicConfigError, ReadError, RecvStream, SendDatagramError, SendStream, SocketConfig,

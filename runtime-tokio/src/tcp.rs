@@ -1,261 +1,42 @@
-//! Tuning of TCP fallback sockets (DESIGN.md §7): `TCP_NODELAY`, keep-alive timing, buffers of
-//! 2 × BDP and the congestion-control algorithm, all through socket2 (no `unsafe`).
+//! The TCP transport's socket tuning ([`TcpConfig`], shared with every adapter) on tokio's
+//! sockets, for applications that open TCP sockets of their own with the same options.
 
-use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
+use weir_runtime::tcp::{TcpConfig, TcpConfigError};
 
-use weir_runtime::bdp_bytes;
-
-/// Where Linux lists the congestion-control algorithms it has.
-const AVAILABLE_CC: &str = "/proc/sys/net/ipv4/tcp_available_congestion_control";
-
-/// Options of a TCP socket. Buffers are 2 × the expected BDP unless given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpConfig {
-    /// Disable Nagle's algorithm (games want every small write sent at once).
-    pub nodelay: bool,
-    /// Idle time before the first keep-alive probe; `None` leaves keep-alive off.
-    pub keepalive_idle: Option<Duration>,
-    /// Time between keep-alive probes (with `keepalive_idle`).
-    pub keepalive_interval: Option<Duration>,
-    /// Unanswered probes before the connection is dropped (with `keepalive_idle`).
-    pub keepalive_probes: Option<u32>,
-    /// Rate of the path the socket expects, in bits per second.
-    pub expected_rate_bps: u64,
-    /// Round-trip time of the path the socket expects.
-    pub expected_rtt: Duration,
-    /// Send buffer size, overriding 2 × BDP.
-    pub send_buffer: Option<usize>,
-    /// Receive buffer size, overriding 2 × BDP.
-    pub recv_buffer: Option<usize>,
-    /// The congestion-control algorithm (`TCP_CONGESTION`, Linux), e.g. `"bbr"` or `"cubic"`;
-    /// `None` keeps the system's default.
-    pub congestion: Option<String>,
-}
-
-impl Default for TcpConfig {
-    fn default() -> Self {
-        Self {
-            nodelay: true,
-            keepalive_idle: Some(Duration::from_secs(10)),
-            keepalive_interval: Some(Duration::from_secs(2)),
-            keepalive_probes: Some(5),
-            expected_rate_bps: 100_000_000,
-            expected_rtt: Duration::from_millis(50),
-            send_buffer: None,
-            recv_buffer: None,
-            congestion: None,
-        }
-    }
-}
-
-/// Why TCP options could not be applied.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TcpConfigError {
-    /// A buffer size, rate, RTT or keep-alive value of zero.
-    #[error("{0} must not be zero")]
-    Zero(&'static str),
-    /// The kernel has no congestion-control algorithm of that name.
-    #[error(
-        "TCP congestion control `{requested}` is not available; available: {}",
-        available.join(", ")
-    )]
-    UnknownCongestion {
-        /// The name asked for.
-        requested: String,
-        /// The algorithms the kernel has.
-        available: Vec<String>,
-    },
-    /// The platform has no `TCP_CONGESTION`.
-    #[error("choosing the TCP congestion control is not supported on this platform")]
-    CongestionUnsupported,
-    /// The operating system refused an option.
-    #[error("cannot set {option}: {source}")]
-    Io {
-        /// The option.
-        option: &'static str,
-        /// The OS error.
-        source: io::Error,
-    },
-}
-
-/// The options of a socket as the kernel reports them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpSettings {
-    /// `TCP_NODELAY`.
-    pub nodelay: bool,
-    /// `SO_KEEPALIVE`.
-    pub keepalive: bool,
-    /// `TCP_KEEPIDLE`.
-    pub keepalive_idle: Duration,
-    /// `TCP_KEEPINTVL`.
-    pub keepalive_interval: Duration,
-    /// `TCP_KEEPCNT`.
-    pub keepalive_probes: u32,
-    /// `SO_SNDBUF` (Linux reports twice the request).
-    pub send_buffer: usize,
-    /// `SO_RCVBUF` (Linux reports twice the request).
-    pub recv_buffer: usize,
-    /// `TCP_CONGESTION`, where the platform has it.
-    pub congestion: Option<String>,
-}
-
-fn io_err(option: &'static str) -> impl Fn(io::Error) -> TcpConfigError {
-    move |source| TcpConfigError::Io { option, source }
-}
-
-impl TcpConfig {
-    /// Checks every value (the congestion algorithm is checked when applied).
-    pub fn validate(&self) -> Result<(), TcpConfigError> {
-        if self.expected_rate_bps == 0 {
-            return Err(TcpConfigError::Zero("expected_rate_bps"));
-        }
-        if self.expected_rtt.is_zero() {
-            return Err(TcpConfigError::Zero("expected_rtt"));
-        }
-        if self.send_buffer == Some(0) {
-            return Err(TcpConfigError::Zero("send_buffer"));
-        }
-        if self.recv_buffer == Some(0) {
-            return Err(TcpConfigError::Zero("recv_buffer"));
-        }
-        if self.keepalive_interval.is_some_and(|d| d.is_zero())
-            || self.keepalive_idle.is_some_and(|d| d.is_zero())
-        {
-            return Err(TcpConfigError::Zero("keep-alive time"));
-        }
-        if self.keepalive_probes == Some(0) {
-            return Err(TcpConfigError::Zero("keepalive_probes"));
-        }
-        Ok(())
-    }
-
-    /// 2 × the expected BDP: the buffer size used unless one is given.
-    pub fn bdp_buffer(&self) -> usize {
-        bdp_bytes(self.expected_rate_bps, self.expected_rtt).saturating_mul(2)
-    }
-
-    /// Applies the options to a socket. Buffers must be sized before `connect`/`listen` for
-    /// the window scale to account for them; [`connect`](Self::connect) and
-    /// [`listen`](Self::listen) do so.
-    pub fn apply(&self, socket: SockRef<'_>) -> Result<(), TcpConfigError> {
-        self.validate()?;
-        socket
-            .set_tcp_nodelay(self.nodelay)
-            .map_err(io_err("TCP_NODELAY"))?;
-        if let Some(idle) = self.keepalive_idle {
-            let mut keepalive = TcpKeepalive::new().with_time(idle);
-            if let Some(interval) = self.keepalive_interval {
-                keepalive = keepalive.with_interval(interval);
-            }
-            #[cfg(not(any(target_os = "openbsd", target_os = "redox", target_os = "solaris")))]
-            if let Some(probes) = self.keepalive_probes {
-                keepalive = keepalive.with_retries(probes);
-            }
-            socket
-                .set_tcp_keepalive(&keepalive)
-                .map_err(io_err("TCP keep-alive"))?;
-        }
-        socket
-            .set_send_buffer_size(self.send_buffer.unwrap_or_else(|| self.bdp_buffer()))
-            .map_err(io_err("SO_SNDBUF"))?;
-        socket
-            .set_recv_buffer_size(self.recv_buffer.unwrap_or_else(|| self.bdp_buffer()))
-            .map_err(io_err("SO_RCVBUF"))?;
-        if let Some(name) = &self.congestion {
-            set_congestion(&socket, name)?;
-        }
-        Ok(())
-    }
-
+/// [`TcpConfig`]'s sockets as tokio's.
+pub trait TokioTcpConfig {
     /// Connects to `addr` with the options applied before the handshake.
-    pub async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, TcpConfigError> {
-        let socket = self.socket(addr)?;
-        let socket = TcpSocket::from_std_stream(socket.into());
-        socket.connect(addr).await.map_err(io_err("connect"))
-    }
+    fn connect(
+        &self,
+        addr: SocketAddr,
+    ) -> impl Future<Output = Result<TcpStream, TcpConfigError>> + Send;
 
-    /// Listens on `addr`; accepted sockets inherit the options (Linux copies them from the
-    /// listener), and [`apply`](Self::apply) can be called on them to be sure elsewhere.
-    pub fn listen(&self, addr: SocketAddr) -> Result<TcpListener, TcpConfigError> {
-        let socket = self.socket(addr)?;
-        socket
-            .set_reuse_address(true)
-            .map_err(io_err("SO_REUSEADDR"))?;
-        socket.bind(&addr.into()).map_err(io_err("bind"))?;
-        socket.listen(1024).map_err(io_err("listen"))?;
-        TcpListener::from_std(socket.into()).map_err(io_err("register"))
-    }
-
-    fn socket(&self, addr: SocketAddr) -> Result<Socket, TcpConfigError> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-            .map_err(io_err("socket"))?;
-        self.apply(SockRef::from(&socket))?;
-        socket.set_nonblocking(true).map_err(io_err("O_NONBLOCK"))?;
-        Ok(socket)
-    }
+    /// Listens on `addr` (see [`TcpConfig::listen_std`]).
+    fn listen(&self, addr: SocketAddr) -> Result<TcpListener, TcpConfigError>;
 }
 
-/// Reads a TCP socket's options back from the kernel.
-pub fn read_settings(socket: SockRef<'_>) -> io::Result<TcpSettings> {
-    Ok(TcpSettings {
-        nodelay: socket.tcp_nodelay()?,
-        keepalive: socket.keepalive()?,
-        keepalive_idle: socket.tcp_keepalive_time()?,
-        keepalive_interval: socket.tcp_keepalive_interval()?,
-        keepalive_probes: socket.tcp_keepalive_retries()?,
-        send_buffer: socket.send_buffer_size()?,
-        recv_buffer: socket.recv_buffer_size()?,
-        congestion: congestion(&socket),
-    })
-}
-
-/// The congestion-control algorithms the kernel has (Linux; empty elsewhere or if unreadable).
-pub fn available_congestion_controls() -> Vec<String> {
-    std::fs::read_to_string(AVAILABLE_CC)
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-#[cfg(any(target_os = "linux", target_os = "freebsd"))]
-fn set_congestion(socket: &SockRef<'_>, name: &str) -> Result<(), TcpConfigError> {
-    let available = available_congestion_controls();
-    let unknown = || TcpConfigError::UnknownCongestion {
-        requested: name.to_owned(),
-        available: available.clone(),
-    };
-    if !available.is_empty() && !available.iter().any(|a| a == name) {
-        return Err(unknown());
-    }
-    match socket.set_tcp_congestion(name.as_bytes()) {
-        Ok(()) => Ok(()),
-        // ENOENT: no such algorithm (the list may have been unreadable).
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(unknown()),
-        Err(source) => Err(TcpConfigError::Io {
-            option: "TCP_CONGESTION",
+impl TokioTcpConfig for TcpConfig {
+    async fn connect(&self, addr: SocketAddr) -> Result<TcpStream, TcpConfigError> {
+        let io = |source| TcpConfigError::Io {
+            option: "connect",
             source,
-        }),
+        };
+        // The connect is under way: the stream becomes writable when it completed or failed.
+        let stream = TcpStream::from_std(self.connect_std(addr)?).map_err(io)?;
+        stream.writable().await.map_err(io)?;
+        match stream.take_error() {
+            Ok(None) => stream.peer_addr().map(|_| stream).map_err(io),
+            Ok(Some(source)) | Err(source) => Err(io(source)),
+        }
     }
-}
 
-#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-fn set_congestion(_socket: &SockRef<'_>, _name: &str) -> Result<(), TcpConfigError> {
-    Err(TcpConfigError::CongestionUnsupported)
-}
-
-#[cfg(any(target_os = "linux", target_os = "freebsd"))]
-fn congestion(socket: &SockRef<'_>) -> Option<String> {
-    let name = socket.tcp_congestion().ok()?;
-    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    Some(String::from_utf8_lossy(&name[..end]).into_owned())
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
-fn congestion(_socket: &SockRef<'_>) -> Option<String> {
-    None
+    fn listen(&self, addr: SocketAddr) -> Result<TcpListener, TcpConfigError> {
+        TcpListener::from_std(self.listen_std(addr)?).map_err(|source| TcpConfigError::Io {
+            option: "register",
+            source,
+        })
+    }
 }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use socket2::SockRef;
-use weir_tokio::{TcpConfig, TcpConfigError, available_congestion_controls, read_settings};
+use weir_tokio::{
+    TcpConfig, TcpConfigError, TokioTcpConfig, available_congestion_controls, read_settings,
+};
 
 fn config() -> TcpConfig {
     TcpConfig {

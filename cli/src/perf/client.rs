@@ -17,7 +17,7 @@ use weir_tokio::{Config, Connection, Lane, SocketStats, VarInt};
 
 use super::{
     BULK_DEADLINE, ClientArgs, GAME_LANE, LaneSetup, LiveError, MODE_BULK, MODE_GAME, MODE_LANE,
-    Mode,
+    Mode, TransportKind,
 };
 use crate::scenario::{fmt_duration, fmt_percent};
 
@@ -95,8 +95,12 @@ pub async fn run<R: Runtime>(args: &ClientArgs) -> Result<(), LiveError> {
     };
     let config = Config {
         client: args.transport.transport(),
+        tcp: args.transport.tcp(),
         ..args.security.config(args.transport.quic())?
     };
+    if args.transport.carrier == TransportKind::Tcp && config.tcp.is_none() {
+        return Err(LiveError::TcpOff);
+    }
     let endpoint = weir_runtime::Endpoint::<R>::bind(local, config).await?;
     let conn = endpoint.connect(args.connect).await?;
     let outcome = match args.mode {
@@ -109,13 +113,9 @@ pub async fn run<R: Runtime>(args: &ClientArgs) -> Result<(), LiveError> {
     endpoint
         .shutdown(0u32.into(), b"done", Duration::from_secs(1))
         .await;
-    print_result(
-        args,
-        &outcome,
-        stats.as_ref(),
-        lanes.as_ref(),
-        &(&endpoint.socket_stats()).into(),
-    );
+    let mut socket = SocketSummary::from(&endpoint.socket_stats());
+    socket.tcp_records_sent = endpoint.tcp_stats().records_sent;
+    print_result(args, &outcome, stats.as_ref(), lanes.as_ref(), &socket);
     Ok(())
 }
 
@@ -179,6 +179,7 @@ fn json(
         "socket": {
             "datagrams_sent": socket.datagrams_sent,
             "send_errors": socket.send_errors,
+            "tcp_records_sent": socket.tcp_records_sent,
         },
     })
 }
@@ -190,6 +191,8 @@ pub(super) struct SocketSummary {
     gro_receives: u64,
     send_errors: u64,
     errors: u64,
+    /// Datagrams the TCP transport carried instead (a fallback or `--transport tcp`).
+    pub(super) tcp_records_sent: u64,
 }
 
 /// Maps an adapter's socket counters (weir-runtime's and weir-mio's have the same fields).
@@ -207,6 +210,7 @@ macro_rules! socket_summary {
                         + s.no_buffer_space
                         + s.other_send_errors
                         + s.other_recv_errors,
+                    tcp_records_sent: 0,
                 }
             }
         }
@@ -614,6 +618,12 @@ fn render(outcome: &Outcome, stats: Option<&ConnectionStats>, socket: &SocketSum
         t.add_row(crate::estimates::strategy(s));
         t.add_row(crate::estimates::mtu(s));
     }
+    if socket.tcp_records_sent > 0 {
+        t.add_row([
+            "datagrams over TCP / UDP".to_owned(),
+            format!("{} / {}", socket.tcp_records_sent, socket.datagrams_sent),
+        ]);
+    }
     t.add_row([
         "socket: GSO sends / GRO receives".to_owned(),
         format!("{} / {}", socket.gso_sends, socket.gro_receives),
@@ -734,6 +744,24 @@ pub(super) mod tests {
             stats.stream_send_buffered
         );
         let _ = proxy.stop().await;
+    }
+
+    /// `--transport tcp` carries the whole run over the TCP transport (the perf server
+    /// listens for TCP on its port number by default), and `--no-tcp` with it is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bulk_run_over_the_tcp_transport() {
+        let (server, addr) = perf_server().await;
+        let addr = addr.to_string();
+        let args = client_args(&["--connect", &addr, "--transport", "tcp", "--bytes", "4MB"]);
+        run::<weir_tokio::Tokio>(&args).await.expect("run over TCP");
+        let s = server.tcp_stats();
+        assert_eq!(s.links_accepted, 1, "{s:?}");
+        assert!(s.records_received > 2_000, "{s:?}");
+        let refused = client_args(&["--connect", &addr, "--transport", "tcp", "--no-tcp"]);
+        assert!(matches!(
+            run::<weir_tokio::Tokio>(&refused).await,
+            Err(LiveError::TcpOff)
+        ));
     }
 
     /// `--interval` takes a line per interval of a bulk run, and `--json` turns the run into

@@ -78,6 +78,9 @@ fn bulk(args: &ClientArgs) -> Result<(Outcome, Option<ConnectionStats>, SocketSu
     if args.interval.is_some() {
         return Err(LiveError::NotOnMio("interval lines"));
     }
+    if args.transport.carrier == super::TransportKind::Tcp {
+        return Err(LiveError::NotOnMio("the TCP transport"));
+    }
     let local: SocketAddr = match args.connect {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),

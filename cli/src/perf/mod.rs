@@ -207,6 +207,28 @@ pub struct TransportArgs {
     /// cap an upload and to the server to cap what it sends back. Not with `--quic`.
     #[arg(long, value_parser = parse_rate, value_name = "RATE", conflicts_with = "quic")]
     pub rate_limit: Option<Bitrate>,
+    /// Client: what carries the datagrams — udp (with TCP only as the fallback of
+    /// `--tcp-fallback`), or tcp (length-prefixed records on one TCP stream from the first
+    /// packet, as on a network that drops UDP). A server takes both, on one port number,
+    /// unless `--no-tcp`.
+    #[arg(
+        long = "transport",
+        value_enum,
+        default_value = "udp",
+        value_name = "KIND"
+    )]
+    pub carrier: TransportKind,
+    /// Client: fall back to TCP when the UDP handshake has not completed after TIME (the
+    /// default is the library's, 2s).
+    #[arg(long, value_parser = parse_duration, value_name = "TIME", conflicts_with = "no_tcp")]
+    pub tcp_fallback: Option<Duration>,
+    /// No TCP transport: a server does not listen for TCP, a client never falls back.
+    #[arg(long, conflicts_with = "quic")]
+    pub no_tcp: bool,
+    /// The TCP transport's congestion control (`TCP_CONGESTION`, e.g. bbr or cubic; see
+    /// /proc/sys/net/ipv4/tcp_available_congestion_control).
+    #[arg(long, value_name = "NAME")]
+    pub tcp_congestion: Option<String>,
     /// With `--quic`: the application protocol (ALPN) to offer or accept, so that any QUIC
     /// peer that speaks it can take part.
     #[arg(
@@ -272,6 +294,20 @@ impl TransportArgs {
             .then(|| (self.alpn.as_bytes(), self.quic_transport()))
     }
 
+    /// The endpoint's TCP transport: `None` with `--no-tcp` or `--quic`.
+    pub(crate) fn tcp(&self) -> Option<weir_tokio::TcpTransport> {
+        if self.no_tcp || self.quic {
+            return None;
+        }
+        let mut tcp = weir_tokio::TcpTransport::default();
+        tcp.socket.congestion = self.tcp_congestion.clone();
+        tcp.fallback_after = match self.carrier {
+            TransportKind::Tcp => Some(Duration::ZERO),
+            TransportKind::Udp => self.tcp_fallback.or(tcp.fallback_after),
+        };
+        Some(tcp)
+    }
+
     pub(crate) fn transport(&self) -> TransportConfig {
         TransportConfig {
             max_datagram_size: self.datagram_size,
@@ -304,6 +340,15 @@ pub struct ServerArgs {
     pub security: security::ServerSecurityArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
+}
+
+/// What carries a client's datagrams (`--transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// UDP, with TCP as the fallback.
+    Udp,
+    /// TCP from the first packet.
+    Tcp,
 }
 
 /// Which weir adapter drives the endpoint's socket (`--runtime`), for comparing them.
@@ -436,6 +481,8 @@ pub enum LiveError {
     Open(#[from] weir_core::streams::OpenError),
     #[error("--runtime mio does not run {0}; use --runtime tokio or async-std for it")]
     NotOnMio(&'static str),
+    #[error("--transport tcp needs the TCP transport (not --no-tcp, not --quic)")]
+    TcpOff,
 }
 
 /// A multi-threaded runtime for the live commands.

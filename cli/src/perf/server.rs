@@ -17,6 +17,7 @@ pub async fn run<R: Runtime>(args: &ServerArgs) -> Result<(), LiveError> {
     let config = Config {
         server: Some(server_config(transport.clone())),
         client: transport,
+        tcp: args.transport.tcp(),
         ..security
     };
     let endpoint = weir_runtime::Endpoint::<R>::bind(args.listen, config).await?;
@@ -36,6 +37,12 @@ pub async fn run<R: Runtime>(args: &ServerArgs) -> Result<(), LiveError> {
         endpoint.socket_info().max_gso_segments,
         endpoint.socket_info().gro_segments,
     );
+    if let Some(tcp) = args.transport.tcp() {
+        println!(
+            "  and for TCP (clients on networks that drop UDP) on {}",
+            tcp.listen_addr.unwrap_or(endpoint.local_addr())
+        );
+    }
     if let Some(every) = args.status {
         tokio::spawn(status(endpoint.clone(), every));
     }

@@ -352,7 +352,7 @@ impl Connection {
 
     /// A probe timeout: send one or two ack-eliciting packets in `space` (RFC 9002 §6.2.4),
     /// with new data if there is some, else the oldest unacknowledged data again, else a PING.
-    fn on_pto(&mut self, _now: Instant, space: SpaceId) {
+    pub(super) fn on_pto(&mut self, _now: Instant, space: SpaceId) {
         self.stats.pto_count += 1;
         self.probes = 2;
         self.probe_space = space;

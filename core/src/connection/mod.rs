@@ -20,6 +20,7 @@ mod lifecycle;
 mod migration;
 mod pacing;
 mod pmtu;
+mod probe;
 mod rate_limit;
 mod recv;
 mod send;

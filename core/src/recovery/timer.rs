@@ -248,6 +248,14 @@ impl LossDetection {
         self.armed
     }
 
+    /// The space whose probe timeout is armed, if a probe timeout is.
+    pub(crate) fn pto_space(&self) -> Option<SpaceId> {
+        match self.armed {
+            Some((_, LossTimer::Pto(space))) => Some(space),
+            _ => None,
+        }
+    }
+
     /// The armed deadline.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.armed.map(|(t, _)| t)
