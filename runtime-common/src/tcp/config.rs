@@ -143,8 +143,8 @@ impl TcpConfig {
     }
 
     /// Applies the options to a socket. Buffers must be sized before `connect`/`listen` for
-    /// the window scale to account for them; [`connect`](Self::connect) and
-    /// [`listen`](Self::listen) do so.
+    /// the window scale to account for them; [`connect_std`](Self::connect_std) and
+    /// [`listen_std`](Self::listen_std) do so.
     pub fn apply(&self, socket: SockRef<'_>) -> Result<(), TcpConfigError> {
         self.validate()?;
         socket
