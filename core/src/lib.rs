@@ -150,6 +150,7 @@ pub mod protect;
 pub mod range_set;
 pub mod records;
 pub(crate) mod recovery;
+pub mod rendezvous;
 pub mod streams;
 mod transmit;
 #[doc(hidden)]

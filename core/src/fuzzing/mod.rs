@@ -37,6 +37,7 @@ mod flood;
 mod lanes;
 mod pair;
 mod records;
+mod rendezvous;
 #[cfg(all(test, feature = "fuzzing"))]
 mod tests;
 mod tls;
@@ -48,6 +49,7 @@ pub use flood::{FloodPath, FloodReached, endpoint_flood, endpoint_flood_reached}
 pub use lanes::{LanesReached, lanes, lanes_reached};
 pub use pair::{PairReached, connection_pair, connection_pair_reached};
 pub use records::{RecordsReached, records, records_reached};
+pub use rendezvous::{RendezvousReached, rendezvous, rendezvous_reached};
 pub use tls::{TlsReached, tls_handshake, tls_handshake_reached};
 
 /// What a fuzz body reached, so that tests can check that seeds go deep.

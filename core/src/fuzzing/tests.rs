@@ -479,3 +479,28 @@ proptest! {
         super::records(&data);
     }
 }
+
+/// The committed seeds of `rendezvous` (`fuzz/seeds/rendezvous/`): each reaches what it is
+/// named for.
+#[test]
+fn rendezvous_seeds_reach_pairing_punching_and_relays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/rendezvous");
+    let seed = |name: &str| std::fs::read(dir.join(name)).expect("committed seed");
+    let pair = super::rendezvous_reached(&seed("pair_and_relay"));
+    assert_eq!((pair.registrations, pair.relayed), (2, 1), "{pair:?}");
+    assert!(pair.dropped >= 1, "the stranger's relay: {pair:?}");
+    let client = super::rendezvous_reached(&seed("client_punch_relay"));
+    assert_eq!(client.client_relayed, 1, "{client:?}");
+    let strangers = super::rendezvous_reached(&seed("strangers"));
+    assert_eq!(strangers.registrations, 1, "{strangers:?}");
+    assert!(strangers.dropped >= 3, "{strangers:?}");
+}
+
+proptest! {
+    #[test]
+    fn the_rendezvous_service_and_client_hold_on_arbitrary_input(
+        data in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        super::rendezvous(&data);
+    }
+}
