@@ -23,6 +23,15 @@ pub const MIN_DATAGRAM_SIZE: u16 = 1200;
 /// the ACK-only packets and probes that the bound keeps sending.
 pub const MIN_TRACKED_PACKETS: usize = 256;
 
+/// The values [`TransportConfig::active_connection_id_limit`] may take: RFC 9000 §18.2's
+/// minimum of 2 (the ID in use and one spare), and at most 8 (each costs a routing entry at the
+/// endpoint, and a NEW_CONNECTION_ID frame per handshake).
+pub const ACTIVE_CONNECTION_ID_LIMITS: std::ops::RangeInclusive<u64> = 2..=8;
+
+/// The default [`TransportConfig::active_connection_id_limit`]: three spares, enough for a
+/// client's moves and the server following each one.
+pub const DEFAULT_ACTIVE_CONNECTION_ID_LIMIT: u64 = 4;
+
 /// Parameters of each connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportConfig {
@@ -110,6 +119,13 @@ pub struct TransportConfig {
     /// costs only the first ten packets' marks, after which validation fails and nothing is
     /// marked. On by default; `false` neither marks nor reports.
     pub ecn: bool,
+    /// How many of the peer's connection IDs this end stores at once (RFC 9000 §5.1,
+    /// `active_connection_id_limit`), and how many of its own it hands the peer: once the
+    /// handshake is confirmed each end issues the smaller of both ends' limits, less the one in
+    /// use, as spares. A connection that moves (a client to another network, a server after
+    /// its client's address changed) takes a spare, so an observer cannot link the paths by
+    /// their connection IDs. 2 to 8; 4 by default.
+    pub active_connection_id_limit: u64,
 }
 
 /// A ceiling on one connection's sending rate: a token bucket of
@@ -171,6 +187,7 @@ impl Default for TransportConfig {
             adapt: AdaptConfig::default(),
             rate_limit: None,
             ecn: true,
+            active_connection_id_limit: DEFAULT_ACTIVE_CONNECTION_ID_LIMIT,
         }
     }
 }
@@ -192,6 +209,11 @@ impl TransportConfig {
         }
         if self.max_tracked_packets < MIN_TRACKED_PACKETS {
             return Err(ConfigError::TrackedPackets(self.max_tracked_packets));
+        }
+        if !ACTIVE_CONNECTION_ID_LIMITS.contains(&self.active_connection_id_limit) {
+            return Err(ConfigError::ActiveConnectionIdLimit(
+                self.active_connection_id_limit,
+            ));
         }
         if self.ack_eliciting_threshold == 0 {
             return Err(ConfigError::Zero("ack_eliciting_threshold"));
@@ -491,6 +513,10 @@ pub enum ConfigError {
     /// A max ACK delay of 2^14 ms or more.
     #[error("max_ack_delay {0:?} must be below 16384 ms")]
     MaxAckDelay(Duration),
+    /// An [`active_connection_id_limit`](TransportConfig::active_connection_id_limit)
+    /// outside [`ACTIVE_CONNECTION_ID_LIMITS`].
+    #[error("active_connection_id_limit must be 2 to 8, got {0}")]
+    ActiveConnectionIdLimit(u64),
     /// A connection-ID length outside 4..=20.
     #[error("connection IDs must be 4 to 20 bytes, got {0}")]
     CidLength(usize),
@@ -573,6 +599,17 @@ mod tests {
         assert_eq!(t.validate(), Err(ConfigError::TrackedPackets(255)));
         t.max_tracked_packets = MIN_TRACKED_PACKETS;
         assert_eq!(t.validate(), Ok(()));
+        for limit in [0, 1, 9, u64::MAX] {
+            t.active_connection_id_limit = limit;
+            assert_eq!(
+                t.validate(),
+                Err(ConfigError::ActiveConnectionIdLimit(limit))
+            );
+        }
+        for limit in ACTIVE_CONNECTION_ID_LIMITS {
+            t.active_connection_id_limit = limit;
+            assert_eq!(t.validate(), Ok(()));
+        }
         let e = EndpointConfig {
             cid_len: 2,
             ..EndpointConfig::insecure_fixed(0)

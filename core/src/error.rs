@@ -28,6 +28,9 @@ impl TransportErrorCode {
     pub const FRAME_ENCODING_ERROR: Self = Self(0x7);
     /// A transport parameter was malformed or invalid.
     pub const TRANSPORT_PARAMETER_ERROR: Self = Self(0x8);
+    /// The peer gave this end more connection IDs than it announced it would take
+    /// (`active_connection_id_limit`), or made it retire more than it can track.
+    pub const CONNECTION_ID_LIMIT_ERROR: Self = Self(0x9);
     /// A generic protocol violation.
     pub const PROTOCOL_VIOLATION: Self = Self(0xa);
     /// A retry or address-validation token was invalid.
@@ -74,6 +77,7 @@ impl TransportErrorCode {
             0x6 => "FINAL_SIZE_ERROR",
             0x7 => "FRAME_ENCODING_ERROR",
             0x8 => "TRANSPORT_PARAMETER_ERROR",
+            0x9 => "CONNECTION_ID_LIMIT_ERROR",
             0xa => "PROTOCOL_VIOLATION",
             0xb => "INVALID_TOKEN",
             0xc => "APPLICATION_ERROR",
@@ -163,6 +167,11 @@ impl TransportError {
     /// TRANSPORT_PARAMETER_ERROR.
     pub fn transport_parameter(reason: impl Into<Cow<'static, str>>) -> Self {
         Self::new(TransportErrorCode::TRANSPORT_PARAMETER_ERROR, reason)
+    }
+
+    /// CONNECTION_ID_LIMIT_ERROR.
+    pub fn connection_id_limit(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(TransportErrorCode::CONNECTION_ID_LIMIT_ERROR, reason)
     }
 
     /// INTERNAL_ERROR.

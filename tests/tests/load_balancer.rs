@@ -2,7 +2,9 @@
 //! three servers write their server IDs into their connection IDs, a load balancer routes by
 //! them (and by the client's address for the client's first Initials), and every client's
 //! connection stays on its server — even when the client's NAT gives it another port after
-//! the handshake, which sends its packets to another server under address-hash routing.
+//! the handshake, which sends its packets to another server under address-hash routing, and
+//! when the client then moves to one of the server's spare connection IDs (each carries the
+//! server ID too).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
+use weir_core::connection::LocalPathChange;
 use weir_core::crypto::{ClientTls, Identity, TlsConfig};
 use weir_core::endpoint::{ConnectionHandle, Endpoint};
 use weir_core::lb::{LoadBalancerConfig, RoutableCids};
@@ -234,6 +237,18 @@ impl Fleet {
         }
     }
 
+    /// Every client's driver moves it to another local port and says so: each client takes one
+    /// of its server's spare connection IDs.
+    fn move_all(&mut self) {
+        for (i, (ep, addr, handle)) in self.clients.iter_mut().enumerate() {
+            *addr = client_addr(i, 7000);
+            let moved = ep
+                .local_path_changed(self.now, *handle, LocalPathChange::Port)
+                .expect("an established client moves");
+            assert!(moved, "the server issued spare IDs");
+        }
+    }
+
     fn connections_alive(&mut self) -> usize {
         self.clients
             .iter_mut()
@@ -244,7 +259,8 @@ impl Fleet {
 }
 
 /// Routable connection IDs keep every connection on its server across a rebinding of every
-/// client; every byte arrives and the load is spread over the fleet.
+/// client, and across a move of every client to a spare connection ID mid-transfer; every byte
+/// arrives and the load is spread over the fleet.
 #[test]
 fn routable_connection_ids_keep_connections_on_their_servers_across_rebinding() {
     let mut f = fleet(true);
@@ -253,6 +269,8 @@ fn routable_connection_ids_keep_connections_on_their_servers_across_rebinding() 
     assert_eq!(f.connections_alive(), CLIENTS, "every handshake completed");
     f.rebind_all();
     f.start_transfers();
+    f.run_for(Duration::from_millis(100));
+    f.move_all();
     f.run_for(Duration::from_secs(10));
     assert_eq!(
         f.read.iter().sum::<u64>(),
@@ -266,13 +284,23 @@ fn routable_connection_ids_keep_connections_on_their_servers_across_rebinding() 
         f.read
     );
     assert_eq!(f.connections_alive(), CLIENTS);
-    // Every server's connection IDs name it.
+    // Every server's connection IDs name it, the spares as the handshake's.
     for (i, server) in f.servers.iter_mut().enumerate() {
         let handles: Vec<_> = server.connection_handles().collect();
         assert!(!handles.is_empty());
         for h in handles {
-            let cid = server.connection(h).expect("alive").local_cid();
-            assert_eq!(lb.server_id(&cid), Some(&[i as u8 + 1][..]));
+            let conn = server.connection(h).expect("alive");
+            assert_eq!(lb.server_id(&conn.local_cid()), Some(&[i as u8 + 1][..]));
+            let cids: Vec<_> = conn.local_cids().collect();
+            assert_eq!(cids.len(), 4, "the default limit of 4");
+            for cid in cids {
+                assert_eq!(lb.server_id(&cid), Some(&[i as u8 + 1][..]));
+            }
+            assert_eq!(
+                conn.stats().cids.retired_by_peer,
+                1,
+                "the client moved once"
+            );
         }
     }
 }

@@ -94,6 +94,9 @@ impl Connection {
             (false, true) => Some(local),
             (false, false) => Some(local.min(params.max_idle_timeout)),
         };
+        if self.side == Side::Client {
+            self.cids.set_handshake_token(params.stateless_reset_token);
+        }
         self.peer_params = Some(params);
         Ok(())
     }

@@ -1,21 +1,33 @@
 //! Connection migration and NAT rebinding (RFC 9000 §9): a client whose address changed —
 //! its NAT gave it another port, or the phone moved from Wi-Fi to LTE — keeps its connection.
 //!
-//! A server sees an authenticated (TLS) 1-RTT packet from another address, carrying more than probing
-//! frames and numbered above every packet before it: it moves the connection there at once (so
-//! that a game loses no more than the round trip the move takes), and validates the new path
-//! with a PATH_CHALLENGE. Until the PATH_RESPONSE comes back it sends at most three times what
-//! it received from the new address (RFC 9000 §9.3: an attacker must not use a spoofed address
-//! to aim our traffic at a victim); if no response comes within three probe timeouts it goes
-//! back to the old address. A change of IP address resets the congestion controller and the
-//! RTT estimate, which describe the old path (RFC 9000 §9.4); a change of port alone — NAT
-//! rebinding — keeps them, since the path is the same. A PATH_CHALLENGE is answered on the
-//! path it came by; a packet of probing frames only never moves the connection.
+//! A server sees an authenticated (TLS) 1-RTT packet from another address, carrying more than
+//! probing frames and numbered above every packet before it: it moves the connection there at
+//! once (so that a game loses no more than the round trip the move takes), and validates the
+//! new path with a PATH_CHALLENGE. Until the PATH_RESPONSE comes back it sends at most three
+//! times what it received from the new address (RFC 9000 §9.3: an attacker must not use a
+//! spoofed address to aim our traffic at a victim); if no response comes within three probe
+//! timeouts it goes back to the old address. A change of IP address resets the congestion
+//! controller and the RTT estimate, which describe the old path (RFC 9000 §9.4); a change of
+//! port alone — NAT rebinding — keeps them, since the path is the same. A PATH_CHALLENGE is
+//! answered on the path it came by; a packet of probing frames only never moves the connection.
 //!
-//! What weir does not do (yet): spare connection IDs (NEW_CONNECTION_ID /
-//! RETIRE_CONNECTION_ID), so a client that migrates keeps its connection ID and its moves can
-//! be linked by an observer; and a client never follows a server to another address (servers
-//! have no preferred address).
+//! Connection IDs (RFC 9000 §9.5): each end hands the other spare connection IDs once the
+//! handshake is confirmed (see `cids`). When the server follows its client to a new address
+//! (or back to the old one) it addresses the client with a spare ID from then on and retires
+//! the old one, so an observer on both paths cannot link them by the ID. A client that moves
+//! on its own — its driver rebound it to another socket or network and said so with
+//! [`Endpoint::local_path_changed`](crate::endpoint::Endpoint::local_path_changed) — does the
+//! same with one of the server's spares, and sends a PING at once so that the server sees the
+//! new address (and validates it) without waiting for data; a new network resets its
+//! congestion controller and RTT estimate, as the server's do. Without a spare (a peer that
+//! announced `active_connection_id_limit` and issued none) the move keeps the old ID, which
+//! can then be linked.
+//!
+//! What weir does not do (yet): a client never follows a server to another address (servers
+//! have no preferred address), a client does not validate its new path before moving to it
+//! (it moves at once, like a NAT rebinding), and a NAT rebinding the client does not notice
+//! keeps the client's ID (the server's side changes, the client's cannot).
 
 use std::hash::Hasher;
 use std::net::SocketAddr;
@@ -38,6 +50,36 @@ const RESPONSES_KEPT: usize = 4;
 /// Datagrams that carry a PATH_CHALLENGE or PATH_RESPONSE are padded to this size where the
 /// anti-amplification limit allows (RFC 9000 §8.2.1), which checks the new path's MTU too.
 pub(super) const PATH_PROBE_DATAGRAM: usize = 1200;
+
+/// What changed on this end of the path (see
+/// [`Endpoint::local_path_changed`](crate::endpoint::Endpoint::local_path_changed)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalPathChange {
+    /// Another local port on the same network (a new socket, a rebinding this end noticed):
+    /// the path is the same, its congestion state and RTT estimate are kept.
+    Port,
+    /// Another network or local address (Wi-Fi to LTE): the congestion controller and the RTT
+    /// estimate start afresh (RFC 9000 §9.4).
+    Network,
+}
+
+/// Why [`Endpoint::local_path_changed`](crate::endpoint::Endpoint::local_path_changed) did not
+/// move a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathChangeError {
+    /// The handle names no live connection.
+    #[error("no such connection")]
+    UnknownConnection,
+    /// Only a client moves on its own (RFC 9000 §9: a server follows its client).
+    #[error("only a client connection moves on its own")]
+    NotClient,
+    /// The handshake is not confirmed yet (RFC 9000 §9: no migration before).
+    #[error("the handshake is not confirmed yet")]
+    NotConfirmed,
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+}
 
 /// What the connection knows about the paths to its peer beyond the current one.
 #[derive(Debug)]
@@ -190,6 +232,8 @@ impl Connection {
         };
         self.remote = remote;
         self.stats.migrations += 1;
+        // RFC 9000 §9.5: a new path, a new connection ID (when the client gave us a spare).
+        self.cids.switch(&mut self.ids.remote);
         if old.ip() != remote.ip() {
             // Another network: nothing the old path taught holds.
             self.reset_path_state(now);
@@ -211,6 +255,33 @@ impl Connection {
         // Responses owed to the old path are of no use on the new one.
         self.paths.responses.clear();
         self.events.push_back(Event::PathChanged { remote });
+    }
+
+    /// This client's driver moved it to another local socket or network: it addresses the
+    /// server with a spare connection ID from now on (RFC 9000 §9.5) and retires the old one,
+    /// and a PING goes out at once so that the server sees the new address. Returns whether a
+    /// spare was there to take (without one the old ID stays, and the move can be linked).
+    pub(crate) fn on_local_path_changed(
+        &mut self,
+        now: Instant,
+        change: LocalPathChange,
+    ) -> Result<bool, PathChangeError> {
+        if self.side != Side::Client {
+            return Err(PathChangeError::NotClient);
+        }
+        if self.is_closed() {
+            return Err(PathChangeError::Closed);
+        }
+        if !self.handshake_confirmed || !self.data_space_usable() {
+            return Err(PathChangeError::NotConfirmed);
+        }
+        let switched = self.cids.switch(&mut self.ids.remote);
+        self.stats.migrations += 1;
+        if change == LocalPathChange::Network {
+            self.reset_path_state(now);
+        }
+        self.spaces[SpaceId::Data.index()].ping_pending = true;
+        Ok(switched)
     }
 
     /// RFC 9000 §8.2.4: three probe timeouts, and at least six initial RTTs.
@@ -273,6 +344,8 @@ impl Connection {
                 // nothing back. The old one was validated.
                 self.remote = previous;
                 self.address_validated = true;
+                // The ID used on the abandoned path is not carried back to the old one.
+                self.cids.switch(&mut self.ids.remote);
                 self.events
                     .push_back(Event::PathChanged { remote: previous });
             }

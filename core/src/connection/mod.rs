@@ -8,6 +8,7 @@
 mod ack_tracker;
 mod adapt;
 mod batch;
+mod cids;
 mod crypto;
 mod datagrams;
 mod ecn;
@@ -59,11 +60,13 @@ use crate::streams::{
 };
 use crate::wire::{ConnectionId, ResetToken, VarInt};
 
+pub use cids::CidStats;
 pub use crypto::TlsInfo;
 pub(crate) use crypto::{ConnectionSecurity, CreateError};
 pub use datagrams::{Datagram, DatagramStats, MAX_CHANNELS, SendDatagramError};
 pub use ecn::{EcnFailure, EcnState, EcnStats};
 pub use error::{ConnectionError, Reason};
+pub use migration::{LocalPathChange, PathChangeError};
 pub use stats::ConnectionStats;
 pub use timers::Timer;
 pub use transport_params::TransportParameters;
@@ -227,6 +230,10 @@ pub struct Connection {
     address_validated: bool,
     /// Migration: path validation, challenges owed, the address to go back to.
     paths: self::migration::Paths,
+    /// Both ends' spare connection IDs (RFC 9000 §5.1).
+    cids: self::cids::Cids,
+    /// The destination connection ID of the packet being processed.
+    packet_dcid: ConnectionId,
     /// Bytes received from and sent to an unvalidated address (the 3× limit).
     unvalidated_received: u64,
     unvalidated_sent: u64,
@@ -346,6 +353,7 @@ impl Connection {
         // Each connection's controller gets its own seed (from the endpoint's seeded randomness,
         // through the connection ID), so that flows sharing a path do not probe in lockstep.
         let path_key = ids.path_key;
+        let ids_local = ids.local;
         let mut congestion_config = config.congestion.clone();
         congestion_config.bbr.seed ^= ids
             .local
@@ -417,6 +425,8 @@ impl Connection {
             events: VecDeque::new(),
             address_validated: false,
             paths: self::migration::Paths::new(path_key),
+            cids: self::cids::Cids::new(config.active_connection_id_limit, ids_local),
+            packet_dcid: ids_local,
             unvalidated_received: 0,
             unvalidated_sent: 0,
             probes: 0,
@@ -477,6 +487,7 @@ impl Connection {
                 migrations: 0,
                 path_validation_failures: 0,
                 ecn: self::ecn::EcnStats::default(),
+                cids: CidStats::default(),
             },
             ecn: self::ecn::Ecn::new(config.ecn),
             datagram_ecn: None,
@@ -501,6 +512,7 @@ impl Connection {
             initial_max_streams_uni: limits.max_streams_uni,
             ack_delay_exponent: self.config.ack_delay_exponent,
             max_ack_delay: self.config.max_ack_delay,
+            active_connection_id_limit: self.config.active_connection_id_limit,
             initial_source_connection_id: Some(self.ids.local),
             retry_source_connection_id: None,
             max_datagram_frame_size: self
@@ -552,10 +564,46 @@ impl Connection {
         self.phase == Phase::Drained
     }
 
-    /// The connection ID the peer addresses this end with (with routable connection IDs, it
-    /// carries this server's ID: see [`crate::lb`]).
+    /// The connection ID this end chose in the handshake (with routable connection IDs, it
+    /// carries this server's ID: see [`crate::lb`]). The peer may address this end with any of
+    /// [`local_cids`](Self::local_cids).
     pub fn local_cid(&self) -> ConnectionId {
         self.ids.local
+    }
+
+    /// Every connection ID of this end the peer may use now: the handshake's, unless the peer
+    /// retired it, and the spares issued with NEW_CONNECTION_ID (each routable like the
+    /// handshake's).
+    pub fn local_cids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.cids.local_ids()
+    }
+
+    /// The connection ID this end addresses the peer with now (it changes when the connection
+    /// moves and the peer gave it a spare, RFC 9000 §9.5).
+    pub fn remote_cid(&self) -> ConnectionId {
+        self.ids.remote
+    }
+
+    /// How many fresh connection IDs the endpoint should issue this connection now: once the
+    /// handshake is confirmed, up to the smaller of both ends' `active_connection_id_limit`.
+    pub(crate) fn cids_wanted(&self) -> usize {
+        if !self.handshake_confirmed || self.is_closed() {
+            return 0;
+        }
+        self.peer_params
+            .as_ref()
+            .map_or(0, |p| self.cids.wanted(p.active_connection_id_limit))
+    }
+
+    /// A fresh connection ID from the endpoint, already routed here, with its reset token.
+    pub(crate) fn issue_cid(&mut self, id: ConnectionId, token: ResetToken) {
+        self.cids.issue(id, token);
+    }
+
+    /// Our connection IDs the peer retired since the last call (the endpoint stops routing
+    /// them).
+    pub(crate) fn take_retired_cids(&mut self, f: impl FnMut(ConnectionId)) {
+        self.cids.take_retired_local(f);
     }
 
     /// The client's original destination connection ID (routes its early Initials).
@@ -565,12 +613,11 @@ impl Connection {
         self.ids.retry_scid.unwrap_or(self.ids.original_dcid)
     }
 
-    /// Client: the token with which the server may reset this connection, once known.
+    /// The token with which the peer may reset this connection, once known: the one of the
+    /// peer's connection ID in use (the server's handshake ID's comes in its transport
+    /// parameters; the others in NEW_CONNECTION_ID).
     pub(crate) fn peer_reset_token(&self) -> Option<ResetToken> {
-        match self.side {
-            Side::Client => self.peer_params.as_ref()?.stateless_reset_token,
-            Side::Server => None,
-        }
+        self.cids.current_token()
     }
 
     /// Server: whether the client proved its address (a Retry token, or a packet addressed to
@@ -620,6 +667,7 @@ impl Connection {
         stats.mtu = self.pmtu.stats();
         stats.datagram_size = self.datagram_size;
         stats.ecn = self.ecn.stats();
+        stats.cids = self.cids.stats();
         stats
     }
 

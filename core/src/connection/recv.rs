@@ -123,7 +123,8 @@ impl Connection {
         // Only a client that received one of our packets knows the connection ID we chose
         // (RFC 9000 §8.1): such a packet validates its address and may complete the handshake.
         // The client's original destination ID also routes to us, but the client chose it.
-        let proves_receipt = self.side == Side::Client || *packet.header.dcid() == self.ids.local;
+        self.packet_dcid = *packet.header.dcid();
+        let proves_receipt = self.side == Side::Client || self.cids.is_local(&self.packet_dcid);
         // The client's first address is validated by such proof; an address it moved to only
         // by a PATH_RESPONSE (see `migration`): its packets carry our connection ID as well.
         if self.side == Side::Server && proves_receipt && self.stats.migrations == 0 {
@@ -265,6 +266,10 @@ impl Connection {
             Frame::ConnectionClose(close) => {
                 let error = Self::peer_close_error(&close);
                 self.start_draining(now, error);
+            }
+            Frame::NewConnectionId(frame) => self.cids.on_new(&frame, &mut self.ids.remote)?,
+            Frame::RetireConnectionId(sequence) => {
+                self.cids.on_retire(sequence, &self.packet_dcid)?;
             }
             Frame::PathChallenge(data) => self.on_path_challenge(data),
             Frame::PathResponse(data) => self.on_path_response(data),
@@ -534,6 +539,7 @@ impl Connection {
                 if packet.in_flight {
                     self.delivery.on_packet_lost(u64::from(packet.size));
                 }
+                self.cids.on_lost(&packet.data.cids);
                 self.requeue_frames(space, &packet.data);
             }
         }
@@ -562,6 +568,9 @@ impl Connection {
         if !frames.lanes.is_empty() {
             self.lanes.on_lost(&frames.lanes);
         }
+        if !frames.cids.is_empty() {
+            self.cids.resend(&frames.cids);
+        }
     }
 
     fn on_frames_acked(&mut self, space: SpaceId, frames: &SentFrames) {
@@ -577,6 +586,9 @@ impl Connection {
         }
         if !frames.lanes.is_empty() {
             self.lanes.on_acked(&frames.lanes);
+        }
+        if !frames.cids.is_empty() {
+            self.cids.on_acked(&frames.cids);
         }
     }
 

@@ -306,6 +306,7 @@ impl Connection {
             SpaceId::Data => {
                 self.handshake_done_pending
                     || self.paths.has_pending()
+                    || self.cids.has_pending()
                     || space.ping_pending
                     || space.handshake.has_pending()
                     || self.streams.has_pending()
@@ -428,6 +429,10 @@ impl Connection {
                         self.handshake_done_pending = false;
                         eliciting = true;
                     }
+                    let room = builder.frame_space();
+                    eliciting |= self
+                        .cids
+                        .write_frames(builder.buf(), room, &mut frames.cids);
                     let room = builder.frame_space();
                     self.streams
                         .write_control_frames(builder.buf(), room, &mut frames.streams);

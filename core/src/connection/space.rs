@@ -22,6 +22,8 @@ pub(crate) struct SentFrames {
     pub(crate) handshake: HandshakeRanges,
     /// The largest packet number the packet's ACK frame acknowledged.
     pub(crate) ack_largest: Option<u64>,
+    /// NEW_CONNECTION_ID and RETIRE_CONNECTION_ID frames.
+    pub(crate) cids: super::cids::SentCids,
     /// Whether the packet carried HANDSHAKE_DONE.
     pub(crate) handshake_done: bool,
     /// The delivery-rate snapshot taken when the packet was sent (in-flight packets).

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::cids::CidStats;
 use super::datagrams::DatagramStats;
 use super::ecn::EcnStats;
 use crate::adapt::Strategy;
@@ -87,7 +88,10 @@ pub struct ConnectionStats {
     pub tls_resumed: bool,
     /// 1-RTT key updates so far, started by either end (RFC 9001 §6).
     pub key_updates: u64,
-    /// Times the connection followed its peer to a new address (NAT rebinding, migration).
+    /// Times the connection followed its peer to a new address (NAT rebinding, migration), or
+    /// moved itself (a client's [`Endpoint::local_path_changed`]).
+    ///
+    /// [`Endpoint::local_path_changed`]: crate::endpoint::Endpoint::local_path_changed
     pub migrations: u64,
     /// New addresses that did not answer their PATH_CHALLENGE in time (the connection went
     /// back to the old one).
@@ -95,6 +99,9 @@ pub struct ConnectionStats {
     /// Explicit Congestion Notification: validation's state, marked packets sent, codepoints
     /// received, CE marks the peer reported (see [`EcnState`](super::EcnState)).
     pub ecn: EcnStats,
+    /// Spare connection IDs issued, received and retired by each end, and changes of the ID
+    /// this end addresses the peer with (RFC 9000 §5.1, §9.5).
+    pub cids: CidStats,
 }
 
 impl ConnectionStats {
@@ -139,6 +146,7 @@ impl ConnectionStats {
             migrations: 0,
             path_validation_failures: 0,
             ecn: EcnStats::default(),
+            cids: CidStats::default(),
         }
     }
 }

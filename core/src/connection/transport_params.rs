@@ -25,6 +25,7 @@ mod id {
     pub const INITIAL_MAX_STREAMS_UNI: u64 = 0x09;
     pub const ACK_DELAY_EXPONENT: u64 = 0x0a;
     pub const MAX_ACK_DELAY: u64 = 0x0b;
+    pub const ACTIVE_CONNECTION_ID_LIMIT: u64 = 0x0e;
     pub const INITIAL_SOURCE_CONNECTION_ID: u64 = 0x0f;
     pub const RETRY_SOURCE_CONNECTION_ID: u64 = 0x10;
     pub const MAX_DATAGRAM_FRAME_SIZE: u64 = 0x20;
@@ -45,6 +46,8 @@ const DEFAULT_UDP_PAYLOAD_SIZE: u64 = 65_527;
 const MAX_ACK_DELAY_EXPONENT: u64 = 20;
 /// RFC 9000 §18.2: `max_ack_delay` of 2^14 ms or more is invalid.
 const MAX_ACK_DELAY_LIMIT_MS: u64 = 1 << 14;
+/// RFC 9000 §18.2: the default `active_connection_id_limit`, and the smallest allowed.
+pub(crate) const MIN_ACTIVE_CONNECTION_ID_LIMIT: u64 = 2;
 /// RFC 9000 §4.6: stream counts are limited to 2^60.
 const MAX_STREAMS_LIMIT: u64 = 1 << 60;
 
@@ -73,6 +76,9 @@ pub struct TransportParameters {
     pub ack_delay_exponent: u8,
     /// Longest the sender delays acknowledgements.
     pub max_ack_delay: Duration,
+    /// How many of the receiver's connection IDs the sender stores at once (RFC 9000 §18.2):
+    /// the handshake's and the spares handed over in NEW_CONNECTION_ID frames. At least 2.
+    pub active_connection_id_limit: u64,
     /// The source connection ID of the sender's first packet.
     pub initial_source_connection_id: Option<ConnectionId>,
     /// The source connection ID of the server's Retry (server only, after a Retry).
@@ -114,6 +120,7 @@ impl Default for TransportParameters {
             initial_max_streams_uni: 0,
             ack_delay_exponent: 3,
             max_ack_delay: Duration::from_millis(25),
+            active_connection_id_limit: MIN_ACTIVE_CONNECTION_ID_LIMIT,
             initial_source_connection_id: None,
             retry_source_connection_id: None,
             max_datagram_frame_size: None,
@@ -188,6 +195,13 @@ impl TransportParameters {
         }
         if self.max_ack_delay != defaults.max_ack_delay {
             put_varint_param(buf, id::MAX_ACK_DELAY, millis(self.max_ack_delay));
+        }
+        if self.active_connection_id_limit != defaults.active_connection_id_limit {
+            put_varint_param(
+                buf,
+                id::ACTIVE_CONNECTION_ID_LIMIT,
+                self.active_connection_id_limit,
+            );
         }
         if let Some(cid) = &self.initial_source_connection_id {
             put_cid_param(buf, id::INITIAL_SOURCE_CONNECTION_ID, cid);
@@ -302,6 +316,15 @@ impl TransportParameters {
                 }
                 self.max_ack_delay = Duration::from_millis(ms);
             }
+            id::ACTIVE_CONNECTION_ID_LIMIT => {
+                let limit = varint(value)?;
+                if limit < MIN_ACTIVE_CONNECTION_ID_LIMIT {
+                    return Err(TransportError::transport_parameter(format!(
+                        "active_connection_id_limit {limit} is below 2"
+                    )));
+                }
+                self.active_connection_id_limit = limit;
+            }
             id::MAX_DATAGRAM_FRAME_SIZE => self.max_datagram_frame_size = Some(varint(value)?),
             id::MAX_LANES => self.max_lanes = varint(value)?,
             id::MAX_LANE_MESSAGE_SIZE => self.max_lane_message_size = varint(value)?,
@@ -397,6 +420,8 @@ mod tests {
             (id::ACK_DELAY_EXPONENT, 21),
             (id::MAX_ACK_DELAY, 1 << 14),
             (id::INITIAL_MAX_STREAMS_BIDI, (1 << 60) + 1),
+            (id::ACTIVE_CONNECTION_ID_LIMIT, 0),
+            (id::ACTIVE_CONNECTION_ID_LIMIT, 1),
         ] {
             let mut buf = Vec::new();
             put_varint_param(&mut buf, param, value);
@@ -441,6 +466,23 @@ mod tests {
     }
 
     #[test]
+    fn active_connection_id_limit_below_two_is_a_transport_parameter_error() {
+        for limit in [0, 1] {
+            let mut buf = Vec::new();
+            put_varint_param(&mut buf, id::ACTIVE_CONNECTION_ID_LIMIT, limit);
+            let err = TransportParameters::decode(&buf, Side::Server).expect_err("below 2");
+            assert_eq!(err.code, TransportErrorCode::TRANSPORT_PARAMETER_ERROR);
+        }
+        let mut buf = Vec::new();
+        put_varint_param(&mut buf, id::ACTIVE_CONNECTION_ID_LIMIT, 8);
+        let params = TransportParameters::decode(&buf, Side::Client).expect("valid");
+        assert_eq!(params.active_connection_id_limit, 8);
+        // Absent: the default of 2.
+        let params = TransportParameters::decode(&[], Side::Client).expect("valid");
+        assert_eq!(params.active_connection_id_limit, 2);
+    }
+
+    #[test]
     fn unknown_parameters_are_skipped() {
         let mut buf = Vec::new();
         put_varint_param(&mut buf, 0x1234, 99);
@@ -472,6 +514,7 @@ mod tests {
             lanes in proptest::array::uniform4(0u64..(1 << 62)),
             codecs in 0u64..4,
             dictionary in 0u64..(1 << 62),
+            cid_limit in 2u64..(1 << 62),
         ) {
             let params = TransportParameters {
                 original_destination_connection_id: odcid,
@@ -485,6 +528,7 @@ mod tests {
                 initial_max_streams_uni: streams[1],
                 ack_delay_exponent: exponent,
                 max_ack_delay: Duration::from_millis(ack_delay_ms),
+                active_connection_id_limit: cid_limit,
                 initial_source_connection_id: iscid,
                 retry_source_connection_id: rscid,
                 max_datagram_frame_size: datagram,

@@ -122,7 +122,7 @@ struct Slot {
     /// Server: the source of a handshake in progress, counted in [`Admission`] until the
     /// handshake completes or fails.
     half_open: Option<Source>,
-    /// Client: the server's reset token, once registered in `peer_resets`.
+    /// The reset token of the peer's connection ID in use, once registered in `peer_resets`.
     peer_reset: Option<ResetToken>,
     /// Whether the slot is in the send queue.
     queued: bool,
@@ -153,7 +153,8 @@ pub struct Endpoint {
     /// the client's address: an Initial from another address with the same ID (a collision, or
     /// a stranger who guessed it) starts a handshake of its own instead of reaching this one.
     by_initial: KeyedMap<(SocketAddr, ConnectionId), usize>,
-    /// Client role: the servers' stateless reset tokens, to the connections they reset.
+    /// The peers' stateless reset tokens (of the connection ID each connection uses now), to
+    /// the connections they reset.
     peer_resets: KeyedMap<ResetToken, usize>,
     admission: Admission,
     abandoned: Abandoned,
@@ -380,6 +381,28 @@ impl Endpoint {
             })
     }
 
+    /// The driver moved client connection `handle` to another local socket or network (a phone
+    /// left Wi-Fi for LTE, a new socket after an error): the connection addresses the server
+    /// with one of its spare connection IDs from now on, so that the old and new paths cannot
+    /// be linked by an observer (RFC 9000 §9.5), retires the old ID, and sends a PING at once
+    /// so that the server sees (and validates) the new address. With
+    /// [`LocalPathChange::Network`] the congestion controller and RTT estimate start afresh.
+    /// Returns whether a spare ID was there to take (`false`: the server issued none, and the
+    /// old ID stays). Only a client moves on its own, and only once its handshake is confirmed.
+    ///
+    /// [`LocalPathChange::Network`]: crate::connection::LocalPathChange::Network
+    pub fn local_path_changed(
+        &mut self,
+        now: Instant,
+        handle: ConnectionHandle,
+        change: crate::connection::LocalPathChange,
+    ) -> Result<bool, crate::connection::PathChangeError> {
+        let conn = self
+            .connection(handle)
+            .ok_or(crate::connection::PathChangeError::UnknownConnection)?;
+        conn.on_local_path_changed(now, change)
+    }
+
     /// Closes every connection (see [`Connection::close`]); each drains and reports
     /// [`Event::Drained`].
     pub fn close_all(&mut self, now: Instant, error_code: crate::wire::VarInt, reason: &[u8]) {
@@ -412,8 +435,8 @@ impl Endpoint {
             self.version_negotiation(remote, &inv, len);
             return;
         }
-        // Only a client with a server's reset token looks for resets, and only in datagrams no
-        // connection takes (RFC 9000 §10.3.1).
+        // Only an endpoint that holds a peer's reset token looks for resets, and only in
+        // datagrams no connection takes (RFC 9000 §10.3.1).
         let reset = if self.peer_resets.is_empty() {
             None
         } else {
@@ -664,6 +687,7 @@ impl Endpoint {
     /// Collects the connection's events, keeps the routing and admission tables in step with
     /// it, re-arms its timer, and frees it once drained.
     fn after_output(&mut self, index: usize) {
+        self.service_cids(index);
         let Some(slot) = self.connections.get_mut(index) else {
             return;
         };
@@ -689,18 +713,29 @@ impl Endpoint {
                 self.abandoned.insert(slot.conn.local_cid());
             }
         }
-        if slot.peer_reset.is_none()
-            && let Some(token) = slot.conn.peer_reset_token()
-        {
-            slot.peer_reset = Some(token);
-            self.peer_resets.insert(token, index);
+        let token = slot.conn.peer_reset_token();
+        if token != slot.peer_reset {
+            // The connection moved to another of the peer's IDs: only its token counts now.
+            if let Some(old) = slot.peer_reset
+                && self.peer_resets.get(&old) == Some(&index)
+            {
+                self.peer_resets.remove(&old);
+            }
+            if let Some(token) = token {
+                self.peer_resets.insert(token, index);
+            }
+            slot.peer_reset = token;
         }
         let initial_route = (slot.conn.remote_address(), slot.conn.initial_dcid());
         if slot.conn.is_drained() {
-            let local = slot.conn.local_cid();
             let peer_reset = slot.peer_reset;
-            if self.by_cid.get(&local) == Some(&index) {
-                self.by_cid.remove(&local);
+            // Every ID of the connection's leaves, the handshake's whether or not the peer
+            // retired it (a retired one left already, and is checked again harmlessly).
+            let handshake = slot.conn.local_cid();
+            for local in slot.conn.local_cids().chain(std::iter::once(handshake)) {
+                if self.by_cid.get(&local) == Some(&index) {
+                    self.by_cid.remove(&local);
+                }
             }
             if self.by_initial.get(&initial_route) == Some(&index) {
                 self.by_initial.remove(&initial_route);
@@ -723,6 +758,42 @@ impl Endpoint {
         {
             slot.queued_deadline = Some(at);
             self.timers.push(Reverse((at, index, slot.generation)));
+        }
+    }
+
+    /// Keeps the connection's spare connection IDs in step with the routing table: the IDs the
+    /// peer retired stop routing, and the fresh ones the connection wants are created here,
+    /// where the generator, the collision check and the routable encoding are, routed, and
+    /// handed to the connection to announce. Their reset tokens derive from the ID like the
+    /// handshake ID's, so the endpoint can still compute one after it forgot the connection.
+    fn service_cids(&mut self, index: usize) {
+        let Some(slot) = self.connections.get_mut(index) else {
+            return;
+        };
+        let by_cid = &mut self.by_cid;
+        slot.conn.take_retired_cids(|id| {
+            if by_cid.get(&id) == Some(&index) {
+                by_cid.remove(&id);
+            }
+        });
+        let wanted = slot.conn.cids_wanted();
+        if wanted == 0 {
+            return;
+        }
+        for _ in 0..wanted {
+            let id = self.new_cid();
+            let token = self.reset_key.token(&id);
+            self.by_cid.insert(id, index);
+            if let Some(slot) = self.connections.get_mut(index) {
+                slot.conn.issue_cid(id, token);
+            }
+        }
+        // The NEW_CONNECTION_ID frames must leave even if nothing else does.
+        if let Some(slot) = self.connections.get_mut(index)
+            && !slot.queued
+        {
+            slot.queued = true;
+            self.send_queue.push_back(index);
         }
     }
 

@@ -68,47 +68,8 @@ impl Pair {
     /// Moves datagrams both ways until neither endpoint sends, drains events, then jumps to
     /// the earlier deadline; `steps` times.
     fn run(&mut self, steps: usize) {
-        let mut buf = Vec::new();
         for _ in 0..steps {
-            loop {
-                let mut moved = false;
-                while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
-                    if self.client_reaches_server {
-                        for range in t.segments() {
-                            let datagram = BytesMut::from(&buf[range]);
-                            self.server
-                                .handle_datagram(self.now, addr(CLIENT), None, datagram);
-                        }
-                    }
-                    buf.clear();
-                    moved = true;
-                }
-                while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
-                    for range in t.segments() {
-                        let datagram = BytesMut::from(&buf[range]);
-                        self.client
-                            .handle_datagram(self.now, addr(SERVER), None, datagram);
-                    }
-                    buf.clear();
-                    moved = true;
-                }
-                while let Some((handle, event)) = self.client.poll_event() {
-                    self.client_events.push((handle, event));
-                }
-                while let Some((handle, event)) = self.server.poll_event() {
-                    if self.refuse && matches!(event, Event::Incoming { .. }) {
-                        let now = self.now;
-                        if let Some(conn) = self.server.connection(handle) {
-                            conn.close(now, VarInt::from_u32(9), b"full");
-                        }
-                        moved = true;
-                    }
-                    self.server_events.push((handle, event));
-                }
-                if !moved {
-                    break;
-                }
-            }
+            self.exchange();
             let next = [self.client.poll_timeout(), self.server.poll_timeout()]
                 .into_iter()
                 .flatten()
@@ -119,6 +80,50 @@ impl Pair {
             self.now = self.now.max(next);
             self.client.handle_timeout(self.now);
             self.server.handle_timeout(self.now);
+        }
+    }
+
+    /// Moves datagrams both ways until neither endpoint sends, and drains events.
+    fn exchange(&mut self) {
+        let mut buf = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.client.poll_transmit(self.now, 1, &mut buf) {
+                if self.client_reaches_server {
+                    for range in t.segments() {
+                        let datagram = BytesMut::from(&buf[range]);
+                        self.server
+                            .handle_datagram(self.now, addr(CLIENT), None, datagram);
+                    }
+                }
+                buf.clear();
+                moved = true;
+            }
+            while let Some(t) = self.server.poll_transmit(self.now, 1, &mut buf) {
+                for range in t.segments() {
+                    let datagram = BytesMut::from(&buf[range]);
+                    self.client
+                        .handle_datagram(self.now, addr(SERVER), None, datagram);
+                }
+                buf.clear();
+                moved = true;
+            }
+            while let Some((handle, event)) = self.client.poll_event() {
+                self.client_events.push((handle, event));
+            }
+            while let Some((handle, event)) = self.server.poll_event() {
+                if self.refuse && matches!(event, Event::Incoming { .. }) {
+                    let now = self.now;
+                    if let Some(conn) = self.server.connection(handle) {
+                        conn.close(now, VarInt::from_u32(9), b"full");
+                    }
+                    moved = true;
+                }
+                self.server_events.push((handle, event));
+            }
+            if !moved {
+                break;
+            }
         }
     }
 
@@ -244,4 +249,79 @@ fn a_server_that_refuses_statelessly_reports_nothing() {
             .iter()
             .any(|(_, e)| matches!(e, Event::Closed(_)))
     );
+}
+
+/// Once the handshake is confirmed each end issues `min(both limits) − 1` spare connection IDs,
+/// every one routed to its connection; the peer stores them; and when the connection drains
+/// every one of its IDs leaves the routing table.
+#[test]
+fn spare_ids_are_issued_routed_and_all_unrouted_when_the_connection_drains() {
+    let mut pair = Pair::new();
+    // The server takes at most 3 of the client's IDs; the client announces the default 4.
+    pair.server = {
+        let config = EndpointConfig {
+            seed: Seed::Fixed(2),
+            security: Some(Security::InsecureIntegrityOnly),
+            ..EndpointConfig::default()
+        };
+        let transport = TransportConfig {
+            active_connection_id_limit: 3,
+            ..TransportConfig::default()
+        };
+        let server = ServerConfig {
+            transport,
+            ..ServerConfig::default()
+        };
+        Endpoint::new(pair.now, config, Some(server)).expect("valid config")
+    };
+    let handle = pair
+        .client
+        .connect(pair.now, addr(SERVER))
+        .expect("connect");
+    // Exchange by exchange: once everything is acknowledged the next deadline is the idle
+    // timeout, which must not come.
+    let received = |ep: &Endpoint| {
+        ep.connection_handles()
+            .filter_map(|h| ep.connection_ref(h))
+            .map(|c| c.stats().cids.received)
+            .sum::<u64>()
+    };
+    for _ in 0..10 {
+        pair.exchange();
+        if received(&pair.client) == 2 && received(&pair.server) == 2 {
+            break;
+        }
+        pair.run(1);
+    }
+    let server_handle = pair.server_events.first().expect("server events").0;
+    let client = pair
+        .client
+        .connection_ref(handle)
+        .unwrap_or_else(|| panic!("client: {:?}", pair.client_events));
+    let server = pair.server.connection_ref(server_handle).expect("server");
+    // Client: the server's limit of 3 → two spares. Server: the client's limit of 4, its own of
+    // 3 → two spares.
+    assert_eq!(client.stats().cids.issued, 2);
+    assert_eq!(server.stats().cids.issued, 2);
+    assert_eq!(server.stats().cids.received, 2);
+    assert_eq!(client.stats().cids.received, 2);
+    let server_ids: Vec<_> = server.local_cids().collect();
+    assert_eq!(server_ids.len(), 3);
+    for id in &server_ids {
+        assert_eq!(
+            pair.server.by_cid.get(id),
+            Some(&(server_handle.index as usize))
+        );
+    }
+    assert_eq!(pair.server.by_cid.len(), 3);
+    assert_eq!(pair.client.by_cid.len(), 3);
+    pair.client
+        .connection(handle)
+        .expect("client")
+        .close(pair.now, VarInt::ZERO, b"done");
+    pair.run(10);
+    assert_eq!(pair.client.connection_count(), 0);
+    assert_eq!(pair.server.connection_count(), 0);
+    assert!(pair.client.by_cid.is_empty(), "{:?}", pair.client.by_cid);
+    assert!(pair.server.by_cid.is_empty(), "{:?}", pair.server.by_cid);
 }

@@ -171,6 +171,18 @@ pub enum DecodeErrorKind {
         /// The length the frame gives the message.
         message_len: u64,
     },
+    /// A NEW_CONNECTION_ID frame whose connection ID is empty or longer than 20 bytes
+    /// (RFC 9000 §19.15).
+    #[error("connection ID length {0} is outside 1..=20")]
+    InvalidConnectionIdLength(usize),
+    /// A NEW_CONNECTION_ID frame asks to retire IDs up to and past its own (RFC 9000 §19.15).
+    #[error("retire_prior_to {retire_prior_to} exceeds the sequence number {sequence}")]
+    RetirePriorToAboveSequence {
+        /// The frame's Retire Prior To field.
+        retire_prior_to: u64,
+        /// The frame's sequence number.
+        sequence: u64,
+    },
 }
 
 #[cfg(test)]

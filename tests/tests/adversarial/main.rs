@@ -35,6 +35,7 @@ use weir_core::{TransportError, TransportErrorCode};
 use weir_tests::{addr, epoch, pattern};
 
 mod amplification;
+mod cids;
 mod hardening;
 mod initials;
 mod migration;

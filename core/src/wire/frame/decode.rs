@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::cid::NewConnectionId;
 use super::control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
 use super::fec::{FecRepair, FecSource};
 use super::lane::{LaneFrame, LaneSkip};
@@ -125,6 +126,8 @@ fn decode_body(ty: FrameType, r: &mut Reader<'_>, src: &Bytes) -> Result<Frame, 
             Frame::ConnectionClose(ConnectionClose::decode(ty, r, src)?)
         }
         FrameType::HANDSHAKE_DONE => Frame::HandshakeDone,
+        FrameType::NEW_CONNECTION_ID => Frame::NewConnectionId(NewConnectionId::decode(r)?),
+        FrameType::RETIRE_CONNECTION_ID => Frame::RetireConnectionId(r.varint()?),
         FrameType::PATH_CHALLENGE => Frame::PathChallenge(path_data(r)?),
         FrameType::PATH_RESPONSE => Frame::PathResponse(path_data(r)?),
         ty if ty.is_message() => Frame::Message(MessageFrame::decode(ty, r, src)?),

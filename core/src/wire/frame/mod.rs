@@ -7,6 +7,7 @@
 //! that the sender can copy data straight from its buffers behind the header, and
 //! `max_data_len` helpers that say how much data fits in the room left in a packet.
 
+mod cid;
 mod control;
 mod decode;
 mod fec;
@@ -19,6 +20,7 @@ mod types;
 
 use bytes::BufMut;
 
+pub use cid::NewConnectionId;
 pub use control::{ConnectionClose, HandshakeData, ResetStream, StopSending};
 pub use decode::Iter;
 pub use fec::{FecRepair, FecSource};
@@ -96,6 +98,11 @@ pub enum Frame {
     ConnectionClose(ConnectionClose),
     /// HANDSHAKE_DONE: the server confirms the handshake.
     HandshakeDone,
+    /// NEW_CONNECTION_ID: a spare connection ID for the receiver to address the sender with.
+    NewConnectionId(NewConnectionId),
+    /// RETIRE_CONNECTION_ID: the sender no longer uses the receiver's connection ID with this
+    /// sequence number.
+    RetireConnectionId(VarInt),
     /// PATH_CHALLENGE: the sender checks that the path reaches the receiver (RFC 9000 §8.2).
     PathChallenge([u8; 8]),
     /// PATH_RESPONSE: the data of a PATH_CHALLENGE, echoed.
@@ -144,6 +151,8 @@ impl Frame {
             Self::StreamsBlocked { dir: Dir::Uni, .. } => FrameType::STREAMS_BLOCKED_UNI,
             Self::ConnectionClose(close) => close.frame_type(),
             Self::HandshakeDone => FrameType::HANDSHAKE_DONE,
+            Self::NewConnectionId(_) => FrameType::NEW_CONNECTION_ID,
+            Self::RetireConnectionId(_) => FrameType::RETIRE_CONNECTION_ID,
             Self::PathChallenge(_) => FrameType::PATH_CHALLENGE,
             Self::PathResponse(_) => FrameType::PATH_RESPONSE,
             Self::Message(m) => m.header().frame_type(),
@@ -170,7 +179,10 @@ impl Frame {
     pub fn is_probing(&self) -> bool {
         matches!(
             self,
-            Self::Padding(_) | Self::PathChallenge(_) | Self::PathResponse(_)
+            Self::Padding(_)
+                | Self::PathChallenge(_)
+                | Self::PathResponse(_)
+                | Self::NewConnectionId(_)
         )
     }
 
@@ -187,7 +199,11 @@ impl Frame {
             Self::StopSending(f) => f.encoded_len(),
             Self::Handshake(f) => f.encoded_len(),
             Self::Stream(f) => f.encoded_len(),
-            Self::MaxData(max) | Self::DataBlocked(max) | Self::MaxLanesData(max) => one(max),
+            Self::MaxData(max)
+            | Self::DataBlocked(max)
+            | Self::MaxLanesData(max)
+            | Self::RetireConnectionId(max) => one(max),
+            Self::NewConnectionId(f) => f.encoded_len(),
             Self::MaxStreams { count: x, .. } | Self::StreamsBlocked { limit: x, .. } => one(x),
             Self::MaxStreamData { id, max: x }
             | Self::StreamDataBlocked { id, limit: x }
@@ -220,9 +236,11 @@ impl Frame {
             Self::StopSending(f) => f.encode(buf),
             Self::Handshake(f) => f.encode(buf),
             Self::Stream(f) => f.encode(buf),
+            Self::NewConnectionId(f) => f.encode(buf),
             Self::MaxData(x)
             | Self::DataBlocked(x)
             | Self::MaxLanesData(x)
+            | Self::RetireConnectionId(x)
             | Self::MaxStreams { count: x, .. }
             | Self::StreamsBlocked { limit: x, .. } => {
                 ty(buf);

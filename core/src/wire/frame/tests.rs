@@ -103,6 +103,13 @@ pub(crate) fn sample_frames() -> Vec<Frame> {
             reason: Bytes::new(),
         }),
         Frame::HandshakeDone,
+        Frame::NewConnectionId(NewConnectionId {
+            sequence: v(3),
+            retire_prior_to: v(1),
+            id: crate::wire::ConnectionId::new(&[0xc1; 8]).unwrap(),
+            reset_token: crate::wire::ResetToken([0x7e; 16]),
+        }),
+        Frame::RetireConnectionId(v(2)),
         Frame::PathChallenge(*b"\x01\x02\x03\x04\x05\x06\x07\x08"),
         Frame::PathResponse([0xff; 8]),
         Frame::Message(MessageFrame {
@@ -414,6 +421,21 @@ fn frame() -> impl Strategy<Value = Frame> {
         Just(Frame::Ping),
         Just(Frame::HandshakeDone),
         any::<[u8; 8]>().prop_map(Frame::PathChallenge),
+        (
+            varint(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 1..=20),
+            any::<[u8; 16]>()
+        )
+            .prop_map(|(sequence, below, id, token)| {
+                Frame::NewConnectionId(NewConnectionId {
+                    sequence,
+                    retire_prior_to: v(below % (sequence.into_inner() + 1)),
+                    id: crate::wire::ConnectionId::new(&id).unwrap(),
+                    reset_token: crate::wire::ResetToken(token),
+                })
+            }),
+        varint().prop_map(Frame::RetireConnectionId),
         any::<[u8; 8]>().prop_map(Frame::PathResponse),
         (range_set(), 0u64..100_000, ecn).prop_map(|(r, delay, ecn)| Frame::Ack(ack_of(
             &r,
@@ -622,4 +644,54 @@ proptest! {
             None => prop_assert!(!fits(0)),
         }
     }
+}
+
+/// A NEW_CONNECTION_ID body: sequence, retire_prior_to, the ID's length and bytes, a token.
+fn new_cid_bytes(sequence: u8, retire_prior_to: u8, len: u8) -> Vec<u8> {
+    let mut buf = vec![0x18, sequence, retire_prior_to, len];
+    buf.extend(std::iter::repeat_n(0xab, usize::from(len)));
+    buf.extend_from_slice(&[0x11; 16]);
+    buf
+}
+
+#[test]
+fn new_connection_id_lengths_outside_1_to_20_are_encoding_errors() {
+    for len in [0u8, 21, 255] {
+        let err = decode_all(new_cid_bytes(1, 0, len)).unwrap_err();
+        assert_eq!(
+            err.kind,
+            DecodeErrorKind::InvalidConnectionIdLength(usize::from(len))
+        );
+        assert_eq!(err.frame_type, Some(FrameType::NEW_CONNECTION_ID));
+        assert_eq!(err.offset, 3, "the length byte");
+    }
+    for len in [1u8, 20] {
+        assert!(decode_all(new_cid_bytes(1, 0, len)).is_ok());
+    }
+}
+
+#[test]
+fn retire_prior_to_above_the_sequence_is_an_encoding_error() {
+    let err = decode_all(new_cid_bytes(2, 3, 8)).unwrap_err();
+    assert_eq!(
+        err.kind,
+        DecodeErrorKind::RetirePriorToAboveSequence {
+            retire_prior_to: 3,
+            sequence: 2
+        }
+    );
+    assert!(decode_all(new_cid_bytes(3, 3, 8)).is_ok());
+}
+
+#[test]
+fn truncated_connection_id_frames_are_errors_not_panics() {
+    let full = new_cid_bytes(1, 0, 8);
+    for cut in 1..full.len() {
+        assert!(decode_all(full[..cut].to_vec()).is_err(), "cut at {cut}");
+    }
+    assert!(decode_all(vec![0x19]).is_err());
+    assert_eq!(
+        decode_all(vec![0x19, 0x05]).unwrap(),
+        vec![Frame::RetireConnectionId(v(5))]
+    );
 }

@@ -21,6 +21,8 @@ use std::fmt;
 /// | `0x14` | DATA_BLOCKED |
 /// | `0x15` | STREAM_DATA_BLOCKED |
 /// | `0x16`, `0x17` | STREAMS_BLOCKED (bidirectional, unidirectional) |
+/// | `0x18` | NEW_CONNECTION_ID |
+/// | `0x19` | RETIRE_CONNECTION_ID |
 /// | `0x1a` | PATH_CHALLENGE |
 /// | `0x1b` | PATH_RESPONSE |
 /// | `0x1c` | CONNECTION_CLOSE (transport error) |
@@ -72,6 +74,10 @@ impl FrameType {
     pub const STREAMS_BLOCKED_BIDI: Self = Self(0x16);
     /// STREAMS_BLOCKED for unidirectional streams (RFC 9000 §19.14).
     pub const STREAMS_BLOCKED_UNI: Self = Self(0x17);
+    /// NEW_CONNECTION_ID (RFC 9000 §19.15): a spare connection ID for the peer.
+    pub const NEW_CONNECTION_ID: Self = Self(0x18);
+    /// RETIRE_CONNECTION_ID (RFC 9000 §19.16): the sender stops using one of the receiver's IDs.
+    pub const RETIRE_CONNECTION_ID: Self = Self(0x19);
     /// PATH_CHALLENGE (RFC 9000 §19.17): eight unpredictable bytes a path must echo.
     pub const PATH_CHALLENGE: Self = Self(0x1a);
     /// PATH_RESPONSE (RFC 9000 §19.18): the bytes of a PATH_CHALLENGE, echoed.
@@ -159,6 +165,8 @@ impl FrameType {
             0x14 => "DATA_BLOCKED",
             0x15 => "STREAM_DATA_BLOCKED",
             0x16 | 0x17 => "STREAMS_BLOCKED",
+            0x18 => "NEW_CONNECTION_ID",
+            0x19 => "RETIRE_CONNECTION_ID",
             0x1a => "PATH_CHALLENGE",
             0x1b => "PATH_RESPONSE",
             0x1c | 0x1d => "CONNECTION_CLOSE",
