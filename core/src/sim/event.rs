@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::config::LinkConfig;
+use super::nat::NatId;
 use super::{LinkId, NodeId};
 
 /// A datagram travelling through the simulated network.
@@ -23,6 +24,9 @@ pub(crate) struct InFlight {
     /// The ECN codepoint of its IP header, as the sender set it and the links changed it.
     pub(crate) ecn: Option<crate::EcnCodepoint>,
     pub(crate) data: BytesMut,
+    /// The NAT and public port it was sent to, when its destination is behind a NAT: the NAT
+    /// translates and filters it on arrival.
+    pub(crate) nat: Option<(NatId, u16)>,
 }
 
 #[derive(Debug)]

@@ -6,7 +6,8 @@
 //! duplication, bit corruption and an MTU ([`LinkConfig`]). [`Schedule`]s change a link at given
 //! virtual times (good Wi-Fi → a tunnel on 2G → back), and [`Scenario`] names common paths;
 //! [`schedules`] names time-varying ones and [`schedule_file`] reads them from text. A link can
-//! also follow a recorded Mahimahi packet-delivery trace ([`DeliveryTrace`]).
+//! also follow a recorded Mahimahi packet-delivery trace ([`DeliveryTrace`]). Nodes can sit
+//! behind [`nat`] middleboxes (full-cone to symmetric, with binding timeouts).
 //!
 //! Time is virtual: the simulator jumps from one event to the next and never sleeps, so ten
 //! minutes of a congested path take as long as the events in them. Every random decision comes
@@ -47,6 +48,7 @@ pub mod header;
 mod link;
 mod loss;
 pub mod mixed;
+pub mod nat;
 mod network;
 pub mod playout;
 pub mod presets;
@@ -71,6 +73,7 @@ pub use config::{DEFAULT_MTU, LinkConfig, LinkConfigError, LinkEcn, Schedule};
 pub use delivery::{DeliveryTrace, DeliveryTraceError};
 pub use endpoint_node::{App, EndpointNode, STRATEGY_LOG_LIMIT};
 pub use loss::{GilbertElliott, LossModel};
+pub use nat::{Nat, NatConfig, NatDrop, NatId, NatKind, NatStats};
 pub use network::{SimError, Simulator};
 pub use presets::Scenario;
 pub use probe::{CbrSource, ProbeError, ProbeReport, ProbeSink};

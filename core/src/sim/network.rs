@@ -1,7 +1,7 @@
 //! The simulator: nodes, links, routes and one virtual clock.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use super::config::{LinkConfig, LinkConfigError, Schedule};
 use super::event::{EventKind, Events, InFlight};
 use super::link::{Ctx, Link};
+use super::nat::{Nat, NatConfig, NatConfigError, NatDrop, NatId, NatStats};
 use super::stats::{DropCause, LinkStats, Volume};
 use super::trace::{Trace, TraceEvent, TraceKind};
 use super::{LinkId, Node, NodeId};
@@ -17,6 +18,8 @@ use super::{LinkId, Node, NodeId};
 const DEFAULT_MAX_ROUNDS_PER_INSTANT: usize = 100_000;
 /// Golden-ratio increment that spreads link indices over the seed space.
 const SEED_STRIDE: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Keeps NAT generators apart from link generators drawn from the same seed.
+const NAT_SEED_SALT: u64 = 0x4E41_545F_504F_5254;
 
 /// A misuse of the simulator, or a node that never lets virtual time advance.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -38,6 +41,16 @@ pub enum SimError {
         /// Receiver.
         to: NodeId,
     },
+    /// A NAT id that this simulator did not hand out.
+    #[error("no NAT {0}")]
+    UnknownNat(NatId),
+    /// NAT parameters that cannot work.
+    #[error("invalid NAT parameters: {0}")]
+    InvalidNat(#[from] NatConfigError),
+    /// The IP address is a NAT's public address (nodes cannot share it), or a NAT's public
+    /// address that a node or another NAT already has.
+    #[error("IP address {0} is already taken by a NAT or a node")]
+    NatAddressTaken(IpAddr),
     /// Link parameters out of range.
     #[error("invalid link parameters: {0}")]
     InvalidLink(#[from] LinkConfigError),
@@ -54,7 +67,15 @@ pub enum SimError {
 
 struct NodeSlot {
     address: SocketAddr,
+    /// The NAT the node is behind; its address is then private to that NAT.
+    nat: Option<NatId>,
     node: Box<dyn Node>,
+}
+
+struct NatSlot {
+    nat: Nat,
+    /// The nodes behind it, by private address.
+    inside: HashMap<SocketAddr, NodeId>,
 }
 
 /// A deterministic, event-driven network of sans-IO [`Node`]s joined by impaired links.
@@ -69,12 +90,17 @@ struct NodeSlot {
 /// `poll_transmit` and routes what they send — repeating until nothing more happens at that
 /// instant. It also drains the nodes once before looking for the next instant, so data an
 /// application queued between steps goes out at the current time.
+///
+/// Nodes may sit behind NATs ([`Simulator::add_nat`], [`Simulator::add_node_behind`]; the
+/// models are described in [`super::nat`]).
 pub struct Simulator {
     epoch: Instant,
     now: Duration,
     seed: u64,
     nodes: Vec<NodeSlot>,
     by_address: HashMap<SocketAddr, NodeId>,
+    nats: Vec<NatSlot>,
+    nat_by_ip: HashMap<IpAddr, NatId>,
     links: Vec<Link>,
     routes: Vec<Vec<LinkId>>,
     route_of: HashMap<(NodeId, NodeId), usize>,
@@ -82,6 +108,7 @@ pub struct Simulator {
     next_packet_id: u64,
     trace: Trace,
     unroutable: Volume,
+    nat_dropped: Volume,
     sent: Volume,
     delivered: Volume,
     buf: Vec<u8>,
@@ -97,6 +124,8 @@ impl Simulator {
             seed,
             nodes: Vec::new(),
             by_address: HashMap::new(),
+            nats: Vec::new(),
+            nat_by_ip: HashMap::new(),
             links: Vec::new(),
             routes: Vec::new(),
             route_of: HashMap::new(),
@@ -104,6 +133,7 @@ impl Simulator {
             next_packet_id: 0,
             trace: Trace::default(),
             unroutable: Volume::default(),
+            nat_dropped: Volume::default(),
             sent: Volume::default(),
             delivered: Volume::default(),
             buf: Vec::with_capacity(64 * 1024),
@@ -127,33 +157,117 @@ impl Simulator {
 
     /// Adds a node reachable at `address`.
     pub fn add_node(&mut self, address: SocketAddr, node: impl Node) -> Result<NodeId, SimError> {
-        if self.by_address.contains_key(&address) {
-            return Err(SimError::DuplicateAddress(address));
-        }
+        self.check_public_address(address)?;
         let id = NodeId(self.nodes.len());
         self.nodes.push(NodeSlot {
             address,
+            nat: None,
             node: Box::new(node),
         });
         self.by_address.insert(address, id);
         Ok(id)
     }
 
-    /// Gives `node` another address, as a NAT rebinding or a move to another network does:
-    /// what it sends from now on comes from `address`, and datagrams sent to its old address
-    /// from now on find no node. Its links stay (the path is modelled by them, not by the
-    /// address); datagrams already in flight to it still arrive.
-    pub fn rebind(&mut self, node: NodeId, address: SocketAddr) -> Result<(), SimError> {
+    /// Adds a NAT (see [`super::nat`]); nodes go behind it with [`Simulator::add_node_behind`].
+    /// Its public IP address must not be any node's or another NAT's.
+    pub fn add_nat(&mut self, config: NatConfig) -> Result<NatId, SimError> {
+        let ip = config.public_ip;
+        if self.nat_by_ip.contains_key(&ip) || self.by_address.keys().any(|a| a.ip() == ip) {
+            return Err(SimError::NatAddressTaken(ip));
+        }
+        let id = NatId(self.nats.len());
+        let seed =
+            (self.seed ^ NAT_SEED_SALT).wrapping_add((id.0 as u64 + 1).wrapping_mul(SEED_STRIDE));
+        self.nats.push(NatSlot {
+            nat: Nat::new(config, seed)?,
+            inside: HashMap::new(),
+        });
+        self.nat_by_ip.insert(ip, id);
+        Ok(id)
+    }
+
+    /// Adds a node behind `nat` at `private`, an address only nodes behind the same NAT can
+    /// send to (several NATs may use the same private addresses). What it sends elsewhere leaves
+    /// through the NAT; links and routes join it to other nodes as usual.
+    pub fn add_node_behind(
+        &mut self,
+        nat: NatId,
+        private: SocketAddr,
+        node: impl Node,
+    ) -> Result<NodeId, SimError> {
+        let id = NodeId(self.nodes.len());
+        let slot = self.nats.get_mut(nat.0).ok_or(SimError::UnknownNat(nat))?;
+        if slot.inside.contains_key(&private) {
+            return Err(SimError::DuplicateAddress(private));
+        }
+        slot.inside.insert(private, id);
+        self.nodes.push(NodeSlot {
+            address: private,
+            nat: Some(nat),
+            node: Box::new(node),
+        });
+        Ok(id)
+    }
+
+    /// A NAT's state, to query its mappings.
+    pub fn nat(&self, nat: NatId) -> Option<&Nat> {
+        self.nats.get(nat.0).map(|slot| &slot.nat)
+    }
+
+    /// A NAT's counters now.
+    pub fn nat_stats(&self, nat: NatId) -> Option<NatStats> {
+        self.nat(nat).map(|n| n.stats(self.now))
+    }
+
+    /// The NAT a node is behind, if any.
+    pub fn nat_of(&self, node: NodeId) -> Option<NatId> {
+        self.nodes.get(node.0).and_then(|slot| slot.nat)
+    }
+
+    /// The address `remote` sees datagrams of `node` come from now: the node's own address, or
+    /// for a node behind a NAT its mapping towards `remote` (`None` when it has none yet).
+    pub fn public_address(&self, node: NodeId, remote: SocketAddr) -> Option<SocketAddr> {
+        let slot = self.nodes.get(node.0)?;
+        match slot.nat {
+            None => Some(slot.address),
+            Some(nat) => self.nats[nat.0].nat.mapping(self.now, slot.address, remote),
+        }
+    }
+
+    fn check_public_address(&self, address: SocketAddr) -> Result<(), SimError> {
         if self.by_address.contains_key(&address) {
             return Err(SimError::DuplicateAddress(address));
         }
-        let slot = self
-            .nodes
-            .get_mut(node.0)
-            .ok_or(SimError::UnknownNode(node))?;
-        self.by_address.remove(&slot.address);
-        slot.address = address;
-        self.by_address.insert(address, node);
+        if self.nat_by_ip.contains_key(&address.ip()) {
+            return Err(SimError::NatAddressTaken(address.ip()));
+        }
+        Ok(())
+    }
+
+    /// Gives `node` another address, as a NAT rebinding or a move to another network does:
+    /// what it sends from now on comes from `address`, and datagrams sent to its old address
+    /// from now on find no node. Its links stay (the path is modelled by them, not by the
+    /// address); datagrams already in flight to it still arrive. A node behind a NAT gets
+    /// another private address behind the same NAT (its next datagram out needs a new mapping).
+    pub fn rebind(&mut self, node: NodeId, address: SocketAddr) -> Result<(), SimError> {
+        let slot = self.nodes.get(node.0).ok_or(SimError::UnknownNode(node))?;
+        let old = slot.address;
+        match slot.nat {
+            None => {
+                self.check_public_address(address)?;
+                self.by_address.remove(&old);
+                self.by_address.insert(address, node);
+            }
+            Some(nat) => {
+                let inside = &mut self.nats[nat.0].inside;
+                if inside.contains_key(&address) {
+                    return Err(SimError::DuplicateAddress(address));
+                }
+                inside.remove(&old);
+                inside.insert(address, node);
+            }
+        }
+        self.nodes[node.0].address = address;
         Ok(())
     }
 
@@ -293,14 +407,20 @@ impl Simulator {
         self.unroutable
     }
 
+    /// Datagrams NATs dropped (see [`Simulator::nat_stats`] for why).
+    pub fn nat_dropped(&self) -> Volume {
+        self.nat_dropped
+    }
+
     /// Datagrams sent that have not yet been delivered or dropped (in queues, on the wire).
     pub fn packets_in_flight(&self) -> u64 {
         let (duplicated, dropped) = self.links.iter().fold((0, 0), |(dup, drop), link| {
             let stats = link.stats();
             (dup + stats.duplicated, drop + stats.dropped.total().packets)
         });
-        (self.sent.packets + duplicated)
-            .saturating_sub(self.delivered.packets + dropped + self.unroutable.packets)
+        (self.sent.packets + duplicated).saturating_sub(
+            self.delivered.packets + dropped + self.unroutable.packets + self.nat_dropped.packets,
+        )
     }
 
     /// The trace so far.
@@ -427,6 +547,15 @@ impl Simulator {
 
     fn deliver(&mut self, packet: InFlight, now_instant: Instant) {
         let size = packet.data.len();
+        if let Some((nat, port)) = packet.nat {
+            let slot = &mut self.nats[nat.0];
+            match slot.nat.inbound(self.now, port, packet.from) {
+                // The mapping may have been replaced in flight by one of another node.
+                Ok(private) if slot.inside.get(&private) == Some(&packet.to) => {}
+                Ok(_) => return self.drop_unroutable(packet.id, size),
+                Err(cause) => return self.drop_at_nat(nat, cause, packet.id, size),
+            }
+        }
         self.delivered.add(size);
         self.trace.record(TraceEvent {
             at: self.now,
@@ -510,22 +639,56 @@ impl Simulator {
             size,
             kind: TraceKind::Sent { from, to },
         });
-        let route = self
-            .by_address
-            .get(&to)
-            .and_then(|to_node| Some((*to_node, *self.route_of.get(&(from_node, *to_node))?)));
-        let Some((to_node, route)) = route else {
-            self.unroutable.add(size);
-            self.trace.record(TraceEvent {
-                at: self.now,
-                packet: id,
-                size,
-                kind: TraceKind::Dropped {
-                    link: None,
-                    cause: DropCause::NoRoute,
-                },
-            });
-            return;
+        let from_nat = self.nodes[from_node.0].nat;
+        let lan = from_nat.and_then(|nat| self.nats[nat.0].inside.get(&to).copied());
+        let mut from = from;
+        if let (Some(nat), None) = (from_nat, lan) {
+            match self.nats[nat.0].nat.outbound(self.now, from, to) {
+                Ok(translation) => {
+                    if translation.created {
+                        self.trace.record(TraceEvent {
+                            at: self.now,
+                            packet: id,
+                            size,
+                            kind: TraceKind::NatMapped {
+                                nat,
+                                private: from,
+                                public: translation.public,
+                            },
+                        });
+                    }
+                    from = translation.public;
+                }
+                Err(cause) => return self.drop_at_nat(nat, cause, id, size),
+            }
+        }
+        let (to_node, via_nat) = match (lan, self.by_address.get(&to)) {
+            (Some(node), _) | (None, Some(&node)) => (node, None),
+            (None, None) => match self.nat_by_ip.get(&to.ip()).copied() {
+                None => return self.drop_unroutable(id, size),
+                Some(nat) => {
+                    let slot = &mut self.nats[nat.0];
+                    match slot.nat.lookup(self.now, to.port()) {
+                        Some(private) => match slot.inside.get(&private) {
+                            Some(&node) => (node, Some((nat, to.port()))),
+                            // Its node moved to another private address since making it.
+                            None => return self.drop_unroutable(id, size),
+                        },
+                        None => {
+                            // Let the NAT say (and count) whether it expired or never was.
+                            let cause = slot
+                                .nat
+                                .inbound(self.now, to.port(), from)
+                                .err()
+                                .unwrap_or(NatDrop::NoMapping);
+                            return self.drop_at_nat(nat, cause, id, size);
+                        }
+                    }
+                }
+            },
+        };
+        let Some(&route) = self.route_of.get(&(from_node, to_node)) else {
+            return self.drop_unroutable(id, size);
         };
         let first = self.routes[route][0];
         let packet = InFlight {
@@ -538,8 +701,32 @@ impl Simulator {
             entered_link_at: self.now,
             ecn,
             data,
+            nat: via_nat,
         };
         self.enqueue(first, packet);
+    }
+
+    fn drop_unroutable(&mut self, packet: u64, size: usize) {
+        self.unroutable.add(size);
+        self.trace.record(TraceEvent {
+            at: self.now,
+            packet,
+            size,
+            kind: TraceKind::Dropped {
+                link: None,
+                cause: DropCause::NoRoute,
+            },
+        });
+    }
+
+    fn drop_at_nat(&mut self, nat: NatId, cause: NatDrop, packet: u64, size: usize) {
+        self.nat_dropped.add(size);
+        self.trace.record(TraceEvent {
+            at: self.now,
+            packet,
+            size,
+            kind: TraceKind::NatDropped { nat, cause },
+        });
     }
 
     fn check_node(&self, node: NodeId) -> Result<(), SimError> {
@@ -571,6 +758,7 @@ impl std::fmt::Debug for Simulator {
             .field("seed", &self.seed)
             .field("nodes", &self.nodes.len())
             .field("links", &self.links.len())
+            .field("nats", &self.nats.len())
             .field("pending_events", &self.events.len())
             .finish()
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::LinkId;
+use super::nat::{NatDrop, NatId};
 use super::stats::DropCause;
 
 /// What happened to a datagram.
@@ -49,6 +50,22 @@ pub enum TraceKind {
     Reordered {
         /// The link.
         link: LinkId,
+    },
+    /// It created a mapping of a NAT on its way out.
+    NatMapped {
+        /// The NAT.
+        nat: NatId,
+        /// The sender's internal address.
+        private: SocketAddr,
+        /// The new public address.
+        public: SocketAddr,
+    },
+    /// A NAT dropped it.
+    NatDropped {
+        /// The NAT.
+        nat: NatId,
+        /// Why.
+        cause: NatDrop,
     },
     /// It reached its destination node, `one_way` after it was sent.
     Delivered {
