@@ -165,10 +165,11 @@ fn tcp_requests<R: Runtime>(
                 (handle, true)
             }
         };
-        if moved && let Some(conn) = state.core.weir_connection(handle) {
+        if moved {
             // What went out the old way may be lost there: find out now, not after a probe
-            // timeout that backs off.
-            conn.probe_now(now);
+            // timeout that backs off; and a new connection ID keeps the two transports from
+            // being linked by an observer.
+            state.core.path_moved(now, handle);
         }
     }
     next

@@ -82,6 +82,25 @@ impl Engine {
         }
     }
 
+    /// The driver now carries client connection `handle`'s datagrams another way (another
+    /// transport): it moves to a spare connection ID and probes at once where it can (a
+    /// confirmed handshake, a spare ID), and otherwise only probes. Nothing on the QUIC path.
+    pub(crate) fn path_moved(&mut self, now: Instant, handle: ConnectionHandle) {
+        let Self::Weir(endpoint) = self else {
+            return;
+        };
+        let moved = endpoint.local_path_changed(
+            now,
+            handle,
+            weir_core::connection::LocalPathChange::Network,
+        );
+        if !matches!(moved, Ok(true))
+            && let Some(conn) = endpoint.connection(handle)
+        {
+            conn.probe_now(now);
+        }
+    }
+
     /// A weir connection (lanes are weir's alone); `None` on the QUIC path.
     pub(crate) fn weir_connection(
         &mut self,
