@@ -11,6 +11,10 @@ use weir_core::config::{EndpointConfig, ServerConfig, TransportConfig};
 use weir_core::connection::Event;
 use weir_core::crypto::{ClientTls, Identity, TlsConfig};
 use weir_core::endpoint::{ConnectionHandle, Endpoint};
+use weir_core::rendezvous::{
+    ClientConfig, ClientEvent, Handled, RendezvousClient, RendezvousServer, SessionId,
+    is_rendezvous,
+};
 use weir_core::sim::{
     Bitrate, LinkConfig, NatConfig, NatId, NatKind, NatStats, Node, NodeId, Simulator,
 };
@@ -857,4 +861,291 @@ fn nat_topology_errors_are_typed() {
         .expect("same private address behind another NAT");
     sim.add_node_behind(nat, private(), Rendezvous::default())
         .expect("the old private address is free again");
+}
+
+/// A weir peer and its rendezvous client on one socket (one address behind its NAT), as a
+/// driver runs them: rendezvous messages go to the client (a relayed datagram comes out of it
+/// as the peer's), everything else to the endpoint; once the path to the other peer is known
+/// (punched or relayed) the connecting side connects weir to it, and while relaying, weir's
+/// datagrams to the peer are wrapped for the service.
+struct PunchingPeer<A: App> {
+    inner: EndpointNode<A>,
+    rendezvous: RendezvousClient,
+    connects: bool,
+    connected_to: Option<SocketAddr>,
+    /// The rendezvous client's events, when they came.
+    events: Vec<(Instant, ClientEvent)>,
+    scratch: Vec<u8>,
+}
+
+impl<A: App> PunchingPeer<A> {
+    fn new(inner: EndpointNode<A>, rendezvous: RendezvousClient, connects: bool) -> Self {
+        Self {
+            inner,
+            rendezvous,
+            connects,
+            connected_to: None,
+            events: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn after_input(&mut self, now: Instant) {
+        while let Some(event) = self.rendezvous.poll_event() {
+            self.events.push((now, event));
+            if let ClientEvent::Punched { peer } | ClientEvent::Relaying { peer } = event
+                && self.connects
+                && self.connected_to.is_none()
+            {
+                self.inner.endpoint.connect(now, peer).expect("connect");
+                self.connected_to = Some(peer);
+            }
+        }
+    }
+}
+
+impl<A: App> Node for PunchingPeer<A> {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
+        if !is_rendezvous(&datagram) {
+            self.inner.handle_datagram(now, from, ecn, datagram);
+            return;
+        }
+        if let Handled::Relayed { from, datagram } = self.rendezvous.handle(now, from, &datagram) {
+            let datagram = BytesMut::from(datagram);
+            self.inner.handle_datagram(now, from, None, datagram);
+        }
+        self.after_input(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.rendezvous.poll_timeout().is_some_and(|t| t <= now) {
+            self.rendezvous.handle_timeout(now);
+            self.after_input(now);
+        }
+        if self.inner.poll_timeout().is_some_and(|t| t <= now) {
+            self.inner.handle_timeout(now);
+        }
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some((destination, bytes)) = self.rendezvous.poll_transmit() {
+            buf.extend_from_slice(&bytes);
+            return Some(Transmit {
+                destination,
+                ecn: None,
+                size: bytes.len(),
+                segment_size: None,
+            });
+        }
+        let transmit = self.inner.poll_transmit(now, buf)?;
+        let relayed = self.rendezvous.peer().filter(|&(_, relayed)| relayed);
+        match relayed {
+            Some((peer, _)) if transmit.destination == peer => {
+                self.scratch.clear();
+                let server = self.rendezvous.wrap_relay(buf, &mut self.scratch)?;
+                buf.clear();
+                buf.extend_from_slice(&self.scratch);
+                Some(Transmit {
+                    destination: server,
+                    ecn: None,
+                    size: buf.len(),
+                    segment_size: None,
+                })
+            }
+            _ => Some(transmit),
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        [self.inner.poll_timeout(), self.rendezvous.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The rendezvous service as a simulator node.
+struct RendezvousNode(RendezvousServer);
+
+impl Node for RendezvousNode {
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        _: Option<EcnCodepoint>,
+        datagram: BytesMut,
+    ) {
+        self.0.handle(now, from, &datagram);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.0.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, _: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let (destination, bytes) = self.0.poll_transmit()?;
+        buf.extend_from_slice(&bytes);
+        Some(Transmit {
+            destination,
+            ecn: None,
+            size: bytes.len(),
+            segment_size: None,
+        })
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.0.poll_timeout()
+    }
+}
+
+/// What one hole-punching run did.
+#[derive(Debug)]
+struct PunchRun {
+    punched: bool,
+    relayed: bool,
+    /// From the start to the connecting peer's handshake.
+    connected_after: Option<Duration>,
+    received: u64,
+    corrupt: u64,
+    relayed_bytes: u64,
+}
+
+const PUNCH_BYTES: u64 = 100_000;
+
+/// Two weir peers behind NATs of kinds `a` (it connects and sends) and `b` (it accepts and
+/// checks), the rendezvous service public at `addr(9)`; 20 ms links between every pair.
+fn punch_and_transfer(seed: u64, a: NatKind, b: NatKind) -> PunchRun {
+    let t0 = epoch();
+    let mut sim = Simulator::new(seed, t0);
+    let service_addr = addr(9);
+    let service = RendezvousServer::new(weir_core::rendezvous::ServerConfig {
+        // A whole test transfer through the relay, quickly.
+        relay_rate: 1_000_000,
+        relay_burst: 200_000,
+        ..weir_core::rendezvous::ServerConfig::default()
+    })
+    .expect("service");
+    let service = sim
+        .add_node(service_addr, RendezvousNode(service))
+        .expect("service node");
+    let identity = Identity::self_signed(["localhost"]).expect("identity");
+    let transport = TransportConfig::default();
+    let mut a_ep = Endpoint::new(
+        t0,
+        EndpointConfig::tls_fixed(
+            seed + 1,
+            TlsConfig::client(ClientTls::pinned(vec![identity.fingerprint()]).expect("pins")),
+        ),
+        None,
+    )
+    .expect("a");
+    a_ep.set_client_config(transport.clone()).expect("config");
+    let b_ep = Endpoint::new(
+        t0,
+        EndpointConfig::tls_fixed(seed + 2, TlsConfig::server(&identity).expect("tls")),
+        Some(ServerConfig::new(
+            transport,
+            weir_tests::retry_policy(false),
+        )),
+    )
+    .expect("b");
+    let session = SessionId([seed as u8; 16]);
+    let client =
+        |nonce| RendezvousClient::new(t0, service_addr, session, nonce, ClientConfig::default());
+    let nat_a = sim.add_nat(NatConfig::new(a, nat_ip(1))).expect("nat a");
+    let nat_b = sim.add_nat(NatConfig::new(b, nat_ip(2))).expect("nat b");
+    let peer_a = sim
+        .add_node_behind(
+            nat_a,
+            private(),
+            PunchingPeer::new(
+                EndpointNode::new(a_ep, PhasedSender::new(vec![(Duration::ZERO, PUNCH_BYTES)])),
+                client(seed * 2 + 1),
+                true,
+            ),
+        )
+        .expect("a");
+    let peer_b = sim
+        .add_node_behind(
+            nat_b,
+            private(),
+            PunchingPeer::new(
+                EndpointNode::new(b_ep, CheckingReceiver::default()),
+                client(seed * 2 + 2),
+                false,
+            ),
+        )
+        .expect("b");
+    let short = LinkConfig {
+        delay: Duration::from_millis(20),
+        ..LinkConfig::default()
+    };
+    for (x, y) in [(peer_a, service), (peer_b, service), (peer_a, peer_b)] {
+        sim.connect(x, y, short.clone(), short.clone())
+            .expect("link");
+    }
+    sim.run_until(Duration::from_secs(15)).expect("sim");
+    let a_node = sim.node::<PunchingPeer<PhasedSender>>(peer_a).expect("a");
+    let b_node = sim
+        .node::<PunchingPeer<CheckingReceiver>>(peer_b)
+        .expect("b");
+    let happened = |events: &[(Instant, ClientEvent)], punched: bool| {
+        events.iter().any(|(_, e)| match e {
+            ClientEvent::Punched { .. } => punched,
+            ClientEvent::Relaying { .. } => !punched,
+            _ => false,
+        })
+    };
+    PunchRun {
+        punched: happened(&a_node.events, true) && happened(&b_node.events, true),
+        relayed: happened(&a_node.events, false) || happened(&b_node.events, false),
+        connected_after: a_node.inner.app.connected_at.map(|t| t - t0),
+        received: b_node.inner.app.received,
+        corrupt: b_node.inner.app.corrupt,
+        relayed_bytes: sim
+            .node::<RendezvousNode>(service)
+            .expect("service")
+            .0
+            .stats()
+            .relayed_bytes,
+    }
+}
+
+/// Hole punching with the rendezvous service, for every pair of NAT types: the peers punch
+/// through wherever the NATs allow it (all pairs but symmetric with port-restricted or
+/// symmetric) and connect weir directly; elsewhere they fall back to the service's relay and
+/// weir runs through it. Every byte arrives either way.
+#[test]
+fn hole_punching_connects_every_nat_pair_directly_or_through_the_relay() {
+    let mut rows = Vec::new();
+    for (i, &a) in NatKind::ALL.iter().enumerate() {
+        for (j, &b) in NatKind::ALL.iter().enumerate() {
+            let run = punch_and_transfer(40 + (i * 4 + j) as u64, a, b);
+            let direct = punching_works(a, b);
+            assert_eq!(run.punched, direct, "{a} → {b}: {run:?}");
+            assert_eq!(run.relayed, !direct, "{a} → {b}: {run:?}");
+            assert_eq!(
+                (run.received, run.corrupt),
+                (PUNCH_BYTES, 0),
+                "{a} → {b}: {run:?}"
+            );
+            if direct {
+                assert_eq!(run.relayed_bytes, 0, "{a} → {b}: {run:?}");
+            } else {
+                assert!(run.relayed_bytes >= PUNCH_BYTES, "{a} → {b}: {run:?}");
+            }
+            let connected = run.connected_after.expect("connected");
+            rows.push(format!(
+                "{a:>20} → {b:<20} {:>8} connected after {connected:?}",
+                if direct { "punched" } else { "relayed" }
+            ));
+        }
+    }
+    eprintln!("{}", rows.join("\n"));
 }
