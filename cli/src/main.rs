@@ -9,6 +9,7 @@ mod estimates;
 mod matrix;
 mod perf;
 mod proxy;
+mod rendezvous;
 mod report;
 mod scenario;
 mod sim_cmd;
@@ -39,6 +40,9 @@ enum Command {
     /// Forward UDP between clients and an upstream through the simulator's link model, in
     /// real time: real programs on a bad network, on one machine.
     Proxy(proxy::ProxyArgs),
+    /// Serve peer-to-peer rendezvous: introduce two players behind NATs to each other for UDP
+    /// hole punching, and relay their traffic (bounded per pair) when punching fails.
+    Rendezvous(rendezvous::RendezvousArgs),
 }
 
 /// A failure of a command, reported on standard error with a non-zero exit status.
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim_cmd::run(&args),
         Command::Perf(args) => perf::run(&args).map_err(CliError::from),
         Command::Proxy(args) => proxy::run(&args),
+        Command::Rendezvous(args) => rendezvous::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,6 +133,7 @@ mod tests {
             Command::Sim(args) => sim_cmd::run(&args),
             Command::Perf(args) => perf::run(&args).map_err(CliError::from),
             Command::Proxy(args) => proxy::run(&args),
+            Command::Rendezvous(args) => rendezvous::run(&args),
         }
     }
 

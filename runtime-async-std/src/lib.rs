@@ -110,6 +110,9 @@ pub use weir_runtime::tcp::{
     available_congestion_controls, read_settings,
 };
 
+/// Meeting a peer through a rendezvous service ([`weir_core::rendezvous`]).
+pub use weir_runtime::{PeerPath, RendezvousError};
+
 pub use weir_core;
 pub use weir_core::wire::VarInt;
 

@@ -19,8 +19,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use weir_core::EcnCodepoint;
+use weir_core::{EcnCodepoint, Transmit};
 
+use crate::rendezvous;
 use crate::runtime::{DriverTimer, Runtime};
 use crate::shared::{Shared, State, TcpRequestKind};
 use crate::socket::{TxQueue, UdpIo};
@@ -74,6 +75,16 @@ impl<R: Runtime> Driver<R> {
         state.driver_running(cx.waker());
         let now = state.now();
         for (from, ecn, datagram) in self.rx.drain(..) {
+            if weir_core::rendezvous::is_rendezvous(&datagram) {
+                // The rendezvous service's (or a punching peer's) message; a datagram the
+                // service relayed comes out as the peer's.
+                if let Some((peer, relayed)) =
+                    rendezvous::receive(&mut state.meetings, now, from, &datagram)
+                {
+                    state.core.handle_datagram(now, peer, None, relayed);
+                }
+                continue;
+            }
             state.core.handle_datagram(now, from, ecn, datagram);
         }
         let timer_fired = self.deadline.is_some_and(|at| at <= now);
@@ -81,6 +92,13 @@ impl<R: Runtime> Driver<R> {
             state.core.handle_timeout(now);
         }
         let tcp_deadline = tcp_requests(&mut self.tcp, &mut state, now);
+        let meetings_deadline = if state.meetings.is_empty() {
+            None
+        } else {
+            rendezvous::on_timeout(&mut state.meetings, now)
+        };
+        let mut extra = Vec::new();
+        rendezvous::transmits(&mut state.meetings, &mut extra);
         // While earlier sends wait for the socket the core keeps its datagrams (and can still
         // batch them); otherwise drain it into the queue.
         let mut more_tx = !self.tx.is_empty();
@@ -93,17 +111,32 @@ impl<R: Runtime> Driver<R> {
                     .tx
                     .fill(|buf| state.core.poll_transmit(now, max_segments, buf))
             {
-                // Datagrams to a peer reached over TCP go to its link instead.
-                self.tx
-                    .divert_last(|to, segment, bytes| self.tcp.divert(to, segment, bytes));
+                // Datagrams to a peer reached over TCP go to its link instead, and those to
+                // a peer the rendezvous service relays to go to the service, wrapped.
+                let meetings = &mut state.meetings;
+                self.tx.divert_last(|to, segment, bytes| {
+                    self.tcp.divert(to, segment, bytes)
+                        || rendezvous::wrap(meetings, to, segment, bytes, &mut extra)
+                });
             }
             more_tx = self.tx.datagrams() >= TX_DATAGRAMS;
         }
+        for (destination, bytes) in extra {
+            self.tx.fill(|buf| {
+                buf.extend_from_slice(&bytes);
+                Some(Transmit {
+                    destination,
+                    size: bytes.len(),
+                    segment_size: None,
+                    ecn: None,
+                })
+            });
+        }
         state.dispatch_events();
-        let mut deadline = match (state.core.poll_timeout(), tcp_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let mut deadline = [state.core.poll_timeout(), tcp_deadline, meetings_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         let exit = state.driver_may_exit();
         drop(state);
 

@@ -18,6 +18,7 @@ use crate::driver::Driver;
 use crate::engine::Engine;
 use crate::error::{BindError, ConnectError, SocketConfigError};
 use crate::quic::QuicEndpoint;
+use crate::rendezvous::{MAX_MEETINGS, Meeting, PeerPath, RendezvousError};
 use crate::runtime::{DriverTimer, Runtime};
 use crate::shared::{ConnState, Shared, TcpRequest, TcpRequestKind};
 use crate::socket::{self, SocketInfo, SocketStats, UdpIo};
@@ -215,6 +216,76 @@ impl<R: Runtime> Endpoint<R> {
     /// What the socket did, including the errors it counted and survived.
     pub fn socket_stats(&self) -> SocketStats {
         self.inner.shared.counters.snapshot()
+    }
+
+    /// Meets another peer through the rendezvous service at `service` (see
+    /// [`weir_core::rendezvous`]), from this endpoint's own socket: both peers call it with the
+    /// same secret `session` (from the game's lobby); it returns once the path to the other
+    /// peer is known — punched through both NATs, or relayed by the service when punching
+    /// failed (or [`ClientConfig::relay_only`](weir_core::rendezvous::ClientConfig) asks for
+    /// it). Then one peer [`connect`](Self::connect)s to [`PeerPath::peer`] and the other
+    /// [`accept`](Self::accept)s (the lobby decides who). The meeting lives on — it keeps the
+    /// relay and the NAT's mapping to the service alive — until
+    /// [`leave_rendezvous`](Self::leave_rendezvous); meeting again with the same session starts
+    /// over. Refused on the QUIC path.
+    pub async fn rendezvous(
+        &self,
+        service: SocketAddr,
+        session: weir_core::rendezvous::SessionId,
+        config: weir_core::rendezvous::ClientConfig,
+    ) -> Result<PeerPath, RendezvousError> {
+        {
+            let mut state = self.inner.shared.lock();
+            if state.closing || state.driver_gone || matches!(state.core, Engine::Quic(_)) {
+                return Err(RendezvousError::Unavailable);
+            }
+            state.meetings.retain(|m| m.session != session);
+            if state.meetings.len() >= MAX_MEETINGS {
+                return Err(RendezvousError::TooManyMeetings);
+            }
+            let mut nonce = [0u8; 8];
+            getrandom::fill(&mut nonce).map_err(|_| RendezvousError::Unavailable)?;
+            let now = state.now();
+            state.meetings.push(Meeting::new(
+                now,
+                service,
+                session,
+                u64::from_be_bytes(nonce),
+                config,
+            ));
+            state.wake_driver();
+        }
+        poll_fn(|cx| {
+            let mut state = self.inner.shared.lock();
+            if state.driver_gone {
+                return Poll::Ready(Err(RendezvousError::Unavailable));
+            }
+            let Some(index) = state.meetings.iter().position(|m| m.session == session) else {
+                return Poll::Ready(Err(RendezvousError::Unavailable));
+            };
+            match state.meetings[index].outcome {
+                Some(Ok(path)) => Poll::Ready(Ok(path)),
+                Some(Err(e)) => {
+                    // A failed meeting keeps nothing alive.
+                    state.meetings.remove(index);
+                    Poll::Ready(Err(e))
+                }
+                None => {
+                    state.meetings[index].waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Ends the meeting of `session`: no more registrations with the service, no more relay.
+    /// Returns whether there was one.
+    pub fn leave_rendezvous(&self, session: weir_core::rendezvous::SessionId) -> bool {
+        let mut state = self.inner.shared.lock();
+        let before = state.meetings.len();
+        state.meetings.retain(|m| m.session != session);
+        state.meetings.len() != before
     }
 
     /// What the TCP transport did: links opened, accepted and closed, records carried and

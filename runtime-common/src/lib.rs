@@ -47,6 +47,7 @@ mod error;
 mod io_traits;
 mod lane;
 mod quic;
+mod rendezvous;
 pub mod runtime;
 mod shared;
 mod socket;
@@ -64,6 +65,7 @@ pub use lane::Lane;
 pub use quic::{QuicConfig, QuicConfigError};
 /// quinn-proto, whose configurations [`QuicConfig`] holds.
 pub use quinn_proto;
+pub use rendezvous::{PeerPath, RendezvousError};
 pub use socket::{SocketInfo, SocketStats};
 pub use stream::{RecvStream, SendStream};
 pub use tcp::{TcpStats, TcpTransport, Transport};

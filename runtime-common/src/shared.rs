@@ -64,6 +64,7 @@ impl Shared {
                 abandon: false,
                 driver_gone: false,
                 tcp_requests: Vec::new(),
+                meetings: Vec::new(),
             }),
             info,
             counters,
@@ -209,6 +210,8 @@ pub(crate) struct State {
     pub(crate) driver_gone: bool,
     /// Work for the driver's TCP links, each due at its instant.
     pub(crate) tcp_requests: Vec<TcpRequest>,
+    /// Rendezvous meetings with other peers (at most [`crate::rendezvous::MAX_MEETINGS`]).
+    pub(crate) meetings: Vec<crate::rendezvous::Meeting>,
 }
 
 /// Something the driver's TCP links must do ([`crate::tcp`]).

@@ -84,6 +84,7 @@
 
 #[cfg(feature = "proxy")]
 pub mod proxy;
+pub mod rendezvous;
 mod rt;
 mod tcp;
 
@@ -109,6 +110,9 @@ pub use weir_runtime::{
 pub use weir_runtime::{
     JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Played, Pushed,
 };
+
+/// Meeting a peer through a rendezvous service ([`weir_core::rendezvous`]).
+pub use weir_runtime::{PeerPath, RendezvousError};
 
 pub use weir_core;
 pub use weir_core::wire::VarInt;

@@ -483,6 +483,8 @@ pub enum LiveError {
     NotOnMio(&'static str),
     #[error("--transport tcp needs the TCP transport (not --no-tcp, not --quic)")]
     TcpOff,
+    #[error(transparent)]
+    Rendezvous(weir_tokio::rendezvous::RendezvousServiceError),
 }
 
 /// A multi-threaded runtime for the live commands.

@@ -25,6 +25,9 @@ pub struct ClientConfig {
     pub punch_interval: Duration,
     /// Punching that has not worked after this long falls back to the relay.
     pub punch_timeout: Duration,
+    /// Skip punching and relay from the start: the peer never learns our address (a player
+    /// who hides it), or a path known to defeat punching.
+    pub relay_only: bool,
 }
 
 impl Default for ClientConfig {
@@ -35,6 +38,7 @@ impl Default for ClientConfig {
             server_timeout: Duration::from_secs(10),
             punch_interval: Duration::from_millis(50),
             punch_timeout: Duration::from_secs(3),
+            relay_only: false,
         }
     }
 }
@@ -204,11 +208,16 @@ impl RendezvousClient {
                         self.events.push_back(ClientEvent::Registered { observed });
                     }
                     self.events.push_back(ClientEvent::PeerFound { peer });
-                    self.phase = Phase::Punching {
-                        peer,
-                        until: now + self.config.punch_timeout,
-                    };
-                    self.next_punch = now;
+                    if self.config.relay_only {
+                        self.phase = Phase::Relayed { peer };
+                        self.events.push_back(ClientEvent::Relaying { peer });
+                    } else {
+                        self.phase = Phase::Punching {
+                            peer,
+                            until: now + self.config.punch_timeout,
+                        };
+                        self.next_punch = now;
+                    }
                 }
             }
             Message::Refused { reason } if from_server => {
@@ -253,8 +262,10 @@ impl RendezvousClient {
     }
 
     fn punched(&mut self, peer: SocketAddr) {
-        // A late punch after we fell back to the relay still moves us to the direct path.
-        if matches!(self.phase, Phase::Punching { .. } | Phase::Relayed { .. }) {
+        // A late punch after we fell back to the relay still moves us to the direct path
+        // (unless we relay on purpose).
+        let relayed = matches!(self.phase, Phase::Relayed { .. }) && !self.config.relay_only;
+        if matches!(self.phase, Phase::Punching { .. }) || relayed {
             self.phase = Phase::Direct { peer };
             self.events.push_back(ClientEvent::Punched { peer });
         }

@@ -33,7 +33,9 @@ impl Default for ServerConfig {
             // 256 kbit/s: a game's traffic with room for bursts, not a file transfer.
             relay_rate: 32_000,
             relay_burst: 64_000,
-            max_relay_payload: 1452,
+            // A relayed datagram gains the 21-byte header: 1400 + 21 fits a 1500-byte MTU
+            // over IPv6 with room for a tunnel. A peer's path MTU discovery finds the bound.
+            max_relay_payload: 1400,
             max_queued: 4096,
         }
     }
@@ -181,9 +183,11 @@ impl RendezvousServer {
             }
         }
         let timeout = self.config.registration_timeout;
+        let burst = self.config.relay_burst as f64;
         let session = self.sessions.entry(id).or_insert_with(|| Session {
             members: [None, None],
-            tokens: 0.0,
+            // Full: a pair that just fell back to the relay gets its handshake through at once.
+            tokens: burst,
             refilled: now,
         });
         // A member that timed out leaves room; a member registering again from another
@@ -440,8 +444,8 @@ mod tests {
         );
         assert!(drain(&mut server).is_empty());
         assert_eq!(server.stats().relay_dropped, 2);
-        // The bucket starts empty: the first second earns 10 kB, capped at the 3 kB burst.
-        let later = now + Duration::from_secs(1);
+        // The bucket starts full (3 kB burst) and refills at 10 kB/s up to the burst.
+        let later = now;
         let big = [7u8; 1000];
         for _ in 0..5 {
             server.handle(
@@ -455,7 +459,7 @@ mod tests {
         assert!(relayed.iter().all(|(to, _)| *to == addr(2)));
         assert_eq!(server.stats().relayed_bytes, 3000);
         // Oversized payloads never pass.
-        let huge = [0u8; 1453];
+        let huge = [0u8; 1401];
         let much_later = later + Duration::from_secs(10);
         server.handle(
             much_later,
