@@ -89,7 +89,11 @@ pub async fn run<R: Runtime>(args: &ClientArgs) -> Result<(), LiveError> {
             return Err(LiveError::TickRate);
         }
     }
-    let local: SocketAddr = match args.connect {
+    let target = args
+        .connect
+        .or(args.transport.rendezvous)
+        .ok_or(LiveError::NoServer)?;
+    let local: SocketAddr = match target {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
@@ -102,7 +106,11 @@ pub async fn run<R: Runtime>(args: &ClientArgs) -> Result<(), LiveError> {
         return Err(LiveError::TcpOff);
     }
     let endpoint = weir_runtime::Endpoint::<R>::bind(local, config).await?;
-    let conn = endpoint.connect(args.connect).await?;
+    let server = match args.transport.meet(&endpoint).await? {
+        Some(path) => path.peer,
+        None => target,
+    };
+    let conn = endpoint.connect(server).await?;
     let outcome = match args.mode {
         Mode::Bulk => bulk(&conn, args).await?,
         Mode::Game => game(&conn, args).await?,

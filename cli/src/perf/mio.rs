@@ -81,7 +81,11 @@ fn bulk(args: &ClientArgs) -> Result<(Outcome, Option<ConnectionStats>, SocketSu
     if args.transport.carrier == super::TransportKind::Tcp {
         return Err(LiveError::NotOnMio("the TCP transport"));
     }
-    let local: SocketAddr = match args.connect {
+    if args.transport.rendezvous.is_some() {
+        return Err(LiveError::NotOnMio("--rendezvous"));
+    }
+    let target = args.connect.ok_or(LiveError::NoServer)?;
+    let local: SocketAddr = match target {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
@@ -93,7 +97,7 @@ fn bulk(args: &ClientArgs) -> Result<(Outcome, Option<ConnectionStats>, SocketSu
     let mut poll = Poll::new()?;
     endpoint.register(poll.registry(), ENDPOINT)?;
     let mut events = Events::with_capacity(256);
-    let handle = endpoint.connect(args.connect)?;
+    let handle = endpoint.connect(target)?;
 
     let limit = if args.duration.is_some() {
         u64::MAX

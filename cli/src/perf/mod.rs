@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use weir_core::config::{RateLimit, ServerConfig, TransportConfig};
+use weir_core::rendezvous::SessionId;
+use weir_runtime::runtime::Runtime;
 
 use crate::adapt_args::AdaptPolicy;
 use weir_core::congestion::ControllerKind;
@@ -229,6 +231,23 @@ pub struct TransportArgs {
     /// /proc/sys/net/ipv4/tcp_available_congestion_control).
     #[arg(long, value_name = "NAME")]
     pub tcp_congestion: Option<String>,
+    /// Meet the other end through the rendezvous service at ADDR (`weir rendezvous`) instead of
+    /// by address: both ends give the same `--session`; the client then connects to the
+    /// server's public address, punched through both NATs, or through the service's relay
+    /// when punching fails.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "session",
+        conflicts_with = "quic"
+    )]
+    pub rendezvous: Option<SocketAddr>,
+    /// The meeting's secret with `--rendezvous`: 32 hex digits both ends share.
+    #[arg(long, value_parser = parse_session, value_name = "HEX")]
+    pub session: Option<SessionId>,
+    /// With `--rendezvous`: go through the service's relay, never punch.
+    #[arg(long, requires = "rendezvous")]
+    pub relay_only: bool,
     /// With `--quic`: the application protocol (ALPN) to offer or accept, so that any QUIC
     /// peer that speaks it can take part.
     #[arg(
@@ -342,6 +361,44 @@ pub struct ServerArgs {
     pub transport: TransportArgs,
 }
 
+/// A rendezvous session's secret from 32 hex digits.
+fn parse_session(input: &str) -> Result<SessionId, String> {
+    let digits = input.trim();
+    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("a session is 32 hex digits (16 bytes)".into());
+    }
+    let mut bytes = [0u8; 16];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(SessionId(bytes))
+}
+
+impl TransportArgs {
+    /// Meets the other end through `--rendezvous`, if given: the path to it.
+    pub(crate) async fn meet<R: Runtime>(
+        &self,
+        endpoint: &weir_runtime::Endpoint<R>,
+    ) -> Result<Option<weir_tokio::PeerPath>, LiveError> {
+        let (Some(service), Some(session)) = (self.rendezvous, self.session) else {
+            return Ok(None);
+        };
+        let config = weir_core::rendezvous::ClientConfig {
+            relay_only: self.relay_only,
+            ..Default::default()
+        };
+        let path = endpoint.rendezvous(service, session, config).await?;
+        eprintln!(
+            "met through {service}: peer {} ({}), our public address {}",
+            path.peer,
+            if path.relayed { "relayed" } else { "direct" },
+            path.observed
+                .map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+        );
+        Ok(Some(path))
+    }
+}
+
 /// What carries a client's datagrams (`--transport`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TransportKind {
@@ -376,9 +433,9 @@ pub enum Mode {
 /// Arguments of `weir perf client`.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// The server's address.
-    #[arg(long, value_name = "ADDR")]
-    pub connect: SocketAddr,
+    /// The server's address (not with `--rendezvous`, which finds it).
+    #[arg(long, value_name = "ADDR", required_unless_present = "rendezvous")]
+    pub connect: Option<SocketAddr>,
     /// What to measure.
     #[arg(long, value_enum, default_value = "bulk")]
     pub mode: Mode,
@@ -483,6 +540,10 @@ pub enum LiveError {
     NotOnMio(&'static str),
     #[error("--transport tcp needs the TCP transport (not --no-tcp, not --quic)")]
     TcpOff,
+    #[error("rendezvous: {0}")]
+    Meet(#[from] weir_tokio::RendezvousError),
+    #[error("--connect or --rendezvous names the server")]
+    NoServer,
     #[error(transparent)]
     Rendezvous(weir_tokio::rendezvous::RendezvousServiceError),
 }

@@ -43,6 +43,8 @@ pub async fn run<R: Runtime>(args: &ServerArgs) -> Result<(), LiveError> {
             tcp.listen_addr.unwrap_or(endpoint.local_addr())
         );
     }
+    // A server met through a rendezvous service serves the client it met (and any other).
+    args.transport.meet(&endpoint).await?;
     if let Some(every) = args.status {
         tokio::spawn(status(endpoint.clone(), every));
     }
