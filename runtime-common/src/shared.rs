@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::Instant;
 
-use weir_core::adapt::StrategyChange;
+use weir_core::adapt::{StrategyChange, TransportChoice};
 use weir_core::connection::{ConnectionError, ConnectionStats, Event};
 use weir_core::endpoint::ConnectionHandle;
 use weir_core::lanes::LaneEvent;
@@ -65,6 +65,7 @@ impl Shared {
                 driver_gone: false,
                 tcp_requests: Vec::new(),
                 meetings: Vec::new(),
+                follow_transport: tcp.as_ref().is_some_and(|t| t.follow_recommendation),
             }),
             info,
             counters,
@@ -212,6 +213,9 @@ pub(crate) struct State {
     pub(crate) tcp_requests: Vec<TcpRequest>,
     /// Rendezvous meetings with other peers (at most [`crate::rendezvous::MAX_MEETINGS`]).
     pub(crate) meetings: Vec<crate::rendezvous::Meeting>,
+    /// Clients move to TCP when their strategy recommends it
+    /// ([`TcpTransport::follow_recommendation`]).
+    follow_transport: bool,
 }
 
 /// Something the driver's TCP links must do ([`crate::tcp`]).
@@ -303,6 +307,9 @@ impl State {
     pub(crate) fn dispatch_events(&mut self) {
         while let Some((handle, event)) = self.core.poll_event() {
             let state = self.conns.entry(handle).or_default();
+            // A client whose strategy now recommends TCP (UDP losing heavily without a queue:
+            // a network that drops UDP) moves there, if the endpoint follows recommendations.
+            let mut to_tcp = false;
             match event {
                 Event::Incoming { remote } => {
                     state.inbound = true;
@@ -359,6 +366,10 @@ impl State {
                         reason = %change.reason,
                         "strategy changed"
                     );
+                    to_tcp = self.follow_transport
+                        && !state.inbound
+                        && change.new.transport == TransportChoice::Tcp
+                        && change.old.transport != TransportChoice::Tcp;
                     if state.strategy_changes.len() >= STRATEGY_CHANGES_KEPT {
                         state.strategy_changes.pop_front();
                     }
@@ -384,6 +395,11 @@ impl State {
                         self.drain_wakers.wake_all();
                     }
                 }
+            }
+            if to_tcp && let Some(remote) = self.core.connection(handle).map(|c| c.remote_address())
+            {
+                tracing::info!(%handle, %remote, "the strategy recommends TCP: switching");
+                self.request_transport(remote, TcpRequestKind::Open(handle));
             }
         }
     }

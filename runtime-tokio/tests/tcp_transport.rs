@@ -237,3 +237,83 @@ async fn malformed_records_and_a_flood_of_streams_leave_the_listener_serving() {
     .await
     .expect("bounded");
 }
+
+/// A network that throttles UDP (40 % of datagrams lost each way, no queue) behind `weir proxy`'s
+/// link model; TCP to the same port reaches the server. The client's strategy recommends TCP
+/// and the endpoint follows it (`TcpTransport::follow_recommendation`, on by default): the
+/// upload finishes over TCP, every byte checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_moves_to_tcp_when_its_strategy_recommends_it() {
+    use weir_tokio::proxy::{Proxy, ProxyConfig};
+    use weir_tokio::weir_core::sim::{LinkConfig, LossModel, Scenario};
+    tokio::time::timeout(TEST_BOUND, async {
+        let lossy = LinkConfig {
+            delay: Duration::from_millis(5),
+            loss: LossModel::Random { p: 0.4 },
+            ..LinkConfig::default()
+        };
+        // The proxy's port number is where the server listens for TCP.
+        let placeholder = std::net::UdpSocket::bind(loopback()).expect("bind");
+        let proxy_addr = placeholder.local_addr().expect("addr");
+        drop(placeholder);
+        let server = Endpoint::bind(
+            loopback(),
+            with_tcp(server_config(), |t| t.listen_addr = Some(proxy_addr)),
+        )
+        .await
+        .expect("server");
+        let proxy = Proxy::spawn(ProxyConfig::new(
+            proxy_addr,
+            server.local_addr(),
+            Scenario::symmetric("throttled", "40 % UDP loss", lossy),
+        ))
+        .expect("proxy");
+        assert_eq!(proxy.local_addr(), proxy_addr);
+        // No fallback: the move must come from the strategy.
+        let client = Endpoint::bind(
+            loopback(),
+            with_tcp(client_config(), |t| t.fallback_after = None),
+        )
+        .await
+        .expect("client");
+        // Upload until the move, then 256 KiB more over TCP.
+        const MAX: usize = 64 << 20;
+        const CHUNK: usize = 64 << 10;
+        let receiving = tokio::spawn({
+            let server = server.clone();
+            async move {
+                let conn = server.accept().await.expect("a connection");
+                receive_checked(&conn, MAX).await
+            }
+        });
+        let conn = client.connect(proxy_addr).await.expect("connect");
+        let mut send = conn.open_uni(0).await.expect("stream");
+        let data = pattern(MAX);
+        let mut sent = 0;
+        let mut after_move = None;
+        while sent < MAX && after_move.is_none_or(|at| sent < at + (256 << 10)) {
+            send.write_all(&data[sent..sent + CHUNK])
+                .await
+                .expect("write");
+            sent += CHUNK;
+            if after_move.is_none() && client.tcp_stats().links_opened > 0 {
+                after_move = Some(sent);
+            }
+        }
+        send.finish().expect("finish");
+        assert_eq!(receiving.await.expect("server task"), sent);
+        let c = client.tcp_stats();
+        assert_eq!(c.links_opened, 1, "{c:?}");
+        assert!(c.records_sent > 100, "{c:?}");
+        let changes = conn.take_strategy_changes();
+        assert!(
+            changes
+                .iter()
+                .any(|ch| ch.new.transport.to_string() == "tcp"),
+            "{changes:?}"
+        );
+        let _ = proxy.stop().await;
+    })
+    .await
+    .expect("bounded");
+}

@@ -35,6 +35,12 @@ pub struct TcpTransport {
     pub max_links: usize,
     /// Bytes of records waiting for one link's stream at most; records beyond it are dropped.
     pub max_buffered: usize,
+    /// A client connection moves to TCP when its strategy recommends it (weir's policy does
+    /// when UDP loses more than 30 % of its packets without a standing queue: a network that
+    /// drops or throttles UDP). It does not move back on its own — over TCP the loss UDP
+    /// suffered cannot be measured — the application can, with
+    /// [`Connection::set_transport`](crate::Connection::set_transport).
+    pub follow_recommendation: bool,
 }
 
 impl Default for TcpTransport {
@@ -50,6 +56,7 @@ impl Default for TcpTransport {
             fallback_after: Some(Duration::from_secs(2)),
             max_links: 4096,
             max_buffered: 1 << 20,
+            follow_recommendation: true,
         }
     }
 }
