@@ -545,6 +545,13 @@ fn bind_sockets(
             {
                 attempt += 1;
             }
+            // The UDP port's number is taken on TCP (an HTTPS server beside an HTTP/3 one on
+            // 443, say): the endpoint serves UDP without the fallback rather than not at all.
+            // A listener the configuration names must work.
+            Err(error) if tcp.listen_addr.is_none() => {
+                tracing::warn!(%at, %error, "no TCP fallback listener: the port is taken on TCP");
+                return Ok((socket, None));
+            }
             Err(e) => return Err(e.into()),
         }
     }

@@ -317,3 +317,37 @@ async fn a_client_moves_to_tcp_when_its_strategy_recommends_it() {
     .await
     .expect("bounded");
 }
+
+/// A server whose UDP port number is taken on TCP (an HTTPS server beside it on 443, say)
+/// binds without the fallback listener and serves over UDP; a listener the configuration names
+/// explicitly must work, or `bind` fails with a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_taken_on_tcp_leaves_the_server_on_udp() {
+    tokio::time::timeout(TEST_BOUND, async {
+        let taken = std::net::TcpListener::bind(loopback()).expect("a TCP listener");
+        let addr = taken.local_addr().expect("addr");
+        let server = Endpoint::bind(addr, server_config())
+            .await
+            .expect("bound without the fallback");
+        let client = Endpoint::bind(loopback(), client_config())
+            .await
+            .expect("client");
+        let accepting = tokio::spawn({
+            let server = server.clone();
+            async move { server.accept().await }
+        });
+        let _conn = client.connect(addr).await.expect("over UDP");
+        let _accepted = accepting.await.expect("task").expect("accepted");
+        let named = Endpoint::bind(
+            loopback(),
+            with_tcp(server_config(), |t| t.listen_addr = Some(addr)),
+        )
+        .await;
+        assert!(
+            matches!(named, Err(weir_tokio::BindError::Tcp(_))),
+            "{named:?}"
+        );
+    })
+    .await
+    .expect("bounded");
+}

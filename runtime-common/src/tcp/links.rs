@@ -183,7 +183,9 @@ impl<R: Runtime> TcpLinks<R> {
             stream,
             remote,
             connecting,
-            decoder: RecordDecoder::new(MAX_RECORD, 2 * (MAX_RECORD + LENGTH_SIZE)),
+            // One whole record of the largest datagram: a peer that sends half records holds
+            // at most this much of the endpoint's memory per link.
+            decoder: RecordDecoder::new(MAX_RECORD, MAX_RECORD + LENGTH_SIZE),
             out: Vec::new(),
             written: 0,
         });

@@ -24,7 +24,9 @@ pub struct TcpTransport {
     /// A server listens for TCP links: on `listen_addr`, or on the UDP socket's address (the
     /// same port number) when that is `None`. Ignored by an endpoint without a server role.
     pub listen: bool,
-    /// Where a server listens for TCP, instead of the UDP socket's address.
+    /// Where a server listens for TCP, instead of the UDP socket's address. A listener here
+    /// that cannot be set up fails `bind`; on the UDP socket's port number, a port taken on
+    /// TCP only leaves the endpoint without the fallback (logged).
     pub listen_addr: Option<SocketAddr>,
     /// A client whose handshake has not completed this long after `connect` opens a TCP link
     /// to the server's address and sends over it from then on; `None` never falls back.
@@ -54,7 +56,8 @@ impl Default for TcpTransport {
             listen: true,
             listen_addr: None,
             fallback_after: Some(Duration::from_secs(2)),
-            max_links: 4096,
+            // With a record's worth of reassembly each, 64 MiB at most for strangers' streams.
+            max_links: 1024,
             max_buffered: 1 << 20,
             follow_recommendation: true,
         }
