@@ -133,10 +133,15 @@ impl<R: Runtime> Driver<R> {
             });
         }
         state.dispatch_events();
-        let mut deadline = [state.core.poll_timeout(), tcp_deadline, meetings_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let mut deadline = [
+            state.core.poll_timeout(),
+            tcp_deadline,
+            meetings_deadline,
+            self.tcp.next_idle(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let exit = state.driver_may_exit();
         drop(state);
 

@@ -351,3 +351,28 @@ async fn a_port_taken_on_tcp_leaves_the_server_on_udp() {
     .await
     .expect("bounded");
 }
+
+/// A stream that carries nothing is closed after the link's idle timeout: a stranger's silent
+/// streams cannot hold the link slots for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_stream_is_closed_after_the_idle_timeout() {
+    tokio::time::timeout(TEST_BOUND, async {
+        let server = Endpoint::bind(
+            loopback(),
+            with_tcp(server_config(), |t| {
+                t.idle_timeout = Duration::from_millis(300);
+            }),
+        )
+        .await
+        .expect("server");
+        let mut silent = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .expect("tcp");
+        let mut buf = [0u8; 1];
+        assert_eq!(silent.read(&mut buf).await.expect("read"), 0, "closed");
+        let s = server.tcp_stats();
+        assert_eq!((s.idle_closed, s.open_links), (1, 0), "{s:?}");
+    })
+    .await
+    .expect("bounded");
+}

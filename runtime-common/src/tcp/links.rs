@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use slab::Slab;
@@ -44,6 +45,8 @@ pub struct TcpStats {
     pub records_dropped: u64,
     /// Links closed for a malformed record (empty, or longer than a datagram can be).
     pub malformed: u64,
+    /// Links closed because no record came for [`TcpTransport::idle_timeout`].
+    pub idle_closed: u64,
     /// Links open now.
     pub open_links: u64,
 }
@@ -59,6 +62,7 @@ pub(crate) struct TcpCounters {
     records_received: AtomicU64,
     records_dropped: AtomicU64,
     malformed: AtomicU64,
+    idle_closed: AtomicU64,
     open_links: AtomicU64,
 }
 
@@ -79,6 +83,7 @@ impl TcpCounters {
             records_received: get(&self.records_received),
             records_dropped: get(&self.records_dropped),
             malformed: get(&self.malformed),
+            idle_closed: get(&self.idle_closed),
             open_links: get(&self.open_links),
         }
     }
@@ -96,6 +101,8 @@ struct Link<S> {
     /// Records waiting for the stream; `out[written..]` is still to be written.
     out: Vec<u8>,
     written: usize,
+    /// When the link last delivered a record (or was made).
+    heard: Instant,
 }
 
 /// Why a link ends.
@@ -103,6 +110,7 @@ enum End {
     Closed,
     ConnectFailed,
     Malformed,
+    Idle,
 }
 
 /// The endpoint's TCP links (see [`crate::tcp`]). Without a [`TcpTransport`] it holds nothing
@@ -188,6 +196,7 @@ impl<R: Runtime> TcpLinks<R> {
             decoder: RecordDecoder::new(MAX_RECORD, MAX_RECORD + LENGTH_SIZE),
             out: Vec::new(),
             written: 0,
+            heard: Instant::now(),
         });
         self.routes.insert(remote, index);
         self.counters
@@ -207,6 +216,7 @@ impl<R: Runtime> TcpLinks<R> {
             End::Closed => &self.counters.links_closed,
             End::ConnectFailed => &self.counters.connects_failed,
             End::Malformed => &self.counters.malformed,
+            End::Idle => &self.counters.idle_closed,
         };
         bump(counter, 1);
         self.counters
@@ -223,12 +233,18 @@ impl<R: Runtime> TcpLinks<R> {
         cx: &mut Context<'_>,
         out: &mut Vec<(SocketAddr, Option<EcnCodepoint>, BytesMut)>,
     ) -> bool {
-        if self.config.is_none() {
+        let Some(idle) = self.config.as_ref().map(|c| c.idle_timeout) else {
             return false;
-        }
+        };
         let mut more = self.poll_accept(cx);
         let mut ended = Vec::new();
+        let now = Instant::now();
         for (index, link) in self.links.iter_mut() {
+            // A stream that carries nothing holds a slot another client could use.
+            if link.heard + idle <= now {
+                ended.push((index, End::Idle));
+                continue;
+            }
             match poll_connect(link, cx) {
                 Ok(true) => {}
                 Ok(false) => continue,
@@ -282,6 +298,12 @@ impl<R: Runtime> TcpLinks<R> {
             }
         }
         true
+    }
+
+    /// When the next link falls idle, if any (the driver's timer covers it).
+    pub(crate) fn next_idle(&self) -> Option<Instant> {
+        let idle = self.config.as_ref()?.idle_timeout;
+        self.links.iter().map(|(_, l)| l.heard + idle).min()
     }
 
     /// Queues a transmit of the core (a datagram, or a batch of `segment_size`-byte datagrams)
@@ -424,6 +446,7 @@ fn read_link<S: TcpRegistration>(
             while let Some(record) = link.decoder.next() {
                 let datagram = record.map_err(|_| End::Malformed)?;
                 bump(&counters.records_received, 1);
+                link.heard = Instant::now();
                 out.push((link.remote, None, datagram));
             }
         }

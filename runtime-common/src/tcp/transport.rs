@@ -43,6 +43,9 @@ pub struct TcpTransport {
     /// suffered cannot be measured — the application can, with
     /// [`Connection::set_transport`](crate::Connection::set_transport).
     pub follow_recommendation: bool,
+    /// A link that has carried no record for this long closes (a stranger's silent stream must
+    /// not hold a slot for good); the default matches a connection's idle timeout.
+    pub idle_timeout: Duration,
 }
 
 impl Default for TcpTransport {
@@ -60,6 +63,7 @@ impl Default for TcpTransport {
             max_links: 1024,
             max_buffered: 1 << 20,
             follow_recommendation: true,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -70,6 +74,9 @@ impl TcpTransport {
         self.socket.validate()?;
         if self.max_links == 0 {
             return Err(TcpConfigError::Zero("max_links"));
+        }
+        if self.idle_timeout.is_zero() {
+            return Err(TcpConfigError::Zero("idle_timeout"));
         }
         // A link must hold at least one whole record of the largest datagram.
         if self.max_buffered < weir_core::records::MAX_RECORD + weir_core::records::LENGTH_SIZE {
