@@ -252,9 +252,7 @@ impl State {
         });
         self.wake_driver();
     }
-}
 
-impl State {
     /// The current time, never earlier than any time the core was given before (several
     /// threads read the clock and take turns at the lock).
     pub(crate) fn now(&mut self) -> Instant {

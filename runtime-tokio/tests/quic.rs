@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TEST_BOUND, fill_pattern, identity, pattern_byte};
+use common::{TEST_BOUND, fill_pattern, identity, loopback, pattern_byte};
 use tokio::io::AsyncWriteExt;
 use weir_tokio::weir_core::connection::ConnectionError;
 use weir_tokio::weir_core::crypto::{ClientTls, Identity};
@@ -21,10 +20,6 @@ use weir_tokio::{
 
 const ALPN: &[u8] = b"weir-interop";
 const BULK: u64 = 8 << 20;
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal")
-}
 
 fn trust() -> ClientTls {
     ClientTls::pinned(vec![identity().fingerprint()]).expect("pins")

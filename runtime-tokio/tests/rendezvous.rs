@@ -8,17 +8,13 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{TEST_BOUND, fill_pattern, identity, pattern_byte};
+use common::{TEST_BOUND, fill_pattern, identity, loopback, pattern_byte};
 use tokio::sync::oneshot;
 use weir_tokio::rendezvous::RendezvousService;
 use weir_tokio::weir_core::config::{ServerConfig, TransportConfig};
 use weir_tokio::weir_core::crypto::ClientTls;
 use weir_tokio::weir_core::rendezvous::{self, ClientConfig, ServerStats, SessionId};
 use weir_tokio::{Config, Endpoint, VarInt};
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal")
-}
 
 /// A player: accepts and connects on one socket. Its datagrams start at the safe 1200 bytes
 /// (a relayed path carries the service's header too: path MTU discovery finds how far it goes).

@@ -5,17 +5,12 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{TEST_BOUND, client_config, fill_pattern, pattern_byte, server_config};
+use common::{TEST_BOUND, client_config, fill_pattern, loopback, pattern_byte, server_config};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weir_tokio::{Config, Endpoint, TcpTransport, Transport, VarInt};
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal")
-}
 
 fn with_tcp(mut config: Config, tweak: impl FnOnce(&mut TcpTransport)) -> Config {
     let tcp = config.tcp.get_or_insert_with(TcpTransport::default);

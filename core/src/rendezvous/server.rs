@@ -344,11 +344,6 @@ impl RendezvousServer {
 mod tests {
     use super::*;
 
-    #[allow(clippy::disallowed_methods)] // a test epoch: only durations are added to it
-    fn epoch() -> Instant {
-        Instant::now()
-    }
-
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([198, 51, 100, 7], port))
     }
@@ -379,7 +374,7 @@ mod tests {
 
     #[test]
     fn two_peers_are_introduced_and_a_third_is_refused() {
-        let now = epoch();
+        let now = crate::congestion::test_epoch();
         let mut server = RendezvousServer::new(ServerConfig::default()).expect("config");
         server.handle(now, addr(1), &datagram(9, &Message::Register));
         assert_eq!(
@@ -421,7 +416,7 @@ mod tests {
 
     #[test]
     fn relays_only_between_members_and_within_the_rate() {
-        let now = epoch();
+        let now = crate::congestion::test_epoch();
         let config = ServerConfig {
             relay_rate: 10_000,
             relay_burst: 3_000,
@@ -471,7 +466,7 @@ mod tests {
 
     #[test]
     fn sessions_are_bounded_and_expire() {
-        let now = epoch();
+        let now = crate::congestion::test_epoch();
         let config = ServerConfig {
             max_sessions: 2,
             registration_timeout: Duration::from_secs(5),
@@ -502,7 +497,7 @@ mod tests {
 
     #[test]
     fn garbage_and_peer_messages_are_counted_not_answered() {
-        let now = epoch();
+        let now = crate::congestion::test_epoch();
         let mut server = RendezvousServer::new(ServerConfig::default()).expect("config");
         server.handle(now, addr(1), b"");
         server.handle(now, addr(1), &[0x40; 60]);

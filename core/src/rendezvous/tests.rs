@@ -5,13 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::congestion::test_epoch;
 
 const SESSION: SessionId = SessionId([0x5a; 16]);
-
-#[allow(clippy::disallowed_methods)] // a test epoch: only durations are added to it
-fn epoch() -> Instant {
-    Instant::now()
-}
 
 fn addr(last: u8, port: u16) -> SocketAddr {
     SocketAddr::from(([203, 0, 113, last], port))
@@ -31,7 +27,7 @@ struct Net {
 
 impl Net {
     fn new(direct: bool, config: ClientConfig) -> Self {
-        let now = epoch();
+        let now = test_epoch();
         let server_addr = addr(1, 3478);
         let peer = |last, nonce| {
             (
@@ -168,7 +164,7 @@ fn a_cut_direct_path_falls_back_to_the_relay_and_datagrams_pass() {
 #[test]
 fn a_silent_server_times_out() {
     let config = ClientConfig::default();
-    let now = epoch();
+    let now = test_epoch();
     let mut client = RendezvousClient::new(now, addr(1, 1), SESSION, 1, config);
     let mut t = now;
     let mut registers = 0;
@@ -186,7 +182,7 @@ fn a_silent_server_times_out() {
 
 #[test]
 fn strangers_and_other_sessions_are_dropped() {
-    let now = epoch();
+    let now = test_epoch();
     let server = addr(1, 1);
     let mut client = RendezvousClient::new(now, server, SESSION, 1, ClientConfig::default());
     let mut other = Vec::new();

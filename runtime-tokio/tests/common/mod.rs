@@ -47,6 +47,11 @@ pub fn client_config() -> Config {
     }
 }
 
+/// `127.0.0.1:0`: a loopback address with a port the kernel picks.
+pub fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("literal")
+}
+
 pub async fn server(addr: &str) -> Endpoint {
     Endpoint::bind(addr.parse().expect("literal address"), server_config())
         .await
