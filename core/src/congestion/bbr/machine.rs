@@ -11,7 +11,7 @@ use super::params::{
     PROBE_WAIT_BASE, PROBE_WAIT_RANDOM_MICROS, RENO_ROUNDS_MAX, STARTUP_FULL_LOSS_COUNT,
     STARTUP_PACING_GAIN, UNIT_GAIN,
 };
-use super::{AckPhase, Bbr, BbrPhase, RateSample};
+use super::{AckPhase, Bbr, BbrPhase, Gain, RateSample};
 
 impl Bbr {
     /// §5.3.1.1, EnterStartup.
@@ -135,14 +135,19 @@ impl Bbr {
     }
 
     /// §5.3.3.9, StartProbeBW_UP.
-    fn start_probe_bw_up(&mut self, rs: &RateSample) {
+    fn start_probe_bw_up(&mut self, now: Instant, rs: &RateSample) {
         self.ack_phase = AckPhase::ProbeStarting;
         self.start_round();
         self.reset_full_bw();
         self.full_bw = rs.delivery_rate;
         self.phase = BbrPhase::ProbeBwUp;
-        self.pacing_gain = self.params.effective_probe_up_gain();
-        self.cwnd_gain = PROBE_UP_CWND_GAIN;
+        self.probe_gain = self.probe_up_gain_at(now);
+        self.pacing_gain = self.probe_gain;
+        self.cwnd_gain = PROBE_UP_CWND_GAIN.max(Gain::permille(
+            self.probe_gain
+                .as_permille()
+                .saturating_add(UNIT_GAIN.as_permille()),
+        ));
         self.raise_inflight_longterm_slope();
     }
 
@@ -167,11 +172,11 @@ impl Bbr {
                 // One round of refilling, then probe.
                 if self.round_start {
                     self.is_bw_probe_sample = true;
-                    self.start_probe_bw_up(rs);
+                    self.start_probe_bw_up(now, rs);
                 }
             }
             BbrPhase::ProbeBwUp => {
-                if self.is_time_to_go_down(rs) {
+                if self.is_time_to_go_down(now, rs) {
                     self.prev_probe_too_high = false;
                     self.start_probe_bw_down(now);
                 }
@@ -202,7 +207,13 @@ impl Bbr {
     /// §5.3.3.8.3, IsTimeToProbeBW: from DOWN or CRUISE to REFILL after the randomised wall
     /// clock wait or the Reno-coexistence number of rounds, whichever comes first.
     fn is_time_to_probe_bw(&mut self, now: Instant) -> bool {
-        let elapsed = now > self.cycle_stamp + self.bw_probe_wait;
+        // weir: after a capacity drop, probe again as soon as the queue drained (CRUISE) and
+        // a few round trips passed (see `capacity`).
+        let wait = match self.quick_probe_wait(now) {
+            Some(quick) if self.phase == BbrPhase::ProbeBwCruise => quick.min(self.bw_probe_wait),
+            _ => self.bw_probe_wait,
+        };
+        let elapsed = now > self.cycle_stamp + wait;
         if elapsed || self.is_reno_coexistence_probe_time() {
             self.start_probe_bw_refill();
             return true;
@@ -232,10 +243,11 @@ impl Bbr {
 
     /// §5.3.3.9, IsTimeToGoDown: UP ends at a bandwidth plateau, or early when a precautionary
     /// probe reaches the inflight that was too high last time.
-    fn is_time_to_go_down(&mut self, rs: &RateSample) -> bool {
-        if self.params.short_probes
+    fn is_time_to_go_down(&mut self, now: Instant, rs: &RateSample) -> bool {
+        let short = self.params.short_probes || self.remembered_capacity(now).is_some();
+        if short
             && self.ack_phase == AckPhase::ProbeFeedback
-            && self.inflight > self.bdp_multiple(self.max_bw, self.params.effective_probe_up_gain())
+            && self.inflight > self.bdp_multiple(self.max_bw, self.probe_gain)
         {
             // The probe has queued a quarter of a BDP without raising the bandwidth estimate
             // (which would have raised the target): see `BbrConfig::short_probes`.

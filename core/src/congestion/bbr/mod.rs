@@ -83,6 +83,16 @@
 //!   connection ever saw by an eighth of it (at least 1 ms) — as a tail-drop buffer that
 //!   overflows always shows. The baseline is the connection's lifetime minimum, not
 //!   BBR.min_rtt: a queue that stands longer than the 10 s filter would otherwise become it.
+//! - **A capacity drop is acted on within a round trip** ([`BbrConfig::capacity_drop`], on by
+//!   default; the `capacity` module). BBR.max_bw's two-cycle window keeps a rate the link
+//!   lost for 4–6 s, queueing seconds on a cellular link that falls tenfold. While a standing
+//!   queue shows the bottleneck busy, its acknowledgement rate is its capacity: when every
+//!   delivery-rate sample of a flow that keeps a BDP in flight stays under half of BBR.bw for
+//!   a minimum RTT, the max_bw filter restarts from the acknowledgement rate of that window,
+//!   inflight is capped at a BDP of it until ProbeBW_REFILL (the queue drains at the
+//!   bottleneck's speed), samples of packets sent before the drop no longer raise max_bw, and
+//!   for 10 s (or until 80 % of the old rate is back) ProbeBW_UP comes four minimum RTTs after
+//!   each drain, paced at a gain of 2 and ended as `short_probes` ends it.
 //! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.
@@ -102,6 +112,7 @@ use super::{
     ControllerKind, ControllerState, RateSample,
 };
 
+mod capacity;
 mod control;
 mod filter;
 mod machine;
@@ -110,6 +121,7 @@ mod params;
 
 pub use params::{BbrConfig, Gain};
 
+use capacity::CapacityWatch;
 use filter::{MinRttFilter, WindowedMax};
 use params::{MIN_PIPE_CWND_PACKETS, MIN_RTT_FILTER_LEN, PROBE_RTT_INTERVAL};
 
@@ -254,6 +266,10 @@ pub struct Bbr {
     /// every loss look random.
     path_min_rtt: Option<Duration>,
     ended_loss_round: Option<LossRound>,
+    /// The pacing gain of the current (or last) ProbeBW_UP.
+    probe_gain: Gain,
+    /// weir's capacity-drop watch (see `capacity`).
+    capacity: CapacityWatch,
 }
 
 impl Bbr {
@@ -348,6 +364,8 @@ impl Bbr {
             loss_round_min_rtt: Duration::MAX,
             path_min_rtt: None,
             ended_loss_round: None,
+            capacity: CapacityWatch::default(),
+            probe_gain: params.effective_probe_up_gain(),
         };
         bbr.init_pacing_rate(None);
         bbr.enter_startup();

@@ -42,6 +42,7 @@ impl Bbr {
         self.min_rtt.update(now, rs.rtt);
         self.check_probe_rtt(now, rs);
         self.advance_latest_delivery_signals(rs);
+        self.check_capacity_drop(now, rs);
         self.bound_bw_for_model();
     }
 
@@ -73,7 +74,10 @@ impl Bbr {
     /// (§5.5.4).
     fn update_max_bw(&mut self, rs: &RateSample) {
         self.update_round(rs);
-        if rs.delivery_rate > 0 && (rs.delivery_rate >= self.max_bw || !rs.is_app_limited) {
+        if rs.delivery_rate > 0
+            && (rs.delivery_rate >= self.max_bw || !rs.is_app_limited)
+            && !self.is_stale_sample(rs)
+        {
             self.max_bw =
                 self.max_bw_filter
                     .update(rs.delivery_rate, self.cycle_count, MAX_BW_FILTER_LEN);

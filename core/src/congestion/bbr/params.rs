@@ -145,6 +145,17 @@ pub struct BbrConfig {
     /// `gain − 1` of a BDP at the bottleneck; a smaller gain finds new capacity more slowly and
     /// queues less. Values below 1.01 are taken as 1.01, so that a probe still probes.
     pub probe_up_gain: Gain,
+    /// weir's third departure, for links whose capacity swings (cellular, a train's tunnel):
+    /// a capacity drop is acted on within a round trip instead of when BBR.max_bw's window
+    /// (two ProbeBW cycles, 4–6 s) forgets the old rate. While a queue stands at the
+    /// bottleneck (RTT samples above the lowest the connection saw by a quarter of it, at
+    /// least 2 ms) the bottleneck never idles, so delivery-rate samples measure it; when
+    /// every such sample stays under half of BBR.bw for a minimum RTT, BBR restarts its
+    /// bandwidth filter from the measured rate, caps inflight at one BDP of it until the
+    /// queue drained, and, while the old capacity is remembered (10 s, until regained to
+    /// 80 %), probes for it again a few round trips after each drain, with short probes. See
+    /// the `capacity` module for the reasoning. Default `true`; `false` follows the draft.
+    pub capacity_drop: bool,
 }
 
 impl BbrConfig {
@@ -184,6 +195,7 @@ impl Default for BbrConfig {
             loss_tolerant: true,
             short_probes: false,
             probe_up_gain: PROBE_UP_PACING_GAIN,
+            capacity_drop: true,
         }
     }
 }

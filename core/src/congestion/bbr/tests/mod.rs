@@ -66,11 +66,12 @@ fn loss(sent_time: Instant, lost_bytes: u64, persistent: bool, in_flight: u64) -
 }
 
 /// BBR in ProbeBW with a 1 MB/s, 100 ms model (BDP 100 kB), as after a live switch.
-/// The draft's behaviour, without weir's two departures.
+/// The draft's behaviour, without weir's departures.
 fn draft() -> BbrConfig {
     BbrConfig {
         loss_tolerant: false,
         short_probes: false,
+        capacity_drop: false,
         ..BbrConfig::default()
     }
 }

@@ -376,3 +376,111 @@ fn sub_packet_bdp() {
         "{last:?}"
     );
 }
+
+/// The largest RTT the harness saw between `from` and `to` (times since the start).
+fn max_rtt_between(h: &Harness, from: Duration, to: Duration) -> Duration {
+    h.trace
+        .iter()
+        .filter(|p| p.time >= h.t0 + from && p.time < h.t0 + to)
+        .map(|p| p.rtt)
+        .max()
+        .unwrap_or_default()
+}
+
+/// A bulk flow whose bottleneck falls tenfold at 10 s (12 → 1.2 Mbit/s), and comes back at
+/// `back` if given.
+fn capacity_drop_run(capacity_drop: bool, back: Option<Duration>, until: Duration) -> Harness {
+    let cfg = path();
+    let t0 = crate::congestion::test_epoch();
+    let params = crate::congestion::BbrConfig {
+        capacity_drop,
+        ..crate::congestion::BbrConfig::default()
+    };
+    let cc = Bbr::with_config(
+        &ControllerConfig::new(ControllerKind::Bbr),
+        params,
+        t0,
+        cfg.packet_size,
+    );
+    let mut h = Harness::with_controller(cfg, cc, t0);
+    h.run_until(secs(10));
+    h.config.rate = cfg.rate / 10;
+    match back {
+        Some(back) => {
+            h.run_until(back);
+            h.config.rate = cfg.rate;
+            h.run_until(until);
+        }
+        None => h.run_until(until),
+    }
+    h
+}
+
+/// weir's capacity-drop response: a tenfold drop is acted on once, within a few round trips,
+/// with the model at the new rate; the queue the old rate built drains, and from then the
+/// RTT stays within a BDP of queue of the base. The draft's BBR keeps the old max_bw for
+/// seconds and queues more than ten times the base RTT.
+#[test]
+fn a_tenfold_capacity_drop_is_measured_and_the_queue_drains() {
+    let cfg = path();
+    let base = cfg.base_rtt() + path().serialization() * 9;
+    let h = capacity_drop_run(true, None, secs(16));
+    assert_eq!(h.cc.capacity_drops(), 1, "{:?}", h.transitions());
+    let new_rate = cfg.rate / 10;
+    let last = h.trace.last().unwrap();
+    assert!(
+        last.max_bw.abs_diff(new_rate) * 5 <= new_rate,
+        "max_bw {} against {new_rate}",
+        last.max_bw
+    );
+    // The queue built before the response drains within 2 s; after it, a quick probe (gain
+    // 2) queues at most a BDP of the new rate and BBR.MinPipeCwnd's four packets.
+    let settled = max_rtt_between(&h, secs(12), secs(16));
+    let bound = base * 2 + path().serialization() * 40;
+    assert!(
+        settled <= bound,
+        "RTT {settled:?} after the drain (base {base:?})"
+    );
+    // Nothing was lost: the buffer is unlimited, so the whole response is the model's.
+    assert_eq!(h.losses, 0);
+
+    let draft = capacity_drop_run(false, None, secs(16));
+    assert_eq!(draft.cc.capacity_drops(), 0);
+    let queued = max_rtt_between(&draft, secs(12), secs(16));
+    assert!(
+        queued >= base * 10,
+        "the draft's RTT {queued:?} (base {base:?})"
+    );
+}
+
+/// A link that comes back after a drop is found again within a second (quick probes while the
+/// old capacity is remembered), rather than at the draft's 2–3 s probe schedule from a model
+/// that had forgotten it.
+#[test]
+fn a_link_that_comes_back_is_found_within_a_second() {
+    let cfg = path();
+    let h = capacity_drop_run(true, Some(secs(14)), secs(18));
+    let found = h
+        .trace
+        .iter()
+        .find(|p| p.time >= h.t0 + secs(14) && p.max_bw * 10 >= cfg.rate * 9)
+        .expect("the old capacity was found again");
+    let after = found.time - (h.t0 + secs(14));
+    assert!(after <= secs(1), "found after {after:?}");
+    let utilization = h.utilization(secs(15), secs(18));
+    assert!(utilization >= 0.9, "utilization {utilization:.3} once back");
+}
+
+/// No drop is seen where none happens: a steady path through ProbeRTT and probes, and 1 %
+/// random loss.
+#[test]
+fn a_steady_path_shows_no_capacity_drop() {
+    let mut h = Harness::new(path());
+    h.run_until(secs(30));
+    assert_eq!(h.cc.capacity_drops(), 0);
+    let mut cfg = path();
+    cfg.loss = 0.01;
+    let mut lossy = Harness::new(cfg);
+    lossy.run_until(secs(30));
+    assert_eq!(lossy.cc.capacity_drops(), 0);
+}
