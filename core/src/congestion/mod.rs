@@ -145,6 +145,12 @@ pub trait Controller: Send + fmt::Debug {
     /// A snapshot that seeds a replacement controller when the strategy selector switches
     /// algorithms live.
     fn state(&self) -> ControllerState;
+
+    /// Whether the connection caps the window from outside (the adaptive queue guard, while
+    /// real-time messages flow), called after every ACK frame. A controller whose probing
+    /// assumes it owns the window may fall back to a probing that works under a cap; the
+    /// default ignores it.
+    fn set_window_capped(&mut self, _capped: bool) {}
 }
 
 /// A base instant for tests: controllers only ever compare instants derived from it.

@@ -118,6 +118,11 @@ impl Connection {
     /// 2 × jitter)`; at least four datagrams. No cap without the guard or without a bandwidth
     /// and a base RTT to compute it from.
     pub(super) fn update_queue_cap(&mut self, now: Instant) {
+        self.compute_queue_cap(now);
+        self.congestion.set_window_capped(self.queue_cap.is_some());
+    }
+
+    fn compute_queue_cap(&mut self, now: Instant) {
         self.queue_cap = None;
         if !self.strategy.queue_guard {
             return;

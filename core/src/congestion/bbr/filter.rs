@@ -98,7 +98,17 @@ pub(super) struct MinRttFilter {
     probe_rtt_interval: Duration,
     /// BBR.MinRTTFilterLen.
     filter_len: Duration,
+    /// weir's ProbeRTT on demand ([`BbrConfig::probe_rtt_on_demand`](super::BbrConfig)): a
+    /// sample within [`CONFIRM_DIVISOR`] of BBR.probe_rtt_min_delay restarts its interval.
+    on_demand: bool,
 }
+
+/// ProbeRTT on demand: a sample this close to BBR.probe_rtt_min_delay (a thirty-second of it)
+/// confirms it ...
+const CONFIRM_DIVISOR: u32 = 32;
+
+/// ... or this close, on short paths where a thirty-second is below timer granularity.
+const CONFIRM_FLOOR: Duration = Duration::from_micros(250);
 
 impl MinRttFilter {
     /// A filter started at `now` from an optional first estimate (§5.2.1, OnInit: `C.srtt` if
@@ -117,7 +127,19 @@ impl MinRttFilter {
             probe_rtt_expired: false,
             probe_rtt_interval,
             filter_len,
+            on_demand: false,
         }
+    }
+
+    /// The same filter with ProbeRTT on demand on or off (off: the draft's).
+    pub(super) fn with_on_demand(mut self, on: bool) -> Self {
+        self.on_demand = on;
+        self
+    }
+
+    /// Turns ProbeRTT on demand on or off from now on.
+    pub(super) fn set_on_demand(&mut self, on: bool) {
+        self.on_demand = on;
     }
 
     /// Takes the RTT sample `rtt` of an ACK at `now` (UpdateMinRTT).
@@ -125,6 +147,14 @@ impl MinRttFilter {
         self.probe_rtt_expired = now > self.probe_rtt_min_stamp + self.probe_rtt_interval;
         if self.probe_rtt_min_delay.is_none_or(|d| rtt < d) || self.probe_rtt_expired {
             self.probe_rtt_min_delay = Some(rtt);
+            self.probe_rtt_min_stamp = now;
+        } else if self.on_demand
+            && self
+                .probe_rtt_min_delay
+                .is_some_and(|d| rtt <= d + (d / CONFIRM_DIVISOR).max(CONFIRM_FLOOR))
+        {
+            // The queue was empty for this packet (ProbeBW_DOWN drains it every cycle): the
+            // path's RTT is confirmed without a ProbeRTT. The value stays the lower one.
             self.probe_rtt_min_stamp = now;
         }
         let min_rtt_expired = now > self.min_rtt_stamp + self.filter_len;

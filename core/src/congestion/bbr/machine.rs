@@ -7,9 +7,10 @@ use rand::RngExt;
 
 use super::params::{
     DEFAULT_CWND_GAIN, DRAIN_MAX_ROUNDS, DRAIN_PACING_GAIN, FULL_BW_COUNT, FULL_BW_GROWTH,
-    PROBE_DOWN_PACING_GAIN, PROBE_RTT_CWND_GAIN, PROBE_RTT_DURATION, PROBE_UP_CWND_GAIN,
-    PROBE_WAIT_BASE, PROBE_WAIT_RANDOM_MICROS, RENO_ROUNDS_MAX, STARTUP_FULL_LOSS_COUNT,
-    STARTUP_PACING_GAIN, UNIT_GAIN,
+    LEAN_PROBE_DOWN_PACING_GAIN, LEAN_PROBE_FULL_BW_COUNT, PROBE_DOWN_PACING_GAIN,
+    PROBE_RTT_CWND_GAIN, PROBE_RTT_DURATION, PROBE_UP_CWND_GAIN, PROBE_WAIT_BASE,
+    PROBE_WAIT_RANDOM_MICROS, RENO_ROUNDS_MAX, STARTUP_FULL_LOSS_COUNT, STARTUP_PACING_GAIN,
+    UNIT_GAIN,
 };
 use super::{AckPhase, Bbr, BbrPhase, Gain, RateSample};
 
@@ -39,8 +40,22 @@ impl Bbr {
             self.full_bw = rs.delivery_rate;
             return;
         }
+        let lean_probe = self.lean_probes() && self.phase == BbrPhase::ProbeBwUp;
+        if lean_probe && self.ack_phase != AckPhase::ProbeFeedback {
+            // weir's lean probes: judge only rounds whose samples carry the probe's own rate.
+            return;
+        }
         self.full_bw_count += 1;
-        self.full_bw_now = self.full_bw_count >= FULL_BW_COUNT;
+        // A lean probe is judged early only if it did put its extra data in flight: a window
+        // capped from outside (the connection's queue guard) holds the rate flat whatever the
+        // path could carry, and then the draft's three rounds apply.
+        let probed = self.inflight >= self.bdp_multiple(self.max_bw, self.probe_gain);
+        let needed = if lean_probe && probed {
+            LEAN_PROBE_FULL_BW_COUNT
+        } else {
+            FULL_BW_COUNT
+        };
+        self.full_bw_now = self.full_bw_count >= needed;
         if self.full_bw_now {
             self.full_bw_reached = true;
         }
@@ -110,7 +125,11 @@ impl Bbr {
         self.ack_phase = AckPhase::ProbeStopping;
         self.start_round();
         self.phase = BbrPhase::ProbeBwDown;
-        self.pacing_gain = PROBE_DOWN_PACING_GAIN;
+        self.pacing_gain = if self.lean_probes() {
+            LEAN_PROBE_DOWN_PACING_GAIN
+        } else {
+            PROBE_DOWN_PACING_GAIN
+        };
         self.cwnd_gain = DEFAULT_CWND_GAIN;
     }
 

@@ -93,6 +93,17 @@
 //!   bottleneck's speed), samples of packets sent before the drop no longer raise max_bw, and
 //!   for 10 s (or until 80 % of the old rate is back) ProbeBW_UP comes four minimum RTTs after
 //!   each drain, paced at a gain of 2 and ended as `short_probes` ends it.
+//! - **Lean probes** ([`BbrConfig::lean_probes`], on by default): ProbeBW_UP ends after one
+//!   round of its own feedback without 25 % growth, when it did put its extra data in flight
+//!   (§5.3.3.6 waits three rounds from the probe's start), and ProbeBW_DOWN paces at 0.75, not
+//!   0.9 (§5.3.3.1): a probe queues at most about half a BDP and drains it in a few round trips.
+//! - **ProbeRTT on demand** ([`BbrConfig::probe_rtt_on_demand`], on by default): an RTT sample
+//!   within a thirty-second of BBR.probe_rtt_min_delay (at least 250 µs) restarts its 5 s
+//!   interval (§5.3.4.4 needs a strictly lower one), so a flow whose queue empties every cycle
+//!   skips ProbeRTT; one that never sees it empty still probes every 5 s.
+//! - Both are off while the connection caps the window from outside (the adaptive queue guard,
+//!   [`Controller::set_window_capped`]): a capped probe cannot show growth in one round, and the
+//!   guard already bounds the queue.
 //! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.
@@ -266,6 +277,9 @@ pub struct Bbr {
     /// every loss look random.
     path_min_rtt: Option<Duration>,
     ended_loss_round: Option<LossRound>,
+    /// The connection caps the window from outside (see `set_window_capped`): lean probes and
+    /// ProbeRTT on demand are off meanwhile.
+    window_capped: bool,
     /// The pacing gain of the current (or last) ProbeBW_UP.
     probe_gain: Gain,
     /// weir's capacity-drop watch (see `capacity`).
@@ -344,7 +358,8 @@ impl Bbr {
             max_bw: 0,
             bw_shortterm: u64::MAX,
             bw: 0,
-            min_rtt: MinRttFilter::new(now, None, PROBE_RTT_INTERVAL, MIN_RTT_FILTER_LEN),
+            min_rtt: MinRttFilter::new(now, None, PROBE_RTT_INTERVAL, MIN_RTT_FILTER_LEN)
+                .with_on_demand(params.probe_rtt_on_demand),
             extra_acked_filter: WindowedMax::new(),
             extra_acked: 0,
             extra_acked_interval_start: now,
@@ -366,6 +381,7 @@ impl Bbr {
             ended_loss_round: None,
             capacity: CapacityWatch::default(),
             probe_gain: params.effective_probe_up_gain(),
+            window_capped: false,
         };
         bbr.init_pacing_rate(None);
         bbr.enter_startup();
@@ -399,7 +415,8 @@ impl Bbr {
             .or(state.smoothed_rtt)
             .filter(|rtt| !rtt.is_zero());
         if rtt.is_some() {
-            bbr.min_rtt = MinRttFilter::new(now, rtt, PROBE_RTT_INTERVAL, MIN_RTT_FILTER_LEN);
+            bbr.min_rtt = MinRttFilter::new(now, rtt, PROBE_RTT_INTERVAL, MIN_RTT_FILTER_LEN)
+                .with_on_demand(params.probe_rtt_on_demand);
             bbr.has_rtt_sample = true;
         }
         bbr.path_min_rtt = state.min_rtt.filter(|rtt| !rtt.is_zero());
@@ -488,6 +505,12 @@ impl Bbr {
     /// BBR.MinPipeCwnd = 4 × SMSS (§2.8).
     fn min_pipe_cwnd(&self) -> u64 {
         self.max_datagram_size.saturating_mul(MIN_PIPE_CWND_PACKETS)
+    }
+
+    /// Whether weir's lean probes apply now ([`BbrConfig::lean_probes`], not while the
+    /// connection caps the window).
+    fn lean_probes(&self) -> bool {
+        self.params.lean_probes && !self.window_capped
     }
 
     /// Treats samples of packets sent under ProbeRTT's application-limited mark as
@@ -623,6 +646,17 @@ impl Controller for Bbr {
         }
         self.cwnd = self.cwnd.max(self.min_pipe_cwnd());
         self.set_send_quantum();
+    }
+
+    fn set_window_capped(&mut self, capped: bool) {
+        // Under the connection's queue guard a probe's growth is bounded by the cap, so the
+        // draft's three rounds judge it better than one, and the guard already keeps the queue
+        // short; the lean departures are for flows that own their window.
+        if capped != self.window_capped {
+            self.window_capped = capped;
+            self.min_rtt
+                .set_on_demand(self.params.probe_rtt_on_demand && !capped);
+        }
     }
 
     fn state(&self) -> ControllerState {

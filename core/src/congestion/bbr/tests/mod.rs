@@ -72,6 +72,8 @@ fn draft() -> BbrConfig {
         loss_tolerant: false,
         short_probes: false,
         capacity_drop: false,
+        lean_probes: false,
+        probe_rtt_on_demand: false,
         ..BbrConfig::default()
     }
 }

@@ -13,6 +13,18 @@ fn path() -> PathConfig {
     PathConfig::new(1_500_000, Duration::from_millis(40))
 }
 
+/// A harness whose BBR runs with `params`.
+fn harness_with(cfg: PathConfig, params: crate::congestion::BbrConfig) -> Harness {
+    let t0 = crate::congestion::test_epoch();
+    let cc = Bbr::with_config(
+        &ControllerConfig::new(ControllerKind::Bbr),
+        params,
+        t0,
+        cfg.packet_size,
+    );
+    Harness::with_controller(cfg, cc, t0)
+}
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -121,7 +133,8 @@ fn probe_bw_steady_state() {
     for p in &steady {
         assert_eq!(p.pacing_rate, paced(p.pacing_gain, p.bw), "{p:?}");
         let expected_gain = match p.phase {
-            BbrPhase::ProbeBwDown => 900,
+            // weir's lean probes drain at 0.75 (the draft: 0.9).
+            BbrPhase::ProbeBwDown => 750,
             BbrPhase::ProbeBwCruise | BbrPhase::ProbeBwRefill => 1000,
             // weir spreads ProbeRTT's half-BDP window over the round trip.
             BbrPhase::ProbeRtt => 500,
@@ -149,7 +162,7 @@ fn probe_bw_steady_state() {
 #[test]
 fn probe_rtt_on_schedule() {
     let cfg = path();
-    let mut h = Harness::new(cfg);
+    let mut h = harness_with(cfg, super::draft());
     h.run_until(secs(30));
     let transitions = h.transitions();
     let mut episodes = Vec::new();
@@ -254,7 +267,7 @@ fn live_switch_keeps_the_bandwidth_estimate() {
     assert_eq!(h.cc.phase(), BbrPhase::ProbeBwDown);
     assert_eq!(
         h.cc.pacing_rate(),
-        Some(paced(900, state.bandwidth.unwrap()))
+        Some(paced(750, state.bandwidth.unwrap()))
     );
     h.run_until(secs(16));
     let utilization = h.utilization(secs(8), secs(16));
@@ -391,18 +404,11 @@ fn max_rtt_between(h: &Harness, from: Duration, to: Duration) -> Duration {
 /// `back` if given.
 fn capacity_drop_run(capacity_drop: bool, back: Option<Duration>, until: Duration) -> Harness {
     let cfg = path();
-    let t0 = crate::congestion::test_epoch();
     let params = crate::congestion::BbrConfig {
         capacity_drop,
         ..crate::congestion::BbrConfig::default()
     };
-    let cc = Bbr::with_config(
-        &ControllerConfig::new(ControllerKind::Bbr),
-        params,
-        t0,
-        cfg.packet_size,
-    );
-    let mut h = Harness::with_controller(cfg, cc, t0);
+    let mut h = harness_with(cfg, params);
     h.run_until(secs(10));
     h.config.rate = cfg.rate / 10;
     match back {
@@ -483,4 +489,70 @@ fn a_steady_path_shows_no_capacity_drop() {
     let mut lossy = Harness::new(cfg);
     lossy.run_until(secs(30));
     assert_eq!(lossy.cc.capacity_drops(), 0);
+}
+
+/// weir's ProbeRTT on demand: on a steady path ProbeBW_DOWN empties the queue every cycle, so
+/// samples at the path's RTT keep confirming it and no ProbeRTT is needed (the draft's enters
+/// one every 5 s, `probe_rtt_on_schedule`); the flow keeps more of the link.
+#[test]
+fn probe_rtt_on_demand_skips_needless_probes() {
+    let cfg = path();
+    let mut h = Harness::new(cfg);
+    h.run_until(secs(30));
+    let probes = h
+        .transitions()
+        .iter()
+        .filter(|t| t.2 == BbrPhase::ProbeRtt)
+        .count();
+    assert_eq!(probes, 0);
+    assert_eq!(h.trace.last().unwrap().min_rtt, Some(cfg.base_rtt()));
+    let utilization = h.utilization(secs(5), secs(30));
+    assert!(utilization >= 0.97, "utilization {utilization:.3}");
+}
+
+/// weir's lean probes: each bandwidth probe queues at most half a BDP (one round of its own
+/// feedback at 1.25, then a fast drain), where the draft's queues up to three quarters and
+/// drains at 0.9.
+#[test]
+fn lean_probes_queue_at_most_half_a_bdp() {
+    let cfg = path();
+    let mut h = Harness::new(cfg);
+    h.run_until(secs(30));
+    let worst = max_rtt_between(&h, secs(5), secs(30));
+    let bound = cfg.base_rtt() + cfg.base_rtt() / 2 + cfg.serialization() * 4;
+    assert!(worst <= bound, "RTT {worst:?} (bound {bound:?})");
+    let mut d = harness_with(cfg, super::draft());
+    d.run_until(secs(30));
+    let drafts = max_rtt_between(&d, secs(5), secs(30));
+    assert!(drafts > bound, "the draft's RTT {drafts:?}");
+}
+
+/// Under a window capped by the connection (the adaptive queue guard) BBR probes as the draft
+/// does: DOWN at 0.9, and ProbeRTT on its 5 s schedule; lifting the cap brings the lean
+/// departures back.
+#[test]
+fn a_capped_window_brings_back_the_drafts_probing() {
+    let cfg = path();
+    let mut h = Harness::new(cfg);
+    h.cc.set_window_capped(true);
+    h.run_until(secs(20));
+    let downs: Vec<u32> = h
+        .trace
+        .iter()
+        .filter(|p| p.phase == BbrPhase::ProbeBwDown)
+        .map(|p| p.pacing_gain)
+        .collect();
+    assert!(
+        !downs.is_empty() && downs.iter().all(|&g| g == 900),
+        "{downs:?}"
+    );
+    assert!(h.transitions().iter().any(|t| t.2 == BbrPhase::ProbeRtt));
+    h.cc.set_window_capped(false);
+    let from = h.trace.len();
+    h.run_until(secs(40));
+    assert!(
+        h.trace[from..]
+            .iter()
+            .any(|p| p.phase == BbrPhase::ProbeBwDown && p.pacing_gain == 750)
+    );
 }
