@@ -10,13 +10,16 @@
 //! sample *is* the bottleneck's rate (or this flow's share of it), and when those samples stay
 //! far below the model for a whole round trip, the model is stale.
 //!
-//! On a confirmed drop BBR takes the measured rate as its new `max_bw` (the filter restarts
-//! from it), caps inflight at one BDP of it so the standing queue drains at the bottleneck's
-//! own speed (pacing alone would drain it at a tenth of that), and goes down to ProbeBW_DOWN.
-//! It remembers the capacity it had: while `max_bw` is below that memory (for the min-RTT
-//! filter's 10 s), bandwidth probes come after a few round trips rather than 2–3 s, so a link
-//! that comes back (the cellular swing, a tunnel's end) is found within a few hundred
-//! milliseconds; each such probe queues at most `probe_up_gain − 1` of the *current* BDP.
+//! The new rate is the acknowledgement rate over the run (the rate samples themselves lag by a
+//! queue-inflated round trip). On a confirmed drop BBR takes it as its new `max_bw` (the filter
+//! restarts from it, and samples of packets sent before the drop no longer count), caps
+//! inflight at one BDP of it so the standing queue drains at the bottleneck's own speed
+//! (pacing alone would drain it at a tenth of that), and goes down to ProbeBW_DOWN. It
+//! remembers the capacity it had: while `max_bw` is below 80 % of that memory (for 10 s),
+//! bandwidth probes come four minimum RTTs after each drain rather than 2–3 s later, at a gain
+//! of 2 and ended as short probes end, so a link that comes back (the cellular swing, a
+//! tunnel's end) is found within a second; a probe into a link that did not come back queues
+//! about one BDP of the *current*, small rate for a round trip.
 
 use std::time::{Duration, Instant};
 
