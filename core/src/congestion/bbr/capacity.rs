@@ -139,8 +139,8 @@ impl Bbr {
         };
         self.max_bw_filter.reset(rate, self.cycle_count);
         self.max_bw = rate;
+        // BBR.bw follows at the end of this ACK's model update (BoundBWForModel).
         self.bw_shortterm = u64::MAX;
-        self.bw = rate;
         self.inflight_shortterm = self.inflight_at(rate, UNIT_GAIN);
         self.start_probe_bw_down(now);
     }

@@ -49,12 +49,12 @@ impl Bbr {
         // A lean probe is judged early only if it did put its extra data in flight: a window
         // capped from outside (the connection's queue guard) holds the rate flat whatever the
         // path could carry, and then the draft's three rounds apply.
-        let probed = self.inflight >= self.bdp_multiple(self.max_bw, self.probe_gain);
-        let needed = if lean_probe && probed {
-            LEAN_PROBE_FULL_BW_COUNT
-        } else {
-            FULL_BW_COUNT
-        };
+        let needed =
+            if lean_probe && self.inflight >= self.bdp_multiple(self.max_bw, self.probe_gain) {
+                LEAN_PROBE_FULL_BW_COUNT
+            } else {
+                FULL_BW_COUNT
+            };
         self.full_bw_now = self.full_bw_count >= needed;
         if self.full_bw_now {
             self.full_bw_reached = true;
