@@ -30,6 +30,10 @@ pub struct PolicyInput<'a> {
     /// Whether the application sent real-time messages in the last 2 s (on an unreliable or
     /// sequenced lane, or with a deadline).
     pub realtime: bool,
+    /// The real-time messages' demand on the path: the bytes per second they take on the
+    /// wire, counted over the last second as they are queued, before any repair (see
+    /// [`RealtimeDemand`](crate::estimate::RealtimeDemand)); `None` before the first.
+    pub realtime_rate: Option<u64>,
 }
 
 /// A policy's answer: the strategy it wants and why.

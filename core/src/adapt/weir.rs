@@ -18,7 +18,11 @@ use crate::lanes::{Compression, FecLevel};
 ///   because it costs an eighth of the real-time lanes' bytes — a game's small messages, not
 ///   the download — and on the named paths it turned a few messages lost in a thousand into
 ///   fewer (`weir sim --preset wifi --compare`: 4 → 2 of 601). The level moves only while
-///   real-time messages flow.
+///   real-time messages flow, and is capped by the link: while the flow fills the path, the
+///   real-time messages with their repairs (their wire rate as queued, times one plus the
+///   level's overhead) stay within half the bottleneck, or the level steps down — to none on
+///   a 100 kbit/s 2G link, where a 60 Hz game alone takes 60 kbit/s and repairs would only
+///   queue its own messages.
 /// - **Datagram size from the bottleneck rate**: a packet should take at most 20 ms to
 ///   serialise at the bottleneck (a game message queued behind a full packet waits that
 ///   long), so the size is `rate × 20 ms` between 512 bytes and the path's maximum — full size
@@ -68,6 +72,11 @@ const FEC_STEPS: [(FecLevel, f64); 3] = [
     (FecLevel::High, 0.08),
 ];
 
+/// The most of the bottleneck the real-time messages and their FEC repairs may take: repairs
+/// that would push a game's traffic past half the link queue the game's own messages (and
+/// starve whatever shares the connection) for less than they repair.
+const FEC_BUDGET_SHARE: f64 = 0.5;
+
 /// Longest a full packet should take to serialise at the bottleneck.
 const SERIALISATION_TARGET: Duration = Duration::from_millis(20);
 
@@ -109,6 +118,25 @@ impl WeirPolicy {
             .map_or(FecLevel::None, |(level, _)| *level)
     }
 
+    /// `wanted`, or the highest lower FEC level whose repairs keep the real-time messages
+    /// (`realtime_rate` wire bytes per second) within half of the `bottleneck` (bytes per
+    /// second). Without either figure, `wanted`.
+    pub fn fec_within_budget(
+        wanted: FecLevel,
+        realtime_rate: Option<u64>,
+        bottleneck: Option<u64>,
+    ) -> FecLevel {
+        let (Some(rate), Some(bottleneck)) = (realtime_rate, bottleneck) else {
+            return wanted;
+        };
+        let budget = bottleneck as f64 * FEC_BUDGET_SHARE;
+        [FecLevel::High, FecLevel::Medium, FecLevel::Low]
+            .into_iter()
+            .filter(|level| *level <= wanted)
+            .find(|level| rate as f64 * (1.0 + level.nominal_overhead()) <= budget)
+            .unwrap_or(FecLevel::None)
+    }
+
     /// The compression for a bottleneck of `bandwidth` bytes per second, with hysteresis
     /// around `current`: zstd-3 below 1 Mbit/s, none above 2 Mbit/s, `current` between.
     pub fn compression_for(bandwidth: u64, current: Compression) -> Compression {
@@ -143,11 +171,21 @@ impl Policy for WeirPolicy {
     fn decide(&mut self, input: &PolicyInput<'_>) -> Decision {
         let mut strategy = *input.current;
         let mut reasons: Vec<String> = Vec::new();
+        // At least half a second of measured slots: a connection's first delivery-rate sample
+        // (its first packets, sent before it ever ran out of data) is not marked
+        // application-limited, and a game flow alone, whose later samples all are, would
+        // otherwise read as a bottleneck of its own rate (0.18 Mbit/s for a 60 Hz game).
+        let filling = input
+            .estimates
+            .bandwidth
+            .is_some_and(|b| !b.app_limited && b.samples >= MIN_FILLING_SLOTS);
+        let bottleneck = input.controller_bandwidth.filter(|_| filling);
         if let Some(loss) = input.estimates.loss_rate {
             // FEC protects real-time lanes: without real-time traffic it stays as it is (no
             // change, no event, for a download alone).
             if input.realtime {
-                strategy.fec = Self::fec_for(loss, input.current.fec);
+                let wanted = Self::fec_for(loss, input.current.fec);
+                strategy.fec = Self::fec_within_budget(wanted, input.realtime_rate, bottleneck);
             }
             if strategy.fec != input.current.fec {
                 reasons.push(format!(
@@ -175,15 +213,7 @@ impl Policy for WeirPolicy {
                 ));
             }
         }
-        // At least half a second of measured slots: a connection's first delivery-rate sample
-        // (its first packets, sent before it ever ran out of data) is not marked
-        // application-limited, and a game flow alone, whose later samples all are, would
-        // otherwise read as a bottleneck of its own rate (0.18 Mbit/s for a 60 Hz game).
-        let filling = input
-            .estimates
-            .bandwidth
-            .is_some_and(|b| !b.app_limited && b.samples >= MIN_FILLING_SLOTS);
-        if let Some(rate) = input.controller_bandwidth.filter(|_| filling) {
+        if let Some(rate) = bottleneck {
             let target = Self::datagram_for(rate, input.max_datagram_size);
             let current = input.current.datagram_size.min(input.max_datagram_size);
             // A quarter's difference, or the cap moved under the size in force.
@@ -249,6 +279,32 @@ mod tests {
     }
 
     #[test]
+    fn fec_is_capped_by_what_the_link_can_carry() {
+        use FecLevel::*;
+        // A 60 Hz game of 64-byte messages: 7.7 kB/s on the wire.
+        let game = Some(60 * 128);
+        // On 12 Mbit/s anything fits.
+        let lte = Some(12_000_000 / 8);
+        assert_eq!(WeirPolicy::fec_within_budget(High, game, lte), High);
+        // 180 kbit/s: half is 11.25 kB/s; high (×1.5) does not fit, medium (×1.25) does.
+        let edge = Some(180_000 / 8);
+        assert_eq!(WeirPolicy::fec_within_budget(High, game, edge), Medium);
+        assert_eq!(WeirPolicy::fec_within_budget(Low, game, edge), Low);
+        // 100 kbit/s: the game alone is past half the link.
+        let tunnel = Some(100_000 / 8);
+        assert_eq!(WeirPolicy::fec_within_budget(High, game, tunnel), None);
+        // Without a measured bottleneck (or demand) the loss decides alone.
+        assert_eq!(
+            WeirPolicy::fec_within_budget(High, game, Option::None),
+            High
+        );
+        assert_eq!(
+            WeirPolicy::fec_within_budget(Medium, Option::None, tunnel),
+            Medium
+        );
+    }
+
+    #[test]
     fn tcp_is_recommended_for_heavy_loss_without_a_queue_only() {
         use crate::congestion::ControllerKind;
         use crate::estimate::PathEstimates;
@@ -269,6 +325,7 @@ mod tests {
                     smoothed_rtt: Some(Duration::from_millis(srtt)),
                     controller_bandwidth: None,
                     realtime: false,
+                    realtime_rate: None,
                 })
                 .strategy
                 .transport

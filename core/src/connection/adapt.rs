@@ -53,6 +53,13 @@ impl Connection {
             smoothed_rtt: self.rtt.has_samples().then(|| self.rtt.smoothed()),
             controller_bandwidth: self.congestion.bandwidth_estimate(),
             realtime,
+            realtime_rate: match (
+                self.lanes.realtime_rate(now),
+                self.realtime_demand.rate(now),
+            ) {
+                (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                (a, b) => a.or(b),
+            },
         };
         self.measured_bandwidth = estimates
             .bandwidth
@@ -153,6 +160,34 @@ impl Connection {
         ));
         let cap = at_rate(base).saturating_add(allowance).max(4 * datagram);
         self.queue_cap = Some(cap);
+    }
+
+    /// How long a message queued at `now` takes to reach the peer, as far as this end can
+    /// tell: half the path's base RTT, plus the queue this connection's own data stands in at
+    /// the bottleneck — what is in flight beyond a bandwidth-delay product, at the
+    /// controller's rate, but no more than the latest RTT sample stands above the base (a
+    /// model that lags a link that came back would see a queue the RTT no longer shows). Not
+    /// the smoothed RTT: the reverse path's queue does not delay the message, and a smoothed
+    /// figure lags by seconds on a 2G link. Another flow's queue is not seen, so the estimate
+    /// errs short. Zero before the base RTT is known.
+    pub(super) fn send_transit(&self, now: Instant) -> Duration {
+        let Some(base) = self.estimates.base_rtt(now) else {
+            return Duration::ZERO;
+        };
+        let measured = self.rtt.latest().saturating_sub(base);
+        let queue = self
+            .congestion
+            .bandwidth_estimate()
+            .or(self.measured_bandwidth)
+            .filter(|&bw| bw > 0)
+            .map_or(Duration::ZERO, |bw| {
+                let pipe = u128::from(bw) * base.as_micros() / 1_000_000;
+                let excess = u128::from(self.bytes_in_flight()).saturating_sub(pipe);
+                let micros = excess * 1_000_000 / u128::from(bw);
+                Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+            })
+            .min(measured);
+        (base / 2).saturating_add(queue)
     }
 
     /// The most frame bytes a short-header packet of `datagram` bytes holds beside an ACK

@@ -216,6 +216,8 @@ pub struct Connection {
     jitter_allowance: Duration,
     /// When the application last queued an unreliable message.
     last_datagram_queued: Option<Instant>,
+    /// The wire rate of the real-time messages queued (lanes and datagrams), for the policy.
+    realtime_demand: crate::estimate::RealtimeDemand,
     pacer: Pacer,
     /// The configured ceiling on the sending rate (`TransportConfig::rate_limit`), if any.
     rate_limit: Option<TokenBucket>,
@@ -413,6 +415,7 @@ impl Connection {
             measured_bandwidth: None,
             jitter_allowance: Duration::ZERO,
             last_datagram_queued: None,
+            realtime_demand: crate::estimate::RealtimeDemand::default(),
             pacer: Pacer::new(max_datagram),
             rate_limit: config
                 .rate_limit
@@ -869,6 +872,7 @@ impl Connection {
         }
         // An unreliable message is real-time traffic for the strategy (see `adapt`).
         self.last_datagram_queued = Some(now);
+        self.realtime_demand.record(now, data.len() as u64);
         self.datagrams.send(now, channel, data, ttl)
     }
 

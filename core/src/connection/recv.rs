@@ -457,6 +457,7 @@ impl Connection {
         self.set_loss_timer(now);
         self.adapt(now);
         self.update_queue_cap(now);
+        self.lanes.set_transit(self.send_transit(now));
         Ok(())
     }
 

@@ -8,12 +8,14 @@
 //!   uses, per draft-cheng-iccrg-delivery-rate-estimation);
 //! - [`RttJitter`]: every RTT sample;
 //! - [`LossWindow`]: every in-flight packet acknowledged or declared lost;
-//! - [`QualityMonitor`]: all of the above, scored after every ACK frame.
+//! - [`QualityMonitor`]: all of the above, scored after every ACK frame;
+//! - [`RealtimeDemand`]: every real-time message the application queues (lanes and datagrams).
 //!
 //! Memory is fixed by [`EstimatorConfig`] whatever the packet rate.
 
 mod bandwidth;
 mod config;
+mod demand;
 mod jitter;
 mod loss;
 mod min_rtt;
@@ -24,6 +26,7 @@ mod quality;
 
 pub use bandwidth::{BandwidthEstimate, BandwidthEstimator, FULL_CONFIDENCE_SLOTS};
 pub use config::{EstimatorConfig, EstimatorConfigError};
+pub use demand::{MESSAGE_WIRE_OVERHEAD, RealtimeDemand};
 pub use jitter::RttJitter;
 pub use loss::LossWindow;
 pub use min_rtt::WindowedMinRtt;

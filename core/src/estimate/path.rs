@@ -13,6 +13,16 @@ const SCORE_INTERVAL: Duration = Duration::from_millis(100);
 /// The window of [`PathEstimates::base_rtt`] (as BBR's min-RTT filter).
 const BASE_RTT_WINDOW: Duration = Duration::from_secs(10);
 
+/// The base RTT starts again from the samples when every sample for this long was above
+/// [`FLOOR_RISE_FACTOR`] times it plus [`FLOOR_RISE_SLACK`]: the path itself changed (a
+/// handover, a tunnel's 2G), and a base of the old path would have the queue guard keep a
+/// window of the old, short round trip.
+const FLOOR_RISE_CONFIRM: Duration = Duration::from_secs(2);
+/// See [`FLOOR_RISE_CONFIRM`].
+const FLOOR_RISE_FACTOR: u32 = 2;
+/// See [`FLOOR_RISE_CONFIRM`].
+const FLOOR_RISE_SLACK: Duration = Duration::from_millis(10);
+
 /// The estimates of a path at one instant (a snapshot, in
 /// [`ConnectionStats::path`](crate::connection::ConnectionStats::path)).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -25,7 +35,9 @@ pub struct PathEstimates {
     pub loss_rate: Option<f64>,
     /// The quality score.
     pub quality: Option<QualityScore>,
-    /// The smallest RTT of the last 10 s: the path's propagation delay as it is now.
+    /// The smallest RTT of the last 10 s, or of the samples since the RTT floor rose for good
+    /// (every sample for 2 s above twice it plus 10 ms: a handover, a tunnel's 2G): the path's
+    /// propagation delay as it is now.
     pub base_rtt: Option<Duration>,
 }
 
@@ -36,6 +48,8 @@ pub struct PathEstimator {
     jitter: RttJitter,
     loss: LossWindow,
     base_rtt: WindowedMinRtt,
+    /// Since when every RTT sample was far above the base RTT, and the least of them.
+    floor_rise: Option<(Instant, Duration)>,
     quality: QualityMonitor,
     smoothed_rtt: Option<Duration>,
     /// When the quality was last scored.
@@ -53,6 +67,7 @@ impl PathEstimator {
             jitter: RttJitter::new(),
             loss: LossWindow::new(config.loss_window),
             base_rtt: WindowedMinRtt::new(BASE_RTT_WINDOW),
+            floor_rise: None,
             quality: QualityMonitor::new(config.quality_interval, config.quality_history),
             smoothed_rtt: None,
             scored_at: None,
@@ -68,8 +83,36 @@ impl PathEstimator {
     pub fn on_rtt_sample(&mut self, now: Instant, latest: Duration, smoothed: Duration) {
         self.touch(now);
         self.jitter.on_sample(latest);
+        self.follow_floor_rise(now, latest);
         self.base_rtt.on_sample(now, latest);
         self.smoothed_rtt = Some(smoothed);
+    }
+
+    /// Restarts the base RTT from the recent samples when the path's RTT floor rose for good
+    /// (see [`FLOOR_RISE_CONFIRM`]). A queue rarely stands that long that high, and when it
+    /// does BBR's ProbeRTT would take the same raised floor as its minimum.
+    fn follow_floor_rise(&mut self, now: Instant, latest: Duration) {
+        let Some(base) = self.base_rtt.min(now) else {
+            return;
+        };
+        let high = base
+            .saturating_mul(FLOOR_RISE_FACTOR)
+            .saturating_add(FLOOR_RISE_SLACK);
+        if latest <= high {
+            self.floor_rise = None;
+            return;
+        }
+        let (since, least) = match self.floor_rise {
+            Some((since, least)) => (since, least.min(latest)),
+            None => (now, latest),
+        };
+        if now.saturating_duration_since(since) >= FLOOR_RISE_CONFIRM {
+            self.base_rtt = WindowedMinRtt::new(BASE_RTT_WINDOW);
+            self.base_rtt.on_sample(now, least);
+            self.floor_rise = None;
+        } else {
+            self.floor_rise = Some((since, least));
+        }
     }
 
     /// A delivery-rate sample in bytes per second.
@@ -121,7 +164,7 @@ impl PathEstimator {
         }
     }
 
-    /// The smallest RTT of the last 10 s at `now` (cheap: for every packet).
+    /// [`PathEstimates::base_rtt`] at `now` (cheap: for every packet).
     pub fn base_rtt(&self, now: Instant) -> Option<Duration> {
         self.base_rtt.min(now)
     }
@@ -178,6 +221,40 @@ mod tests {
         let bad = p.snapshot().quality.unwrap();
         assert_eq!(bad.grade, super::super::QualityGrade::Poor, "{bad:?}");
         assert!(p.quality_history().len() > 10);
+    }
+
+    #[test]
+    fn the_base_rtt_follows_a_path_whose_round_trip_grew_for_good() {
+        let t = crate::congestion::test_epoch();
+        let mut p = PathEstimator::new(&EstimatorConfig::default());
+        for i in 0..100 {
+            p.on_rtt_sample(t + ms(10 * i), ms(20), ms(20));
+        }
+        // Into a tunnel: 600-700 ms from 1 s on. The 10 s window alone would keep 20 ms.
+        let mut at = t + ms(1000);
+        while at < t + ms(2900) {
+            p.on_rtt_sample(at, ms(650), ms(650));
+            assert_eq!(p.base_rtt(at), Some(ms(20)), "{at:?}");
+            at += ms(100);
+        }
+        p.on_rtt_sample(t + ms(3000), ms(700), ms(660));
+        assert_eq!(p.base_rtt(t + ms(3000)), Some(ms(650)));
+        // And back out: a lower sample is the minimum at once.
+        p.on_rtt_sample(t + ms(3100), ms(30), ms(600));
+        assert_eq!(p.base_rtt(t + ms(3100)), Some(ms(30)));
+    }
+
+    #[test]
+    fn a_queue_that_comes_and_goes_does_not_move_the_base_rtt() {
+        let t = crate::congestion::test_epoch();
+        let mut p = PathEstimator::new(&EstimatorConfig::default());
+        p.on_rtt_sample(t, ms(20), ms(20));
+        // A bloated queue for 5 s, drained to the base for a moment every second.
+        for i in 1..500u64 {
+            let rtt = if i % 100 == 0 { ms(21) } else { ms(200) };
+            p.on_rtt_sample(t + ms(10 * i), rtt, ms(150));
+        }
+        assert_eq!(p.base_rtt(t + ms(5000)), Some(ms(20)));
     }
 
     #[test]

@@ -95,6 +95,10 @@ pub struct LaneStats {
     pub fec_dropped: u64,
     /// Messages given up at their deadline before they were sent (or acknowledged) in full.
     pub expired_sending: u64,
+    /// Of [`expired_sending`](Self::expired_sending), the messages given up before their
+    /// deadline, unsent, because the connection's estimate of the transit (half the base RTT
+    /// and the queue its own data stands in) said they could not arrive by it.
+    pub given_up_in_transit: u64,
     /// Messages given up because a newer one superseded them (sequenced lanes) or pushed them
     /// out of a full send buffer (unreliable lanes).
     pub superseded_sending: u64,

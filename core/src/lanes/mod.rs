@@ -54,6 +54,8 @@ mod sent;
 mod tests;
 #[cfg(test)]
 mod tests_compression;
+#[cfg(test)]
+mod tests_transit;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -229,6 +231,10 @@ pub(crate) struct Lanes {
     /// When the application last queued a real-time message (on an unreliable or sequenced
     /// lane, or with a deadline).
     last_realtime: Option<Instant>,
+    /// The wire rate of the real-time messages queued.
+    realtime_demand: crate::estimate::RealtimeDemand,
+    /// See [`set_transit`](Self::set_transit).
+    transit: Duration,
 }
 
 impl Lanes {
@@ -266,6 +272,8 @@ impl Lanes {
             encoder: Encoder::default(),
             decoder: Decoder::default(),
             last_realtime: None,
+            realtime_demand: crate::estimate::RealtimeDemand::default(),
+            transit: Duration::ZERO,
         }
     }
 
@@ -283,6 +291,18 @@ impl Lanes {
     /// The connection's smoothed RTT changed (FEC groups close within half of it).
     pub(crate) fn set_rtt(&mut self, rtt: Duration) {
         self.rtt = rtt;
+    }
+
+    /// The time a message queued now needs to reach the peer, as the connection estimates it
+    /// (half the path's base RTT and the queue its own data stands in): a message none of
+    /// which was sent yet is given up that long before its deadline, since it could not
+    /// arrive by it — it would take the link from messages that still can, and reach the
+    /// application stale.
+    pub(crate) fn set_transit(&mut self, transit: Duration) {
+        self.transit = transit;
+        for s in self.senders.values_mut() {
+            s.transit = transit;
+        }
     }
 
     /// The most frame bytes a full packet holds: FEC source symbols stay small enough that
@@ -336,9 +356,10 @@ impl Lanes {
 
     fn sender(&mut self, lane: u64) -> &mut LaneSender {
         let window = self.peer_lane_window();
+        let transit = self.transit;
         self.senders
             .entry(lane)
-            .or_insert_with(|| LaneSender::new(LaneConfig::default(), window))
+            .or_insert_with(|| LaneSender::new(LaneConfig::default(), window, transit))
     }
 
     // ----- The application -----
@@ -413,6 +434,12 @@ impl Lanes {
         }
     }
 
+    /// The wire bytes per second of the real-time messages queued (see
+    /// [`RealtimeDemand`](crate::estimate::RealtimeDemand)).
+    pub(crate) fn realtime_rate(&self, now: Instant) -> Option<u64> {
+        self.realtime_demand.rate(now)
+    }
+
     /// Whether the application queued a real-time message within `window` of `now`.
     pub(crate) fn realtime_within(&self, now: Instant, window: Duration) -> bool {
         self.last_realtime
@@ -466,10 +493,11 @@ impl Lanes {
         let len = data.len() as u64;
         let limit = self.config.send_buffer;
         let stats = &mut self.stats;
+        let transit = self.transit;
         let sender = self
             .senders
             .entry(lane)
-            .or_insert_with(|| LaneSender::new(LaneConfig::default(), peer.lane_window));
+            .or_insert_with(|| LaneSender::new(LaneConfig::default(), peer.lane_window, transit));
         let reliable = sender.config.mode.is_reliable();
         let realtime = deadline.is_some()
             || !matches!(
@@ -501,6 +529,7 @@ impl Lanes {
         }
         if realtime {
             self.last_realtime = Some(now);
+            self.realtime_demand.record(now, len);
         }
         self.schedule(lane);
         Ok(seq)
@@ -893,8 +922,11 @@ impl Lanes {
             let before = s.buffered;
             let events = &mut self.events;
             let stats = &mut self.stats;
-            s.expire(now, |seq| {
+            s.expire(now, |seq, early| {
                 stats.expired_sending += 1;
+                if early {
+                    stats.given_up_in_transit += 1;
+                }
                 events.push_back(LaneEvent::Expired {
                     lane,
                     sequence: seq,

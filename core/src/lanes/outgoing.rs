@@ -66,6 +66,19 @@ impl OutMessage {
     fn unsent(&self) -> bool {
         self.state == State::Live && (self.sent < self.len || !self.started)
     }
+
+    /// When the message is given up: at its deadline, or, while none of it left, `transit`
+    /// before (it could not arrive by its deadline any more). A started message keeps its
+    /// whole time: its first fragments are already on their way, and on a reliable lane the
+    /// peer may be about to complete it.
+    fn give_up_at(&self, transit: Duration) -> Option<Instant> {
+        let deadline = self.deadline?;
+        Some(if self.started {
+            deadline
+        } else {
+            deadline.checked_sub(transit).unwrap_or(deadline)
+        })
+    }
 }
 
 /// A message sent whole in one fragment, to be carried again in later packets (redundancy).
@@ -141,10 +154,14 @@ pub(super) struct LaneSender {
     /// messages (tail copies wait for a pause longer than its usual pace).
     last_push: Option<Instant>,
     interval: Option<Duration>,
+    /// The time a message now queued needs to reach the peer (see
+    /// [`Lanes::set_transit`](super::Lanes::set_transit)): a message not started is given
+    /// up this long before its deadline.
+    pub(super) transit: Duration,
 }
 
 impl LaneSender {
-    pub(super) fn new(config: LaneConfig, peer_window: u64) -> Self {
+    pub(super) fn new(config: LaneConfig, peer_window: u64, transit: Duration) -> Self {
         Self {
             config,
             strategy_batch: None,
@@ -160,6 +177,7 @@ impl LaneSender {
             scheduled: false,
             copies: VecDeque::new(),
             last_sent: None,
+            transit,
             retransmit: BTreeSet::new(),
             unsent_from: 0,
             last_push: None,
@@ -235,13 +253,18 @@ impl LaneSender {
         true
     }
 
-    /// Gives up the messages whose deadline passed by `now`; calls `expired` with each one's
-    /// number.
-    pub(super) fn expire(&mut self, now: Instant, mut expired: impl FnMut(u64)) {
+    /// Gives up the messages whose deadline passed by `now`, and the ones not started yet
+    /// that could not arrive by theirs: whose deadline is within the transit of `now`. Calls
+    /// `expired` with each one's number and whether it was given up before its deadline.
+    pub(super) fn expire(&mut self, now: Instant, mut expired: impl FnMut(u64, bool)) {
+        let transit = self.transit;
         let mut any = false;
         for m in &mut self.messages {
-            if m.state == State::Live && m.deadline.is_some_and(|d| d <= now) {
-                expired(m.seq);
+            let Some(give_up) = m.give_up_at(transit) else {
+                continue;
+            };
+            if m.state == State::Live && give_up <= now {
+                expired(m.seq, m.deadline.is_some_and(|d| d > now));
                 abandon(m, &mut self.buffered);
                 any = true;
             }
@@ -251,12 +274,12 @@ impl LaneSender {
         }
     }
 
-    /// The earliest deadline of a live message.
+    /// The earliest time a live message is to be given up (see [`expire`](Self::expire)).
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.messages
             .iter()
             .filter(|m| m.state == State::Live)
-            .filter_map(|m| m.deadline)
+            .filter_map(|m| m.give_up_at(self.transit))
             .min()
     }
 
@@ -353,6 +376,10 @@ impl LaneSender {
             return None;
         }
         let m = self.first_unsent()?;
+        if m.give_up_at(self.transit).is_some_and(|at| at <= now) {
+            // It could not arrive in time: the timer gives it up, nothing sends it.
+            return None;
+        }
         let admits = if self.reliable() && m.offset.is_none() {
             let need = m.len + MESSAGE_OVERHEAD;
             if self.credit.available() < need || conn_credit < need {

@@ -30,7 +30,7 @@ fn peer(config: &LanesConfig) -> PeerLanes {
 }
 
 /// A sender set up for a receiver with `rx`'s configuration, and that receiver.
-fn pair(tx: &LanesConfig, rx: &LanesConfig) -> (Lanes, Lanes) {
+pub(super) fn pair(tx: &LanesConfig, rx: &LanesConfig) -> (Lanes, Lanes) {
     let mut sender = Lanes::new(tx);
     sender.set_peer(peer(rx));
     let mut receiver = Lanes::new(rx);
@@ -39,7 +39,7 @@ fn pair(tx: &LanesConfig, rx: &LanesConfig) -> (Lanes, Lanes) {
 }
 
 /// Moves everything `tx` has to send to `rx`, packet by packet; returns the bytes of frames.
-fn transfer(tx: &mut Lanes, rx: &mut Lanes, now: Instant) -> usize {
+pub(super) fn transfer(tx: &mut Lanes, rx: &mut Lanes, now: Instant) -> usize {
     let mut total = 0;
     loop {
         let mut frames = Vec::new();

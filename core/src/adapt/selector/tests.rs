@@ -42,6 +42,7 @@ fn input<'a>(now: Instant, estimates: &'a PathEstimates, current: &'a Strategy) 
         smoothed_rtt: None,
         controller_bandwidth: Some(estimates.bandwidth.map_or(0, |b| b.ewma)),
         realtime: true,
+        realtime_rate: None,
     }
 }
 

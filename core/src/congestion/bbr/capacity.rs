@@ -11,7 +11,19 @@
 //! far below the model for a whole round trip, the model is stale.
 //!
 //! The new rate is the acknowledgement rate over the run (the rate samples themselves lag by a
-//! queue-inflated round trip). On a confirmed drop BBR takes it as its new `max_bw` (the filter
+//! queue-inflated round trip), measured over at least a minimum RTT (40 ms) and three ACKs; a
+//! run survives gaps between ACKs up to half the RTT sample, since on a 100 kbit/s link a full
+//! packet is acknowledged only every 116 ms, and a drop of several hundredfold (Wi-Fi into a
+//! 2G tunnel) is followed run after run, at most a sixtieth at a time. The queue is measured
+//! above the path's base RTT — the lowest the connection saw, or BBR.min_rtt once that holds a
+//! longer path's round trip — so that a window held down by losses on a path whose RTT grew
+//! is not taken for a drop.
+//!
+//! An outage (no acknowledgement for a second) says nothing about the capacity: samples of the
+//! packets sent before it ended are ignored, and BBR.min_rtt restarts from the first packet
+//! sent after it, since the path may have changed under the same addresses (a handover from
+//! Wi-Fi to LTE), and a minimum kept from the shorter old path would read the new round trip
+//! as a standing queue. On a confirmed drop BBR takes it as its new `max_bw` (the filter
 //! restarts from it, and samples of packets sent before the drop no longer count), caps
 //! inflight at one BDP of it so the standing queue drains at the bottleneck's own speed
 //! (pacing alone would drain it at a tenth of that), and goes down to ProbeBW_DOWN. It
@@ -39,9 +51,18 @@ const DROP_QUEUE_FLOOR: Duration = Duration::from_millis(2);
 /// by up to 25 ms).
 const DROP_MIN_WINDOW: Duration = Duration::from_millis(40);
 
-/// A drop never takes the model below this share of BBR.bw at once (a twentieth): the next
-/// probe finds the rest.
-const DROP_RATE_FLOOR: Gain = Gain::permille(50);
+/// ... over at least this many acknowledgements after the run's first (one gap between two
+/// ACKs is too noisy a rate on a slow link).
+const DROP_MIN_ACKS: u32 = 3;
+
+/// A drop never takes the model below this share of BBR.bw at once (about a sixtieth): the
+/// next probe finds the rest.
+const DROP_RATE_FLOOR: Gain = Gain::permille(16);
+
+/// A silence of the acknowledgements this long is an outage, not a slow link (a 64 kbit/s 2G
+/// link still acknowledges a full packet every 200 ms) nor a path whose round trip grew (from
+/// Wi-Fi into a 2G tunnel the ACKs pause for the new path's 600 ms).
+const OUTAGE: Duration = Duration::from_secs(1);
 
 /// How long the memory of the capacity before a drop speeds up probing.
 const MEMORY: Duration = Duration::from_secs(10);
@@ -67,6 +88,16 @@ pub(super) struct CapacityWatch {
     since: Option<Instant>,
     /// Bytes acknowledged since: over the run, the bottleneck's new rate.
     acked: u64,
+    /// The run's latest acknowledgement and how many came after its first.
+    last_ack: Option<Instant>,
+    acks: u32,
+    /// The latest acknowledgement with a rate sample, run or not.
+    latest: Option<Instant>,
+    /// C.delivered when the ACKs came back after an outage: samples of packets sent before it
+    /// ended are not evidence either way.
+    outage_until: u64,
+    /// Whether BBR.min_rtt restarts from the first sample of a packet sent after the outage.
+    rtt_restart: bool,
     /// C.delivered when the last drop was confirmed: samples of packets sent before it span
     /// the old capacity and must not raise BBR.max_bw again.
     stale_until: u64,
@@ -80,48 +111,106 @@ impl Bbr {
     /// Per ACK, after the model's bandwidth was updated: extends or breaks the run of samples
     /// that say the capacity fell, and acts once it lasted a minimum RTT.
     pub(super) fn check_capacity_drop(&mut self, now: Instant, rs: &RateSample) {
+        if self
+            .capacity
+            .latest
+            .replace(now)
+            .is_some_and(|at| now.saturating_duration_since(at) > OUTAGE)
+        {
+            // An outage (a handover, a radio fade): the window collapsed meanwhile and the
+            // path after it may have a longer round trip, so what the packets sent before its
+            // end deliver says nothing about the capacity.
+            self.capacity.outage_until = self.delivered;
+            self.capacity.rtt_restart = true;
+            self.capacity.since = None;
+        }
+        if self.capacity.rtt_restart
+            && rs.prior_delivered >= self.capacity.outage_until
+            && !rs.rtt.is_zero()
+        {
+            // The path after an outage may be another one (a handover from Wi-Fi to LTE): its
+            // round trip is what the first packet sent over it measured, and a minimum kept
+            // from the old path would read the new one's longer RTT as a queue — as a capacity
+            // drop, for a window sized to the old RTT (and a short BDP, too small a window).
+            self.capacity.rtt_restart = false;
+            let before = self.min_rtt.min_rtt();
+            self.min_rtt.restart(now, rs.rtt);
+            if let Some(before) = before.filter(|&b| rs.rtt > b && self.full_bw_reached) {
+                // A longer round trip: the rate the old path carried is not known to hold on
+                // this one, the window it needed is. Keep the old BDP in bytes (the rate
+                // scaled down by the RTTs' ratio) and probe quickly for the rest, as after a
+                // drop.
+                let scaled = u128::from(self.max_bw) * before.as_nanos() / rs.rtt.as_nanos();
+                self.on_capacity_drop(now, u64::try_from(scaled).unwrap_or(u64::MAX).max(1));
+            }
+        }
         if !self.params.capacity_drop
             || !self.full_bw_reached
             || self.phase == BbrPhase::ProbeRtt
             || rs.is_app_limited
             || rs.delivery_rate == 0
             || rs.rtt.is_zero()
+            || rs.prior_delivered < self.capacity.outage_until
         {
             return;
         }
         let (Some(min_rtt), Some(path_min)) = (self.min_rtt.min_rtt(), self.path_min_rtt) else {
             return;
         };
+        // The path's base RTT: the lowest RTT the connection saw, or BBR.min_rtt where that
+        // is higher — after a path change to a longer round trip (a handover, a tunnel's 2G)
+        // every sample is far above the old path's minimum, and a window that losses hold
+        // down would read as a drop; once the min-RTT filter holds the new path's RTT, only a
+        // real queue counts.
+        let base = path_min.max(min_rtt);
         // The flow must have kept a BDP of the model in flight: a window collapsed by an
         // outage or persistent congestion delivers little on any link.
-        let filled = rs.tx_in_flight >= self.bdp_multiple(self.bw, UNIT_GAIN);
+        let filled = rs.tx_in_flight >= super::model::volume(self.bw, base);
         let low = filled && rs.delivery_rate < DROP_RATE_SHARE.apply(self.bw);
-        let queue = (path_min / DROP_QUEUE_DIVISOR).max(DROP_QUEUE_FLOOR);
-        let queued = rs.rtt.saturating_sub(path_min) >= queue;
+        let queue = (base / DROP_QUEUE_DIVISOR).max(DROP_QUEUE_FLOOR);
+        let queued = rs.rtt.saturating_sub(base) >= queue;
         if !(low && queued) {
-            self.capacity.since = None;
+            // A sample of a packet sent before the last drop spans the old capacity: its
+            // rate does not break a run (a low one still extends it).
+            if !self.is_stale_sample(rs) {
+                self.capacity.since = None;
+            }
+            return;
+        }
+        let window = min_rtt.max(DROP_MIN_WINDOW);
+        // A silence (an outage, a stalled ACK path) would make the run measure the silence,
+        // not the link: measure again after a gap longer than two windows and half this
+        // sample's RTT. On a slow link ACKs come a datagram's serialisation apart (116 ms for
+        // 1452 bytes at 100 kbit/s), which a window of the old, fast path's RTT would take for
+        // silence, but the RTT, inflated by the queue the drop built, is longer still.
+        let silence = (2 * window).max(rs.rtt / 2);
+        let restart = match (self.capacity.since, self.capacity.last_ack) {
+            (Some(_), Some(last)) => now.saturating_duration_since(last) > silence,
+            _ => true,
+        };
+        self.capacity.last_ack = Some(now);
+        if restart {
+            self.capacity.since = Some(now);
+            self.capacity.acked = 0;
+            self.capacity.acks = 0;
             return;
         }
         let Some(since) = self.capacity.since else {
-            self.capacity.since = Some(now);
-            self.capacity.acked = 0;
             return;
         };
-        let window = min_rtt.max(DROP_MIN_WINDOW);
         let elapsed = now.saturating_duration_since(since);
-        if elapsed > 2 * window {
-            // A silence (an outage, a stalled ACK path) stretched the run: its rate would
-            // measure the silence, not the link. Measure again from here.
-            self.capacity.since = Some(now);
-            self.capacity.acked = 0;
-            return;
-        }
         self.capacity.acked = self.capacity.acked.saturating_add(rs.newly_acked);
-        if elapsed >= window {
+        self.capacity.acks = self.capacity.acks.saturating_add(1);
+        if elapsed >= window && self.capacity.acks >= DROP_MIN_ACKS {
             // While the queue stands the bottleneck never idles: the data acknowledged over
             // the window is what it delivered (rate samples lag by a whole, queue-inflated
             // round trip).
             let rate = super::rate(self.capacity.acked, elapsed);
+            if rate >= DROP_RATE_SHARE.apply(self.bw) {
+                // The bottleneck delivered more than the samples said (they lag): no drop.
+                self.capacity.since = None;
+                return;
+            }
             self.on_capacity_drop(now, rate.max(DROP_RATE_FLOOR.apply(self.bw)));
         }
     }
@@ -133,6 +222,11 @@ impl Bbr {
         self.capacity = CapacityWatch {
             since: None,
             acked: 0,
+            last_ack: None,
+            acks: 0,
+            latest: Some(now),
+            outage_until: self.capacity.outage_until,
+            rtt_restart: self.capacity.rtt_restart,
             stale_until: self.delivered,
             memory: Some((remembered, now + MEMORY)),
             drops: self.capacity.drops.saturating_add(1),

@@ -137,11 +137,6 @@ impl MinRttFilter {
         self
     }
 
-    /// Turns ProbeRTT on demand on or off from now on.
-    pub(super) fn set_on_demand(&mut self, on: bool) {
-        self.on_demand = on;
-    }
-
     /// Takes the RTT sample `rtt` of an ACK at `now` (UpdateMinRTT).
     pub(super) fn update(&mut self, now: Instant, rtt: Duration) {
         self.probe_rtt_expired = now > self.probe_rtt_min_stamp + self.probe_rtt_interval;
@@ -167,6 +162,16 @@ impl MinRttFilter {
             self.min_rtt = self.probe_rtt_min_delay;
             self.min_rtt_stamp = self.probe_rtt_min_stamp;
         }
+    }
+
+    /// Starts over from `rtt`, sampled at `now`: the path may have changed (weir, after an
+    /// outage; see the `capacity` module).
+    pub(super) fn restart(&mut self, now: Instant, rtt: Duration) {
+        self.min_rtt = Some(rtt);
+        self.min_rtt_stamp = now;
+        self.probe_rtt_min_delay = Some(rtt);
+        self.probe_rtt_min_stamp = now;
+        self.probe_rtt_expired = false;
     }
 
     /// A ProbeRTT ended at `now`: the next one is due a full interval later (CheckProbeRTTDone).

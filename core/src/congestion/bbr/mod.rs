@@ -92,7 +92,10 @@
 //!   inflight is capped at a BDP of it until ProbeBW_REFILL (the queue drains at the
 //!   bottleneck's speed), samples of packets sent before the drop no longer raise max_bw, and
 //!   for 10 s (or until 80 % of the old rate is back) ProbeBW_UP comes four minimum RTTs after
-//!   each drain, paced at a gain of 2 and ended as `short_probes` ends it.
+//!   each drain, paced at a gain of 2 and ended as `short_probes` ends it. After an outage (no
+//!   ACK for a second) BBR.min_rtt restarts from the first packet sent after it (§5.3.4.4 keeps
+//!   the old path's minimum for 10 s), and a longer round trip keeps the old BDP in bytes: the
+//!   rate scaled down by the RTTs' ratio, probed back up as after a drop.
 //! - **Lean probes** ([`BbrConfig::lean_probes`], on by default): ProbeBW_UP ends after one
 //!   round of its own feedback without 25 % growth, when it did put its extra data in flight
 //!   (§5.3.3.6 waits three rounds from the probe's start), and ProbeBW_DOWN paces at 0.75, not
@@ -101,9 +104,12 @@
 //!   within a thirty-second of BBR.probe_rtt_min_delay (at least 250 µs) restarts its 5 s
 //!   interval (§5.3.4.4 needs a strictly lower one), so a flow whose queue empties every cycle
 //!   skips ProbeRTT; one that never sees it empty still probes every 5 s.
-//! - Both are off while the connection caps the window from outside (the adaptive queue guard,
-//!   [`Controller::set_window_capped`]): a capped probe cannot show growth in one round, and the
-//!   guard already bounds the queue.
+//!   It stays on under the connection's queue guard, whose short queue lets the samples reach
+//!   the minimum often: on a 600 ms path, each ProbeRTT costs a round trip and a half of
+//!   application-limited samples, blind to a capacity drop.
+//! - Lean probes are off while the connection caps the window from outside (the adaptive queue
+//!   guard, [`Controller::set_window_capped`]): a capped probe cannot show growth in one round,
+//!   and the guard already bounds the queue.
 //! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.
@@ -277,8 +283,8 @@ pub struct Bbr {
     /// every loss look random.
     path_min_rtt: Option<Duration>,
     ended_loss_round: Option<LossRound>,
-    /// The connection caps the window from outside (see `set_window_capped`): lean probes and
-    /// ProbeRTT on demand are off meanwhile.
+    /// The connection caps the window from outside (see `set_window_capped`): lean probes are
+    /// off meanwhile.
     window_capped: bool,
     /// The pacing gain of the current (or last) ProbeBW_UP.
     probe_gain: Gain,
@@ -651,12 +657,8 @@ impl Controller for Bbr {
     fn set_window_capped(&mut self, capped: bool) {
         // Under the connection's queue guard a probe's growth is bounded by the cap, so the
         // draft's three rounds judge it better than one, and the guard already keeps the queue
-        // short; the lean departures are for flows that own their window.
-        if capped != self.window_capped {
-            self.window_capped = capped;
-            self.min_rtt
-                .set_on_demand(self.params.probe_rtt_on_demand && !capped);
-        }
+        // short; lean probes are for flows that own their window.
+        self.window_capped = capped;
     }
 
     fn state(&self) -> ControllerState {

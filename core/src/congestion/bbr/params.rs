@@ -157,13 +157,17 @@ pub struct BbrConfig {
     /// weir's third departure, for links whose capacity swings (cellular, a train's tunnel):
     /// a capacity drop is acted on within a round trip instead of when BBR.max_bw's window
     /// (two ProbeBW cycles, 4–6 s) forgets the old rate. While a queue stands at the
-    /// bottleneck (RTT samples above the lowest the connection saw by a quarter of it, at
-    /// least 2 ms) the bottleneck never idles, so delivery-rate samples measure it; when
-    /// every such sample stays under half of BBR.bw for a minimum RTT, BBR restarts its
-    /// bandwidth filter from the measured rate, caps inflight at one BDP of it until the
+    /// bottleneck (RTT samples above the path's base — the lowest RTT the connection saw, or
+    /// BBR.min_rtt where higher — by a quarter of it, at least 2 ms) the bottleneck never
+    /// idles, so its acknowledgement rate measures it; when every delivery-rate sample stays
+    /// under half of BBR.bw for a minimum RTT (at least 40 ms and three ACKs) and so does the
+    /// acknowledgement rate, BBR restarts its bandwidth filter from the latter (never below a
+    /// sixtieth of BBR.bw at once), caps inflight at one BDP of it until the
     /// queue drained, and, while the old capacity is remembered (10 s, until regained to
-    /// 80 %), probes for it again a few round trips after each drain, with short probes. See
-    /// the `capacity` module for the reasoning. Default `true`; `false` follows the draft.
+    /// 80 %), probes for it again a few round trips after each drain, with short probes.
+    /// After an outage (a second without an ACK) BBR.min_rtt restarts from the first packet
+    /// sent after it, keeping the old BDP in bytes if the round trip grew. See the `capacity`
+    /// module for the reasoning. Default `true`; `false` follows the draft.
     pub capacity_drop: bool,
     /// weir's fourth departure, for latency: probes that queue less and for less long.
     /// ProbeBW_UP ends once one round of samples carrying the probe's own rate shows less than

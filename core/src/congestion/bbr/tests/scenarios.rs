@@ -528,8 +528,8 @@ fn lean_probes_queue_at_most_half_a_bdp() {
 }
 
 /// Under a window capped by the connection (the adaptive queue guard) BBR probes as the draft
-/// does: DOWN at 0.9, and ProbeRTT on its 5 s schedule; lifting the cap brings the lean
-/// departures back.
+/// does (DOWN at 0.9) but keeps ProbeRTT on demand, which the short queue serves; lifting the
+/// cap brings the lean probes back.
 #[test]
 fn a_capped_window_brings_back_the_drafts_probing() {
     let cfg = path();
@@ -546,7 +546,7 @@ fn a_capped_window_brings_back_the_drafts_probing() {
         !downs.is_empty() && downs.iter().all(|&g| g == 900),
         "{downs:?}"
     );
-    assert!(h.transitions().iter().any(|t| t.2 == BbrPhase::ProbeRtt));
+    assert!(!h.transitions().iter().any(|t| t.2 == BbrPhase::ProbeRtt));
     h.cc.set_window_capped(false);
     let from = h.trace.len();
     h.run_until(secs(40));
@@ -554,5 +554,48 @@ fn a_capped_window_brings_back_the_drafts_probing() {
         h.trace[from..]
             .iter()
             .any(|p| p.phase == BbrPhase::ProbeBwDown && p.pacing_gain == 750)
+    );
+}
+
+/// A drop of a hundredfold (Wi-Fi into a tunnel's 2G: 12 Mbit/s to 120 kbit/s, where a
+/// 1200-byte packet takes 80 ms and ACKs come that far apart) is acted on once the packets sent
+/// after it come back through the queue the old rate built (this path's queue is unlimited:
+/// 2 BDP of the old rate take 8 s to drain), never more than a sixtieth at a time: the model is
+/// within twice the new rate seconds before the draft's BBR lets go of the old one.
+#[test]
+fn a_hundredfold_drop_is_followed_to_the_new_rate() {
+    let cfg = path();
+    let new_rate = cfg.rate / 100;
+    let within_twice = |h: &Harness| {
+        h.trace
+            .iter()
+            .find(|p| p.time >= h.t0 + secs(10) && p.max_bw <= new_rate * 2)
+            .map_or(Duration::MAX, |p| p.time - h.t0)
+    };
+    let mut h = harness_with(cfg, crate::congestion::BbrConfig::default());
+    h.run_until(secs(10));
+    h.config.rate = new_rate;
+    h.run_until(secs(20));
+    let found = within_twice(&h);
+    assert!(
+        found <= secs(15),
+        "found at {found:?}: {:?}",
+        h.transitions()
+    );
+    assert!(h.cc.capacity_drops() >= 1);
+    let last = h.trace.last().unwrap();
+    assert!(
+        last.max_bw <= new_rate * 2 && last.max_bw >= new_rate / 2,
+        "max_bw {} against {new_rate}",
+        last.max_bw
+    );
+    let mut draft = harness_with(cfg, super::draft());
+    draft.run_until(secs(10));
+    draft.config.rate = new_rate;
+    draft.run_until(secs(20));
+    assert!(
+        within_twice(&draft) > found + secs(2),
+        "{:?}",
+        within_twice(&draft)
     );
 }
