@@ -519,8 +519,11 @@ fn connection_table(c: &ConnectionStats) -> Table {
     ]);
     t.add_row(["congestion window".to_owned(), size(c.cwnd)]);
     t.add_row([
-        "congestion events / probe timeouts".to_owned(),
-        format!("{} / {}", c.congestion_events, c.pto_count),
+        "congestion events / capacity drops / probe timeouts".to_owned(),
+        format!(
+            "{} / {} / {}",
+            c.congestion_events, c.capacity_drops, c.pto_count
+        ),
     ]);
     for row in crate::estimates::rows(&c.path) {
         t.add_row(row);

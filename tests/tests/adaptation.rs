@@ -245,6 +245,10 @@ fn on_the_train_ride_the_default_is_within_five_percent_of_the_best_fixed_tier()
     for tier in tiers {
         assert!(weir.game_late() < tier.game_late(), "{}", tier.game_late());
     }
+    // BBR followed the tunnel's drop (in several steps: 300-fold, a sixtieth at most each), and
+    // the connection's statistics say so.
+    let drops = weir.sender_stats.as_ref().map_or(0, |s| s.capacity_drops);
+    assert!(drops >= 2, "{drops} capacity drops");
 }
 
 /// A path that alternates every second between good Wi-Fi and a slow lossy link, for a minute:

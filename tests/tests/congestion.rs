@@ -788,8 +788,8 @@ fn over_trace(
 /// (CUBIC fills the buffer, so it sets the ceiling) while keeping the bottleneck's p95
 /// queueing delay within 150 ms; BBR without the drop response, which holds BBR.max_bw for two
 /// probe cycles after a drop, queues more than three times as long. Measured: 0.95 × CUBIC
-/// with a p95 of 111 ms (without the drop response 1.25 s, CUBIC 3.9 s) on the swing, 0.97 ×
-/// with 104 ms (without 638 ms, CUBIC 1.1 s) on the walk. Two links: the README's square swing
+/// with a p95 of 118 ms (without the drop response 1.25 s, CUBIC 3.9 s) on the swing, 0.96 ×
+/// with 111 ms (without 638 ms, CUBIC 1.1 s) on the walk. Two links: the README's square swing
 /// between 12 and 1.2 Mbit/s every 4 s, and a random walk over 0.8–20 Mbit/s (a different
 /// RTT and buffer).
 #[test]

@@ -164,6 +164,8 @@ fn json(
             "srtt_us": micros(s.srtt),
             "min_rtt_us": micros(s.min_rtt),
             "cwnd": s.cwnd,
+            "congestion_events": s.congestion_events,
+            "capacity_drops": s.capacity_drops,
             "controller": s.controller.to_string(),
             "strategy": s.strategy.to_string(),
             "strategy_changes": s.strategy_changes,
@@ -183,6 +185,7 @@ fn json(
             "repaired_messages": l.repaired_messages,
             "fec_bytes_sent": l.fec_bytes_sent,
             "expired_sending": l.expired_sending,
+            "given_up_in_transit": l.given_up_in_transit,
         })),
         "socket": {
             "datagrams_sent": socket.datagrams_sent,

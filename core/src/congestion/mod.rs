@@ -151,6 +151,13 @@ pub trait Controller: Send + fmt::Debug {
     /// assumes it owns the window may fall back to a probing that works under a cap; the
     /// default ignores it.
     fn set_window_capped(&mut self, _capped: bool) {}
+
+    /// Capacity drops the controller acted on before its model would have let go of the old
+    /// rate (weir's BBR: [`BbrConfig::capacity_drop`]); 0 for controllers without such a
+    /// response.
+    fn capacity_drops(&self) -> u64 {
+        0
+    }
 }
 
 /// A base instant for tests: controllers only ever compare instants derived from it.

@@ -83,7 +83,7 @@ impl Connection {
             // Every kind builds (the configuration was validated with its own kind, and the
             // selector only names implemented ones); keep the old controller if one did not.
             if let Ok(controller) = config.build_from_state(now, &state) {
-                self.congestion = controller;
+                self.replace_controller(controller);
             }
         }
         let ceiling = self.pmtu.stats().ceiling;

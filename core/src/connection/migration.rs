@@ -295,7 +295,7 @@ impl Connection {
         config.kind = self.strategy.controller;
         config.bbr.seed ^= self.stats.migrations;
         if let Ok(controller) = config.build(now, u64::from(self.datagram_size)) {
-            self.congestion = controller;
+            self.replace_controller(controller);
         }
         self.rtt = RttEstimator::new(self.config.initial_rtt);
         self.pacer = super::pacing::Pacer::new(u64::from(self.datagram_size));

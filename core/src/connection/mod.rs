@@ -194,6 +194,8 @@ pub struct Connection {
     loss: LossDetection,
     first_rtt_sample: Option<Instant>,
     congestion: Box<dyn Controller>,
+    /// Capacity drops of the controllers this one replaced.
+    replaced_capacity_drops: u64,
     delivery: DeliveryRateEstimator,
     /// Bandwidth statistics, jitter, loss rate and quality score of the path.
     estimates: PathEstimator,
@@ -404,6 +406,7 @@ impl Connection {
             loss: LossDetection::new(),
             first_rtt_sample: None,
             congestion,
+            replaced_capacity_drops: 0,
             delivery: DeliveryRateEstimator::new(),
             estimates: PathEstimator::new(&config.estimators),
             selector,
@@ -463,6 +466,7 @@ impl Connection {
                 bytes_lost: 0,
                 stream_bytes_retransmitted: 0,
                 congestion_events: 0,
+                capacity_drops: 0,
                 pto_count: 0,
                 srtt: config.initial_rtt,
                 rttvar: config.initial_rtt / 2,
@@ -660,6 +664,9 @@ impl Connection {
         stats.bytes_in_flight = self.bytes_in_flight();
         stats.packets_tracked = self.spaces.iter().map(|s| s.recovery.sent().len()).sum();
         stats.controller = self.congestion.kind();
+        stats.capacity_drops = self
+            .replaced_capacity_drops
+            .saturating_add(self.congestion.capacity_drops());
         stats.open_streams = self.streams.open_streams();
         stats.stream_send_buffered = self.streams.send_buffered();
         stats.stream_recv_buffered = self.streams.recv_buffered();
@@ -892,8 +899,17 @@ impl Connection {
         config: &crate::congestion::ControllerConfig,
     ) -> Result<(), UnsupportedController> {
         let state = self.congestion.state();
-        self.congestion = config.build_from_state(now, &state)?;
+        let controller = config.build_from_state(now, &state)?;
+        self.replace_controller(controller);
         Ok(())
+    }
+
+    /// Puts `controller` in the old one's place, keeping its count of capacity drops.
+    pub(super) fn replace_controller(&mut self, controller: Box<dyn Controller>) {
+        self.replaced_capacity_drops = self
+            .replaced_capacity_drops
+            .saturating_add(self.congestion.capacity_drops());
+        self.congestion = controller;
     }
 
     // ----- Closing -----

@@ -35,6 +35,10 @@ pub struct ConnectionStats {
     pub stream_bytes_retransmitted: u64,
     /// Congestion events (reductions of the window).
     pub congestion_events: u64,
+    /// Capacity drops the congestion controller acted on (weir's BBR: the bottleneck's rate
+    /// fell, as a radio link's does, and the model followed it at once), over the connection's
+    /// controllers.
+    pub capacity_drops: u64,
     /// Probe timeouts that expired.
     pub pto_count: u64,
     /// Smoothed round-trip time.
@@ -119,6 +123,7 @@ impl ConnectionStats {
             packets_evicted: 0,
             stream_bytes_retransmitted: 0,
             congestion_events: 0,
+            capacity_drops: 0,
             pto_count: 0,
             srtt: Duration::ZERO,
             rttvar: Duration::ZERO,

@@ -654,6 +654,10 @@ impl Controller for Bbr {
         self.set_send_quantum();
     }
 
+    fn capacity_drops(&self) -> u64 {
+        Bbr::capacity_drops(self)
+    }
+
     fn set_window_capped(&mut self, capped: bool) {
         // Under the connection's queue guard a probe's growth is bounded by the cap, so the
         // draft's three rounds judge it better than one, and the guard already keeps the queue
