@@ -111,6 +111,9 @@ impl Bbr {
     /// Per ACK, after the model's bandwidth was updated: extends or breaks the run of samples
     /// that say the capacity fell, and acts once it lasted a minimum RTT.
     pub(super) fn check_capacity_drop(&mut self, now: Instant, rs: &RateSample) {
+        if !self.params.capacity_drop {
+            return;
+        }
         if self
             .capacity
             .latest
@@ -144,8 +147,7 @@ impl Bbr {
                 self.on_capacity_drop(now, u64::try_from(scaled).unwrap_or(u64::MAX).max(1));
             }
         }
-        if !self.params.capacity_drop
-            || !self.full_bw_reached
+        if !self.full_bw_reached
             || self.phase == BbrPhase::ProbeRtt
             || rs.is_app_limited
             || rs.delivery_rate == 0
