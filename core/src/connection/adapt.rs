@@ -134,19 +134,12 @@ impl Connection {
         if !self.strategy.queue_guard {
             return;
         }
-        // The controller's model where it keeps one: a measured delivery rate is bounded by
-        // the cap itself and would talk it down.
-        let bandwidth = self
-            .congestion
-            .bandwidth_estimate()
-            .or(self.measured_bandwidth);
-        let (Some(bandwidth), Some(base)) = (bandwidth, self.estimates.base_rtt(now)) else {
+        let (Some(bandwidth), Some(base)) = (self.bottleneck_rate(), self.estimates.base_rtt(now))
+        else {
             return;
         };
         let datagram = u64::from(self.datagram_size);
-        let at_rate = |d: Duration| {
-            u64::try_from(u128::from(bandwidth) * d.as_micros() / 1_000_000).unwrap_or(u64::MAX)
-        };
+        let at_rate = |d: Duration| bytes_at(bandwidth, d);
         // Room for the RTT's own variation (a radio's jitter), or the queue would starve the
         // pipe whenever a packet is late.
         let jitter = self.jitter_allowance;
@@ -160,6 +153,15 @@ impl Connection {
         ));
         let cap = at_rate(base).saturating_add(allowance).max(4 * datagram);
         self.queue_cap = Some(cap);
+    }
+
+    /// The bottleneck's rate in bytes per second: the controller's model where it keeps one
+    /// (a measured delivery rate is bounded by the queue guard's cap itself and would talk it
+    /// down), else the measured rate.
+    fn bottleneck_rate(&self) -> Option<u64> {
+        self.congestion
+            .bandwidth_estimate()
+            .or(self.measured_bandwidth)
     }
 
     /// How long a message queued at `now` takes to reach the peer, as far as this end can
@@ -176,14 +178,11 @@ impl Connection {
         };
         let measured = self.rtt.latest().saturating_sub(base);
         let queue = self
-            .congestion
-            .bandwidth_estimate()
-            .or(self.measured_bandwidth)
+            .bottleneck_rate()
             .filter(|&bw| bw > 0)
             .map_or(Duration::ZERO, |bw| {
-                let pipe = u128::from(bw) * base.as_micros() / 1_000_000;
-                let excess = u128::from(self.bytes_in_flight()).saturating_sub(pipe);
-                let micros = excess * 1_000_000 / u128::from(bw);
+                let excess = self.bytes_in_flight().saturating_sub(bytes_at(bw, base));
+                let micros = u128::from(excess) * 1_000_000 / u128::from(bw);
                 Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
             })
             .min(measured);
@@ -196,4 +195,9 @@ impl Connection {
     pub(super) fn packet_space(datagram: u16, tag_len: usize) -> usize {
         usize::from(datagram).saturating_sub(1 + 20 + 4 + tag_len + 32)
     }
+}
+
+/// The bytes `rate` bytes per second carry in `d` (to the microsecond), saturating.
+fn bytes_at(rate: u64, d: Duration) -> u64 {
+    u64::try_from(u128::from(rate) * d.as_micros() / 1_000_000).unwrap_or(u64::MAX)
 }
