@@ -135,13 +135,19 @@ impl RecvWindow {
     }
 
     /// The peer says it is blocked at `limit` (DATA_BLOCKED, STREAM_DATA_BLOCKED): queue an
-    /// update if we can give more (it missed one, or the application read since). Such an update
-    /// counts for auto-tuning like one due to reading: a sender that keeps hitting the window
-    /// within two round trips is held back by it, so it grows (with `tune`: the time and RTT).
+    /// update if we can give more (it missed one, or the application read since), and double
+    /// the window (with `tune`; up to its maximum). The peer had data to send and the
+    /// application was reading, so the window, not either end, held the transfer back. The
+    /// read-pace test of [`consume`](Self::consume) alone misses this on a lossy path: a hole
+    /// holds reading back for a round trip or more, so updates come less often than every two
+    /// RTTs however small the window (at 25 % loss, 100 Mbit/s × 100 ms, a 256 KiB window took
+    /// ten seconds to reach the BDP). A peer that claims to be blocked when it is not gains at
+    /// most the configured maximum, which a fast honest sender reaches anyway.
     pub(crate) fn on_peer_blocked(&mut self, limit: u64, tune: Option<(Instant, Duration)>) {
         if self.next_limit() > limit {
-            if !self.pending {
-                self.autotune(tune);
+            if let (false, Some((now, _))) = (self.pending, tune) {
+                self.window = self.window.saturating_mul(2).min(self.max_window);
+                self.last_update = Some(now);
             }
             self.pending = true;
         }
@@ -311,6 +317,36 @@ mod tests {
         assert_eq!(w.take_update(), 110);
         w.on_peer_blocked(90, None); // the peer missed our update
         assert!(w.is_pending());
+    }
+
+    #[test]
+    fn a_blocked_peer_doubles_the_window_however_slowly_reading_goes() {
+        let mut w = RecvWindow::new(100, 300);
+        let mut t = crate::congestion::test_epoch();
+        w.receive_to(100);
+        // Reading is held back by a hole for many round trips: no update is "fast".
+        t += RTT * 10;
+        w.consume(60, Some((t, RTT)));
+        assert_eq!(w.window(), 100);
+        assert_eq!(w.take_update(), 160);
+        w.receive_to(160);
+        w.consume(10, Some((t, RTT)));
+        w.on_peer_blocked(160, Some((t, RTT)));
+        assert!(w.is_pending());
+        assert_eq!(w.window(), 200);
+        assert_eq!(w.take_update(), 270);
+        // Not again while an update is pending; then up to the maximum.
+        t += RTT * 10;
+        w.receive_to(270);
+        w.consume(100, Some((t, RTT)));
+        assert!(w.is_pending());
+        w.on_peer_blocked(270, Some((t, RTT)));
+        assert_eq!(w.window(), 200);
+        assert_eq!(w.take_update(), 370);
+        w.receive_to(370);
+        w.consume(10, Some((t, RTT)));
+        w.on_peer_blocked(370, Some((t, RTT)));
+        assert_eq!(w.window(), 300);
     }
 
     #[test]

@@ -32,10 +32,13 @@ impl Bbr {
             .max(1);
     }
 
-    /// `gain × BBR.bw × (100 − BBR.PacingMarginPercent) / 100` (§5.6.2).
+    /// `gain × BBR.bw × (100 − BBR.PacingMarginPercent) / 100` (§5.6.2), BBR.bw compensated
+    /// for random loss in ProbeBW (`sending_rate_for`).
     pub(super) fn paced(&self, gain: Gain) -> u64 {
         let margin = 100 - u64::from(self.params.pacing_margin_percent.min(100));
-        gain.apply(self.bw).saturating_mul(margin) / 100
+        gain.apply(self.sending_rate_for(self.bw))
+            .saturating_mul(margin)
+            / 100
     }
 
     /// §5.6.2, SetPacingRateWithGain: until the pipe is full the rate only grows, so that
@@ -58,10 +61,11 @@ impl Bbr {
     }
 
     /// §5.6.4.2, BDPMultiple: `gain × bw × BBR.min_rtt`, or C.InitialCwnd before any RTT
-    /// sample.
+    /// sample; `bw` compensated for random loss in ProbeBW (`sending_rate_for`), as what is in
+    /// flight includes what the path will drop.
     pub(super) fn bdp_multiple(&self, bw: u64, gain: Gain) -> u64 {
         match self.min_rtt.min_rtt() {
-            Some(min_rtt) => gain.apply(volume(bw, min_rtt)),
+            Some(min_rtt) => gain.apply(volume(self.sending_rate_for(bw), min_rtt)),
             None => self.initial_cwnd,
         }
     }

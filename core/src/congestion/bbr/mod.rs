@@ -110,6 +110,11 @@
 //! - Lean probes are off while the connection caps the window from outside (the adaptive queue
 //!   guard, [`Controller::set_window_capped`]): a capped probe cannot show growth in one round,
 //!   and the guard already bounds the queue.
+//! - **Random loss is compensated** ([`BbrConfig::random_loss_compensation`], on by default;
+//!   the `random_loss` module). BBR.bw is a delivery rate; a path that drops a share `p` at
+//!   random takes `bw / (1 − p)` without a queue, and ProbeBW paces and sizes its window for
+//!   that, with `p` measured over the recent rounds whose losses came without a standing
+//!   queue (at most a quarter). The draft paces at BBR.bw and leaves `p` of the path idle.
 //! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.
@@ -135,12 +140,14 @@ mod filter;
 mod machine;
 mod model;
 mod params;
+mod random_loss;
 
 pub use params::{BbrConfig, Gain};
 
 use capacity::CapacityWatch;
 use filter::{MinRttFilter, WindowedMax};
 use params::{MIN_PIPE_CWND_PACKETS, MIN_RTT_FILTER_LEN, PROBE_RTT_INTERVAL};
+use random_loss::RandomLossEstimate;
 
 /// The states of BBR's state machine (§5.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -290,6 +297,8 @@ pub struct Bbr {
     probe_gain: Gain,
     /// weir's capacity-drop watch (see `capacity`).
     capacity: CapacityWatch,
+    /// weir's random-loss compensation (see `random_loss`).
+    random_loss: RandomLossEstimate,
 }
 
 impl Bbr {
@@ -386,6 +395,7 @@ impl Bbr {
             path_min_rtt: None,
             ended_loss_round: None,
             capacity: CapacityWatch::default(),
+            random_loss: RandomLossEstimate::default(),
             probe_gain: params.effective_probe_up_gain(),
             window_capped: false,
         };
@@ -476,6 +486,16 @@ impl Bbr {
         self.min_rtt
             .min_rtt()
             .map(|rtt| model::volume(self.bw, rtt))
+    }
+
+    /// The loss rate weir's random-loss compensation currently paces for (see
+    /// [`BbrConfig::random_loss_compensation`]), in thousandths; 0 when it is off or has no
+    /// estimate yet.
+    pub fn compensated_loss_permille(&self) -> u32 {
+        if self.sending_rate_for(self.bw) == self.bw {
+            return 0;
+        }
+        self.random_loss.rate(self.max_datagram_size).as_permille()
     }
 
     /// BBR.inflight_longterm, the loss-derived bound on inflight, if set.
@@ -627,7 +647,9 @@ impl Controller for Bbr {
     }
 
     fn bandwidth_estimate(&self) -> Option<u64> {
-        (self.bw > 0).then_some(self.bw)
+        // The rate the path takes, which is what a window cap or a budget is computed from:
+        // BBR.bw and what random loss drops of it.
+        (self.bw > 0).then(|| self.sending_rate_for(self.bw))
     }
 
     fn in_slow_start(&self) -> bool {

@@ -125,6 +125,7 @@ impl Bbr {
             self.loss_round_min_rtt = self.loss_round_min_rtt.min(rs.rtt);
         }
         if rs.prior_delivered >= self.loss_round_delivered {
+            self.end_random_loss_round();
             if self.is_loss_in_round {
                 self.ended_loss_round = Some(LossRound {
                     lost: self.loss_round_lost,
@@ -135,6 +136,46 @@ impl Bbr {
             }
             self.loss_round_delivered = self.delivered;
             self.loss_round_start = true;
+        }
+    }
+
+    /// Feeds the loss round that just ended (the rounds of §5.5.10.3, `loss_round_delivered`)
+    /// to the random-loss estimate, judged as the loss rule judges it: lost with a standing
+    /// queue (or marked CE) is congestion; Startup, bandwidth probes and ProbeBW_DOWN, which
+    /// drains a probe's queue, say nothing either way.
+    fn end_random_loss_round(&mut self) {
+        use super::random_loss::RoundVerdict;
+        let verdict =
+            if self.is_probing_bw() || !self.full_bw_reached || self.phase == BbrPhase::ProbeBwDown
+            {
+                RoundVerdict::Probing
+            } else if self.is_loss_in_round
+                && (self.loss_round_lost == 0 || self.shows_standing_queue(self.loss_round_min_rtt))
+            {
+                RoundVerdict::Congested
+            } else {
+                RoundVerdict::Random
+            };
+        let lost = if self.is_loss_in_round {
+            self.loss_round_lost
+        } else {
+            0
+        };
+        self.random_loss
+            .end_round(self.delivered, lost, verdict, self.max_datagram_size);
+    }
+
+    /// The rate to send at for a delivery rate of `bw`: `bw / (1 − p)` in ProbeBW with weir's
+    /// random-loss compensation (see the `random_loss` module), else `bw`.
+    pub(super) fn sending_rate_for(&self, bw: u64) -> u64 {
+        if self.params.random_loss_compensation
+            && self.params.loss_tolerant
+            && self.full_bw_reached
+            && self.is_in_probe_bw_state()
+        {
+            self.random_loss.compensate(bw, self.max_datagram_size)
+        } else {
+            bw
         }
     }
 

@@ -192,6 +192,16 @@ pub struct BbrConfig {
     /// (another flow keeps one) still probes every 5 s. Default `true`; `false` follows the
     /// draft.
     pub probe_rtt_on_demand: bool,
+    /// weir's sixth departure, for lossy radio links: in ProbeBW, pace (and size the window)
+    /// at `bw / (1 − p)`, where `p` is the loss rate of the recent rounds that showed no
+    /// standing queue, at most a quarter. BBR.bw is what the path *delivers*; a path that
+    /// drops `p` at random takes `bw / (1 − p)` without a queue, and pacing at BBR.bw leaves
+    /// a share `p` of it idle in every ProbeBW_CRUISE. Rounds whose losses come with a
+    /// standing queue (congestion) clear the estimate, and rounds of bandwidth probing and
+    /// ProbeBW_DOWN are left out of it. See the `random_loss` module. Needs
+    /// [`loss_tolerant`](Self::loss_tolerant), whose queue test it shares. Default `true`;
+    /// `false` follows the draft.
+    pub random_loss_compensation: bool,
 }
 
 impl BbrConfig {
@@ -234,6 +244,7 @@ impl Default for BbrConfig {
             capacity_drop: true,
             lean_probes: true,
             probe_rtt_on_demand: true,
+            random_loss_compensation: true,
         }
     }
 }

@@ -74,6 +74,7 @@ fn draft() -> BbrConfig {
         capacity_drop: false,
         lean_probes: false,
         probe_rtt_on_demand: false,
+        random_loss_compensation: false,
         ..BbrConfig::default()
     }
 }

@@ -599,3 +599,56 @@ fn a_hundredfold_drop_is_followed_to_the_new_rate() {
         within_twice(&draft)
     );
 }
+
+/// weir's random-loss compensation (`BbrConfig::random_loss_compensation`) on a path that
+/// drops 10 % at random before the bottleneck: BBR.bw (what is delivered) still measures the
+/// bottleneck, and BBR paces at `bw / (1 − p)` so that what survives the losses keeps it busy.
+/// Without the compensation the surviving tenth is missing whenever BBR cruises.
+#[test]
+fn random_loss_is_compensated_without_a_queue() {
+    let run = |compensate: bool| {
+        let mut cfg = path();
+        cfg.loss = 0.10;
+        let params = crate::congestion::BbrConfig {
+            random_loss_compensation: compensate,
+            ..crate::congestion::BbrConfig::default()
+        };
+        let mut h = harness_with(cfg, params);
+        h.run_until(secs(30));
+        h
+    };
+    let with = run(true);
+    let without = run(false);
+    let (u_with, u_without) = (
+        with.utilization(secs(5), secs(30)),
+        without.utilization(secs(5), secs(30)),
+    );
+    assert!(
+        u_with >= 0.95,
+        "utilization {u_with:.3} with the compensation"
+    );
+    assert!(
+        u_without + 0.04 <= u_with,
+        "{u_without:.3} without against {u_with:.3} with"
+    );
+    let cc = &with.cc;
+    assert!(
+        (80..=120).contains(&cc.compensated_loss_permille()),
+        "{}",
+        cc.compensated_loss_permille()
+    );
+    // What is delivered is still the bottleneck's rate, and the queue stays short.
+    let last = with.trace.last().unwrap();
+    assert!(
+        last.max_bw.abs_diff(path().rate) * 100 <= 3 * path().rate,
+        "{last:?}"
+    );
+    let (q_with, q_without) = (
+        max_rtt_between(&with, secs(5), secs(30)),
+        max_rtt_between(&without, secs(5), secs(30)),
+    );
+    assert!(
+        q_with <= q_without * 5 / 4,
+        "{q_with:?} against {q_without:?}"
+    );
+}
