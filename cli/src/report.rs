@@ -525,6 +525,10 @@ fn connection_table(c: &ConnectionStats) -> Table {
             c.congestion_events, c.capacity_drops, c.pto_count
         ),
     ]);
+    t.add_row([
+        "spurious losses: packets / congestion events".to_owned(),
+        format!("{} / {}", c.spurious_losses, c.spurious_congestion_events),
+    ]);
     for row in crate::estimates::rows(&c.path) {
         t.add_row(row);
     }

@@ -166,6 +166,8 @@ fn json(
             "cwnd": s.cwnd,
             "congestion_events": s.congestion_events,
             "capacity_drops": s.capacity_drops,
+            "spurious_losses": s.spurious_losses,
+            "spurious_congestion_events": s.spurious_congestion_events,
             "controller": s.controller.to_string(),
             "strategy": s.strategy.to_string(),
             "strategy_changes": s.strategy_changes,

@@ -6,7 +6,7 @@ use super::hystart::{HyStart, HyStartPhase};
 use super::window::{AckGrowth, Reduction, Window};
 use super::{
     AckEvent, AckedPacket, CongestionEvent, Controller, ControllerConfig, ControllerKind,
-    ControllerState,
+    ControllerState, SpuriousCongestion,
 };
 
 /// RFC 9438 §4.1.1, §5.1: C = 0.4 segments per second³, the aggressiveness of the cubic
@@ -405,6 +405,18 @@ impl Controller for Cubic {
         // A reduction starts a new epoch; RFC 9438 §4.8: after persistent congestion (W_max
         // now undefined) it starts with K = 0 from its own window.
         if response.reduced_from.is_some() || response.collapsed {
+            self.epoch = None;
+            self.app_limited_since = None;
+            self.growth_remainder = 0;
+        }
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant, event: &SpuriousCongestion) {
+        if self.window.on_spurious_congestion(event) {
+            // The window and W_max are back; the epoch the reduction began is void, and the
+            // next acknowledgement starts one from the restored window, which is again the
+            // window before the last reduction (cwnd_prior).
+            self.cwnd_prior = self.window.cwnd();
             self.epoch = None;
             self.app_limited_since = None;
             self.growth_remainder = 0;

@@ -131,3 +131,15 @@ pub struct CongestionEvent {
     /// What signalled the congestion.
     pub cause: CongestionCause,
 }
+
+/// A congestion event that turned out spurious: every in-flight packet it declared lost was
+/// acknowledged afterwards (reordered or delayed past the loss thresholds, not lost). The
+/// connection remembers recent losses for a bounded while and reports such an event at most
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpuriousCongestion {
+    /// When the event was raised: the `now` of the controller's `on_congestion_event` for it.
+    pub declared_at: Instant,
+    /// The event's [`CongestionEvent::sent_time`].
+    pub sent_time: Instant,
+}

@@ -9,13 +9,16 @@
 //! ## Events, in the order the connection delivers them
 //!
 //! 1. [`Controller::on_packet_sent`] for every packet that counts towards bytes in flight.
-//! 2. On an ACK frame that newly acknowledges packets (RFC 9002 Appendix A.7's order):
+//! 2. On an ACK frame of the application space that acknowledges packets declared lost
+//!    earlier: [`Controller::on_spurious_congestion`] for each congestion event all of whose
+//!    lost packets are now acknowledged (before anything else the frame does).
+//! 3. On an ACK frame that newly acknowledges packets (RFC 9002 Appendix A.7's order):
 //!    1. [`Controller::on_congestion_event`] once if the frame revealed losses of in-flight
 //!       packets or a new ECN-CE mark;
 //!    2. [`Controller::on_packet_acked`] once per newly acknowledged in-flight packet, in
 //!       ascending packet-number order;
 //!    3. [`Controller::on_ack_event`] once, summarising the frame.
-//! 3. On a loss timer: [`Controller::on_congestion_event`] if in-flight packets were lost.
+//! 4. On a loss timer: [`Controller::on_congestion_event`] if in-flight packets were lost.
 //!
 //! Losses are delivered before acknowledgements, as in RFC 9002 Appendix A.7, so packets that
 //! the same ACK frame acknowledges, all sent before the recovery period it opens, do not grow
@@ -30,7 +33,8 @@
 //!
 //! NewReno, CUBIC and Vegas share RFC 9002's window bookkeeping (the threshold, the recovery
 //! period, the minimum and initial windows, persistent congestion, the application-limited
-//! rule) in one private module, `window`; each keeps only its own growth and reduction rule.
+//! rule, the undo of a reduction whose losses were spurious) in one private module, `window`;
+//! each keeps only its own growth and reduction rule.
 
 use std::fmt;
 use std::time::Instant;
@@ -56,6 +60,7 @@ pub use cubic::Cubic;
 pub use delivery_rate::{DeliveryRateEstimator, PacketDeliveryState};
 pub use events::{
     AckEvent, AckedPacket, CongestionCause, CongestionEvent, RateSample, RttSnapshot,
+    SpuriousCongestion,
 };
 pub use hystart::HyStart;
 pub use new_reno::NewReno;
@@ -151,6 +156,11 @@ pub trait Controller: Send + fmt::Debug {
     /// assumes it owns the window may fall back to a probing that works under a cap; the
     /// default ignores it.
     fn set_window_capped(&mut self, _capped: bool) {}
+
+    /// A congestion event reported earlier turned out spurious (see [`SpuriousCongestion`]). A
+    /// controller that reduced its window or model for it, and saw no real loss in the same
+    /// recovery period, may undo the reduction; the default ignores it.
+    fn on_spurious_congestion(&mut self, _now: Instant, _event: &SpuriousCongestion) {}
 
     /// Capacity drops the controller acted on before its model would have let go of the old
     /// rate (weir's BBR: [`BbrConfig::capacity_drop`]); 0 for controllers without such a

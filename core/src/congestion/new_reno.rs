@@ -5,6 +5,7 @@ use std::time::Instant;
 use super::window::{AckGrowth, Reduction, Window};
 use super::{
     AckedPacket, CongestionEvent, Controller, ControllerConfig, ControllerKind, ControllerState,
+    SpuriousCongestion,
 };
 
 /// RFC 9002 §7.3.2, Appendix B.1: kLossReductionFactor = 0.5 (numerator).
@@ -119,6 +120,12 @@ impl Controller for NewReno {
         });
         // A smaller window starts its count of acknowledged windows afresh.
         if response.reduced_from.is_some() || response.collapsed {
+            self.avoidance_acked = 0;
+        }
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant, event: &SpuriousCongestion) {
+        if self.window.on_spurious_congestion(event) {
             self.avoidance_acked = 0;
         }
     }

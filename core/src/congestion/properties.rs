@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::{
     AckEvent, AckedPacket, CongestionCause, CongestionEvent, Controller, ControllerConfig,
-    ControllerKind, RateSample, RttSnapshot, test_epoch,
+    ControllerKind, RateSample, RttSnapshot, SpuriousCongestion, test_epoch,
 };
 
 const MDS: u64 = 1200;
@@ -33,6 +33,8 @@ enum Step {
     Ecn,
     /// Path MTU discovery changes the datagram size.
     Mtu { size: u16 },
+    /// The `back`-th latest loss event turns out spurious (its packets were acknowledged).
+    Spurious { back: u8 },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -44,6 +46,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(count, persistent)| Step::Lose { count, persistent }),
         1 => Just(Step::Ecn),
         1 => (1200u16..1500).prop_map(|size| Step::Mtu { size }),
+        1 => (0u8..3).prop_map(|back| Step::Spurious { back }),
     ]
 }
 
@@ -57,6 +60,10 @@ struct Sender {
     bytes_in_flight: u64,
     delivered: u64,
     min_rtt: Duration,
+    /// The loss events raised, oldest first.
+    losses: Vec<SpuriousCongestion>,
+    /// The largest window seen.
+    max_window: u64,
 }
 
 impl Sender {
@@ -73,6 +80,8 @@ impl Sender {
             bytes_in_flight: 0,
             delivered: 0,
             min_rtt: Duration::MAX,
+            losses: Vec::new(),
+            max_window: 0,
         }
     }
 
@@ -168,6 +177,10 @@ impl Sender {
                 let lost: Vec<_> = self.in_flight.drain(..count).collect();
                 let lost_bytes: u64 = lost.iter().map(|&(_, size, _)| size).sum();
                 self.bytes_in_flight -= lost_bytes;
+                self.losses.push(SpuriousCongestion {
+                    declared_at: self.now,
+                    sent_time: lost[count - 1].0,
+                });
                 self.cc.on_congestion_event(
                     self.now,
                     &CongestionEvent {
@@ -199,6 +212,13 @@ impl Sender {
                 self.cc.set_max_datagram_size(self.mds);
                 0
             }
+            Step::Spurious { back } => {
+                let index = self.losses.len().checked_sub(usize::from(back) + 1);
+                if let Some(event) = index.and_then(|i| self.losses.get(i)).copied() {
+                    self.cc.on_spurious_congestion(self.now, &event);
+                }
+                0
+            }
         }
     }
 }
@@ -226,6 +246,7 @@ proptest! {
                         .map(|p| p.0),
                     _ => None,
                 };
+                sender.max_window = sender.max_window.max(before);
                 let acked = sender.run(step);
                 replay.run(step);
                 let window = sender.cc.window();
@@ -270,6 +291,13 @@ proptest! {
                     Step::Ecn => prop_assert!(window <= before, "{kind}: {before} → {window} on ECN"),
                     Step::Send { .. } => prop_assert_eq!(window, before),
                     Step::Mtu { .. } => {}
+                    // An undo puts back a window the controller had, never a larger one, and
+                    // never cuts.
+                    Step::Spurious { .. } => prop_assert!(
+                        window >= before && window <= sender.max_window.max(minimum),
+                        "{kind}: {before} → {window} (max {}) on {step:?}",
+                        sender.max_window
+                    ),
                 }
             }
             // The exported state seeds any successor at the same window (at least its minimum).
@@ -282,5 +310,56 @@ proptest! {
                 prop_assert_eq!(successor.window(), state.window.max(minimum), "{} → {}", kind, next);
             }
         }
+    }
+}
+
+/// The loss-reacting controllers undo a reduction whose every congestion event turned out
+/// spurious, and only then: a real loss or an ECN-CE mark in the same recovery period keeps
+/// it.
+#[test]
+fn a_spurious_reduction_is_undone_and_a_real_one_is_not() {
+    for kind in ControllerKind::ALL.into_iter().filter(|&k| loss_based(k)) {
+        let grown = |extra: Option<Step>| {
+            let mut sender = Sender::new(kind);
+            for _ in 0..6 {
+                sender.run(&Step::Send { packets: 40 });
+                sender.run(&Step::Ack {
+                    count: 40,
+                    gap_ms: 50,
+                    app_limited: false,
+                });
+            }
+            let before = sender.cc.window();
+            sender.run(&Step::Send { packets: 20 });
+            sender.run(&Step::Lose {
+                count: 1,
+                persistent: false,
+            });
+            let cut = sender.cc.window();
+            assert!(cut < before, "{kind}: {before} → {cut}");
+            if let Some(extra) = extra {
+                sender.run(&extra);
+            }
+            sender.run(&Step::Spurious { back: 0 });
+            (before, cut, sender)
+        };
+        let (before, _, sender) = grown(None);
+        assert_eq!(sender.cc.window(), before, "{kind}: not undone");
+        assert_eq!(sender.cc.state().recovery_start, None, "{kind}");
+        // A second loss in the same period that is real: the reduction stands (the report
+        // names the latest event, the first one is never reported).
+        let (_, cut, sender) = grown(Some(Step::Lose {
+            count: 1,
+            persistent: false,
+        }));
+        assert!(
+            sender.cc.window() <= cut,
+            "{kind}: undone despite a real loss"
+        );
+        let (_, cut, sender) = grown(Some(Step::Ecn));
+        assert!(
+            sender.cc.window() <= cut,
+            "{kind}: undone despite a CE mark"
+        );
     }
 }

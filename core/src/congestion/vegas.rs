@@ -71,7 +71,7 @@ use super::hystart::RoundTracker;
 use super::window::{AckGrowth, Reduction, Window};
 use super::{
     AckEvent, AckedPacket, CongestionEvent, Controller, ControllerConfig, ControllerKind,
-    ControllerState,
+    ControllerState, SpuriousCongestion,
 };
 
 /// Linux `tcp_vegas` (module parameter `alpha`); Brakmo & Peterson 1995, "Congestion Avoidance
@@ -322,6 +322,14 @@ impl Controller for Vegas {
         if response.reduced_from.is_some() || response.collapsed {
             // The rounds measured the old window: start measuring the new one, from a growth
             // round.
+            self.growth_round = true;
+            self.round_start_window = self.window.cwnd();
+            self.previous_round_start_window = self.window.cwnd();
+        }
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant, event: &SpuriousCongestion) {
+        if self.window.on_spurious_congestion(event) {
             self.growth_round = true;
             self.round_start_window = self.window.cwnd();
             self.previous_round_start_window = self.window.cwnd();

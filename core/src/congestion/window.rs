@@ -5,7 +5,9 @@
 //! the window and the slow-start threshold, the minimum and initial windows and their changes
 //! with the datagram size (§7.2), the recovery period that allows one reduction per round trip
 //! and keeps acknowledgements of older packets from growing the window (§7.3.2), the collapse
-//! under persistent congestion (§7.6.2), the application-limited rule (§7.8), and what a
+//! under persistent congestion (§7.6.2), the application-limited rule (§7.8), the undo of a
+//! reduction every congestion event of whose recovery period turned out spurious (the
+//! connection's `SpuriousLossDetector`; Linux's undo, RFC 4015's Eifel response), and what a
 //! successor inherits on a live switch. Each controller embeds a [`Window`] and states its own
 //! rule through [`Window::on_ack`] (may this acknowledgement grow the window?) and
 //! [`Window::on_congestion_event`] (given the window, the controller's [`Reduction`]).
@@ -18,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AckedPacket, CongestionEvent, ControllerConfig, ControllerState};
+use super::{AckedPacket, CongestionEvent, ControllerConfig, ControllerState, SpuriousCongestion};
 
 /// What an acknowledgement may do to the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,21 @@ pub(super) struct CongestionResponse {
     pub collapsed: bool,
 }
 
+/// What the last reduction replaced, to put back if every congestion event of its recovery
+/// period turns out spurious (Linux's undo; RFC 4015's Eifel response restores the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Undo {
+    cwnd: u64,
+    ssthresh: u64,
+    w_max: Option<u64>,
+    /// When the recovery period (and the reduction) began.
+    period_start: Instant,
+    /// Congestion events raised since, the reducing one included.
+    events: u32,
+    /// Of those, the ones reported spurious.
+    spurious: u32,
+}
+
 /// The congestion window and the RFC 9002 §7 state around it; see the [module
 /// documentation](self).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +92,8 @@ pub(super) struct Window {
     pristine: bool,
     smoothed_rtt: Option<Duration>,
     min_rtt: Option<Duration>,
+    /// The last reduction, while it may still be undone.
+    undo: Option<Undo>,
 }
 
 impl Window {
@@ -92,6 +111,7 @@ impl Window {
             pristine: true,
             smoothed_rtt: None,
             min_rtt: None,
+            undo: None,
         }
     }
 
@@ -215,20 +235,54 @@ impl Window {
         };
         if !self.in_recovery(event.sent_time) {
             let before = self.cwnd;
+            self.undo = Some(Undo {
+                cwnd: before,
+                ssthresh: self.ssthresh,
+                w_max: self.w_max,
+                period_start: now,
+                events: 1,
+                spurious: 0,
+            });
             self.recovery_start = Some(now);
             let Reduction { ssthresh, cwnd } = reduce(before, self.minimum_window());
             self.ssthresh = ssthresh;
             self.set_cwnd(cwnd);
             self.w_max = Some(before);
             response.reduced_from = Some(before);
+        } else if let Some(undo) = self.undo.as_mut() {
+            undo.events = undo.events.saturating_add(1);
         }
         if event.persistent {
             self.cwnd = self.minimum_window();
             self.recovery_start = None;
             self.w_max = None;
+            self.undo = None;
             response.collapsed = true;
         }
         response
+    }
+
+    /// A congestion event turned out spurious. Once every event since the last reduction has
+    /// (an ECN-CE mark never does), the reduction is undone: the window, threshold and `W_max`
+    /// it replaced come back, and the recovery period ends. Returns whether it undid.
+    pub(super) fn on_spurious_congestion(&mut self, event: &SpuriousCongestion) -> bool {
+        let Some(undo) = self.undo.as_mut() else {
+            return false;
+        };
+        if event.declared_at < undo.period_start {
+            return false;
+        }
+        undo.spurious = undo.spurious.saturating_add(1);
+        if undo.spurious < undo.events {
+            return false;
+        }
+        let undo = *undo;
+        self.undo = None;
+        self.cwnd = self.cwnd.max(undo.cwnd);
+        self.ssthresh = undo.ssthresh;
+        self.w_max = undo.w_max;
+        self.recovery_start = None;
+        true
     }
 
     /// The maximum datagram size changed (path MTU discovery); returns whether it did. A

@@ -53,7 +53,7 @@ use crate::crypto::session::TlsSession;
 use crate::estimate::{PathEstimates, PathEstimator, QualityScore};
 use crate::lanes::{LaneEvent, Lanes};
 use crate::pmtu::{MtuDiscovery, MtuStats};
-use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId};
+use crate::recovery::{LossDetection, RttEstimator, SentPacket, SpaceId, SpuriousLossDetector};
 use crate::streams::{
     ClosedStream, Dir, OpenError, ReadError, Side, StreamEvent, StreamId, StreamState,
     StreamsState, WriteError,
@@ -282,6 +282,8 @@ pub struct Connection {
     datagram_ecn: Option<crate::EcnCodepoint>,
     scratch_acked: Vec<(u64, SentPacket<SentFrames>)>,
     scratch_lost: Vec<(u64, SentPacket<SentFrames>)>,
+    /// The application space's recent losses, to tell which congestion events were spurious.
+    spurious: SpuriousLossDetector,
 }
 
 impl std::fmt::Debug for Connection {
@@ -465,6 +467,8 @@ impl Connection {
                 packets_evicted: 0,
                 bytes_lost: 0,
                 stream_bytes_retransmitted: 0,
+                spurious_losses: 0,
+                spurious_congestion_events: 0,
                 congestion_events: 0,
                 capacity_drops: 0,
                 pto_count: 0,
@@ -500,6 +504,7 @@ impl Connection {
             datagram_ecn: None,
             scratch_acked: Vec::new(),
             scratch_lost: Vec::new(),
+            spurious: SpuriousLossDetector::default(),
             config,
         })
     }

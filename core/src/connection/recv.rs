@@ -363,6 +363,9 @@ impl Connection {
             &mut self.scratch_acked,
             &mut self.scratch_lost,
         )?;
+        if space == SpaceId::Data {
+            self.on_spurious_losses(now, ack.iter());
+        }
         if outcome.newly_acked == 0 {
             return Ok(());
         }
@@ -535,6 +538,10 @@ impl Connection {
                 };
                 self.congestion.on_congestion_event(now, &event);
                 self.stats.congestion_events += 1;
+                if space == SpaceId::Data {
+                    let pns = lost.iter().filter(|(_, p)| p.in_flight).map(|(pn, _)| *pn);
+                    self.spurious.on_congestion_event(now, sent_time, pns);
+                }
             }
             for (_, packet) in &lost {
                 if packet.in_flight {
@@ -546,6 +553,22 @@ impl Connection {
         }
         self.scratch_lost = lost;
         self.scratch_lost.clear();
+    }
+
+    /// An ACK frame of the application space acknowledged `ranges`: packets declared lost
+    /// among them were not lost, and a congestion event all of whose packets are now
+    /// acknowledged goes back to the controller as spurious.
+    fn on_spurious_losses(
+        &mut self,
+        now: Instant,
+        ranges: impl IntoIterator<Item = std::ops::Range<u64>>,
+    ) {
+        let outcome = self.spurious.on_ack(ranges);
+        self.stats.spurious_losses += outcome.packets;
+        for event in &outcome.events {
+            self.congestion.on_spurious_congestion(now, event);
+            self.stats.spurious_congestion_events += 1;
+        }
     }
 
     /// Queues what a lost (or probed) packet carried to be sent again, where still needed.

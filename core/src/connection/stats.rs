@@ -35,6 +35,12 @@ pub struct ConnectionStats {
     pub stream_bytes_retransmitted: u64,
     /// Congestion events (reductions of the window).
     pub congestion_events: u64,
+    /// Packets declared lost that the peer acknowledged afterwards (reordered or delayed, not
+    /// lost; their retransmissions were needless).
+    pub spurious_losses: u64,
+    /// Congestion events all of whose lost packets were acknowledged afterwards: reported to
+    /// the controller, which may undo its reduction.
+    pub spurious_congestion_events: u64,
     /// Capacity drops the congestion controller acted on (weir's BBR: the bottleneck's rate
     /// fell, as a radio link's does, and the model followed it at once), over the connection's
     /// controllers.
@@ -122,6 +128,8 @@ impl ConnectionStats {
             bytes_lost: 0,
             packets_evicted: 0,
             stream_bytes_retransmitted: 0,
+            spurious_losses: 0,
+            spurious_congestion_events: 0,
             congestion_events: 0,
             capacity_drops: 0,
             pto_count: 0,

@@ -13,6 +13,8 @@
 //!   detection timer — loss time or probe timeout, with exponential backoff and the client's
 //!   anti-deadlock probe (RFC 9002 §6.2, Appendix A.8, A.9).
 //! - [`in_persistent_congestion`] (`persistent.rs`): persistent congestion (RFC 9002 §7.6).
+//! - [`SpuriousLossDetector`] (`spurious.rs`): which congestion events were false alarms — all
+//!   their lost packets acknowledged afterwards — so the controller may undo its reduction.
 //!
 //! ## How the connection drives recovery
 //!
@@ -43,6 +45,7 @@ mod persistent;
 mod rtt;
 mod sent;
 mod space;
+mod spurious;
 mod timer;
 
 #[cfg(test)]
@@ -53,6 +56,7 @@ pub(crate) use persistent::in_persistent_congestion;
 pub(crate) use rtt::RttEstimator;
 pub(crate) use sent::{SentPacket, SentPackets};
 pub(crate) use space::{LossOutcome, SpaceRecovery};
+pub(crate) use spurious::SpuriousLossDetector;
 pub(crate) use timer::{LossDetection, LossTimer, TimerInputs};
 
 /// RFC 9002 §6.1.1: packet threshold — a packet is lost once a packet sent at least this many

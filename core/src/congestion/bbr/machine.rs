@@ -23,7 +23,7 @@ impl Bbr {
     }
 
     /// §5.3.1.2, ResetFullBW.
-    fn reset_full_bw(&mut self) {
+    pub(super) fn reset_full_bw(&mut self) {
         self.full_bw = 0;
         self.full_bw_count = 0;
         self.full_bw_now = false;

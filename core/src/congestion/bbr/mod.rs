@@ -115,7 +115,11 @@
 //!   random takes `bw / (1 − p)` without a queue, and ProbeBW paces and sizes its window for
 //!   that, with `p` measured over the recent rounds whose losses came without a standing
 //!   queue (at most a quarter). The draft paces at BBR.bw and leaves `p` of the path idle.
-//! - **No spurious-loss undo** (§5.5.11): the connection does not detect spurious recovery.
+//! - **Spurious-loss undo** (§5.5.11; the `undo` module): the connection reports a congestion
+//!   event all of whose lost packets were acknowledged afterwards; when every event of the
+//!   recovery period was one, the short-term bounds, `inflight_longterm` and the cwnd come
+//!   back and the full-pipe count restarts. The draft's return to the state the loss left is
+//!   not done.
 //! - **ECN** (§3.7): a CE mark is congestion — it counts as a loss in the round for the
 //!   short-term model, without lost bytes.
 //! - **Initial pacing** (§5.6.2): with no smoothed RTT at start the rate assumes 1 ms, and it is
@@ -131,7 +135,7 @@ use rand_pcg::Pcg64Mcg;
 use super::delivery_rate::rate;
 use super::{
     AckEvent, AckedPacket, CongestionCause, CongestionEvent, Controller, ControllerConfig,
-    ControllerKind, ControllerState, RateSample,
+    ControllerKind, ControllerState, RateSample, SpuriousCongestion,
 };
 
 mod capacity;
@@ -141,6 +145,7 @@ mod machine;
 mod model;
 mod params;
 mod random_loss;
+mod undo;
 
 pub use params::{BbrConfig, Gain};
 
@@ -299,6 +304,10 @@ pub struct Bbr {
     capacity: CapacityWatch,
     /// weir's random-loss compensation (see `random_loss`).
     random_loss: RandomLossEstimate,
+    /// What the current recovery period's losses may have reduced (see `undo`).
+    undo: Option<undo::BbrUndo>,
+    /// Recovery periods undone as spurious.
+    spurious_undos: u64,
 }
 
 impl Bbr {
@@ -396,6 +405,8 @@ impl Bbr {
             ended_loss_round: None,
             capacity: CapacityWatch::default(),
             random_loss: RandomLossEstimate::default(),
+            undo: None,
+            spurious_undos: 0,
             probe_gain: params.effective_probe_up_gain(),
             window_capped: false,
         };
@@ -496,6 +507,11 @@ impl Bbr {
             return 0;
         }
         self.random_loss.rate(self.max_datagram_size).as_permille()
+    }
+
+    /// Recovery periods undone because every congestion event in them was spurious.
+    pub fn spurious_undos(&self) -> u64 {
+        self.spurious_undos
     }
 
     /// BBR.inflight_longterm, the loss-derived bound on inflight, if set.
@@ -622,12 +638,15 @@ impl Controller for Bbr {
         let new_episode = self
             .recovery_start
             .is_none_or(|start| event.sent_time > start);
+        self.note_undo_event(now, new_episode);
         if new_episode {
             // §5.6.4.4, OnEnterFastRecovery.
             self.save_cwnd();
             self.recovery_start = Some(now);
         }
         if event.persistent {
+            // Persistent congestion is no false alarm to take back.
+            self.undo = None;
             // §5.6.4.4, OnEnterRTO (QUIC's persistent congestion, RFC 9002 §7.6): room for one
             // packet more than in flight, then the usual per-ACK growth.
             self.save_cwnd();
@@ -678,6 +697,10 @@ impl Controller for Bbr {
 
     fn capacity_drops(&self) -> u64 {
         Bbr::capacity_drops(self)
+    }
+
+    fn on_spurious_congestion(&mut self, _now: Instant, event: &SpuriousCongestion) {
+        self.undo_spurious(event);
     }
 
     fn set_window_capped(&mut self, capped: bool) {

@@ -240,7 +240,7 @@ impl Bbr {
     }
 
     /// §5.5.10.3, BoundBWForModel.
-    fn bound_bw_for_model(&mut self) {
+    pub(super) fn bound_bw_for_model(&mut self) {
         self.bw = self.max_bw.min(self.bw_shortterm);
     }
 

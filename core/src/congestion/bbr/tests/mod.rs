@@ -216,6 +216,50 @@ fn too_much_loss_in_probe_up_bounds_inflight_and_goes_down() {
     assert!(cc.window() <= 120_000);
 }
 
+/// §5.5.11: a loss that cut the short-term model turns out spurious (every packet it declared
+/// lost was acknowledged): the model, the window and the recovery period come back as they
+/// were; a report for an event before the period, or a real loss beside it, undoes nothing.
+#[test]
+fn a_spurious_loss_is_undone() {
+    let t0 = test_epoch();
+    let mut cc = in_probe_bw(t0);
+    let now = t0 + Duration::from_millis(10);
+    cc.on_congestion_event(now, &loss(t0, MDS, false, 90_000));
+    ack(&mut cc, now + RTT, sample(0, 90_000, 900_000), 90_000);
+    assert_eq!(cc.bandwidth(), 900_000);
+    // A report about something older than the recovery period changes nothing.
+    let stale = SpuriousCongestion {
+        declared_at: t0,
+        sent_time: t0,
+    };
+    cc.on_spurious_congestion(now + RTT, &stale);
+    assert_eq!((cc.bandwidth(), cc.spurious_undos()), (900_000, 0));
+    let event = SpuriousCongestion {
+        declared_at: now,
+        sent_time: t0,
+    };
+    cc.on_spurious_congestion(now + RTT, &event);
+    assert_eq!(cc.bandwidth(), 1_000_000);
+    assert_eq!(cc.spurious_undos(), 1);
+    assert_eq!(cc.state().recovery_start, None);
+    // Reported twice: nothing more to undo.
+    cc.on_spurious_congestion(now + RTT, &event);
+    assert_eq!(cc.spurious_undos(), 1);
+
+    // Two events in one period, one of them real: the cut stands.
+    let mut cc = in_probe_bw(t0);
+    cc.on_congestion_event(now, &loss(t0, MDS, false, 90_000));
+    let later = now + Duration::from_millis(5);
+    cc.on_congestion_event(later, &loss(t0, MDS, false, 90_000));
+    ack(&mut cc, now + RTT, sample(0, 90_000, 900_000), 90_000);
+    let second = SpuriousCongestion {
+        declared_at: later,
+        sent_time: t0,
+    };
+    cc.on_spurious_congestion(now + RTT, &second);
+    assert_eq!((cc.bandwidth(), cc.spurious_undos()), (900_000, 0));
+}
+
 #[test]
 fn losses_outside_probing_lower_the_short_term_model_once_per_round() {
     let t0 = test_epoch();
