@@ -365,9 +365,9 @@ fn a_smaller_datagram_size_applies_after_the_handshake() {
 /// A handover: 1.5 s without a path (20 – 21.5 s), then LTE. While real-time messages flow the
 /// probe interval is capped at 250 ms (`TransportConfig::realtime_max_probe_timeout`), so the
 /// game resumes within a few hundred milliseconds of the path coming back, whatever the probe
-/// backoff reached during the outage; with the 3 s cap alone it waited for the next
-/// backed-off probe (measured, seed 1, with adaptation: nothing on time until 22.5 s, 161
-/// messages lost or late against 82).
+/// backoff reached during the outage; with the 3 s cap alone it waits for the next
+/// backed-off probe in most runs (measured over seeds 1–6, with adaptation: nothing on time
+/// in 21 – 22 s in four of them, 143–161 messages lost or late against 79–84).
 #[test]
 fn a_game_resumes_within_a_few_hundred_milliseconds_of_a_handover() {
     let scenario = schedule("wifi-handover");
@@ -405,12 +405,32 @@ fn a_game_resumes_within_a_few_hundred_milliseconds_of_a_handover() {
         );
         assert!(after.max >= after.p50);
     }
-    let slow = mixed_with(&scenario, AdaptConfig::default(), 30, |t| {
-        t.realtime_max_probe_timeout = None;
-    });
+    // Where the backed-off probes fall depends on when the last packet before the outage
+    // left, so the counterfactual is taken over seeds: with the cap every seed resumes within
+    // 21 – 22 s; without it, most wait for the next backed-off probe (measured, seeds 1–6:
+    // 36–39 on time with the cap; 0 in four seeds without it, 47 and 50 in the other two).
+    let on_time_after = |seed: u64, cap: bool| {
+        let mut transport = TransportConfig {
+            adapt: AdaptConfig::default(),
+            ..TransportConfig::default()
+        };
+        if !cap {
+            transport.realtime_max_probe_timeout = None;
+        }
+        let spec = MixedSpec::new(transport, Duration::from_secs(30));
+        let run = run_mixed(epoch(), &scenario, seed, &spec).expect("simulation");
+        per_second(&run, 22)
+    };
+    let mut missed = 0;
+    for seed in 1..=6 {
+        assert!(on_time_after(seed, true) >= 20, "seed {seed}, with the cap");
+        if on_time_after(seed, false) < 20 {
+            missed += 1;
+        }
+    }
     assert!(
-        per_second(&slow, 22) < 20,
-        "without the real-time cap the backed-off probes miss the path's return"
+        missed >= 3,
+        "without the real-time cap the backed-off probes miss the path's return in only {missed} of 6 seeds"
     );
 }
 

@@ -677,12 +677,12 @@ fn bbr_share_of_lossless(
 /// rate through random loss of 5, 15 and 25 %, where the draft's rule (a round losing more
 /// than 2 %) and weir's earlier one (more than 4 %) collapsed to 61, 20 and 14 % at 10 Mbit/s ×
 /// 50 ms, and to 9, 1 and 0.6 % at 100 Mbit/s × 100 ms. With the random-loss compensation
-/// (pacing at `bw / (1 − p)`), measured over seeds 1–2: 0.94–0.97 at 5 %, 0.92–0.94 at 15 %,
-/// 0.75–0.94 at 25 %. Seeds pick the losses.
+/// (pacing at `bw / (1 − p)`), measured over seeds 1–2: 0.94–0.97 at 5 %, 0.93–0.95 at 15 %,
+/// 0.80–0.91 at 25 %. Seeds pick the losses.
 #[test]
 fn bbr_keeps_the_rate_through_random_loss() {
     for (rate, rtt) in [(10.0, 50 * MS), (100.0, 100 * MS)] {
-        for (loss, floor) in [(0.05, 0.93), (0.15, 0.90), (0.25, 0.72)] {
+        for (loss, floor) in [(0.05, 0.93), (0.15, 0.90), (0.25, 0.75)] {
             for seed in 1..=2 {
                 let share = bbr_share_of_lossless(rate, rtt, loss, seed, BbrConfig::default());
                 assert!(
@@ -696,8 +696,8 @@ fn bbr_keeps_the_rate_through_random_loss() {
 
 /// Without the compensation BBR paces at what the path delivers, `(1 − p)` of what it takes,
 /// and leaves that share of the link idle between probes: at 15 % loss it keeps under 0.89 of
-/// `capacity·(1−p)`, at least 0.025 less than the compensated run (measured, seed 1: 0.885
-/// against 0.916).
+/// `capacity·(1−p)`, at least 0.025 less than the compensated run (measured, seeds 1–2: 0.885
+/// and 0.864 against 0.933 and 0.948).
 #[test]
 fn random_loss_compensation_fills_what_the_delivery_rate_hides() {
     let plain = BbrConfig {

@@ -124,6 +124,7 @@ impl Bbr {
         if self.is_loss_in_round && !rs.rtt.is_zero() {
             self.loss_round_min_rtt = self.loss_round_min_rtt.min(rs.rtt);
         }
+        self.random_loss.on_rtt(rs.rtt);
         if rs.prior_delivered >= self.loss_round_delivered {
             self.end_random_loss_round();
             if self.is_loss_in_round {
@@ -163,6 +164,32 @@ impl Bbr {
         };
         self.random_loss
             .end_round(self.delivered, lost, verdict, self.max_datagram_size);
+        let round_min_rtt = self.random_loss.take_round_min_rtt();
+        let queued = self.shows_compensation_queue(round_min_rtt.unwrap_or(Duration::MAX));
+        self.random_loss.set_queued(queued);
+    }
+
+    /// Whether a round whose smallest RTT was `rtt` held a queue that the random-loss
+    /// compensation must let drain: above the lowest RTT the connection saw by a
+    /// thirty-second of it, or one datagram's time at BBR.bw, or 1 ms, whichever is most. A
+    /// tighter test than the loss rule's eighth: the compensation's own excess would
+    /// otherwise fill that eighth (25 ms on a 200 ms path) round after round.
+    fn shows_compensation_queue(&self, rtt: Duration) -> bool {
+        let Some(min_rtt) = self.path_min_rtt.or(self.min_rtt.min_rtt()) else {
+            return true;
+        };
+        let datagram_time = if self.bw > 0 {
+            Duration::from_nanos(
+                u64::try_from(
+                    u128::from(self.max_datagram_size) * 1_000_000_000 / u128::from(self.bw),
+                )
+                .unwrap_or(u64::MAX),
+            )
+        } else {
+            Duration::ZERO
+        };
+        let threshold = (min_rtt / 32).max(datagram_time).max(QUEUE_EVIDENCE_FLOOR);
+        rtt.saturating_sub(min_rtt) >= threshold
     }
 
     /// The rate to send at for a delivery rate of `bw`: `bw / (1 − p)` in ProbeBW with weir's
