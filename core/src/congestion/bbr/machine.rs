@@ -10,7 +10,7 @@ use super::params::{
     LEAN_PROBE_DOWN_PACING_GAIN, LEAN_PROBE_FULL_BW_COUNT, PROBE_DOWN_PACING_GAIN,
     PROBE_RTT_CWND_GAIN, PROBE_RTT_DURATION, PROBE_UP_CWND_GAIN, PROBE_WAIT_BASE,
     PROBE_WAIT_RANDOM_MICROS, RENO_ROUNDS_MAX, STARTUP_FULL_LOSS_COUNT, STARTUP_PACING_GAIN,
-    UNIT_GAIN,
+    STARTUP_QUEUE_MAX, STARTUP_QUEUE_MIN, UNIT_GAIN,
 };
 use super::{AckPhase, Bbr, BbrPhase, Gain, RateSample};
 
@@ -62,8 +62,15 @@ impl Bbr {
     }
 
     /// §5.3.1.1, CheckStartupDone.
-    pub(super) fn check_startup_done(&mut self) {
+    pub(super) fn check_startup_done(&mut self, rs: &RateSample) {
+        if self.phase == BbrPhase::Startup && !rs.rtt.is_zero() {
+            self.startup_round_min_rtt = Some(
+                self.startup_round_min_rtt
+                    .map_or(rs.rtt, |min| min.min(rs.rtt)),
+            );
+        }
         self.check_startup_high_loss();
+        self.check_startup_queue();
         if self.phase == BbrPhase::Startup && self.full_bw_reached {
             self.enter_drain();
         }
@@ -89,6 +96,32 @@ impl Bbr {
         self.inflight_longterm = self
             .bdp_multiple(self.bw, UNIT_GAIN)
             .max(self.inflight_latest);
+    }
+
+    /// weir's Startup queue exit ([`BbrConfig::startup_queue_exit`](super::BbrConfig)): a
+    /// round of Startup whose smallest RTT stands above the lowest the connection saw by
+    /// `clamp(lowest / 8, 4 ms, 16 ms)` (RFC 9406's delay threshold) means the bottleneck has
+    /// held a queue for the whole round: the sending rate passed the bottleneck's, so the
+    /// delivery rate measured is its rate, and the pipe is full. Judged at each round's end,
+    /// from the second round on (the first carries the initial window's burst).
+    fn check_startup_queue(&mut self) {
+        let round_min = self.startup_round_min_rtt.take_if(|_| self.round_start);
+        if !self.params.startup_queue_exit
+            || self.phase != BbrPhase::Startup
+            || self.full_bw_reached
+            || self.round_count < 2
+        {
+            return;
+        }
+        let (Some(round_min), Some(lowest)) = (round_min, self.path_min_rtt) else {
+            return;
+        };
+        let threshold = (lowest / 8).clamp(STARTUP_QUEUE_MIN, STARTUP_QUEUE_MAX);
+        if round_min.saturating_sub(lowest) >= threshold {
+            self.full_bw_reached = true;
+            self.full_bw_now = true;
+            self.startup_queue_exits += 1;
+        }
     }
 
     /// §5.3.2, EnterDrain.

@@ -110,6 +110,11 @@
 //! - Lean probes are off while the connection caps the window from outside (the adaptive queue
 //!   guard, [`Controller::set_window_capped`]): a capped probe cannot show growth in one round,
 //!   and the guard already bounds the queue.
+//! - **Startup ends on a standing queue** ([`BbrConfig::startup_queue_exit`], on in
+//!   [`BbrConfig::low_latency`], off by default):
+//!   a round whose smallest RTT stands above the connection's lowest by RFC 9406's delay
+//!   threshold ends Startup as three rounds without growth do (§5.3.1.2); the draft's rule
+//!   alone queues more than a BDP first.
 //! - **Random loss is compensated** ([`BbrConfig::random_loss_compensation`], on by default;
 //!   the `random_loss` module). BBR.bw is a delivery rate; a path that drops a share `p` at
 //!   random takes `bw / (1 − p)` without a queue, and ProbeBW paces and sizes its window for
@@ -308,6 +313,10 @@ pub struct Bbr {
     undo: Option<undo::BbrUndo>,
     /// Recovery periods undone as spurious.
     spurious_undos: u64,
+    /// The smallest RTT sample of the current round, in Startup (for the queue exit).
+    startup_round_min_rtt: Option<Duration>,
+    /// Startups ended by the queue exit.
+    startup_queue_exits: u64,
 }
 
 impl Bbr {
@@ -407,6 +416,8 @@ impl Bbr {
             random_loss: RandomLossEstimate::default(),
             undo: None,
             spurious_undos: 0,
+            startup_round_min_rtt: None,
+            startup_queue_exits: 0,
             probe_gain: params.effective_probe_up_gain(),
             window_capped: false,
         };
@@ -507,6 +518,11 @@ impl Bbr {
             return 0;
         }
         self.random_loss.rate(self.max_datagram_size).as_permille()
+    }
+
+    /// Startups ended by a standing queue ([`BbrConfig::startup_queue_exit`]).
+    pub fn startup_queue_exits(&self) -> u64 {
+        self.startup_queue_exits
     }
 
     /// Recovery periods undone because every congestion event in them was spurious.

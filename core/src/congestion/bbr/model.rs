@@ -36,7 +36,7 @@ impl Bbr {
         self.update_congestion_signals(rs);
         self.update_ack_aggregation(now, rs.newly_acked);
         self.check_full_bw_reached(rs);
-        self.check_startup_done();
+        self.check_startup_done(rs);
         self.check_drain_done(now);
         self.update_probe_bw_cycle_phase(now, rs);
         self.min_rtt.update(now, rs.rtt);
