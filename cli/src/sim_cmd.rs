@@ -176,8 +176,9 @@ pub struct SimArgs {
     /// default), seed-tiers, or off.
     #[arg(long, value_enum, default_value_t = AdaptPolicy::default(), value_name = "POLICY")]
     pub adapt: AdaptPolicy,
-    /// With `--controller bbr`: short, gentle bandwidth probes that keep the queue low for a
-    /// game flow, at some cost in fairness to other flows (`BbrConfig::low_latency`).
+    /// With `--controller bbr`: short, gentle bandwidth probes and a Startup that ends at the
+    /// first standing queue, which keep the queue low for a game flow, at some cost in
+    /// fairness to other flows (`BbrConfig::low_latency`).
     #[arg(long)]
     pub low_latency: bool,
     /// Keep weir's datagrams at 1200 bytes: no path MTU discovery (by default it probes up

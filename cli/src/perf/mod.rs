@@ -193,8 +193,9 @@ pub struct TransportArgs {
     /// default), seed-tiers, or off.
     #[arg(long, value_enum, default_value_t = AdaptPolicy::default(), value_name = "POLICY")]
     pub adapt: AdaptPolicy,
-    /// With `--cc bbr`: short, gentle bandwidth probes that keep the queue low for game
-    /// traffic, at some cost in fairness to other flows (`BbrConfig::low_latency`).
+    /// With `--cc bbr`: short, gentle bandwidth probes and a Startup that ends at the first
+    /// standing queue, which keep the queue low for game traffic, at some cost in fairness to
+    /// other flows (`BbrConfig::low_latency`).
     #[arg(long)]
     pub low_latency: bool,
     /// Speak standard QUIC (quinn-proto, TLS 1.3) instead of weir, on both ends: streams,
