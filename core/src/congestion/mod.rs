@@ -48,6 +48,7 @@ pub mod hystart;
 mod new_reno;
 #[cfg(test)]
 mod properties;
+mod spurious_tally;
 mod state;
 pub mod vegas;
 mod window;

@@ -20,6 +20,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::spurious_tally::{SpuriousTally, take_if_spurious};
 use super::{AckedPacket, CongestionEvent, ControllerConfig, ControllerState, SpuriousCongestion};
 
 /// What an acknowledgement may do to the window.
@@ -62,12 +63,8 @@ struct Undo {
     cwnd: u64,
     ssthresh: u64,
     w_max: Option<u64>,
-    /// When the recovery period (and the reduction) began.
-    period_start: Instant,
-    /// Congestion events raised since, the reducing one included.
-    events: u32,
-    /// Of those, the ones reported spurious.
-    spurious: u32,
+    /// The recovery period the reduction began.
+    tally: SpuriousTally,
 }
 
 /// The congestion window and the RFC 9002 §7 state around it; see the [module
@@ -239,9 +236,7 @@ impl Window {
                 cwnd: before,
                 ssthresh: self.ssthresh,
                 w_max: self.w_max,
-                period_start: now,
-                events: 1,
-                spurious: 0,
+                tally: SpuriousTally::new(now),
             });
             self.recovery_start = Some(now);
             let Reduction { ssthresh, cwnd } = reduce(before, self.minimum_window());
@@ -250,7 +245,7 @@ impl Window {
             self.w_max = Some(before);
             response.reduced_from = Some(before);
         } else if let Some(undo) = self.undo.as_mut() {
-            undo.events = undo.events.saturating_add(1);
+            undo.tally.note_event();
         }
         if event.persistent {
             self.cwnd = self.minimum_window();
@@ -266,18 +261,9 @@ impl Window {
     /// (an ECN-CE mark never does), the reduction is undone: the window, threshold and `W_max`
     /// it replaced come back, and the recovery period ends. Returns whether it undid.
     pub(super) fn on_spurious_congestion(&mut self, event: &SpuriousCongestion) -> bool {
-        let Some(undo) = self.undo.as_mut() else {
+        let Some(undo) = take_if_spurious(&mut self.undo, event, |u| &mut u.tally) else {
             return false;
         };
-        if event.declared_at < undo.period_start {
-            return false;
-        }
-        undo.spurious = undo.spurious.saturating_add(1);
-        if undo.spurious < undo.events {
-            return false;
-        }
-        let undo = *undo;
-        self.undo = None;
         self.cwnd = self.cwnd.max(undo.cwnd);
         self.ssthresh = undo.ssthresh;
         self.w_max = undo.w_max;

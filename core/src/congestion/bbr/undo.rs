@@ -16,15 +16,12 @@ use std::time::Instant;
 
 use super::Bbr;
 use crate::congestion::SpuriousCongestion;
+use crate::congestion::spurious_tally::{SpuriousTally, take_if_spurious};
 
 /// What a recovery period's losses may have reduced, saved when it began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct BbrUndo {
-    period_start: Instant,
-    /// Congestion events since the period began, the first included.
-    events: u32,
-    /// Of those, the ones reported spurious.
-    spurious: u32,
+    tally: SpuriousTally,
     bw_shortterm: u64,
     inflight_shortterm: u64,
     inflight_longterm: u64,
@@ -36,33 +33,22 @@ impl Bbr {
     pub(super) fn note_undo_event(&mut self, now: Instant, new_period: bool) {
         if new_period {
             self.undo = Some(BbrUndo {
-                period_start: now,
-                events: 1,
-                spurious: 0,
+                tally: SpuriousTally::new(now),
                 bw_shortterm: self.bw_shortterm,
                 inflight_shortterm: self.inflight_shortterm,
                 inflight_longterm: self.inflight_longterm,
             });
         } else if let Some(undo) = self.undo.as_mut() {
-            undo.events = undo.events.saturating_add(1);
+            undo.tally.note_event();
         }
     }
 
     /// A congestion event turned out spurious; see the module documentation. Returns whether
     /// the period's reductions were undone.
     pub(super) fn undo_spurious(&mut self, event: &SpuriousCongestion) -> bool {
-        let Some(undo) = self.undo.as_mut() else {
+        let Some(undo) = take_if_spurious(&mut self.undo, event, |u| &mut u.tally) else {
             return false;
         };
-        if event.declared_at < undo.period_start {
-            return false;
-        }
-        undo.spurious = undo.spurious.saturating_add(1);
-        if undo.spurious < undo.events {
-            return false;
-        }
-        let undo = *undo;
-        self.undo = None;
         self.bw_shortterm = self.bw_shortterm.max(undo.bw_shortterm);
         self.inflight_shortterm = self.inflight_shortterm.max(undo.inflight_shortterm);
         self.inflight_longterm = self.inflight_longterm.max(undo.inflight_longterm);
