@@ -260,6 +260,15 @@ impl Cubic {
         self.epoch.map(|epoch| bytes_from_f64(epoch.w_est))
     }
 
+    /// Ends the congestion-avoidance epoch and what it measured, so that the next
+    /// acknowledgement starts one from the window as it now is (after a reduction, or after
+    /// its undo).
+    fn end_epoch(&mut self) {
+        self.epoch = None;
+        self.app_limited_since = None;
+        self.growth_remainder = 0;
+    }
+
     /// When the current epoch started, shifted forward by application-limited periods, if one
     /// has started.
     pub fn epoch_start(&self) -> Option<Instant> {
@@ -405,9 +414,7 @@ impl Controller for Cubic {
         // A reduction starts a new epoch; RFC 9438 §4.8: after persistent congestion (W_max
         // now undefined) it starts with K = 0 from its own window.
         if response.reduced_from.is_some() || response.collapsed {
-            self.epoch = None;
-            self.app_limited_since = None;
-            self.growth_remainder = 0;
+            self.end_epoch();
         }
     }
 
@@ -417,9 +424,7 @@ impl Controller for Cubic {
             // next acknowledgement starts one from the restored window, which is again the
             // window before the last reduction (cwnd_prior).
             self.cwnd_prior = self.window.cwnd();
-            self.epoch = None;
-            self.app_limited_since = None;
-            self.growth_remainder = 0;
+            self.end_epoch();
         }
     }
 

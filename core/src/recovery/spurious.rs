@@ -105,12 +105,7 @@ impl SpuriousLossDetector {
             if range.start >= range.end {
                 continue;
             }
-            let acked: Vec<(u64, u64)> = self
-                .lost
-                .range(range)
-                .map(|(&pn, &event)| (pn, event))
-                .collect();
-            for (pn, event) in acked {
+            while let Some((&pn, &event)) = self.lost.range(range.clone()).next() {
                 self.lost.remove(&pn);
                 outcome.packets += 1;
                 if let Some(e) = self.events.iter_mut().find(|e| e.id == event) {

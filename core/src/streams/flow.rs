@@ -99,9 +99,14 @@ impl RecvWindow {
             .last_update
             .is_some_and(|last| now.saturating_duration_since(last) < rtt * AUTOTUNE_RTTS);
         if fast {
-            self.window = self.window.saturating_mul(2).min(self.max_window);
+            self.double();
         }
         self.last_update = Some(now);
+    }
+
+    /// Doubles the window, up to its maximum.
+    fn double(&mut self) {
+        self.window = self.window.saturating_mul(2).min(self.max_window);
     }
 
     fn update_due(&self) -> bool {
@@ -146,7 +151,7 @@ impl RecvWindow {
     pub(crate) fn on_peer_blocked(&mut self, limit: u64, tune: Option<(Instant, Duration)>) {
         if self.next_limit() > limit {
             if let (false, Some((now, _))) = (self.pending, tune) {
-                self.window = self.window.saturating_mul(2).min(self.max_window);
+                self.double();
                 self.last_update = Some(now);
             }
             self.pending = true;

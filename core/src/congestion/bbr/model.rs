@@ -175,9 +175,6 @@ impl Bbr {
     /// tighter test than the loss rule's eighth: the compensation's own excess would
     /// otherwise fill that eighth (25 ms on a 200 ms path) round after round.
     fn shows_compensation_queue(&self, rtt: Duration) -> bool {
-        let Some(min_rtt) = self.path_min_rtt.or(self.min_rtt.min_rtt()) else {
-            return true;
-        };
         let datagram_time = if self.bw > 0 {
             Duration::from_nanos(
                 u64::try_from(
@@ -188,8 +185,9 @@ impl Bbr {
         } else {
             Duration::ZERO
         };
-        let threshold = (min_rtt / 32).max(datagram_time).max(QUEUE_EVIDENCE_FLOOR);
-        rtt.saturating_sub(min_rtt) >= threshold
+        self.queued_above(rtt, |min_rtt| {
+            (min_rtt / 32).max(datagram_time).max(QUEUE_EVIDENCE_FLOOR)
+        })
     }
 
     /// The rate to send at for a delivery rate of `bw`: `bw / (1 − p)` in ProbeBW with weir's
@@ -340,11 +338,19 @@ impl Bbr {
     /// [`is_congestion_loss`](Self::is_congestion_loss). `Duration::MAX` (no sample) counts as
     /// one.
     fn shows_standing_queue(&self, rtt: Duration) -> bool {
+        self.queued_above(rtt, |min_rtt| {
+            (min_rtt / QUEUE_EVIDENCE_DIVISOR).max(QUEUE_EVIDENCE_FLOOR)
+        })
+    }
+
+    /// Whether `rtt` stands above the lowest RTT the connection ever saw (BBR.min_rtt before
+    /// the connection handed one over) by at least `threshold(lowest)`; with no baseline yet,
+    /// it counts as a queue. The one baseline of the loss rule's and the compensation's tests.
+    fn queued_above(&self, rtt: Duration, threshold: impl FnOnce(Duration) -> Duration) -> bool {
         let Some(min_rtt) = self.path_min_rtt.or(self.min_rtt.min_rtt()) else {
             return true;
         };
-        let threshold = (min_rtt / QUEUE_EVIDENCE_DIVISOR).max(QUEUE_EVIDENCE_FLOOR);
-        rtt.saturating_sub(min_rtt) >= threshold
+        rtt.saturating_sub(min_rtt) >= threshold(min_rtt)
     }
 
     /// §5.5.10.2, HandleInflightTooHigh.
